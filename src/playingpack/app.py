@@ -1,0 +1,148 @@
+"""create_app(config): builds the shared state, wires the modules and holds the route table."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from playingpack import __version__, dashboard
+from playingpack.config import Config
+from playingpack.flows import FlowLog
+from playingpack.providers.openai_chat import OpenAIChat
+from playingpack.proxy import Proxy, error_response
+from playingpack.settings import Settings
+from playingpack.store import TapeStore
+from playingpack.upstream import Upstream
+
+logger = logging.getLogger(__name__)
+
+PROXY: web.AppKey[Proxy] = web.AppKey("proxy", Proxy)
+CONFIG: web.AppKey[Config] = web.AppKey("config", Config)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def create_app(config: Config) -> web.Application:
+    """The whole server for one Config; nothing is shared with other apps in the process."""
+    settings = Settings.from_config(config)
+    upstream = Upstream(config.upstream)
+    flows = FlowLog(config.logs_dir)
+    proxy = Proxy(settings, TapeStore(config.tapes_dir), upstream, flows)
+    chat = OpenAIChat()
+
+    app = web.Application(middlewares=[_json_errors], client_max_size=256 * 1024**2)
+    app[CONFIG] = config
+    app[PROXY] = proxy
+
+    async def chat_completions(request: web.Request) -> web.StreamResponse:
+        return await proxy.recorded(request, chat)
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "status": "ok",
+                "version": __version__,
+                "record": settings.record.value,
+                "pause": settings.pause.value,
+                "replay_timing": settings.replay_timing.value,
+                "upstream": config.upstream,
+                "dashboard": not config.headless,
+            }
+        )
+
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_route("*", "/v1/{tail:.*}", proxy.passthrough)
+    app.router.add_get("/health", health)
+    if not config.headless:
+        dashboard.add_routes(app)
+
+    async def open_upstream(_: web.Application) -> None:
+        await upstream.start()
+
+    async def close_all(_: web.Application) -> None:
+        await upstream.close()
+        flows.close()
+
+    app.on_startup.append(open_upstream)
+    app.on_cleanup.append(close_all)
+    return app
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error outside the dashboard's pages is an OpenAI-style JSON body."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not _is_machine_path(request.path):
+            raise
+        message = (
+            f"{request.method} {request.path} is not a playingpack route."
+            if exc.status == 404
+            else f"{exc.reason}: {request.method} {request.path}"
+        )
+        return error_response(
+            exc.status,
+            message,
+            "invalid_request_error",
+            "not_found" if exc.status == 404 else "bad_request",
+        )
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        logger.exception("internal error while serving %s %s", request.method, request.path)
+        return error_response(
+            500,
+            "playingpack hit an internal error; details are in its terminal output.",
+            "server_error",
+            "internal_error",
+        )
+
+
+def _is_machine_path(path: str) -> bool:
+    return path.startswith(("/v1", "/api", "/ws", "/health")) or path.endswith(".json")
+
+
+@dataclass
+class Server:
+    """A running server: its address and the runner that stops it."""
+
+    runner: web.AppRunner
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def stop(self) -> None:
+        """Stop accepting, cancel open requests and close the upstream pool."""
+        await self.runner.cleanup()
+
+
+async def start_server(config: Config, *, app: web.Application | None = None) -> Server:
+    """Serve ``config`` (port 0 picks a free port); raises OSError if the address is taken."""
+    runner = web.AppRunner(
+        app or create_app(config), handler_cancellation=True, access_log=None, shutdown_timeout=1.0
+    )
+    await runner.setup()
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((config.host, config.port))
+        sock.listen(1024)
+        sock.setblocking(False)
+        site = web.SockSite(runner, sock)
+        await site.start()
+    except BaseException:
+        sock.close()
+        await runner.cleanup()
+        raise
+    return Server(runner, config.host, sock.getsockname()[1])

@@ -1,0 +1,202 @@
+"""The `playingpack` command; the only module that prints or sets up log handlers.
+
+The server stack (aiohttp, uvloop) is imported inside the command so `--help` and `--version`
+stay fast.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from playingpack import __version__
+from playingpack.config import Config, PauseMode, RecordMode, ReplayTiming, load_config
+from playingpack.errors import ConfigError
+
+
+def _choices(kind: type[RecordMode] | type[PauseMode] | type[ReplayTiming]) -> click.Choice[str]:
+    return click.Choice([member.value for member in kind])
+
+
+@click.group(context_settings={"help_option_names": ["--help"]})
+@click.version_option(__version__, "--version", prog_name="playingpack")
+def cli() -> None:
+    """Record, replay and debug LLM API calls through a local proxy."""
+
+
+@cli.command()
+@click.option(
+    "-p",
+    "--port",
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free port).  [default: 4747]",
+)
+@click.option("-h", "--host", help="Address to bind.  [default: 127.0.0.1]")
+@click.option(
+    "--no-ui",
+    "headless",
+    is_flag=True,
+    default=None,
+    help="Headless: API and proxy only, no dashboard.",
+)
+@click.option(
+    "--upstream",
+    help="Upstream API base URL, with or without /v1.  [default: https://api.openai.com]",
+)
+@click.option(
+    "--tapes-dir",
+    type=click.Path(path_type=Path),
+    help="Where tapes are stored.  [default: .playingpack/tapes]",
+)
+@click.option(
+    "--logs-dir",
+    type=click.Path(path_type=Path),
+    help="Where request logs are written.  [default: .playingpack/logs]",
+)
+@click.option("--record", type=_choices(RecordMode), help="Record mode.  [default: auto]")
+@click.option(
+    "--pause",
+    type=_choices(PauseMode),
+    help="Which answers to hold for a decision.  [default: off]",
+)
+@click.option(
+    "--replay-timing",
+    type=_choices(ReplayTiming),
+    help="Replay with the recorded delays, or at once.  [default: original]",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    help="Config file to use instead of discovering one.",
+)
+@click.option("--open", "open_browser", is_flag=True, help="Open the dashboard in a browser.")
+def start(config_path: Path | None, open_browser: bool, **flags: Any) -> None:
+    """Start the proxy (and the dashboard)."""
+    try:
+        config = load_config(cwd=Path.cwd(), config_path=config_path, env=os.environ, flags=flags)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    _setup_logging()
+    _serve(config, open_browser)
+
+
+def main() -> None:
+    """Entry point: usage errors are one line and exit status 2."""
+    try:
+        code = cli.main(standalone_mode=False)
+    except click.UsageError as exc:
+        click.echo(f"playingpack: error: {exc.format_message()}", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"playingpack: error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+class _EchoHandler(logging.Handler):
+    """Log records as plain terminal lines; warnings and errors go to stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = self.format(record)
+            if record.levelno >= logging.WARNING:
+                message = f"{record.levelname.lower()}: {message}"
+            click.echo(message, err=record.levelno >= logging.WARNING)
+        except Exception:
+            self.handleError(record)
+
+
+def _setup_logging() -> None:
+    handler = _EchoHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("playingpack")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if os.environ.get("PLAYINGPACK_DEBUG") else logging.INFO)
+    root.propagate = False
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _banner(config: Config, url: str) -> str:
+    dashboard = "off (--no-ui)" if config.headless else f"{url}/"
+    lines = [
+        f"playingpack {__version__} listening on {url}",
+        f"  base_url   {url}/v1",
+        f"  dashboard  {dashboard}",
+        f"  upstream   {config.upstream}",
+        f"  tapes      {_shown(config.tapes_dir)}",
+        f"  logs       {_shown(config.logs_dir)}",
+        f"  record     {config.record.value}   pause {config.pause.value}   "
+        f"replay timing {config.replay_timing.value}",
+    ]
+    return "\n".join(lines)
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _serve(config: Config, open_browser: bool) -> None:
+    import asyncio
+    import signal
+    import webbrowser
+
+    from playingpack.app import start_server
+
+    async def run() -> None:
+        try:
+            server = await start_server(config)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise click.ClickException(
+                    f"{config.host}:{config.port} is already in use; pick another port with "
+                    "--port (or stop the other process)."
+                ) from None
+            raise click.ClickException(
+                f"cannot listen on {config.host}:{config.port}: {exc}"
+            ) from None
+        click.echo(_banner(config, server.url))
+        if not _is_loopback(config.host):
+            click.echo(
+                f"warning: bound to {config.host}, a non-loopback address: anyone who can reach "
+                "this machine can use the proxy and the API keys sent through it.",
+                err=True,
+            )
+        if open_browser and not config.headless:
+            webbrowser.open(f"{server.url}/")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            click.echo("playingpack: shutting down")
+            await server.stop()
+
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(run())
+    else:
+        uvloop.run(run())

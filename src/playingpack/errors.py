@@ -1,0 +1,32 @@
+"""The exceptions callers catch.
+
+PlayingpackError
+ ├── ConfigError     a config file, environment variable or flag is invalid
+ ├── TapeError       a tape file exists but cannot be read or parsed
+ └── UpstreamError   the upstream could not be reached or broke off mid-answer
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PlayingpackError(Exception):
+    """Base of every error playingpack raises on purpose."""
+
+
+class ConfigError(PlayingpackError):
+    """A setting is unknown or has an invalid value; the message names its source."""
+
+
+class TapeError(PlayingpackError):
+    """A tape file is unreadable or corrupt."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"tape {path} is corrupt: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class UpstreamError(PlayingpackError):
+    """The upstream could not be reached, or its answer broke off."""

@@ -1,0 +1,218 @@
+"""Flows: one proxied request and everything that happened to it, and the log of recent flows.
+
+Every state change goes through FlowLog.transition, which checks it against the lifecycle of
+SPEC §5 and tells subscribers. A finished flow becomes one INFO log line and one JSON line in the
+logs folder.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+
+from playingpack.providers import Summary
+
+logger = logging.getLogger(__name__)
+
+
+class State(enum.StrEnum):
+    LOOKUP = "LOOKUP"
+    REPLAY = "REPLAY"
+    CONNECT = "CONNECT"
+    STREAMING = "STREAMING"
+    INTERCEPT = "INTERCEPT"
+    FLUSH = "FLUSH"
+    INJECT = "INJECT"
+    COMPLETE = "COMPLETE"
+    ERROR = "ERROR"
+
+
+class Source(enum.StrEnum):
+    TAPE = "tape"
+    UPSTREAM = "upstream"
+    MOCK = "mock"
+
+
+_NEXT: dict[State, frozenset[State]] = {
+    State.LOOKUP: frozenset({State.REPLAY, State.CONNECT}),
+    State.REPLAY: frozenset({State.COMPLETE, State.INTERCEPT}),
+    State.CONNECT: frozenset({State.STREAMING}),
+    State.STREAMING: frozenset({State.COMPLETE, State.INTERCEPT}),
+    State.INTERCEPT: frozenset({State.FLUSH, State.INJECT}),
+    State.FLUSH: frozenset({State.COMPLETE}),
+    State.INJECT: frozenset({State.COMPLETE}),
+    State.COMPLETE: frozenset(),
+    State.ERROR: frozenset(),
+}
+FINAL_STATES = frozenset({State.COMPLETE, State.ERROR})
+
+Listener = Callable[["Flow"], None]
+
+
+@dataclass(eq=False)
+class Flow:
+    """One client request through playingpack."""
+
+    method: str
+    path: str
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    state: State = State.LOOKUP
+    source: Source | None = None
+    model: str | None = None
+    request: Any = None
+    key: str | None = None
+    status: int | None = None
+    summary: Summary | None = None
+    error: str | None = None
+    started_at: str = field(default_factory=lambda: _utc_now())
+    duration_ms: float | None = None
+    history: list[tuple[State, float]] = field(default_factory=list)
+    _started: float = field(default_factory=time.perf_counter, repr=False)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in FINAL_STATES
+
+    def log_record(self) -> dict[str, Any]:
+        """The flow as one JSON line of the logs folder: no headers, no bodies."""
+        summary = self.summary
+        return {
+            "id": self.id,
+            "started_at": self.started_at,
+            "method": self.method,
+            "path": self.path,
+            "model": self.model,
+            "state": self.state.value,
+            "source": self.source.value if self.source else None,
+            "status": self.status,
+            "duration_ms": self.duration_ms,
+            "tape": self.key,
+            "usage": (
+                {
+                    "input_tokens": summary.usage.input_tokens,
+                    "output_tokens": summary.usage.output_tokens,
+                }
+                if summary and summary.usage
+                else None
+            ),
+            "tool_calls": [call.name for call in summary.tool_calls] if summary else [],
+            "error": self.error,
+        }
+
+
+class FlowLog:
+    """Recent flows (at most ``history`` kept in memory), their transitions and their log lines."""
+
+    def __init__(self, logs_dir: Path | None, history: int = 500) -> None:
+        self.logs_dir = logs_dir
+        self._flows: deque[Flow] = deque(maxlen=history)
+        self._listeners: list[Listener] = []
+        self._log_file: IO[bytes] | None = None
+        self._log_day = ""
+
+    def __iter__(self) -> Any:
+        return iter(self._flows)
+
+    def __len__(self) -> int:
+        return len(self._flows)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` on every change of any flow; returns the unsubscribe function."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def open(self, method: str, path: str) -> Flow:
+        """Start a flow in LOOKUP."""
+        flow = Flow(method, path)
+        flow.history.append((State.LOOKUP, 0.0))
+        self._flows.append(flow)
+        self._notify(flow)
+        return flow
+
+    def transition(self, flow: Flow, state: State) -> None:
+        """Move ``flow`` to ``state``; an illegal move is a bug and raises RuntimeError."""
+        if state is State.ERROR:
+            if flow.is_finished:
+                raise RuntimeError(f"flow {flow.id}: cannot go from {flow.state} to ERROR")
+        elif state not in _NEXT[flow.state]:
+            raise RuntimeError(f"flow {flow.id}: cannot go from {flow.state} to {state}")
+        flow.state = state
+        elapsed = (time.perf_counter() - flow._started) * 1000
+        flow.history.append((state, round(elapsed, 3)))
+        if state in FINAL_STATES:
+            flow.duration_ms = round(elapsed, 1)
+            self._finish(flow)
+        self._notify(flow)
+
+    def fail(self, flow: Flow, message: str, status: int | None = None) -> None:
+        """End ``flow`` in ERROR with ``message`` (and the status the client got, if any)."""
+        flow.error = message
+        if status is not None:
+            flow.status = status
+        self.transition(flow, State.ERROR)
+
+    def close(self) -> None:
+        """Close the log file."""
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def _notify(self, flow: Flow) -> None:
+        for listener in list(self._listeners):
+            listener(flow)
+
+    def _finish(self, flow: Flow) -> None:
+        record = flow.log_record()
+        logger.info("%s", format_line(flow), extra={"flow": record})
+        if self.logs_dir is not None:
+            self._write_log(record)
+
+    def _write_log(self, record: dict[str, Any]) -> None:
+        day = record["started_at"][:10]
+        if self._log_file is None or day != self._log_day:
+            self.close()
+            self.logs_dir.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
+            path = self.logs_dir / f"{day}.jsonl"  # type: ignore[operator]
+            self._log_file = path.open("ab")
+            self._log_day = day
+        self._log_file.write(msgspec.json.encode(record) + b"\n")
+        self._log_file.flush()
+
+
+def format_line(flow: Flow) -> str:
+    """The terminal line of a finished flow."""
+    clock = datetime.now().strftime("%H:%M:%S")
+    status = str(flow.status) if flow.status is not None else "---"
+    source = flow.source.value if flow.source else "-"
+    parts = [
+        clock,
+        status,
+        f"{source:<8}",
+        f"{flow.method} {flow.path}",
+        flow.model or "-",
+        f"{flow.duration_ms:.0f} ms" if flow.duration_ms is not None else "",
+    ]
+    summary = flow.summary
+    if summary and summary.usage:
+        parts.append(f"{summary.usage.input_tokens}+{summary.usage.output_tokens} tok")
+    if summary and summary.tool_calls:
+        parts.append("tools: " + ",".join(call.name for call in summary.tool_calls))
+    if flow.key:
+        parts.append(f"tape {flow.key[:8]}")
+    if flow.error:
+        parts.append(f"error: {flow.error}")
+    return "  ".join(part for part in parts if part)
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

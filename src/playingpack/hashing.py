@@ -1,0 +1,168 @@
+"""The tape key: a SHA-256 of the request body, normalised exactly as JavaScript would.
+
+Tapes written by the original tool are named by
+``sha256(JSON.stringify(sortKeys(omit(body, "stream", "request_id", "timestamp"))))``. Matching it
+means following JavaScript's JSON rules: numbers are IEEE doubles printed the ECMAScript way, keys
+that are array indices sort first in numeric order, other keys sort by UTF-16 code units, and
+strings escape only quotes, backslashes and control characters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import msgspec
+
+IGNORED_KEYS = frozenset({"stream", "request_id", "timestamp"})
+
+_MAX_ARRAY_INDEX = 2**32 - 2
+_SAFE_INTEGER = 2**53
+_string_encoder = msgspec.json.Encoder()
+
+
+class InvalidJSON(ValueError):
+    """The request body is not valid JSON."""
+
+
+def parse_body(raw: bytes) -> Any:
+    """Parse a request body as JSON; raise InvalidJSON with the parser's reason otherwise."""
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        # msgspec rejects lone surrogates, which JSON.parse accepts; the stdlib accepts them too.
+        try:
+            return json.loads(raw, parse_constant=_reject_constant)
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidJSON(str(exc)) from None
+
+
+def request_key(body: Any, *, extra: str = "") -> str:
+    """Return the tape key (hex SHA-256) of a parsed request body.
+
+    ``extra`` is prepended to the hashed text; it stays empty for chat completions so keys match
+    the original tool's.
+    """
+    text = extra + canonical_json(body)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def canonical_json(value: Any) -> str:
+    """Serialise like ``JSON.stringify`` after sorting keys and dropping IGNORED_KEYS everywhere."""
+    parts: list[str] = []
+    _write(value, parts)
+    return "".join(parts)
+
+
+def _write(value: Any, out: list[str]) -> None:
+    if isinstance(value, str):
+        out.append(_js_string(value))
+    elif isinstance(value, dict):
+        out.append("{")
+        first = True
+        for key in sorted((k for k in value if k not in IGNORED_KEYS), key=_js_key_order):
+            if not first:
+                out.append(",")
+            first = False
+            out.append(_js_string(key))
+            out.append(":")
+            _write(value[key], out)
+        out.append("}")
+    elif isinstance(value, list):
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _write(item, out)
+        out.append("]")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif value is None:
+        out.append("null")
+    elif isinstance(value, int):
+        out.append(
+            str(value) if -_SAFE_INTEGER < value < _SAFE_INTEGER else js_number(float(value))
+        )
+    elif isinstance(value, float):
+        out.append(js_number(value))
+    else:
+        raise TypeError(f"cannot serialise {type(value).__name__} as JSON")
+
+
+def js_number(x: float) -> str:
+    """Format a double as ECMAScript's Number::toString does (shortest round-trip digits)."""
+    if x != x or x in (float("inf"), float("-inf")):
+        return "null"
+    if x == 0:
+        return "0"
+    sign = "-" if x < 0 else ""
+    mantissa, _, exp_text = repr(abs(x)).partition("e")
+    int_part, _, frac_part = mantissa.partition(".")
+    digits = int_part + frac_part
+    point = len(int_part) + (int(exp_text) if exp_text else 0)
+    stripped = digits.lstrip("0")
+    point -= len(digits) - len(stripped)
+    digits = stripped.rstrip("0")
+    k, n = len(digits), point
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * (-n) + digits
+    exponent = n - 1
+    exp_sign = "+" if exponent >= 0 else "-"
+    head = digits[0] + ("." + digits[1:] if k > 1 else "")
+    return f"{sign}{head}e{exp_sign}{abs(exponent)}"
+
+
+def _js_key_order(key: str) -> tuple[int, int, bytes]:
+    if _is_array_index(key):
+        return (0, int(key), b"")
+    return (1, 0, key.encode("utf-16-be", "surrogatepass"))
+
+
+def _is_array_index(key: str) -> bool:
+    if not key.isdigit() or not key.isascii():
+        return False
+    if len(key) > 1 and key[0] == "0":
+        return False
+    return int(key) <= _MAX_ARRAY_INDEX
+
+
+def _js_string(text: str) -> str:
+    try:
+        return _string_encoder.encode(text).decode("utf-8")
+    except UnicodeEncodeError:
+        return _js_string_slow(text)
+
+
+def _js_string_slow(text: str) -> str:
+    """Escape like JSON.stringify for strings holding lone surrogates (well-formed stringify)."""
+    escapes = {
+        '"': '\\"',
+        "\\": "\\\\",
+        "\b": "\\b",
+        "\t": "\\t",
+        "\n": "\\n",
+        "\f": "\\f",
+        "\r": "\\r",
+    }
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch in escapes:
+            out.append(escapes[ch])
+        elif code < 0x20 or 0xD800 <= code <= 0xDFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")

@@ -1,0 +1,213 @@
+"""OpenAI Chat Completions (`POST /v1/chat/completions`), streamed and not."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from playingpack.hashing import request_key
+from playingpack.providers import Provider, Summary, ToolCall, Usage
+from playingpack.sse import DONE, format_event, parse_events
+
+_encode = msgspec.json.encode
+_DONE_EVENT = f"data: {DONE}\n\n"
+
+
+class OpenAIChat(Provider):
+    """Chat completions: ``chat.completion`` JSON, or ``chat.completion.chunk`` events + [DONE]."""
+
+    endpoint = "/v1/chat/completions"
+
+    def key(self, body: Any) -> str:
+        # No endpoint in the hashed text: keys stay equal to the original tool's.
+        return request_key(body)
+
+    def is_complete(self, events: Sequence[str]) -> bool:
+        return bool(events) and events[-1].startswith("data: [DONE]")
+
+    def assemble(self, events: Sequence[str]) -> dict[str, Any]:
+        answer: dict[str, Any] = {"id": "", "object": "chat.completion", "created": 0, "model": ""}
+        choices: dict[int, _Choice] = {}
+        usage: Any = None
+        for event in parse_events(events):
+            if event.data == DONE:
+                break
+            chunk = msgspec.json.decode(event.data)
+            if not isinstance(chunk, dict):
+                continue
+            for field in ("id", "created", "model", "system_fingerprint", "service_tier"):
+                if chunk.get(field) is not None:
+                    answer[field] = chunk[field]
+            if chunk.get("usage") is not None:
+                usage = chunk["usage"]
+            for delta_choice in chunk.get("choices") or ():
+                index = delta_choice.get("index", 0)
+                choice = choices.get(index)
+                if choice is None:
+                    choice = choices[index] = _Choice(index)
+                choice.add(delta_choice)
+        answer["choices"] = [choices[i].to_json() for i in sorted(choices)]
+        answer["usage"] = usage
+        return answer
+
+    def to_events(self, answer: dict[str, Any], request: Any) -> list[str]:
+        include_usage = (
+            isinstance(request, dict)
+            and isinstance(request.get("stream_options"), dict)
+            and request["stream_options"].get("include_usage") is True
+        )
+        base: dict[str, Any] = {
+            "id": answer.get("id", ""),
+            "object": "chat.completion.chunk",
+            "created": answer.get("created", 0),
+            "model": answer.get("model", ""),
+        }
+        for field in ("service_tier", "system_fingerprint"):
+            if field in answer:
+                base[field] = answer[field]
+        if include_usage:
+            base["usage"] = None
+
+        def chunk(choice: dict[str, Any]) -> str:
+            return format_event(_encode({**base, "choices": [choice]}).decode())
+
+        events: list[str] = []
+        for choice in answer.get("choices") or ():
+            index = choice.get("index", 0)
+            message = choice.get("message") or {}
+            logprobs = choice.get("logprobs")
+
+            def delta(body: dict[str, Any], index: int = index) -> dict[str, Any]:
+                return {"index": index, "delta": body, "logprobs": None, "finish_reason": None}
+
+            first: dict[str, Any] = {"role": message.get("role", "assistant"), "content": ""}
+            if "refusal" in message:
+                first["refusal"] = None
+            events.append(chunk(delta(first)))
+            if message.get("content"):
+                content = delta({"content": message["content"]})
+                if logprobs is not None:
+                    content["logprobs"] = logprobs
+                events.append(chunk(content))
+            if message.get("refusal"):
+                events.append(chunk(delta({"refusal": message["refusal"]})))
+            for position, call in enumerate(message.get("tool_calls") or ()):
+                function = call.get("function") or {}
+                tool_delta = {
+                    "index": position,
+                    "id": call.get("id"),
+                    "type": call.get("type", "function"),
+                    "function": {
+                        "name": function.get("name", ""),
+                        "arguments": function.get("arguments", ""),
+                    },
+                }
+                events.append(chunk(delta({"tool_calls": [tool_delta]})))
+            last = delta({})
+            last["finish_reason"] = choice.get("finish_reason")
+            events.append(chunk(last))
+        if include_usage and answer.get("usage") is not None:
+            events.append(
+                format_event(_encode({**base, "choices": [], "usage": answer["usage"]}).decode())
+            )
+        events.append(_DONE_EVENT)
+        return events
+
+    def summarize(self, answer: dict[str, Any]) -> Summary:
+        usage = answer.get("usage")
+        tokens = None
+        if isinstance(usage, dict):
+            tokens = Usage(
+                int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+            )
+        calls: list[ToolCall] = []
+        texts: list[str] = []
+        for choice in answer.get("choices") or ():
+            message = choice.get("message") or {}
+            if isinstance(message.get("content"), str):
+                texts.append(message["content"])
+            for call in message.get("tool_calls") or ():
+                function = call.get("function") or {}
+                calls.append(
+                    ToolCall(
+                        str(call.get("id") or ""),
+                        str(function.get("name") or ""),
+                        str(function.get("arguments") or ""),
+                    )
+                )
+        model = answer.get("model")
+        return Summary(
+            model if isinstance(model, str) else None, tokens, tuple(calls), "".join(texts)
+        )
+
+    def error_event(self, message: str, type_: str, code: str) -> str:
+        body = {"error": {"message": message, "type": type_, "code": code, "param": None}}
+        return format_event(_encode(body).decode())
+
+
+class _Choice:
+    """One choice being assembled from deltas."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.role = "assistant"
+        self.content: list[str] | None = None
+        self.refusal: list[str] | None = None
+        self.tool_calls: dict[int, dict[str, Any]] = {}
+        self.logprobs: dict[str, list[Any]] | None = None
+        self.finish_reason: Any = None
+
+    def add(self, delta_choice: dict[str, Any]) -> None:
+        delta = delta_choice.get("delta") or {}
+        if delta.get("role"):
+            self.role = delta["role"]
+        if delta.get("content") is not None:
+            if self.content is None:
+                self.content = []
+            self.content.append(delta["content"])
+        if delta.get("refusal") is not None:
+            if self.refusal is None:
+                self.refusal = []
+            self.refusal.append(delta["refusal"])
+        for call in delta.get("tool_calls") or ():
+            position = call.get("index", len(self.tool_calls))
+            merged = self.tool_calls.get(position)
+            function = call.get("function") or {}
+            if merged is None:
+                merged = self.tool_calls[position] = {
+                    "id": call.get("id") or "",
+                    "type": call.get("type") or "function",
+                    "function": {"name": "", "arguments": ""},
+                }
+            elif call.get("id"):
+                merged["id"] = call["id"]
+            if function.get("name"):
+                merged["function"]["name"] += function["name"]
+            if function.get("arguments"):
+                merged["function"]["arguments"] += function["arguments"]
+        logprobs = delta_choice.get("logprobs")
+        if isinstance(logprobs, dict):
+            if self.logprobs is None:
+                self.logprobs = {}
+            for field, items in logprobs.items():
+                if isinstance(items, list):
+                    self.logprobs.setdefault(field, []).extend(items)
+        if delta_choice.get("finish_reason") is not None:
+            self.finish_reason = delta_choice["finish_reason"]
+
+    def to_json(self) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "role": self.role,
+            "content": "".join(self.content) if self.content is not None else None,
+            "refusal": "".join(self.refusal) if self.refusal is not None else None,
+        }
+        if self.tool_calls:
+            message["tool_calls"] = [self.tool_calls[i] for i in sorted(self.tool_calls)]
+        return {
+            "index": self.index,
+            "message": message,
+            "logprobs": self.logprobs,
+            "finish_reason": self.finish_reason,
+        }

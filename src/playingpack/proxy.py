@@ -1,0 +1,416 @@
+"""The /v1/* handlers: one request's path from arrival to the last byte sent to the client."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import aiohttp
+import msgspec
+from aiohttp import web
+
+from playingpack.config import RecordMode, ReplayTiming
+from playingpack.errors import TapeError
+from playingpack.flows import Flow, FlowLog, Source, State
+from playingpack.hashing import InvalidJSON, parse_body
+from playingpack.providers import Provider, Summary
+from playingpack.settings import Settings
+from playingpack.sse import EventSplitter
+from playingpack.store import TapeStore
+from playingpack.tapes import Chunk, Tape, play
+from playingpack.upstream import Upstream, forwarded_headers, returned_headers
+
+logger = logging.getLogger(__name__)
+
+_SSE_HEADERS = {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+}
+_UPSTREAM_FAILURES = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
+def error_response(
+    status: int, message: str, type_: str, code: str, *, retry: bool | None = None
+) -> web.Response:
+    """An OpenAI-style error. ``retry=False`` tells the SDKs not to retry (``x-should-retry``)."""
+    body = {"error": {"message": message, "type": type_, "code": code, "param": None}}
+    headers = {"x-should-retry": "true" if retry else "false"} if retry is not None else None
+    return web.json_response(body, status=status, headers=headers, dumps=_dumps)
+
+
+class Proxy:
+    """Serves recorded endpoints from tapes or the upstream, and passes everything else through."""
+
+    def __init__(
+        self, settings: Settings, store: TapeStore, upstream: Upstream, flows: FlowLog
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.upstream = upstream
+        self.flows = flows
+        self._answers: weakref.WeakKeyDictionary[Tape, tuple[dict[str, Any], Summary]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def recorded(self, request: web.Request, provider: Provider) -> web.StreamResponse:
+        """A request to an endpoint whose answers are recorded and replayed."""
+        raw = await request.read()
+        flow = self.flows.open(request.method, request.path)
+        try:
+            try:
+                body = parse_body(raw)
+            except InvalidJSON as exc:
+                return self._fail(
+                    flow,
+                    400,
+                    f"The request body is not valid JSON: {exc}. "
+                    "Send the request as a JSON object.",
+                    "invalid_request_error",
+                    "invalid_json",
+                )
+            if not isinstance(body, dict):
+                return self._fail(
+                    flow,
+                    400,
+                    f"The request body must be a JSON object, got {_kind(body)}.",
+                    "invalid_request_error",
+                    "invalid_json",
+                )
+            flow.request = body
+            model = body.get("model")
+            flow.model = model if isinstance(model, str) else None
+            flow.key = provider.key(body)
+            mode = self.settings.record
+            if mode is not RecordMode.OFF:
+                try:
+                    tape = self.store.load(flow.key)
+                except TapeError as exc:
+                    logger.warning("%s", exc)
+                    return self._fail(
+                        flow,
+                        500,
+                        f"{exc}. Fix the file or delete it to record the answer again "
+                        "(it is not overwritten on its own).",
+                        "tape_error",
+                        "tape_corrupt",
+                        retry=False,
+                    )
+                if tape is not None:
+                    return await self._replay(request, flow, provider, tape, body)
+                if mode is RecordMode.REPLAY_ONLY:
+                    return self._fail(
+                        flow,
+                        404,
+                        self._miss_message(flow, request.path),
+                        "tape_not_found",
+                        "tape_not_found",
+                        retry=False,
+                    )
+            else:
+                flow.key = None
+            return await self._forward(
+                request, flow, raw, provider, body, record=mode is RecordMode.AUTO
+            )
+        except asyncio.CancelledError:
+            if not flow.is_finished:
+                self.flows.fail(flow, "client disconnected")
+            raise
+
+    async def passthrough(self, request: web.Request) -> web.StreamResponse:
+        """Any other /v1/* request: forwarded unchanged and streamed back, never recorded."""
+        flow = self.flows.open(request.method, request.path)
+        try:
+            return await self._forward(request, flow, request.content, None, None, record=False)
+        except asyncio.CancelledError:
+            if not flow.is_finished:
+                self.flows.fail(flow, "client disconnected")
+            raise
+
+    async def _replay(
+        self, request: web.Request, flow: Flow, provider: Provider, tape: Tape, body: Any
+    ) -> web.StreamResponse:
+        flow.source = Source.TAPE
+        flow.status = tape.status
+        self.flows.transition(flow, State.REPLAY)
+        timed = self.settings.replay_timing is ReplayTiming.ORIGINAL
+        answer, summary = self._read_tape(tape, provider)
+        headers = {"X-Playingpack-Source": "tape", "X-Playingpack-Tape": tape.key}
+        if provider.wants_stream(body):
+            chunks = (
+                tape.chunks
+                if tape.streamed
+                else _as_chunks(provider.to_events(answer, body), tape.total_delay_ms)
+            )
+            response = web.StreamResponse(status=tape.status, headers={**_SSE_HEADERS, **headers})
+            await response.prepare(request)
+            await play(chunks, response.write, timed=timed)
+            await response.write_eof()
+        else:
+            payload = _dumps(answer).encode() if tape.streamed else tape.body
+            if timed and tape.total_delay_ms:
+                await asyncio.sleep(tape.total_delay_ms / 1000)
+            response = web.Response(
+                body=payload, status=tape.status, content_type="application/json", headers=headers
+            )
+        flow.summary = summary
+        self.flows.transition(flow, State.COMPLETE)
+        return response
+
+    async def _forward(
+        self,
+        request: web.Request,
+        flow: Flow,
+        data: Any,
+        provider: Provider | None,
+        body: Any,
+        *,
+        record: bool,
+    ) -> web.StreamResponse:
+        flow.source = Source.UPSTREAM
+        self.flows.transition(flow, State.CONNECT)
+        loop = asyncio.get_running_loop()
+        sent_at = loop.time()
+        try:
+            upstream = await self.upstream.send(
+                request.method,
+                request.rel_url.raw_path,
+                request.rel_url.raw_query_string,
+                forwarded_headers(request.headers),
+                data,
+            )
+        except _UPSTREAM_FAILURES as exc:
+            url = self.upstream.url_for(request.path)
+            return self._fail(
+                flow,
+                502,
+                f"Could not reach the upstream at {url}: {_reason(exc)}. Check that it "
+                "is running and that --upstream (or PLAYINGPACK_UPSTREAM) points at it.",
+                "upstream_error",
+                "upstream_unreachable",
+            )
+        try:
+            flow.status = upstream.status
+            self.flows.transition(flow, State.STREAMING)
+            headers = returned_headers(upstream.headers)
+            streamed = upstream.content_type == "text/event-stream"
+            if provider is None or not 200 <= upstream.status < 300:
+                return await self._pipe(request, flow, upstream, headers)
+            if streamed:
+                return await self._relay_stream(
+                    request, flow, upstream, headers, provider, body, sent_at, record
+                )
+            try:
+                payload = await upstream.read()
+            except _UPSTREAM_FAILURES as exc:
+                return self._fail(
+                    flow,
+                    502,
+                    f"The upstream broke off its answer: {_reason(exc)}.",
+                    "upstream_error",
+                    "upstream_disconnected",
+                )
+            delay = round((loop.time() - sent_at) * 1000)
+            answer = _decode_object(payload)
+            if answer is not None:
+                flow.summary = provider.summarize(answer)
+                if record:
+                    self._save(
+                        flow,
+                        provider,
+                        body,
+                        upstream.status,
+                        False,
+                        (Chunk(payload.decode("utf-8", "replace"), delay),),
+                    )
+            self.flows.transition(flow, State.COMPLETE)
+            return web.Response(body=payload, status=upstream.status, headers=headers)
+        finally:
+            upstream.close()
+
+    async def _pipe(
+        self,
+        request: web.Request,
+        flow: Flow,
+        upstream: aiohttp.ClientResponse,
+        headers: Any,
+    ) -> web.StreamResponse:
+        """Copy an answer through as it arrives (unrecorded endpoints and upstream errors)."""
+        response = web.StreamResponse(
+            status=upstream.status, reason=upstream.reason, headers=headers
+        )
+        await response.prepare(request)
+        async for data in _read(upstream):
+            if isinstance(data, BaseException):
+                self.flows.fail(flow, f"upstream broke off: {_reason(data)}")
+                response.force_close()
+                return response
+            if not await _write(response, data):
+                self.flows.fail(flow, "client disconnected")
+                return response
+        await response.write_eof()
+        if upstream.status >= 400:
+            self.flows.fail(flow, f"upstream answered {upstream.status}")
+        else:
+            self.flows.transition(flow, State.COMPLETE)
+        return response
+
+    async def _relay_stream(
+        self,
+        request: web.Request,
+        flow: Flow,
+        upstream: aiohttp.ClientResponse,
+        headers: Any,
+        provider: Provider,
+        body: Any,
+        sent_at: float,
+        record: bool,
+    ) -> web.StreamResponse:
+        """Forward a 2xx SSE answer chunk by chunk while cutting it into events for the tape."""
+        loop = asyncio.get_running_loop()
+        response = web.StreamResponse(status=upstream.status, headers=headers)
+        await response.prepare(request)
+        splitter = EventSplitter()
+        chunks: list[Chunk] = []
+        last = sent_at
+        broken: str | None = None
+        async for data in _read(upstream):
+            if isinstance(data, BaseException):
+                broken = f"the upstream connection broke off mid-stream ({_reason(data)})"
+                break
+            if not await _write(response, data):
+                self.flows.fail(flow, "client disconnected")
+                return response
+            events = splitter.feed(data)
+            if events:
+                now = loop.time()
+                chunks.append(Chunk(events[0], round((now - last) * 1000)))
+                chunks.extend(Chunk(event, 0) for event in events[1:])
+                last = now
+        events = [chunk.c for chunk in chunks]
+        if broken is None and (splitter.pending.strip() or not provider.is_complete(events)):
+            broken = "the upstream stream ended before the answer was complete"
+        if broken is not None:
+            await response.write(
+                provider.error_event(
+                    f"playingpack: {broken}; the answer is incomplete and was not recorded. "
+                    "Retry the request.",
+                    "upstream_error",
+                    "upstream_disconnected",
+                ).encode()
+            )
+            await response.write_eof()
+            self.flows.fail(flow, broken)
+            return response
+        await response.write_eof()
+        flow.summary = provider.summarize(provider.assemble(events))
+        if record:
+            self._save(flow, provider, body, upstream.status, True, tuple(chunks))
+        self.flows.transition(flow, State.COMPLETE)
+        return response
+
+    def _save(
+        self,
+        flow: Flow,
+        provider: Provider,
+        body: Any,
+        status: int,
+        streamed: bool,
+        chunks: tuple[Chunk, ...],
+    ) -> None:
+        assert flow.key is not None
+        tape = Tape(
+            key=flow.key,
+            endpoint=provider.endpoint,
+            request=body,
+            status=status,
+            chunks=chunks,
+            streamed=streamed,
+            model=flow.model or "",
+        )
+        try:
+            self.store.save(tape)
+        except OSError as exc:
+            logger.warning("could not save tape %s: %s", flow.key, exc)
+
+    def _read_tape(self, tape: Tape, provider: Provider) -> tuple[dict[str, Any], Summary]:
+        """A tape's JSON answer and summary, worked out once per loaded tape."""
+        known = self._answers.get(tape)
+        if known is None:
+            if tape.streamed:
+                answer = provider.assemble([chunk.c for chunk in tape.chunks])
+            else:
+                answer = _decode_object(tape.body) or {}
+            known = self._answers[tape] = (answer, provider.summarize(answer))
+        return known
+
+    def _fail(
+        self,
+        flow: Flow,
+        status: int,
+        message: str,
+        type_: str,
+        code: str,
+        *,
+        retry: bool | None = None,
+    ) -> web.Response:
+        self.flows.fail(flow, message, status)
+        return error_response(status, message, type_, code, retry=retry)
+
+    def _miss_message(self, flow: Flow, path: str) -> str:
+        model = f" (model {flow.model})" if flow.model else ""
+        return (
+            f"No tape for this POST {path} request{model}: key {flow.key} was not found in "
+            f"{self.store.directory}, and the record mode is replay-only, so the upstream was not "
+            "called. Record it by running once with --record auto (or PLAYINGPACK_RECORD=auto), "
+            "then commit the new tape."
+        )
+
+
+async def _read(upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes | BaseException]:
+    """The upstream body as it arrives; a failure to read is yielded last instead of raised."""
+    try:
+        async for data in upstream.content.iter_any():
+            yield data
+    except _UPSTREAM_FAILURES as exc:
+        yield exc
+
+
+async def _write(response: web.StreamResponse, data: bytes) -> bool:
+    """Send ``data`` to the client; False when the client has gone away."""
+    try:
+        await response.write(data)
+    except ConnectionResetError:
+        return False
+    return True
+
+
+def _as_chunks(events: Sequence[str], first_delay: int) -> tuple[Chunk, ...]:
+    return tuple(Chunk(event, first_delay if i == 0 else 0) for i, event in enumerate(events))
+
+
+def _decode_object(payload: bytes) -> dict[str, Any] | None:
+    try:
+        value = msgspec.json.decode(payload)
+    except msgspec.DecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _dumps(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+def _kind(value: Any) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timed out"
+    return str(exc) or type(exc).__name__

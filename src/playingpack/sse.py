@@ -1,0 +1,88 @@
+"""Server-sent events: split a byte stream into events and read their fields.
+
+Independent of any provider: OpenAI sends ``data:`` lines only, Anthropic and the Responses API
+add ``event:`` lines; both end each event with a blank line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+DONE = "[DONE]"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One parsed SSE event. ``data`` joins multiple data lines with newlines."""
+
+    event: str | None
+    data: str
+
+
+class EventSplitter:
+    """Cuts arbitrary network chunks into whole SSE event texts, each ending in a blank line."""
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, chunk: bytes) -> list[str]:
+        """Add bytes; return the events completed by them (normalised to ``\\n`` line ends)."""
+        buffer = self._buffer + chunk if self._buffer else chunk
+        if b"\r" in buffer:
+            # A "\r" at the very end stays pending until its "\n" arrives.
+            buffer = buffer.replace(b"\r\n", b"\n")
+        end = buffer.rfind(b"\n\n")
+        if end < 0:
+            self._buffer = buffer
+            return []
+        complete, self._buffer = buffer[: end + 2], buffer[end + 2 :]
+        return [part + "\n\n" for part in complete.decode("utf-8").split("\n\n") if part]
+
+    @property
+    def pending(self) -> bytes:
+        """Bytes received after the last complete event."""
+        return self._buffer
+
+
+def parse_event(text: str) -> Event:
+    """Read the ``event`` and ``data`` fields of one event text; comments are ignored."""
+    name: str | None = None
+    data: list[str] = []
+    for line in text.split("\n"):
+        if not line or line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if field == "data":
+            data.append(value)
+        elif field == "event":
+            name = value
+    return Event(name, "\n".join(data))
+
+
+def parse_events(texts: Iterable[str]) -> Iterator[Event]:
+    """Parse each event text, skipping texts that carry no data (comments, heartbeats)."""
+    for text in texts:
+        event = parse_event(text)
+        if event.data or event.event:
+            yield event
+
+
+def format_event(data: str, event: str | None = None) -> str:
+    """Frame one event: an optional ``event:`` line, then one ``data:`` line per line of data."""
+    head = f"event: {event}\n" if event else ""
+    return head + "".join(f"data: {line}\n" for line in data.split("\n")) + "\n"
+
+
+def split_text(text: str) -> list[str]:
+    """Split a whole SSE body (as stored or replayed) into event texts."""
+    splitter = EventSplitter()
+    events = splitter.feed(text.encode("utf-8"))
+    rest = splitter.pending.decode("utf-8").strip("\n")
+    if rest:
+        events.append(rest + "\n\n")
+    return events

@@ -1,0 +1,304 @@
+"""A fake OpenAI API that speaks the real wire format, for tests and benchmarks.
+
+It stands in for the outside world: chat completions as ``chat.completion`` JSON or as
+``chat.completion.chunk`` SSE events ending in ``data: [DONE]`` (role chunk, content deltas,
+tool-call deltas with arguments split across chunks, finish chunk, optional usage chunk), plus
+``GET /v1/models`` and an echo endpoint. Each request takes the next queued Reply, or the default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.threaded import LoopThread
+
+
+@dataclass
+class Reply:
+    """How the fake answers one chat completion request."""
+
+    content: str | None = "Hello from the fake upstream!"
+    tool_calls: list[tuple[str, str]] = field(default_factory=list)
+    piece: int = 4
+    delay: float = 0.0
+    first_delay: float = 0.0
+    status: int = 200
+    error_body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    drop_after: int | None = None
+    end_without_done: bool = False
+    hold_after_first: threading.Event | None = None
+    hang: bool = False
+
+
+@dataclass
+class Received:
+    """A request as the fake saw it."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class FakeUpstream:
+    """The fake OpenAI API on 127.0.0.1 (a free port), served from a background thread."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.replies: deque[Reply] = deque()
+        self.default = Reply()
+        self.sent_chunks = 0
+        self.cancelled = threading.Event()
+        self._thread = LoopThread("fake-upstream")
+        self._runner: web.AppRunner | None = None
+        self.port = self._thread.run(self._start())
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def queue(self, *replies: Reply) -> None:
+        """Answer the next requests with these replies, in order."""
+        self.replies.extend(replies)
+
+    def close(self) -> None:
+        async def stop() -> None:
+            assert self._runner is not None
+            await self._runner.cleanup()
+
+        self._thread.close(stop)
+
+    async def _start(self) -> int:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_route("*", "/v1/echo/{tail:.*}", self._echo)
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        return int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+
+    async def _remember(self, request: web.Request) -> bytes:
+        body = await request.read()
+        self.received.append(
+            Received(
+                request.method, request.path, request.query_string, dict(request.headers), body
+            )
+        )
+        return body
+
+    async def _models(self, request: web.Request) -> web.Response:
+        await self._remember(request)
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": "gpt-4o-mini",
+                        "object": "model",
+                        "created": 1721172741,
+                        "owned_by": "system",
+                    }
+                ],
+            }
+        )
+
+    async def _echo(self, request: web.Request) -> web.Response:
+        body = await self._remember(request)
+        return web.json_response(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": request.query_string,
+                "body": body.decode("utf-8", "replace"),
+            },
+            headers={"x-echo": "yes"},
+        )
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        raw = await self._remember(request)
+        reply = self.replies.popleft() if self.replies else self.default
+        body = json.loads(raw)
+        if reply.hang:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                self.cancelled.set()
+                raise
+        if reply.status >= 400:
+            error = reply.error_body or {
+                "error": {
+                    "message": "fake failure",
+                    "type": "server_error",
+                    "code": None,
+                    "param": None,
+                }
+            }
+            return web.json_response(error, status=reply.status, headers=reply.headers)
+        answer = _Answer(body, reply)
+        if not body.get("stream"):
+            if reply.first_delay:
+                await asyncio.sleep(reply.first_delay)
+            return web.json_response(answer.completion(), headers=reply.headers)
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+                **reply.headers,
+            }
+        )
+        await response.prepare(request)
+        try:
+            for number, event in enumerate(answer.events()):
+                if number == 0 and reply.first_delay:
+                    await asyncio.sleep(reply.first_delay)
+                elif number > 0 and reply.delay:
+                    await asyncio.sleep(reply.delay)
+                if reply.drop_after is not None and number == reply.drop_after:
+                    assert request.transport is not None
+                    request.transport.abort()
+                    return response
+                if reply.end_without_done and event.startswith("data: [DONE]"):
+                    break
+                await response.write(event.encode())
+                self.sent_chunks += 1
+                if number == 0 and reply.hold_after_first is not None:
+                    released = await asyncio.get_running_loop().run_in_executor(
+                        None, reply.hold_after_first.wait, 10
+                    )
+                    assert released, "the test never released the second chunk"
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        await response.write_eof()
+        return response
+
+
+class _Answer:
+    """One answer in both shapes the real API gives it."""
+
+    def __init__(self, request: dict[str, Any], reply: Reply) -> None:
+        self.request = request
+        self.reply = reply
+        self.id = f"chatcmpl-fake{time.monotonic_ns()}"
+        self.created = int(time.time())
+        self.model = str(request.get("model", "gpt-4o-mini"))
+        prompt = json.dumps(request.get("messages", []))
+        self.usage = {
+            "prompt_tokens": len(prompt) // 4,
+            "completion_tokens": len(reply.content or "") // 4 + 5 * len(reply.tool_calls),
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        }
+        self.usage["total_tokens"] = self.usage["prompt_tokens"] + self.usage["completion_tokens"]
+        self.finish_reason = "tool_calls" if reply.tool_calls else "stop"
+
+    def completion(self) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": self.reply.content if not self.reply.tool_calls else None,
+            "refusal": None,
+            "annotations": [],
+        }
+        if self.reply.tool_calls:
+            message["tool_calls"] = [
+                {
+                    "id": f"call_{i}_{name}",
+                    "type": "function",
+                    "function": {"name": name, "arguments": arguments},
+                }
+                for i, (name, arguments) in enumerate(self.reply.tool_calls)
+            ]
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": self.finish_reason,
+                }
+            ],
+            "usage": self.usage,
+            "service_tier": "default",
+            "system_fingerprint": "fp_fake",
+        }
+
+    def events(self) -> list[str]:
+        include_usage = bool((self.request.get("stream_options") or {}).get("include_usage"))
+        base: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "service_tier": "default",
+            "system_fingerprint": "fp_fake",
+        }
+        if include_usage:
+            base["usage"] = None
+
+        def event(delta: dict[str, Any], finish: str | None = None) -> str:
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+            return (
+                "data: " + json.dumps({**base, "choices": [choice]}, separators=(",", ":")) + "\n\n"
+            )
+
+        piece = self.reply.piece
+        out: list[str] = []
+        if self.reply.tool_calls:
+            for i, (name, arguments) in enumerate(self.reply.tool_calls):
+                head = {
+                    "index": i,
+                    "id": f"call_{i}_{name}",
+                    "type": "function",
+                    "function": {"name": name, "arguments": ""},
+                }
+                delta: dict[str, Any] = {"tool_calls": [head]}
+                if i == 0:
+                    delta = {"role": "assistant", "content": None, **delta, "refusal": None}
+                out.append(event(delta))
+                for start in range(0, len(arguments), piece):
+                    out.append(
+                        event(
+                            {
+                                "tool_calls": [
+                                    {
+                                        "index": i,
+                                        "function": {"arguments": arguments[start : start + piece]},
+                                    }
+                                ]
+                            }
+                        )
+                    )
+        else:
+            out.append(event({"role": "assistant", "content": "", "refusal": None}))
+            text = self.reply.content or ""
+            for start in range(0, len(text), piece):
+                out.append(event({"content": text[start : start + piece]}))
+        out.append(event({}, self.finish_reason))
+        if include_usage:
+            out.append(
+                "data: "
+                + json.dumps({**base, "choices": [], "usage": self.usage}, separators=(",", ":"))
+                + "\n\n"
+            )
+        out.append("data: [DONE]\n\n")
+        return out

@@ -1,0 +1,646 @@
+"""load_config() and define_config(): files, discovery, environment, flags, precedence, errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from playingpack.config import (
+    CONFIG_FILE_NAMES,
+    Config,
+    ConfigFile,
+    PauseMode,
+    RecordMode,
+    ReplayTiming,
+    define_config,
+    load_config,
+)
+from playingpack.errors import ConfigError
+
+
+def _load(
+    cwd: Path,
+    *,
+    env: dict[str, str] | None = None,
+    flags: dict[str, object] | None = None,
+    config_path: Path | None = None,
+) -> Config:
+    return load_config(cwd=cwd, config_path=config_path, env=env or {}, flags=flags or {})
+
+
+def _error(
+    cwd: Path,
+    *,
+    env: dict[str, str] | None = None,
+    flags: dict[str, object] | None = None,
+    config_path: Path | None = None,
+) -> str:
+    with pytest.raises(ConfigError) as info:
+        _load(cwd, env=env, flags=flags, config_path=config_path)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- defaults -----------------------------------------------------------------------------------
+
+
+def test_no_file_no_env_no_flags_gives_defaults_with_dirs_under_cwd(tmp_path: Path) -> None:
+    assert _load(tmp_path) == Config(
+        upstream="https://api.openai.com",
+        tapes_dir=tmp_path / ".playingpack" / "tapes",
+        logs_dir=tmp_path / ".playingpack" / "logs",
+        record=RecordMode.AUTO,
+        port=4747,
+        host="127.0.0.1",
+        headless=False,
+        pause=PauseMode.OFF,
+        replay_timing=ReplayTiming.ORIGINAL,
+    )
+
+
+def test_discovery_order_constant() -> None:
+    assert CONFIG_FILE_NAMES == (
+        "playingpack.config.py",
+        "playingpack.toml",
+        "pyproject.toml",
+        "playingpack.config.jsonc",
+        "playingpack.config.json",
+    )
+
+
+# --- each file kind -----------------------------------------------------------------------------
+
+
+def test_python_file(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "playingpack.config.py",
+        "from playingpack import define_config\n"
+        "config = define_config(upstream='http://localhost:9000/v1/', record='off', port=0,\n"
+        "                       headless=True, pause='tool-calls', replay_timing='instant')\n",
+    )
+    config = _load(tmp_path)
+    assert config.upstream == "http://localhost:9000/v1"
+    assert config.record is RecordMode.OFF
+    assert config.port == 0
+    assert config.headless is True
+    assert config.pause is PauseMode.TOOL_CALLS
+    assert config.replay_timing is ReplayTiming.INSTANT
+    assert config.host == "127.0.0.1"  # not set in the file: default
+
+
+def test_python_file_can_branch_on_os_environ(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "playingpack.config.py",
+        "import os\n"
+        "from playingpack import define_config\n"
+        "config = define_config(\n"
+        "    record='replay-only' if os.environ.get('CI') else 'auto',\n"
+        "    pause='all' if os.environ.get('PLAYINGPACK_TEST_NEVER_SET_9F2C') else 'tool-calls',\n"
+        "    host='0.0.0.0' if 'PATH' in os.environ else 'localhost',\n"
+        ")\n",
+    )
+    config = _load(tmp_path)
+    assert "playingpack_config" not in sys.modules  # run in isolation, nothing left behind
+    assert config.record is (RecordMode.REPLAY_ONLY if os.environ.get("CI") else RecordMode.AUTO)
+    assert config.pause is PauseMode.TOOL_CALLS
+    assert config.host == "0.0.0.0"
+
+
+def test_playingpack_toml(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "playingpack.toml",
+        'upstream = "https://example.test"\nrecord = "replay-only"\nport = 8080\n'
+        'host = "0.0.0.0"\nheadless = true\npause = "all"\nreplay_timing = "instant"\n',
+    )
+    config = _load(tmp_path)
+    assert (config.upstream, config.record, config.port, config.host) == (
+        "https://example.test",
+        RecordMode.REPLAY_ONLY,
+        8080,
+        "0.0.0.0",
+    )
+    assert (config.headless, config.pause, config.replay_timing) == (
+        True,
+        PauseMode.ALL,
+        ReplayTiming.INSTANT,
+    )
+
+
+def test_pyproject_tool_table(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "pyproject.toml",
+        '[project]\nname = "x"\n\n[tool.playingpack]\nrecord = "off"\nport = 5000\n',
+    )
+    config = _load(tmp_path)
+    assert (config.record, config.port) == (RecordMode.OFF, 5000)
+
+
+def test_pyproject_without_table_is_skipped(tmp_path: Path) -> None:
+    _write(tmp_path / "pyproject.toml", '[project]\nname = "x"\n[tool.ruff]\nline-length = 1\n')
+    _write(tmp_path / "playingpack.config.json", '{"port": 6000}')
+    assert _load(tmp_path).port == 6000
+
+
+def test_jsonc_comments_trailing_commas_and_urls(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "playingpack.config.jsonc",
+        "// settings for the proxy\n"
+        "{\n"
+        '  "upstream": "https://gateway.test/openai/v1", // a URL keeps its //\n'
+        '  /* block\n     comment, with "quotes" */\n'
+        '  "host": "a//b/*not a comment*/,}",\n'
+        '  "record": "off",\n'
+        '  "port": 7000,\n'
+        "}\n",
+    )
+    config = _load(tmp_path)
+    assert config.upstream == "https://gateway.test/openai/v1"
+    assert config.host == "a//b/*not a comment*/,}"
+    assert config.record is RecordMode.OFF
+    assert config.port == 7000
+
+
+def test_jsonc_trailing_comma_in_nested_array_is_accepted_then_rejected_as_value(
+    tmp_path: Path,
+) -> None:
+    _write(tmp_path / "playingpack.config.jsonc", '{"host": ["a", "b",],}')
+    message = _error(tmp_path)
+    assert message == (
+        "playingpack.config.jsonc: host must be a non-empty host name or address (got ['a', 'b'])"
+    )
+
+
+def test_json_with_camel_case_keys(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "playingpack.config.json",
+        '{"tapesDir": "recorded", "logsDir": "/var/pp-logs", "replayTiming": "instant",'
+        ' "headless": true}',
+    )
+    config = _load(tmp_path)
+    assert config.tapes_dir == tmp_path / "recorded"
+    assert config.logs_dir == Path("/var/pp-logs")
+    assert config.replay_timing is ReplayTiming.INSTANT
+    assert config.headless is True
+
+
+def test_json_accepts_snake_case_too(tmp_path: Path) -> None:
+    _write(tmp_path / "playingpack.config.json", '{"tapes_dir": "t", "replay_timing": "instant"}')
+    config = _load(tmp_path)
+    assert (config.tapes_dir, config.replay_timing) == (tmp_path / "t", ReplayTiming.INSTANT)
+
+
+def test_json_camel_and_snake_for_the_same_key_is_an_error(tmp_path: Path) -> None:
+    _write(tmp_path / "playingpack.config.json", '{"tapes_dir": "a", "tapesDir": "b"}')
+    assert _error(tmp_path).startswith("playingpack.config.json: tapes_dir is given twice")
+
+
+# --- discovery ----------------------------------------------------------------------------------
+
+
+def _write_all_kinds(cwd: Path) -> None:
+    _write(
+        cwd / "playingpack.config.py",
+        "from playingpack import define_config\nconfig = define_config(port=1001)\n",
+    )
+    _write(cwd / "playingpack.toml", "port = 1002\n")
+    _write(cwd / "pyproject.toml", "[tool.playingpack]\nport = 1003\n")
+    _write(cwd / "playingpack.config.jsonc", '{"port": 1004, // c\n}')
+    _write(cwd / "playingpack.config.json", '{"port": 1005}')
+
+
+@pytest.mark.parametrize(
+    ("removed", "port"),
+    [
+        ((), 1001),
+        (("playingpack.config.py",), 1002),
+        (("playingpack.config.py", "playingpack.toml"), 1003),
+        (("playingpack.config.py", "playingpack.toml", "pyproject.toml"), 1004),
+        (
+            (
+                "playingpack.config.py",
+                "playingpack.toml",
+                "pyproject.toml",
+                "playingpack.config.jsonc",
+            ),
+            1005,
+        ),
+    ],
+)
+def test_discovery_order(tmp_path: Path, removed: tuple[str, ...], port: int) -> None:
+    _write_all_kinds(tmp_path)
+    for name in removed:
+        (tmp_path / name).unlink()
+    assert _load(tmp_path).port == port
+
+
+def test_only_the_first_file_found_is_read(tmp_path: Path) -> None:
+    _write(tmp_path / "playingpack.toml", "record = 'off'\n")
+    _write(tmp_path / "playingpack.config.json", '{"port": 1, "recrod": "broken"}')
+    config = _load(tmp_path)
+    assert (config.record, config.port) == (RecordMode.OFF, 4747)
+
+
+def test_explicit_config_path_beats_discovery(tmp_path: Path) -> None:
+    _write(tmp_path / "playingpack.toml", "port = 1\n")
+    _write(tmp_path / "conf" / "ci.json", '{"port": 2, "tapesDir": "tapes"}')
+    config = _load(tmp_path, config_path=Path("conf/ci.json"))
+    assert config.port == 2
+    assert config.tapes_dir == tmp_path / "conf" / "tapes"
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("settings.py", "from playingpack import define_config\nconfig = define_config(port=3)\n"),
+        ("settings.toml", "port = 3\n"),
+        ("pyproject.toml", "[tool.playingpack]\nport = 3\n"),
+        ("settings.jsonc", '{"port": 3, /* c */}'),
+        ("settings.json", '{"port": 3}'),
+    ],
+)
+def test_explicit_config_path_kind_by_name(tmp_path: Path, name: str, text: str) -> None:
+    path = _write(tmp_path / "elsewhere" / name, text)
+    assert _load(tmp_path, config_path=path).port == 3
+
+
+# --- define_config ------------------------------------------------------------------------------
+
+
+def test_define_config_keeps_only_given_keys() -> None:
+    given = define_config(record="off", tapes_dir=Path("t"), port=0)
+    assert given == ConfigFile(record=RecordMode.OFF, tapes_dir=Path("t"), port=0)
+    assert given.given() == frozenset({"record", "tapes_dir", "port"})
+    assert define_config().given() == frozenset()
+
+
+def test_define_config_validates_immediately() -> None:
+    with pytest.raises(ConfigError) as info:
+        define_config(record="sometimes")
+    assert str(info.value) == (
+        "define_config(): record must be one of auto, off, replay-only (got 'sometimes')"
+    )
+    with pytest.raises(ConfigError, match=r"^define_config\(\): port must be an integer"):
+        define_config(port=70000)
+    with pytest.raises(ConfigError, match=r"^define_config\(\): headless must be true or false"):
+        define_config(headless="yes")  # type: ignore[arg-type]
+
+
+def test_unset_keys_in_a_python_file_do_not_override(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "playingpack.config.py",
+        "from playingpack import define_config\nconfig = define_config(record='off')\n",
+    )
+    config = _load(tmp_path, env={"PLAYINGPACK_PORT": "9999"})
+    assert (config.record, config.port, config.pause) == (RecordMode.OFF, 9999, PauseMode.OFF)
+
+
+# --- environment --------------------------------------------------------------------------------
+
+
+def test_environment_variables(tmp_path: Path) -> None:
+    env = {
+        "PLAYINGPACK_UPSTREAM": "http://127.0.0.1:1234/",
+        "PLAYINGPACK_TAPES_DIR": "env-tapes",
+        "PLAYINGPACK_LOGS_DIR": "/abs/logs",
+        "PLAYINGPACK_RECORD": "replay-only",
+        "PLAYINGPACK_PORT": "8181",
+        "PLAYINGPACK_HOST": "::1",
+        "PLAYINGPACK_HEADLESS": "yes",
+        "PLAYINGPACK_PAUSE": "all",
+        "PLAYINGPACK_REPLAY_TIMING": "instant",
+        "PLAYINGPACK_TOKEN": "belongs to some other tool",
+        "HOME": "/nowhere",
+    }
+    assert _load(tmp_path, env=env) == Config(
+        upstream="http://127.0.0.1:1234",
+        tapes_dir=tmp_path / "env-tapes",
+        logs_dir=Path("/abs/logs"),
+        record=RecordMode.REPLAY_ONLY,
+        port=8181,
+        host="::1",
+        headless=True,
+        pause=PauseMode.ALL,
+        replay_timing=ReplayTiming.INSTANT,
+    )
+
+
+@pytest.mark.parametrize(
+    ("word", "value"),
+    [("1", True), ("true", True), ("YES", True), ("0", False), ("False", False), ("no", False)],
+)
+def test_environment_bool_words(tmp_path: Path, word: str, value: bool) -> None:
+    assert _load(tmp_path, env={"PLAYINGPACK_HEADLESS": word}).headless is value
+
+
+def test_near_miss_environment_variable_is_logged_others_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = {"PLAYINGPACK_RECROD": "off", "PLAYINGPACK_TOKEN": "x"}
+    with caplog.at_level(logging.WARNING, logger="playingpack.config"):
+        assert _load(tmp_path, env=env).record is RecordMode.AUTO
+    assert caplog.messages == ["ignoring PLAYINGPACK_RECROD; did you mean PLAYINGPACK_RECORD?"]
+
+
+def test_empty_environment_variable_counts_as_unset(tmp_path: Path) -> None:
+    _write(tmp_path / "playingpack.toml", "record = 'off'\n")
+    assert _load(tmp_path, env={"PLAYINGPACK_RECORD": ""}).record is RecordMode.OFF
+
+
+# --- precedence ---------------------------------------------------------------------------------
+
+
+def test_precedence_flags_over_env_over_file_over_defaults(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "playingpack.toml",
+        'record = "off"\nport = 1111\npause = "all"\nhost = "file-host"\n'
+        'tapes_dir = "file-tapes"\n',
+    )
+    env = {
+        "PLAYINGPACK_PORT": "2222",
+        "PLAYINGPACK_PAUSE": "tool-calls",
+        "PLAYINGPACK_TAPES_DIR": "env-tapes",
+    }
+    flags: dict[str, object] = {"port": 3333, "tapes_dir": "flag-tapes"}
+    config = _load(tmp_path, env=env, flags=flags)
+    assert config.port == 3333  # flag > env > file
+    assert config.tapes_dir == tmp_path / "flag-tapes"  # flag > env > file
+    assert config.pause is PauseMode.TOOL_CALLS  # env > file
+    assert config.record is RecordMode.OFF  # file > default
+    assert config.host == "file-host"  # file > default
+    assert config.upstream == "https://api.openai.com"  # default
+    assert config.replay_timing is ReplayTiming.ORIGINAL  # default
+
+
+def test_flags_of_every_kind(tmp_path: Path) -> None:
+    flags: dict[str, object] = {
+        "upstream": "https://proxy.test/v1",
+        "tapes_dir": Path("ft"),
+        "logs_dir": "fl",
+        "record": RecordMode.OFF,
+        "port": 8080,
+        "host": "0.0.0.0",
+        "headless": True,
+        "pause": "tool-calls",
+        "replay_timing": "instant",
+    }
+    assert _load(tmp_path, env={"PLAYINGPACK_HEADLESS": "0"}, flags=flags) == Config(
+        upstream="https://proxy.test/v1",
+        tapes_dir=tmp_path / "ft",
+        logs_dir=tmp_path / "fl",
+        record=RecordMode.OFF,
+        port=8080,
+        host="0.0.0.0",
+        headless=True,
+        pause=PauseMode.TOOL_CALLS,
+        replay_timing=ReplayTiming.INSTANT,
+    )
+
+
+def test_none_flags_count_as_not_given(tmp_path: Path) -> None:
+    config = _load(tmp_path, env={"PLAYINGPACK_PORT": "2222"}, flags={"port": None})
+    assert config.port == 2222
+
+
+def test_unknown_flag_name_is_a_programming_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown flag names"):
+        _load(tmp_path, flags={"no_ui": True})
+
+
+# --- relative directories -----------------------------------------------------------------------
+
+
+def test_relative_dirs_in_a_file_are_relative_to_its_directory(tmp_path: Path) -> None:
+    cwd = tmp_path / "work"
+    cwd.mkdir()
+    _write(tmp_path / "cfg" / "pp.toml", 'tapes_dir = "tapes"\nlogs_dir = "../logs"\n')
+    config = _load(cwd, config_path=Path("../cfg/pp.toml"))
+    # Joined, not normalised: `..` stays, so symlinked directories keep their meaning.
+    assert config.tapes_dir == tmp_path / "work" / ".." / "cfg" / "tapes"
+    assert config.logs_dir == tmp_path / "work" / ".." / "cfg" / ".." / "logs"
+    assert config.tapes_dir.resolve() == (tmp_path / "cfg" / "tapes").resolve()
+
+
+def test_relative_dirs_in_a_python_file_are_relative_to_its_directory(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "cfg" / "pp.py",
+        "from playingpack import define_config\nconfig = define_config(tapes_dir='t')\n",
+    )
+    assert _load(tmp_path, config_path=path).tapes_dir == tmp_path / "cfg" / "t"
+
+
+def test_relative_dirs_from_env_and_flags_are_relative_to_cwd(tmp_path: Path) -> None:
+    config = _load(tmp_path, env={"PLAYINGPACK_LOGS_DIR": "el"}, flags={"tapes_dir": "ft"})
+    assert (config.tapes_dir, config.logs_dir) == (tmp_path / "ft", tmp_path / "el")
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+_KNOWN = (
+    "known keys: upstream, tapes_dir, logs_dir, record, port, host, headless, pause, replay_timing"
+)
+
+
+def test_unknown_key_in_toml_suggests_the_nearest(tmp_path: Path) -> None:
+    _write(tmp_path / "playingpack.toml", 'recrod = "off"\n')
+    assert _error(tmp_path) == (
+        f"playingpack.toml: unknown key 'recrod' (did you mean 'record'?); {_KNOWN}"
+    )
+
+
+def test_unknown_key_without_a_near_match(tmp_path: Path) -> None:
+    _write(tmp_path / "playingpack.toml", "zzz = 1\n")
+    assert _error(tmp_path) == f"playingpack.toml: unknown key 'zzz'; {_KNOWN}"
+
+
+def test_unknown_key_in_pyproject_names_the_table(tmp_path: Path) -> None:
+    _write(tmp_path / "pyproject.toml", "[tool.playingpack]\ntapes-dir = 'x'\n")
+    assert _error(tmp_path) == (
+        "pyproject.toml [tool.playingpack]: unknown key 'tapes-dir' (did you mean 'tapes_dir'?); "
+        + _KNOWN
+    )
+
+
+def test_unknown_key_in_json_suggests_camel_case(tmp_path: Path) -> None:
+    _write(tmp_path / "playingpack.config.json", '{"replayTimeing": "x"}')
+    assert _error(tmp_path).startswith(
+        "playingpack.config.json: unknown key 'replayTimeing' (did you mean 'replayTiming'?); "
+    )
+
+
+def test_bad_enum_value_lists_the_allowed_ones(tmp_path: Path) -> None:
+    _write(tmp_path / "playingpack.toml", 'pause = "sometimes"\n')
+    assert _error(tmp_path) == (
+        "playingpack.toml: pause must be one of off, tool-calls, all (got 'sometimes')"
+    )
+
+
+@pytest.mark.parametrize("port", ["-1", "65536", '"8080"', "80.5", "true"])
+def test_bad_port_in_a_file(tmp_path: Path, port: str) -> None:
+    _write(tmp_path / "playingpack.toml", f"port = {port}\n")
+    assert _error(tmp_path).startswith(
+        "playingpack.toml: port must be an integer from 0 to 65535 (0 picks a free port) (got "
+    )
+
+
+@pytest.mark.parametrize("value", ["8o8o", "-5", "99999"])
+def test_bad_port_in_env(tmp_path: Path, value: str) -> None:
+    assert _error(tmp_path, env={"PLAYINGPACK_PORT": value}) == (
+        "PLAYINGPACK_PORT: port must be an integer from 0 to 65535 (0 picks a free port) "
+        f"(got {value!r})"
+    )
+
+
+def test_bad_port_flag_names_the_option(tmp_path: Path) -> None:
+    assert _error(tmp_path, flags={"port": 70000}).startswith(
+        "--port: port must be an integer from 0 to 65535"
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["api.openai.com", "ftp://api.openai.com", "https://", "http://:80", "https://h/v1?x=1", ""],
+)
+def test_bad_upstream(tmp_path: Path, url: str) -> None:
+    _write(tmp_path / "playingpack.config.json", f'{{"upstream": "{url}"}}')
+    assert _error(tmp_path).startswith(
+        "playingpack.config.json: upstream must be an http:// or https:// URL with a host"
+    )
+
+
+def test_bad_upstream_flag(tmp_path: Path) -> None:
+    assert _error(tmp_path, flags={"upstream": "localhost:8000"}) == (
+        "--upstream: upstream must be an http:// or https:// URL with a host, "
+        "such as https://api.openai.com (got 'localhost:8000')"
+    )
+
+
+def test_upstream_keeps_path_and_drops_one_trailing_slash(tmp_path: Path) -> None:
+    config = _load(tmp_path, env={"PLAYINGPACK_UPSTREAM": "https://gw.test:8443/openai/v1/"})
+    assert config.upstream == "https://gw.test:8443/openai/v1"
+
+
+def test_bad_bool_in_env(tmp_path: Path) -> None:
+    assert _error(tmp_path, env={"PLAYINGPACK_HEADLESS": "maybe"}) == (
+        "PLAYINGPACK_HEADLESS: headless must be one of 1, 0, true, false, yes, no (got 'maybe')"
+    )
+
+
+def test_bool_in_a_file_must_be_a_real_bool(tmp_path: Path) -> None:
+    _write(tmp_path / "playingpack.config.json", '{"headless": "true"}')
+    assert _error(tmp_path) == (
+        "playingpack.config.json: headless must be true or false (got 'true')"
+    )
+
+
+def test_bad_record_in_env(tmp_path: Path) -> None:
+    assert _error(tmp_path, env={"PLAYINGPACK_RECORD": "replay_only"}) == (
+        "PLAYINGPACK_RECORD: record must be one of auto, off, replay-only (got 'replay_only')"
+    )
+
+
+def test_bad_flag_no_ui_is_named_as_such(tmp_path: Path) -> None:
+    assert _error(tmp_path, flags={"headless": "perhaps"}).startswith(
+        "--no-ui: headless must be one of"
+    )
+
+
+def test_empty_host(tmp_path: Path) -> None:
+    _write(tmp_path / "playingpack.toml", 'host = "  "\n')
+    assert _error(tmp_path) == (
+        "playingpack.toml: host must be a non-empty host name or address (got '  ')"
+    )
+
+
+def test_missing_explicit_config_file(tmp_path: Path) -> None:
+    assert _error(tmp_path, config_path=Path("nope.toml")) == "--config: nope.toml does not exist"
+
+
+def test_explicit_config_of_unknown_kind(tmp_path: Path) -> None:
+    _write(tmp_path / "pp.yaml", "port: 1\n")
+    assert _error(tmp_path, config_path=Path("pp.yaml")).startswith(
+        "--config: pp.yaml is not a config file kind playingpack reads"
+    )
+
+
+def test_explicit_pyproject_without_table(tmp_path: Path) -> None:
+    _write(tmp_path / "pyproject.toml", '[project]\nname = "x"\n')
+    assert _error(tmp_path, config_path=Path("pyproject.toml")) == (
+        "--config: pyproject.toml has no [tool.playingpack] table"
+    )
+
+
+def test_python_file_without_config(tmp_path: Path) -> None:
+    _write(tmp_path / "playingpack.config.py", "settings = 1\n")
+    assert _error(tmp_path).startswith(
+        "playingpack.config.py: must set a module-level `config = define_config(...)`"
+    )
+
+
+def test_python_file_with_config_of_the_wrong_type(tmp_path: Path) -> None:
+    _write(tmp_path / "playingpack.config.py", "config = {'port': 1}\n")
+    assert _error(tmp_path).endswith("found dict")
+
+
+def test_python_file_with_a_bad_value_names_file_line_and_key(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "playingpack.config.py",
+        "from playingpack import define_config\n\nconfig = define_config(record='never')\n",
+    )
+    assert _error(tmp_path) == (
+        "playingpack.config.py, line 3: define_config(): record must be one of auto, off, "
+        "replay-only (got 'never')"
+    )
+
+
+def test_python_file_with_a_syntax_error(tmp_path: Path) -> None:
+    _write(tmp_path / "playingpack.config.py", "config = define_config(\n")
+    assert _error(tmp_path).startswith("playingpack.config.py, line 1: invalid Python: ")
+
+
+def test_python_file_that_raises(tmp_path: Path) -> None:
+    _write(tmp_path / "playingpack.config.py", "x = 1\nconfig = undefined_name\n")
+    assert _error(tmp_path) == (
+        "playingpack.config.py, line 2: NameError: name 'undefined_name' is not defined"
+    )
+
+
+def test_toml_syntax_error(tmp_path: Path) -> None:
+    _write(tmp_path / "playingpack.toml", "port = = 1\n")
+    assert _error(tmp_path).startswith("playingpack.toml: invalid TOML: ")
+
+
+def test_broken_pyproject_is_reported_not_skipped(tmp_path: Path) -> None:
+    _write(tmp_path / "pyproject.toml", "[project\n")
+    assert _error(tmp_path).startswith("pyproject.toml: invalid TOML: ")
+
+
+def test_json_syntax_error_names_line_and_column(tmp_path: Path) -> None:
+    _write(tmp_path / "playingpack.config.json", '{\n  "port": 1\n  "host": "h"\n}')
+    assert _error(tmp_path) == (
+        "playingpack.config.json: invalid JSON: Expecting ',' delimiter (line 3, column 3)"
+    )
+
+
+def test_jsonc_syntax_error_position_survives_comment_removal(tmp_path: Path) -> None:
+    _write(tmp_path / "playingpack.config.jsonc", '/* one\ntwo */ {"port": 1 "host": "h"}')
+    assert _error(tmp_path) == (
+        "playingpack.config.jsonc: invalid JSON: Expecting ',' delimiter (line 2, column 19)"
+    )
+
+
+def test_json_top_level_must_be_an_object(tmp_path: Path) -> None:
+    _write(tmp_path / "playingpack.config.json", "[1, 2]")
+    assert _error(tmp_path) == (
+        "playingpack.config.json: must hold a JSON object of settings, not list"
+    )
