@@ -174,13 +174,11 @@ class Proxy:
         self.flows.transition(flow, State.CONNECT)
         loop = asyncio.get_running_loop()
         sent_at = loop.time()
+        # raw_path is the target exactly as the client sent it; the parsed URL re-quotes it.
+        path, _, query = request.raw_path.partition("?")
         try:
             upstream = await self.upstream.send(
-                request.method,
-                request.rel_url.raw_path,
-                request.rel_url.raw_query_string,
-                forwarded_headers(request.headers),
-                data,
+                request.method, path, query, forwarded_headers(request.headers), data
             )
         except _UPSTREAM_FAILURES as exc:
             url = self.upstream.url_for(request.path)
@@ -276,40 +274,49 @@ class Proxy:
         splitter = EventSplitter()
         chunks: list[Chunk] = []
         last = sent_at
-        broken: str | None = None
+        complete = False
         async for data in _read(upstream):
             if isinstance(data, BaseException):
-                broken = f"the upstream connection broke off mid-stream ({_reason(data)})"
+                if not complete:
+                    broken = f"the upstream connection broke off mid-stream ({_reason(data)})"
+                    return await self._break_stream(flow, provider, response, broken)
                 break
-            if not await _write(response, data):
-                self.flows.fail(flow, "client disconnected")
-                return response
             events = splitter.feed(data)
             if events:
                 now = loop.time()
                 chunks.append(Chunk(events[0], round((now - last) * 1000)))
                 chunks.extend(Chunk(event, 0) for event in events[1:])
                 last = now
-        events = [chunk.c for chunk in chunks]
-        if broken is None and (splitter.pending.strip() or not provider.is_complete(events)):
+                if not complete and provider.is_complete(events):
+                    complete = True
+                    if record:
+                        # Saved before the last bytes go out, so a client that has seen the
+                        # end of the answer can rely on the tape being there.
+                        self._save(flow, provider, body, upstream.status, True, tuple(chunks))
+            if not await _write(response, data):
+                self.flows.fail(flow, "client disconnected")
+                return response
+        if not complete:
             broken = "the upstream stream ended before the answer was complete"
-        if broken is not None:
-            await response.write(
-                provider.error_event(
-                    f"playingpack: {broken}; the answer is incomplete and was not recorded. "
-                    "Retry the request.",
-                    "upstream_error",
-                    "upstream_disconnected",
-                ).encode()
-            )
-            await response.write_eof()
-            self.flows.fail(flow, broken)
-            return response
+            return await self._break_stream(flow, provider, response, broken)
         await response.write_eof()
-        flow.summary = provider.summarize(provider.assemble(events))
-        if record:
-            self._save(flow, provider, body, upstream.status, True, tuple(chunks))
+        flow.summary = provider.summarize(provider.assemble([chunk.c for chunk in chunks]))
         self.flows.transition(flow, State.COMPLETE)
+        return response
+
+    async def _break_stream(
+        self, flow: Flow, provider: Provider, response: web.StreamResponse, broken: str
+    ) -> web.StreamResponse:
+        """End a stream the upstream left incomplete with an error event the SDK raises."""
+        event = provider.error_event(
+            f"playingpack: {broken}; the answer is incomplete and was not recorded. "
+            "Retry the request.",
+            "upstream_error",
+            "upstream_disconnected",
+        )
+        if await _write(response, event.encode()):
+            await response.write_eof()
+        self.flows.fail(flow, broken)
         return response
 
     def _save(

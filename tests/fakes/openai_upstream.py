@@ -92,7 +92,11 @@ class FakeUpstream:
         body = await request.read()
         self.received.append(
             Received(
-                request.method, request.path, request.query_string, dict(request.headers), body
+                request.method,
+                request.path,
+                request.raw_path.partition("?")[2],
+                dict(request.headers),
+                body,
             )
         )
         return body

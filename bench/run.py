@@ -1,0 +1,697 @@
+"""playingpack benchmarks (SPEC §12): one command, side by side, loopback only, under ~4 minutes.
+
+    .venv/bin/python bench/run.py            # everything
+    .venv/bin/python bench/run.py --only a,d # some sections
+
+Processes: this script is the load generator (an aiohttp client on uvloop); the fake upstream,
+the proxy (``playingpack start``) and the ceiling server each run as their own process
+(bench/servers.py). See bench/README.md for what each section measures and how.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+import uvloop
+
+BENCH = Path(__file__).resolve().parent
+PYTHON = sys.executable
+PLAYINGPACK = str(Path(sys.executable).parent / "playingpack")
+HOST = "127.0.0.1"
+
+# (a) pass-through
+PAIRS_C1 = 600  # direct + proxy pairs at concurrency 1
+PAIRS_PER_WORKER_C32 = 40  # 32 workers x 40 pairs
+PACED_PAIRS_C1 = 80
+PACED_PAIRS_PER_WORKER_C32 = 8
+# (b) replay throughput
+RUN_SECONDS = 1.5  # per round; two rounds per server, alternating proxy and ceiling
+ROUNDS = 2
+# (c) memory with slow streams
+SLOW_STREAMS = 300
+SLOW_CHUNKS = 40
+SLOW_DELAY_MS = 50
+# (d) start-up
+STARTS = 5
+# (e) memory after many requests
+GROWTH_CHECKPOINTS = (5_000, 10_000, 20_000, 30_000, 40_000, 50_000)
+GROWTH_CONCURRENCY = 32
+
+STREAM_BODY = {
+    "model": "gpt-4o-mini",
+    "messages": [
+        {"role": "system", "content": "You are a benchmark."},
+        {"role": "user", "content": "Tell me a story in fifty chunks."},
+    ],
+    "stream": True,
+}
+JSON_BODY = {
+    "model": "gpt-4o-mini",
+    "messages": [
+        {"role": "system", "content": "You are a benchmark."},
+        {"role": "user", "content": "Answer in one JSON body."},
+    ],
+}
+
+
+# --------------------------------------------------------------------------- processes
+
+
+class Children:
+    """Every process this run started; all of them are stopped in ``stop_all``."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(self, args: list[str], name: str) -> subprocess.Popen[bytes]:
+        out = (self.workdir / f"{name}.out").open("ab")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYINGPACK_")}
+        proc = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=self.workdir, env=env,
+        )
+        out.close()
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def stop_all(self) -> None:
+        for proc in list(self.procs):
+            try:
+                self.stop(proc)
+            except Exception as exc:  # keep stopping the others
+                print(f"could not stop pid {proc.pid}: {exc}", file=sys.stderr)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout: float = 15) -> float:
+    """Poll GET /health every millisecond; the perf_counter time of the first 200."""
+    deadline = time.perf_counter() + timeout
+    request = f"GET /health HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n\r\n".encode()
+    while time.perf_counter() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"pid {proc.pid} exited with {proc.returncode} before /health")
+        try:
+            with socket.create_connection((HOST, port), timeout=2) as sock:
+                sock.sendall(request)
+                data = b""
+                while b"\r\n" not in data:
+                    part = sock.recv(4096)
+                    if not part:
+                        break
+                    data += part
+                if data.startswith(b"HTTP/1.1 200"):
+                    return time.perf_counter()
+        except OSError:
+            pass
+        time.sleep(0.001)
+    raise RuntimeError(f"no healthy /health on port {port} within {timeout} s")
+
+
+@dataclass
+class Proxy:
+    proc: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def ps(self) -> psutil.Process:
+        return psutil.Process(self.proc.pid)
+
+
+def proxy_args(port: int, upstream: str, tapes: Path, logs: Path, record: str,
+               timing: str = "instant") -> list[str]:
+    return [PLAYINGPACK, "start", "--no-ui", "--port", str(port), "--upstream", upstream,
+            "--tapes-dir", str(tapes), "--logs-dir", str(logs), "--record", record,
+            "--replay-timing", timing]
+
+
+def start_proxy(children: Children, name: str, upstream: str, tapes: Path, logs: Path,
+                record: str, timing: str = "instant") -> Proxy:
+    port = free_port()
+    proc = children.spawn(proxy_args(port, upstream, tapes, logs, record, timing), name)
+    wait_healthy(port, proc)
+    return Proxy(proc, port)
+
+
+def start_server(children: Children, role: str, extra: list[str] = ()) -> Proxy:  # type: ignore[assignment]
+    port = free_port()
+    proc = children.spawn([PYTHON, str(BENCH / "servers.py"), role, "--port", str(port),
+                           *extra], role)
+    wait_healthy(port, proc)
+    return Proxy(proc, port)
+
+
+def rss_mb(pid: int) -> float:
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
+def hwm_mb(pid: int) -> float:
+    """Peak RSS of the process's whole life (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class CpuMeter:
+    """CPU seconds used by some processes between start and stop, as % of one core."""
+
+    def __init__(self, **pids: int) -> None:
+        self.pids = pids
+        self.result: dict[str, float] = {}
+
+    def _times(self) -> dict[str, float]:
+        out = {}
+        for name, pid in self.pids.items():
+            t = psutil.Process(pid).cpu_times()
+            out[name] = t.user + t.system
+        return out
+
+    @contextmanager
+    def measure(self) -> Iterator[dict[str, float]]:
+        start, wall = self._times(), time.perf_counter()
+        yield self.result
+        end, wall = self._times(), time.perf_counter() - wall
+        for name in self.pids:
+            self.result[name] = 100 * (end[name] - start[name]) / wall
+
+
+# --------------------------------------------------------------------------- load generator
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def new_session(limit: int) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=limit, limit_per_host=0),
+        timeout=aiohttp.ClientTimeout(total=None, sock_read=60),
+        auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
+
+
+async def fetch(session: aiohttp.ClientSession, url: str, body: bytes,
+                headers: dict[str, str]) -> tuple[float, float, bytes, aiohttp.ClientResponse]:
+    """One POST: (time to first body byte, total time, body, response)."""
+    start = time.perf_counter()
+    async with session.post(url, data=body, headers=headers) as resp:
+        first = await resp.content.readany()
+        ttfb = time.perf_counter() - start
+        parts = [first]
+        while True:
+            part = await resp.content.readany()
+            if not part:
+                break
+            parts.append(part)
+    total = time.perf_counter() - start
+    if resp.status != 200:
+        raise RuntimeError(f"{url} answered {resp.status}: {b''.join(parts)[:300]!r}")
+    return ttfb, total, b"".join(parts), resp
+
+
+@dataclass
+class Latencies:
+    ttfb: list[float] = field(default_factory=list)
+    total: list[float] = field(default_factory=list)
+
+
+async def paired(session: aiohttp.ClientSession, direct: str, proxy: str, body: bytes,
+                 headers: dict[str, str], workers: int, pairs: int
+                 ) -> tuple[Latencies, Latencies]:
+    """``workers`` loops, each doing ``pairs`` direct+proxy pairs in random order."""
+    results = {direct: Latencies(), proxy: Latencies()}
+    path = "/v1/chat/completions"
+
+    async def worker(seed: int) -> None:
+        rnd = random.Random(seed)
+        for _ in range(pairs):
+            order = [direct, proxy]
+            rnd.shuffle(order)
+            for base in order:
+                ttfb, total, data, _ = await fetch(session, base + path, body, headers)
+                if not data.endswith(b"data: [DONE]\n\n"):
+                    raise RuntimeError(f"incomplete stream from {base}")
+                results[base].ttfb.append(ttfb)
+                results[base].total.append(total)
+
+    await asyncio.gather(*(worker(i) for i in range(workers)))
+    return results[direct], results[proxy]
+
+
+async def throughput(session: aiohttp.ClientSession, url: str, body: bytes, expect: bytes,
+                     workers: int, seconds: float, warmup: float = 0.3) -> tuple[int, float]:
+    """Requests completed by ``workers`` closed loops in ``seconds`` (after a warm-up)."""
+    loop = asyncio.get_running_loop()
+    begin = loop.time() + warmup
+    end = begin + seconds
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        while True:
+            async with session.post(url, data=body) as resp:
+                data = await resp.read()
+            if resp.status != 200 or len(data) != len(expect):
+                raise RuntimeError(f"{url}: status {resp.status}, {len(data)} bytes")
+            now = loop.time()
+            if now >= end:
+                return
+            if now >= begin:
+                done += 1
+
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    return done, seconds
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass
+class Row:
+    metric: str
+    measured: str
+    target: str = "—"
+    ok: bool | None = None
+
+    @property
+    def verdict(self) -> str:
+        return "—" if self.ok is None else ("pass" if self.ok else "**FAIL**")
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)
+
+    def add(self, metric: str, measured: str, target: str = "—", ok: bool | None = None) -> None:
+        self.rows.append(Row(metric, measured, target, ok))
+
+    def note(self, line: str) -> None:
+        self.raw.append(line)
+        print("   ", line, flush=True)
+
+    def render(self) -> str:
+        out = ["| metric | measured | target | pass/fail |", "|---|---|---|---|"]
+        out += [f"| {r.metric} | {r.measured} | {r.target} | {r.verdict} |" for r in self.rows]
+        return "\n".join(out)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def section_d(report: Report, children: Children, work: Path, upstream: str) -> None:
+    """Start-up: spawn to first healthy /health; CLI import time; --help time."""
+    print("(d) start-up", flush=True)
+    times = []
+    for run in range(STARTS + 1):  # the first run only warms the page cache
+        port = free_port()
+        args = proxy_args(port, upstream, work / "d-tapes", work / "d-logs", "off")
+        start = time.perf_counter()
+        proc = children.spawn(args, "d-proxy")
+        healthy = wait_healthy(port, proc)
+        children.stop(proc)
+        if run:
+            times.append(healthy - start)
+    median = statistics.median(times)
+    report.note("spawn → /health 200 (ms): " + ", ".join(f"{t * 1000:.0f}" for t in times))
+    report.add("(d) spawn → first 200 of /health, median of 5", ms(median), "≤ 350 ms",
+               median <= 0.350)
+
+    def wall(args: list[str], runs: int = 5) -> float:
+        samples = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run(args, check=True, capture_output=True, cwd=work)
+            samples.append(time.perf_counter() - start)
+        return statistics.median(samples)
+
+    def in_process(module: str, runs: int = 5) -> float:
+        code = (f"import time; t = time.perf_counter(); import {module}; "
+                "print(time.perf_counter() - t)")
+        return statistics.median(
+            float(subprocess.run([PYTHON, "-c", code], check=True, capture_output=True,
+                                 text=True, cwd=work).stdout)
+            for _ in range(runs)
+        )
+
+    bare = wall([PYTHON, "-c", "pass"])
+    cli_import = in_process("playingpack.cli")
+    app_import = in_process("playingpack.app")
+    helptime = wall([PLAYINGPACK, "--help"])
+    report.note(f"python -c pass: {ms(bare)}; import playingpack.cli: {ms(cli_import)}; "
+                f"import playingpack.app (server stack): {ms(app_import)}; "
+                f"playingpack --help: {ms(helptime)} (medians of 5)")
+    report.add("(d) import playingpack.cli (in-process, median)", ms(cli_import))
+    report.add("(d) import playingpack.app, server stack (in-process, median)", ms(app_import))
+    report.add("(d) `playingpack --help` wall time (median; bare `python -c pass` "
+               f"{ms(bare)})", ms(helptime))
+
+    # The slowest imports of the server stack, for the README's findings.
+    trace = subprocess.run([PYTHON, "-X", "importtime", "-c", "import playingpack.app"],
+                           capture_output=True, text=True, cwd=work).stderr
+    tops = []
+    for line in trace.splitlines():
+        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
+        if m and len(m.group(3)) <= 3:  # top-level and first-level imports
+            tops.append((int(m.group(2)), m.group(4).strip()))
+    tops.sort(reverse=True)
+    report.note("-X importtime, largest cumulative (ms): "
+                + ", ".join(f"{name} {us / 1000:.0f}" for us, name in tops[:8]))
+
+
+async def section_a(report: Report, proxy: Proxy, upstream: Proxy) -> None:
+    """Streamed pass-through, direct vs proxy, interleaved."""
+    print("(a) streamed pass-through (--record off)", flush=True)
+    body = json.dumps(STREAM_BODY).encode()
+    path = "/v1/chat/completions"
+    meter = CpuMeter(proxy=proxy.proc.pid, upstream=upstream.proc.pid, loadgen=os.getpid())
+    async with new_session(200) as session:
+        # Check the answer shape once: ~50 events, same bytes both ways.
+        _, _, direct_body, _ = await fetch(session, upstream.url + path, body,
+                                           {"x-bench-chunks": "50"})
+        _, _, proxy_body, _ = await fetch(session, proxy.url + path, body,
+                                          {"x-bench-chunks": "50"})
+        events = direct_body.count(b"\n\n")
+        report.note(f"answer: {events} SSE events, {len(direct_body)} bytes; proxy body "
+                    f"identical: {direct_body == proxy_body}")
+        scenarios = [
+            ("burst", {"x-bench-chunks": "50", "x-bench-delay-ms": "0"}, PAIRS_C1,
+             PAIRS_PER_WORKER_C32),
+            ("paced 1 ms", {"x-bench-chunks": "50", "x-bench-delay-ms": "1"}, PACED_PAIRS_C1,
+             PACED_PAIRS_PER_WORKER_C32),
+        ]
+        for label, headers, pairs_c1, pairs_c32 in scenarios:
+            for workers, pairs in ((1, pairs_c1), (32, pairs_c32)):
+                await paired(session, upstream.url, proxy.url, body, headers, workers,
+                             max(3, pairs // 10))  # warm-up: connections, pools
+                with meter.measure() as cpu:
+                    direct, via = await paired(session, upstream.url, proxy.url, body, headers,
+                                               workers, pairs)
+                name = f"{label}, c={workers}"
+                n = len(direct.ttfb)
+                d50, d99 = pct(direct.ttfb, 0.5), pct(direct.ttfb, 0.99)
+                p50, p99 = pct(via.ttfb, 0.5), pct(via.ttfb, 0.99)
+                t_d50, t_d99 = pct(direct.total, 0.5), pct(direct.total, 0.99)
+                t_p50, t_p99 = pct(via.total, 0.5), pct(via.total, 0.99)
+                report.note(
+                    f"{name} ({n} pairs): TTFB direct p50 {ms(d50)} p99 {ms(d99)} | proxy p50 "
+                    f"{ms(p50)} p99 {ms(p99)}; total direct p50 {ms(t_d50)} p99 {ms(t_d99)} | "
+                    f"proxy p50 {ms(t_p50)} p99 {ms(t_p99)}; CPU % of a core: "
+                    + ", ".join(f"{k} {v:.0f}" for k, v in cpu.items())
+                )
+                added = p50 - d50
+                report.add(f"(a) {name}: added TTFB p50 (proxy/direct {p50 / d50:.2f}×)",
+                           ms(added), "≤ 1.5 ms", added <= 0.0015)
+                report.add(f"(a) {name}: added TTFB p99 (proxy/direct {p99 / d99:.2f}×)",
+                           ms(p99 - d99))
+                report.add(f"(a) {name}: added total p50 (proxy/direct {t_p50 / t_d50:.2f}×)",
+                           ms(t_p50 - t_d50))
+                report.add(f"(a) {name}: added total p99 (proxy/direct {t_p99 / t_d99:.2f}×)",
+                           ms(t_p99 - t_d99))
+
+
+async def record_tapes(proxy: Proxy, tapes: Path) -> dict[str, bytes]:
+    """Record the streamed and the JSON tape through the proxy in auto mode."""
+    print("    recording tapes through the proxy (--record auto)", flush=True)
+    bodies = {"stream": json.dumps(STREAM_BODY).encode(), "json": json.dumps(JSON_BODY).encode()}
+    async with new_session(10) as session:
+        for kind, body in bodies.items():
+            async with session.post(proxy.url + "/v1/chat/completions", data=body,
+                                    headers={"x-bench-chunks": "50"}) as resp:
+                await resp.read()
+                if resp.status != 200 or resp.headers.get("X-Playingpack-Source") == "tape":
+                    raise RuntimeError(f"recording {kind}: {resp.status} {dict(resp.headers)}")
+    for _ in range(200):
+        if len(list(tapes.glob("*.json"))) == 2:
+            break
+        await asyncio.sleep(0.01)
+    files = sorted(tapes.glob("*.json"))
+    if len(files) != 2:
+        raise RuntimeError(f"expected 2 tapes in {tapes}, found {files}")
+    for file in files:
+        tape = json.loads(file.read_bytes())
+        print(f"    tape {file.name[:12]}… streamed={tape['response'].get('streamed')} "
+              f"chunks={len(tape['response']['chunks'])}", flush=True)
+    return bodies
+
+
+async def section_b(report: Report, children: Children, work: Path, replay: Proxy,
+                    bodies: dict[str, bytes]) -> None:
+    """Replay throughput vs a minimal aiohttp handler serving the same bytes."""
+    print("(b) replay throughput (--record replay-only --replay-timing instant)", flush=True)
+    answers: list[str] = []
+    expected: dict[str, bytes] = {}
+    async with new_session(10) as session:
+        for kind, body in bodies.items():
+            _, _, data, resp = await fetch(session, replay.url + "/v1/chat/completions", body, {})
+            if resp.headers.get("X-Playingpack-Source") != "tape":
+                raise RuntimeError(f"{kind} was not replayed from a tape: {dict(resp.headers)}")
+            expected[kind] = data
+            (work / f"{kind}.req").write_bytes(body)
+            (work / f"{kind}.resp").write_bytes(data)
+            answers += ["--answer", str(work / f"{kind}.req"), str(work / f"{kind}.resp"), kind,
+                        resp.headers["X-Playingpack-Tape"]]
+            report.note(f"{kind} replay: {len(data)} bytes, content-type "
+                        f"{resp.headers.get('Content-Type')}")
+    ceiling = start_server(children, "ceiling", answers)
+    path = "/v1/chat/completions"
+    meter = CpuMeter(proxy=replay.proc.pid, ceiling=ceiling.proc.pid, loadgen=os.getpid())
+    try:
+        async with new_session(200) as session:
+            _, _, data, _ = await fetch(session, ceiling.url + path, bodies["stream"], {})
+            assert data == expected["stream"], "the ceiling does not send the proxy's bytes"
+            for kind, label in (("stream", "50-chunk stream"), ("json", "JSON tape")):
+                for workers in (1, 64):
+                    counts = {"proxy": 0, "ceiling": 0}
+                    cpu_seen: dict[str, list[float]] = {"proxy": [], "ceiling": []}
+                    for _ in range(ROUNDS):
+                        for name, server in (("ceiling", ceiling), ("proxy", replay)):
+                            with meter.measure() as cpu:
+                                done, _ = await throughput(session, server.url + path,
+                                                           bodies[kind], expected[kind], workers,
+                                                           RUN_SECONDS)
+                            counts[name] += done
+                            cpu_seen[name].append(cpu[name])
+                    seconds = RUN_SECONDS * ROUNDS
+                    rps_proxy, rps_ceiling = counts["proxy"] / seconds, counts["ceiling"] / seconds
+                    ratio = rps_proxy / rps_ceiling
+                    report.note(
+                        f"{label}, c={workers}: proxy {rps_proxy:,.0f} req/s (server CPU "
+                        f"{statistics.mean(cpu_seen['proxy']):.0f}%), ceiling "
+                        f"{rps_ceiling:,.0f} req/s (server CPU "
+                        f"{statistics.mean(cpu_seen['ceiling']):.0f}%), ratio {ratio:.2f}"
+                    )
+                    report.add(f"(b) replay {label}, c={workers}: proxy / ceiling req/s "
+                               f"({rps_proxy:,.0f} / {rps_ceiling:,.0f})",
+                               f"{ratio:.2f}", "≥ 0.6", ratio >= 0.6)
+    finally:
+        children.stop(ceiling.proc)
+
+
+async def section_c(report: Report, proxy: Proxy, upstream: Proxy) -> None:
+    """Peak RSS of the proxy with 300 concurrent slow streams."""
+    print(f"(c) memory with {SLOW_STREAMS} concurrent slow streams", flush=True)
+    idle = rss_mb(proxy.proc.pid)
+    body = json.dumps(STREAM_BODY).encode()
+    headers = {"x-bench-chunks": str(SLOW_CHUNKS), "x-bench-delay-ms": str(SLOW_DELAY_MS)}
+    url = proxy.url + "/v1/chat/completions"
+    async with new_session(SLOW_STREAMS + 50) as session:
+        await fetch(session, url, body, {"x-bench-chunks": "50"})
+        warm = rss_mb(proxy.proc.pid)
+        open_now = 0
+        most_open = 0
+        peak = 0.0
+        running = True
+
+        async def sample() -> None:
+            nonlocal peak
+            while running:
+                peak = max(peak, rss_mb(proxy.proc.pid))
+                await asyncio.sleep(0.01)
+
+        async def stream() -> None:
+            nonlocal open_now, most_open
+            async with session.post(url, data=body, headers=headers) as resp:
+                first = await resp.content.readany()
+                open_now += 1
+                most_open = max(most_open, open_now)
+                data = [first]
+                while part := await resp.content.readany():
+                    data.append(part)
+                open_now -= 1
+            if not b"".join(data).endswith(b"data: [DONE]\n\n"):
+                raise RuntimeError("a slow stream ended early")
+
+        sampler = asyncio.create_task(sample())
+        start = time.perf_counter()
+        await asyncio.gather(*(stream() for _ in range(SLOW_STREAMS)))
+        elapsed = time.perf_counter() - start
+        running = False
+        await sampler
+        after = rss_mb(proxy.proc.pid)
+    hwm = hwm_mb(proxy.proc.pid)
+    report.note(f"idle RSS {idle:.1f} MB (fresh), {warm:.1f} MB after one request; peak sampled "
+                f"{peak:.1f} MB, VmHWM {hwm:.1f} MB; {most_open} streams open at once; "
+                f"{SLOW_STREAMS} x {SLOW_CHUNKS} chunks {SLOW_DELAY_MS} ms apart took "
+                f"{elapsed:.2f} s; RSS after they ended {after:.1f} MB; upstream RSS "
+                f"{rss_mb(upstream.proc.pid):.1f} MB")
+    report.add("(c) idle proxy RSS (fresh / after one request)", f"{idle:.1f} / {warm:.1f} MB")
+    report.add(f"(c) peak proxy RSS, {most_open} concurrent slow streams (VmHWM)",
+               f"{hwm:.1f} MB", "≤ 70 MB", hwm <= 70)
+
+
+async def section_e(report: Report, replay: Proxy, bodies: dict[str, bytes]) -> None:
+    """RSS after 5,000 and after 50,000 replays."""
+    print(f"(e) RSS growth over {GROWTH_CHECKPOINTS[-1]:,} replays", flush=True)
+    url = replay.url + "/v1/chat/completions"
+    body = bodies["stream"]
+    sent = 0
+    samples: dict[int, float] = {}
+    start = time.perf_counter()
+    async with new_session(GROWTH_CONCURRENCY + 10) as session:
+
+        async def worker(limit: int) -> None:
+            nonlocal sent
+            while sent < limit:
+                sent += 1
+                async with session.post(url, data=body) as resp:
+                    await resp.read()
+                if resp.status != 200:
+                    raise RuntimeError(f"replay answered {resp.status}")
+
+        for checkpoint in GROWTH_CHECKPOINTS:
+            await asyncio.gather(*(worker(checkpoint) for _ in range(GROWTH_CONCURRENCY)))
+            samples[checkpoint] = rss_mb(replay.proc.pid)
+    elapsed = time.perf_counter() - start
+    report.note("RSS (MB) after N requests: " + ", ".join(
+        f"{n:,}: {v:.1f}" for n, v in samples.items())
+        + f"; {sent:,} requests in {elapsed:.1f} s ({sent / elapsed:,.0f} req/s)")
+    first, last = samples[GROWTH_CHECKPOINTS[0]], samples[GROWTH_CHECKPOINTS[-1]]
+    growth = last / first - 1
+    report.add(f"(e) RSS after 50,000 vs after 5,000 replays ({first:.1f} → {last:.1f} MB)",
+               f"{growth * 100:+.1f} %", "≤ +10 %", growth <= 0.10)
+
+
+# --------------------------------------------------------------------------- main
+
+
+async def run_async(sections: set[str], report: Report, children: Children, work: Path,
+                    upstream: Proxy) -> None:
+    if "a" in sections:
+        proxy = start_proxy(children, "a-proxy", upstream.url, work / "a-tapes",
+                            work / "a-logs", "off")
+        try:
+            await section_a(report, proxy, upstream)
+        finally:
+            children.stop(proxy.proc)
+    if sections & {"b", "e"}:
+        tapes = work / "tapes"
+        recorder = start_proxy(children, "record-proxy", upstream.url, tapes, work / "r-logs",
+                               "auto")
+        try:
+            bodies = await record_tapes(recorder, tapes)
+        finally:
+            children.stop(recorder.proc)
+        if "b" in sections:
+            replay = start_proxy(children, "b-proxy", upstream.url, tapes, work / "b-logs",
+                                 "replay-only", "instant")
+            try:
+                await section_b(report, children, work, replay, bodies)
+            finally:
+                children.stop(replay.proc)
+        if "e" in sections:
+            replay = start_proxy(children, "e-proxy", upstream.url, tapes, work / "e-logs",
+                                 "replay-only", "instant")
+            try:
+                await section_e(report, replay, bodies)
+            finally:
+                children.stop(replay.proc)
+    if "c" in sections:
+        proxy = start_proxy(children, "c-proxy", upstream.url, work / "c-tapes",
+                            work / "c-logs", "off")
+        try:
+            await section_c(report, proxy, upstream)
+        finally:
+            children.stop(proxy.proc)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default="a,b,c,d,e",
+                        help="comma-separated sections to run (default: all)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+    sections = set(args.only.split(","))
+    report = Report()
+    work = Path(tempfile.mkdtemp(prefix="playingpack-bench-"))
+    children = Children(work)
+    started = time.perf_counter()
+    print(f"playingpack bench: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, "
+          f"aiohttp {aiohttp.__version__}; work dir {work}", flush=True)
+    try:
+        upstream = start_server(children, "upstream")
+        if "d" in sections:
+            section_d(report, children, work, upstream.url)
+        uvloop.run(run_async(sections, report, children, work, upstream))
+    finally:
+        children.stop_all()
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"\nfinished in {time.perf_counter() - started:.0f} s\n")
+    print(report.render())
+    failed = [row.metric for row in report.rows if row.ok is False]
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,511 @@
+"""The proxy end to end: the real openai SDK -> playingpack -> a fake OpenAI upstream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from playingpack.config import RecordMode, ReplayTiming
+from tests.conftest import API_KEY, Running, ask
+from tests.fakes.openai_upstream import FakeUpstream, Reply
+
+WEATHER_ARGS = '{"location": "Paris, France", "unit": "celsius", "days": [1, 2, 3]}'
+TIME_ARGS = '{"timezone": "Europe/Paris"}'
+
+
+def stream_text(client: openai.OpenAI, **request: Any) -> str:
+    chunks = client.chat.completions.create(stream=True, **request)
+    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+def stream_tool_calls(client: openai.OpenAI, **request: Any) -> list[tuple[str, str, str]]:
+    calls: dict[int, list[str]] = {}
+    for chunk in client.chat.completions.create(stream=True, **request):
+        for choice in chunk.choices:
+            for call in choice.delta.tool_calls or ():
+                entry = calls.setdefault(call.index, ["", "", ""])
+                entry[0] += call.id or ""
+                entry[1] += (call.function.name or "") if call.function else ""
+                entry[2] += (call.function.arguments or "") if call.function else ""
+    return [tuple(calls[i]) for i in sorted(calls)]  # type: ignore[misc]
+
+
+# --- pass-through -------------------------------------------------------------------------
+
+
+def test_stream_reaches_client_before_upstream_sends_second_chunk(
+    proxy: Running, client: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    release = threading.Event()
+    upstream.queue(Reply(content="first second third", hold_after_first=release))
+    stream = client.chat.completions.create(stream=True, **ask("chunk by chunk"))
+    first = next(iter(stream))
+    # The upstream is parked after its first chunk, so the client can only have it if it was
+    # forwarded on arrival rather than buffered.
+    assert upstream.sent_chunks == 1
+    assert first.choices[0].delta.role == "assistant"
+    release.set()
+    rest = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert rest == "first second third"
+
+
+def test_body_bytes_and_credentials_reach_upstream_unchanged(
+    proxy: Running, upstream: FakeUpstream
+) -> None:
+    raw = b'{ "model":"gpt-4o-mini", "messages":[{"role":"user","content":"caf\\u00e9 \xc3\xa9"}] ,"temperature":1.0}'
+    response = httpx.post(
+        f"{proxy.base_url}/chat/completions",
+        content=raw,
+        headers={
+            "Authorization": f"Bearer {API_KEY}",
+            "api-key": "azure-key-123",
+            "Content-Type": "application/json",
+            "Connection": "keep-alive, x-hop",
+            "x-hop": "dropped",
+            "OpenAI-Organization": "org-123",
+        },
+    )
+    assert response.status_code == 200
+    seen = upstream.received[-1]
+    assert seen.body == raw
+    assert seen.headers["Authorization"] == f"Bearer {API_KEY}"
+    assert seen.headers["api-key"] == "azure-key-123"
+    assert seen.headers["OpenAI-Organization"] == "org-123"
+    assert "x-hop" not in {name.lower() for name in seen.headers}
+    assert seen.path == "/v1/chat/completions"
+
+
+@pytest.mark.parametrize("suffix", ["", "/", "/v1", "/v1/"])
+def test_upstream_with_or_without_v1_never_doubles_it(
+    start_proxy: Callable[..., Running], upstream: FakeUpstream, suffix: str
+) -> None:
+    proxy = start_proxy(upstream=upstream.url + suffix, record=RecordMode.OFF)
+    assert proxy.client().models.list().data[0].id == "gpt-4o-mini"
+    assert upstream.received[-1].path == "/v1/models"
+
+
+def test_other_v1_requests_pass_through_with_query_and_body(
+    proxy: Running, upstream: FakeUpstream
+) -> None:
+    response = httpx.put(
+        f"{proxy.base_url}/echo/files/abc?purpose=fine-tune&q=a%26b%20c%2F",
+        content=b"\x00binary\xff",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
+    assert response.status_code == 200
+    assert response.headers["x-echo"] == "yes"
+    assert response.json()["path"] == "/v1/echo/files/abc"
+    seen = upstream.received[-1]
+    assert (seen.method, seen.query, seen.body) == (
+        "PUT",
+        "purpose=fine-tune&q=a%26b%20c%2F",
+        b"\x00binary\xff",
+    )
+    assert proxy.tapes() == []
+
+
+def test_health_answers_json(start_proxy: Callable[..., Running]) -> None:
+    proxy = start_proxy(record=RecordMode.REPLAY_ONLY)
+    health = httpx.get(f"{proxy.url}/health").json()
+    assert health["status"] == "ok"
+    assert health["record"] == "replay-only"
+    assert health["pause"] == "off"
+    assert health["version"]
+
+
+# --- recording and replay -----------------------------------------------------------------
+
+
+def test_records_then_replays_without_upstream(
+    proxy: Running, client: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    upstream.queue(Reply(content="Recorded answer."))
+    first = client.chat.completions.create(**ask("record me"))
+    assert len(proxy.tapes()) == 1
+    calls = len(upstream.received)
+    upstream.queue(Reply(content="A different answer the replay must not see."))
+    second = client.chat.completions.create(**ask("record me"))
+    assert len(upstream.received) == calls
+    assert (
+        second.choices[0].message.content == first.choices[0].message.content == "Recorded answer."
+    )
+    assert second.id == first.id
+
+
+def test_streamed_tape_replays_to_non_streaming_client(
+    proxy: Running, client: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    upstream.queue(
+        Reply(tool_calls=[("get_weather", WEATHER_ARGS), ("get_time", TIME_ARGS)], piece=3)
+    )
+    request = ask("weather and time", stream_options={"include_usage": True})
+    streamed = stream_tool_calls(client, **request)
+    assert [(name, args) for _, name, args in streamed] == [
+        ("get_weather", WEATHER_ARGS),
+        ("get_time", TIME_ARGS),
+    ]
+    upstream.queue(Reply(tool_calls=[("get_weather", WEATHER_ARGS), ("get_time", TIME_ARGS)]))
+    with openai.OpenAI(base_url=upstream.url + "/v1", api_key=API_KEY) as direct:
+        reference = direct.chat.completions.create(**request)
+
+    replayed = client.chat.completions.create(**request)
+    message = replayed.choices[0].message
+    assert [
+        (c.id, c.function.name, c.function.arguments) for c in message.tool_calls or []
+    ] == list(streamed)
+    assert replayed.choices[0].finish_reason == "tool_calls"
+    assert replayed.usage is not None and reference.usage is not None
+    assert replayed.usage.model_dump() == reference.usage.model_dump()
+    assert replayed.model == "gpt-4o-mini"
+    assert message.content is None
+
+
+def test_json_tape_replays_to_streaming_client(
+    proxy: Running, client: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    upstream.queue(Reply(content="Bonjour, tout le monde !"))
+    recorded = client.chat.completions.create(**ask("greet"))
+    assert stream_text(client, **ask("greet")) == "Bonjour, tout le monde !"
+
+    upstream.queue(Reply(tool_calls=[("get_weather", WEATHER_ARGS), ("get_time", TIME_ARGS)]))
+    client.chat.completions.create(**ask("tools"))
+    replayed = stream_tool_calls(client, **ask("tools"))
+    assert [(name, args) for _, name, args in replayed] == [
+        ("get_weather", WEATHER_ARGS),
+        ("get_time", TIME_ARGS),
+    ]
+    assert recorded.choices[0].message.content == "Bonjour, tout le monde !"
+
+
+def test_replay_of_stream_yields_the_same_sdk_chunks(
+    proxy: Running, client: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    upstream.queue(Reply(content="Some streamed words, split small.", piece=2))
+    request = ask("stream twice", stream_options={"include_usage": True})
+    live = [c.model_dump() for c in client.chat.completions.create(stream=True, **request)]
+    replay = [c.model_dump() for c in client.chat.completions.create(stream=True, **request)]
+    assert replay == live
+    assert live[-1]["usage"]["completion_tokens"] > 0
+
+
+def test_usage_chunk_round_trips_from_json_tape(
+    proxy: Running, client: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    upstream.queue(Reply(content="count me"))
+    raw_request = ask("usage", stream_options={"include_usage": True})
+    # Record the JSON form of the same key by sending stream=false with the same other fields.
+    httpx.post(
+        f"{proxy.base_url}/chat/completions",
+        json={**raw_request, "stream": False},
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    ).raise_for_status()
+    chunks = list(client.chat.completions.create(stream=True, **raw_request))
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0
+
+
+def test_async_client_records_and_replays(proxy: Running, upstream: FakeUpstream) -> None:
+    async def run() -> tuple[str, str, str]:
+        client = proxy.async_client()
+        upstream.queue(Reply(content="async hello"))
+        stream = await client.chat.completions.create(stream=True, **ask("async"))
+        live = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+        again = await client.chat.completions.create(stream=True, **ask("async"))
+        replay = "".join([c.choices[0].delta.content or "" async for c in again if c.choices])
+        whole = await client.chat.completions.create(**ask("async"))
+        await client.close()
+        return live, replay, whole.choices[0].message.content or ""
+
+    assert asyncio.run(run()) == ("async hello", "async hello", "async hello")
+    assert len(upstream.received) == 1
+
+
+def test_tape_file_format(proxy: Running, client: openai.OpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(Reply(content="On tape.", piece=3))
+    stream_text(client, **ask("tape format", temperature=0.5))
+    (path,) = proxy.tapes()
+    text = path.read_text("utf-8")
+    tape = json.loads(text)
+    assert text == json.dumps(tape, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    assert path.stem == tape["meta"]["hash"]
+    assert tape["meta"]["endpoint"] == "/v1/chat/completions"
+    assert tape["meta"]["model"] == "gpt-4o-mini"
+    assert tape["meta"]["timestamp"].endswith("Z")
+    assert tape["request"]["body"]["temperature"] == 0.5
+    assert tape["response"]["status"] == 200
+    chunks = tape["response"]["chunks"]
+    assert all(chunk["c"].startswith("data: ") and chunk["c"].endswith("\n\n") for chunk in chunks)
+    assert chunks[-1]["c"] == "data: [DONE]\n\n"
+    assert all(isinstance(chunk["d"], int) and chunk["d"] >= 0 for chunk in chunks)
+    assert API_KEY not in text and "Authorization" not in text
+
+
+# --- record modes -------------------------------------------------------------------------
+
+
+def test_record_off_never_reads_or_writes_tapes(
+    start_proxy: Callable[..., Running], upstream: FakeUpstream
+) -> None:
+    recorder = start_proxy()
+    upstream.queue(Reply(content="taped"))
+    recorder.client().chat.completions.create(**ask("off"))
+    assert len(recorder.tapes()) == 1
+    off = start_proxy(record=RecordMode.OFF)
+    upstream.queue(Reply(content="live"))
+    assert off.client().chat.completions.create(**ask("off")).choices[0].message.content == "live"
+    upstream.queue(Reply(content="live 2"))
+    off.client().chat.completions.create(**ask("off, new"))
+    assert len(off.tapes()) == 1
+
+
+def test_replay_only_miss_fails_fast_without_upstream(
+    start_proxy: Callable[..., Running], upstream: FakeUpstream
+) -> None:
+    proxy = start_proxy(record=RecordMode.REPLAY_ONLY)
+    client = proxy.client()  # default retries on: the error must not be retried
+    started = time.perf_counter()
+    with pytest.raises(openai.NotFoundError) as raised:
+        client.chat.completions.create(**ask("never recorded"))
+    elapsed = time.perf_counter() - started
+    assert elapsed < 0.5
+    assert upstream.received == []
+    error = raised.value.body
+    assert isinstance(error, dict)
+    assert error["code"] == "tape_not_found" and error["type"] == "tape_not_found"
+    (entry,) = [line for line in (proxy.tapes_dir.parent / "logs").glob("*.jsonl")]
+    key = json.loads(entry.read_text().splitlines()[-1])["tape"]
+    assert key in error["message"]
+    assert "--record auto" in error["message"]
+    assert proxy.tapes() == []
+
+
+def test_replay_only_serves_recorded_tapes(
+    start_proxy: Callable[..., Running], upstream: FakeUpstream
+) -> None:
+    upstream.queue(Reply(content="from the tape"))
+    start_proxy().client().chat.completions.create(**ask("ci"))
+    calls = len(upstream.received)
+    replay = start_proxy(record=RecordMode.REPLAY_ONLY)
+    assert stream_text(replay.client(), **ask("ci")) == "from the tape"
+    assert len(upstream.received) == calls
+
+
+def test_original_timing_reproduces_recorded_gap(
+    start_proxy: Callable[..., Running], upstream: FakeUpstream
+) -> None:
+    recorder = start_proxy(record=RecordMode.AUTO)
+    upstream.queue(Reply(content="slow-answer", piece=5, delay=0.3))
+    stream_text(recorder.client(), **ask("timing"))
+    gaps = [c["d"] for c in json.loads(recorder.tapes()[0].read_text())["response"]["chunks"]]
+    assert max(gaps) >= 280
+
+    def arrival_gaps(proxy: Running) -> list[float]:
+        stamps = []
+        for _ in proxy.client().chat.completions.create(stream=True, **ask("timing")):
+            stamps.append(time.perf_counter())
+        return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+
+    original = arrival_gaps(start_proxy(replay_timing=ReplayTiming.ORIGINAL))
+    assert max(original) == pytest.approx(0.3, abs=0.1)
+    # The SDK yields no item for the final [DONE] event, so its gap is not observable.
+    assert sum(1 for gap in original if gap > 0.2) == sum(1 for d in gaps[1:-1] if d > 200)
+    instant = arrival_gaps(start_proxy(replay_timing=ReplayTiming.INSTANT))
+    assert max(instant) < 0.05
+
+
+def test_instant_timing_sends_whole_replay_in_one_write(
+    start_proxy: Callable[..., Running], upstream: FakeUpstream
+) -> None:
+    upstream.queue(Reply(content="x" * 200, piece=4, delay=0.01))
+    recorder = start_proxy()
+    stream_text(recorder.client(), **ask("instant"))
+    instant = start_proxy(replay_timing=ReplayTiming.INSTANT)
+    started = time.perf_counter()
+    assert stream_text(instant.client(), **ask("instant")) == "x" * 200
+    assert time.perf_counter() - started < 0.3
+
+
+# --- failures -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [400, 401, 429, 500, 503])
+def test_upstream_errors_pass_through_and_leave_no_tape(
+    proxy: Running, upstream: FakeUpstream, status: int
+) -> None:
+    body = {
+        "error": {"message": f"upstream says {status}", "type": "x", "code": "y", "param": None}
+    }
+    headers = {"Retry-After": "0", "x-ratelimit-remaining-requests": "0", "x-request-id": "req_42"}
+    upstream.queue(Reply(status=status, error_body=body, headers=headers))
+    client = proxy.client(max_retries=0)
+    with pytest.raises(openai.APIStatusError) as raised:
+        client.chat.completions.create(**ask(f"fail {status}"))
+    error = raised.value
+    assert error.status_code == status
+    assert error.body == body["error"]
+    assert error.response.headers["x-ratelimit-remaining-requests"] == "0"
+    assert error.response.headers["retry-after"] == "0"
+    assert error.request_id == "req_42"
+    assert proxy.tapes() == []
+
+
+def test_sdk_retries_a_429_and_gets_the_answer(proxy: Running, upstream: FakeUpstream) -> None:
+    upstream.queue(Reply(status=429, headers={"Retry-After": "0"}), Reply(content="after retry"))
+    answer = proxy.client(max_retries=2).chat.completions.create(**ask("retry"))
+    assert answer.choices[0].message.content == "after retry"
+    assert len(proxy.tapes()) == 1
+
+
+@pytest.mark.parametrize("drop_after", [0, 3])
+def test_upstream_drop_mid_stream_is_an_error_and_leaves_no_tape(
+    proxy: Running, client: openai.OpenAI, upstream: FakeUpstream, drop_after: int
+) -> None:
+    upstream.queue(Reply(content="this answer will be cut", piece=2, drop_after=drop_after))
+    with pytest.raises(openai.APIError) as raised:
+        stream_text(client, **ask("drop"))
+    assert "broke off" in raised.value.message
+    assert proxy.tapes() == []
+    assert stream_text(client, **ask("after the drop")) == "Hello from the fake upstream!"
+
+
+def test_stream_ending_without_done_is_an_error_and_leaves_no_tape(
+    proxy: Running, client: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    upstream.queue(Reply(content="no done marker", end_without_done=True))
+    with pytest.raises(openai.APIError, match="before the answer was complete"):
+        stream_text(client, **ask("no done"))
+    assert proxy.tapes() == []
+
+
+def test_unreachable_upstream_gives_502_quickly(start_proxy: Callable[..., Running]) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    proxy = start_proxy(upstream=f"http://127.0.0.1:{closed_port}")
+    started = time.perf_counter()
+    with pytest.raises(openai.InternalServerError) as raised:
+        proxy.client(max_retries=0).chat.completions.create(**ask("unreachable"))
+    assert time.perf_counter() - started < 2
+    assert raised.value.status_code == 502
+    assert isinstance(raised.value.body, dict)
+    assert raised.value.body["code"] == "upstream_unreachable"
+    assert f"127.0.0.1:{closed_port}" in raised.value.body["message"]
+
+
+def test_client_disconnect_cancels_upstream_and_proxy_keeps_serving(
+    proxy: Running, upstream: FakeUpstream
+) -> None:
+    upstream.queue(Reply(hang=True))
+    with pytest.raises(openai.APITimeoutError):
+        proxy.client(timeout=0.5, max_retries=0).chat.completions.create(stream=True, **ask("hang"))
+    assert upstream.cancelled.wait(5), "the upstream request was not cancelled"
+    assert proxy.tapes() == []
+    assert stream_text(proxy.client(), **ask("still alive")) == "Hello from the fake upstream!"
+
+
+def test_client_leaving_mid_stream_leaves_no_tape(proxy: Running, upstream: FakeUpstream) -> None:
+    upstream.queue(Reply(content="a long answer " * 20, piece=4, delay=0.02))
+    stream = proxy.client().chat.completions.create(stream=True, **ask("leave"))
+    next(iter(stream))
+    stream.close()
+    assert upstream.cancelled.wait(5), "the upstream stream was not cancelled"
+    assert proxy.tapes() == []
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"", b'{"model": "x",}'])
+def test_invalid_json_gives_400(proxy: Running, raw: bytes) -> None:
+    response = httpx.post(
+        f"{proxy.base_url}/chat/completions",
+        content=raw,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_json"
+    assert "not valid JSON" in error["message"]
+
+
+def test_non_object_body_gives_400(proxy: Running) -> None:
+    response = httpx.post(f"{proxy.base_url}/chat/completions", content=b"[1, 2]")
+    assert response.status_code == 400
+    assert "must be a JSON object, got an array" in response.json()["error"]["message"]
+
+
+def test_corrupt_tape_names_the_file_and_is_not_rerecorded(
+    proxy: Running, client: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    client.chat.completions.create(**ask("corrupt me"))
+    (path,) = proxy.tapes()
+    path.write_text('{"meta": {"hash": "truncated', "utf-8")
+    calls = len(upstream.received)
+    with pytest.raises(openai.InternalServerError) as raised:
+        client.chat.completions.create(**ask("corrupt me"))
+    assert str(path) in raised.value.message
+    assert len(upstream.received) == calls
+    assert path.read_text("utf-8") == '{"meta": {"hash": "truncated'
+    assert stream_text(client, **ask("a healthy one")) == "Hello from the fake upstream!"
+
+
+# --- concurrency --------------------------------------------------------------------------
+
+
+def test_fifty_concurrent_distinct_requests_give_fifty_tapes(
+    proxy: Running, client: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    upstream.default = Reply(content="concurrent", delay=0.005)
+
+    def call(i: int) -> str:
+        if i % 2:
+            return stream_text(client, **ask(f"question {i}"))
+        return (
+            client.chat.completions.create(**ask(f"question {i}")).choices[0].message.content or ""
+        )
+
+    with ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(call, range(50)))
+    assert answers == ["concurrent"] * 50
+    tapes = proxy.tapes()
+    assert len(tapes) == 50
+    for path in tapes:
+        tape = json.loads(path.read_text("utf-8"))
+        assert path.stem == tape["meta"]["hash"]
+    assert list(proxy.tapes_dir.glob(".*")) == []
+
+
+def test_concurrent_identical_requests_give_one_valid_tape(
+    proxy: Running, client: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    upstream.default = Reply(content="same", delay=0.01)
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda _: stream_text(client, **ask("identical")), range(20)))
+    assert answers == ["same"] * 20
+    (path,) = proxy.tapes()
+    assert json.loads(path.read_text("utf-8"))["response"]["chunks"][-1]["c"] == "data: [DONE]\n\n"
+    assert list(proxy.tapes_dir.iterdir()) == [path]
+
+
+# --- secrets ------------------------------------------------------------------------------
+
+
+def test_no_api_key_in_any_written_file(
+    proxy: Running, client: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    upstream.queue(Reply(content="secret-free"), Reply(status=500))
+    stream_text(client, **ask("secrets"))
+    with pytest.raises(openai.InternalServerError):
+        proxy.client(max_retries=0).chat.completions.create(**ask("secrets 2"))
+    client.models.list()
+    written = [p for p in proxy.tapes_dir.parent.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".jsonl" for p in written) and proxy.tapes()
+    for path in written:
+        assert API_KEY not in path.read_text("utf-8", "replace"), path
