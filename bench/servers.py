@@ -8,12 +8,18 @@ cores). Per request, headers choose the shape of the answer:
     x-bench-delay-ms   pause between two events (default 0: written back to back)
     x-bench-first-ms   pause before the first event (default 0)
 
+``relay``: the least a pass-through proxy on our stack can do (the reference for section (a)):
+aiohttp.web on uvloop, one shared aiohttp ClientSession (limit 1000, read timeout), the request
+forwarded with its headers, the answer streamed back with ``iter_any()``; no parsing, no
+logging, no recording.
+
 ``ceiling``: the least our server stack can do for a replay: aiohttp.web on uvloop, access log
 off, read the request, look its bytes up in a dict, and send stored bytes from memory with the
 same headers and the same calls (``prepare`` + one ``write`` + ``write_eof`` for a stream) as the
 proxy does. Its throughput is the ceiling the proxy's replay is compared with.
 
 Usage: python bench/servers.py upstream --port P
+       python bench/servers.py relay --port P --upstream URL
        python bench/servers.py ceiling --port P --answer REQUEST_FILE RESPONSE_FILE KIND ...
 """
 
@@ -25,6 +31,7 @@ import json
 import socket
 from pathlib import Path
 
+import aiohttp
 import uvloop
 from aiohttp import web
 
@@ -33,6 +40,7 @@ _SSE_HEADERS = {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",
 }
+SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("session", aiohttp.ClientSession)
 _WORDS = (
     "The quick brown fox jumps over the lazy dog while the proxy records every token "
     "so that tomorrow's test run replays exactly the same answer, byte for byte. "
@@ -168,6 +176,47 @@ def ceiling_app(answers: dict[bytes, tuple[bytes, str, str]]) -> web.Application
     return app
 
 
+_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "host",
+                  "content-encoding", "accept-encoding"})
+
+
+def relay_app(upstream: str) -> web.Application:
+    async def start(app: web.Application) -> None:
+        app[SESSION] = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=1000, limit_per_host=0),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=600),
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+
+    async def stop(app: web.Application) -> None:
+        await app[SESSION].close()
+
+    async def forward(request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+        async with request.app[SESSION].post(upstream + request.path, data=body,
+                                             headers=headers) as answer:
+            response = web.StreamResponse(
+                status=answer.status,
+                headers={k: v for k, v in answer.headers.items() if k.lower() not in _HOP},
+            )
+            await response.prepare(request)
+            async for data in answer.content.iter_any():
+                await response.write(data)
+            await response.write_eof()
+            return response
+
+    async def health(request: web.Request) -> web.Response:
+        return web.Response(text='{"status":"ok"}', content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", forward)
+    app.router.add_get("/health", health)
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+    return app
+
+
 async def _serve(app: web.Application, port: int) -> None:
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
     await runner.setup()
@@ -185,13 +234,16 @@ async def _serve(app: web.Application, port: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("role", choices=["upstream", "ceiling"])
+    parser.add_argument("role", choices=["upstream", "relay", "ceiling"])
+    parser.add_argument("--upstream", help="the upstream base URL (relay)")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--answer", nargs=4, action="append", default=[],
                         metavar=("REQUEST_FILE", "RESPONSE_FILE", "KIND", "KEY"))
     args = parser.parse_args()
     if args.role == "upstream":
         app = upstream_app()
+    elif args.role == "relay":
+        app = relay_app(args.upstream.rstrip("/"))
     else:
         app = ceiling_app({Path(req).read_bytes(): (Path(resp).read_bytes(), kind, key)
                            for req, resp, kind, key in args.answer})

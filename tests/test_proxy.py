@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import socket
 import threading
@@ -62,7 +63,10 @@ def test_stream_reaches_client_before_upstream_sends_second_chunk(
 def test_body_bytes_and_credentials_reach_upstream_unchanged(
     proxy: Running, upstream: FakeUpstream
 ) -> None:
-    raw = b'{ "model":"gpt-4o-mini", "messages":[{"role":"user","content":"caf\\u00e9 \xc3\xa9"}] ,"temperature":1.0}'
+    raw = (
+        b'{ "model":"gpt-4o-mini", "messages":[{"role":"user",'
+        b'"content":"caf\\u00e9 \xc3\xa9"}] ,"temperature":1.0}'
+    )
     response = httpx.post(
         f"{proxy.base_url}/chat/completions",
         content=raw,
@@ -313,7 +317,7 @@ def test_original_timing_reproduces_recorded_gap(
         stamps = []
         for _ in proxy.client().chat.completions.create(stream=True, **ask("timing")):
             stamps.append(time.perf_counter())
-        return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+        return [b - a for a, b in itertools.pairwise(stamps)]
 
     original = arrival_gaps(start_proxy(replay_timing=ReplayTiming.ORIGINAL))
     assert max(original) == pytest.approx(0.3, abs=0.1)

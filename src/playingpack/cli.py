@@ -91,7 +91,7 @@ def start(config_path: Path | None, open_browser: bool, **flags: Any) -> None:
 def main() -> None:
     """Entry point: usage errors are one line and exit status 2."""
     try:
-        code = cli.main(standalone_mode=False)
+        code = cli.main(prog_name="playingpack", standalone_mode=False)
     except click.UsageError as exc:
         click.echo(f"playingpack: error: {exc.format_message()}", err=True)
         sys.exit(2)

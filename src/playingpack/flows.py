@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import msgspec
 
@@ -117,8 +117,6 @@ class FlowLog:
         self.logs_dir = logs_dir
         self._flows: deque[Flow] = deque(maxlen=history)
         self._listeners: list[Listener] = []
-        self._log_file: IO[bytes] | None = None
-        self._log_day = ""
 
     def __iter__(self) -> Any:
         return iter(self._flows)
@@ -161,12 +159,6 @@ class FlowLog:
             flow.status = status
         self.transition(flow, State.ERROR)
 
-    def close(self) -> None:
-        """Close the log file."""
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-
     def _notify(self, flow: Flow) -> None:
         for listener in list(self._listeners):
             listener(flow)
@@ -175,18 +167,14 @@ class FlowLog:
         record = flow.log_record()
         logger.info("%s", format_line(flow), extra={"flow": record})
         if self.logs_dir is not None:
-            self._write_log(record)
+            self._write_log(self.logs_dir, record)
 
-    def _write_log(self, record: dict[str, Any]) -> None:
-        day = record["started_at"][:10]
-        if self._log_file is None or day != self._log_day:
-            self.close()
-            self.logs_dir.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
-            path = self.logs_dir / f"{day}.jsonl"  # type: ignore[operator]
-            self._log_file = path.open("ab")
-            self._log_day = day
-        self._log_file.write(msgspec.json.encode(record) + b"\n")
-        self._log_file.flush()
+    def _write_log(self, logs_dir: Path, record: dict[str, Any]) -> None:
+        # One append per flow, with the file opened each time: lines from concurrent flows never
+        # interleave, and nothing is left open to close.
+        logs_dir.mkdir(parents=True, exist_ok=True)
+        with (logs_dir / f"{record['started_at'][:10]}.jsonl").open("ab") as file:
+            file.write(msgspec.json.encode(record) + b"\n")
 
 
 def format_line(flow: Flow) -> str:

@@ -82,7 +82,9 @@ class OpenAIChat(Provider):
             def delta(body: dict[str, Any], index: int = index) -> dict[str, Any]:
                 return {"index": index, "delta": body, "logprobs": None, "finish_reason": None}
 
-            first: dict[str, Any] = {"role": message.get("role", "assistant"), "content": ""}
+            # OpenAI opens a text answer with content "" and a tool-call answer with null.
+            opening = "" if isinstance(message.get("content"), str) else None
+            first: dict[str, Any] = {"role": message.get("role", "assistant"), "content": opening}
             if "refusal" in message:
                 first["refusal"] = None
             events.append(chunk(delta(first)))

@@ -1,0 +1,66 @@
+"""Flows: the lifecycle of SPEC §5, the terminal line and the JSON log line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from playingpack.flows import FlowLog, Source, State, format_line
+from playingpack.providers import Summary, ToolCall, Usage
+
+
+def test_replay_lifecycle_and_log_line(tmp_path: Path) -> None:
+    log = FlowLog(tmp_path)
+    seen: list[State] = []
+    log.subscribe(lambda flow: seen.append(flow.state))
+    flow = log.open("POST", "/v1/chat/completions")
+    flow.model, flow.key, flow.status, flow.source = "gpt-4o", "ab" * 32, 200, Source.TAPE
+    log.transition(flow, State.REPLAY)
+    flow.summary = Summary("gpt-4o", Usage(10, 5), (ToolCall("c1", "get_weather", "{}"),), "")
+    log.transition(flow, State.COMPLETE)
+    assert seen == [State.LOOKUP, State.REPLAY, State.COMPLETE]
+    assert [state for state, _ in flow.history] == seen
+    assert flow.duration_ms is not None
+    (logfile,) = tmp_path.glob("*.jsonl")
+    record = json.loads(logfile.read_text())
+    assert record["source"] == "tape" and record["state"] == "COMPLETE"
+    assert record["usage"] == {"input_tokens": 10, "output_tokens": 5}
+    assert record["tool_calls"] == ["get_weather"]
+    line = format_line(flow)
+    for part in ("200", "tape", "gpt-4o", "10+5 tok", "tools: get_weather", "tape abababab"):
+        assert part in line
+
+
+@pytest.mark.parametrize(
+    ("path", "illegal"),
+    [
+        ([State.REPLAY], State.STREAMING),
+        ([State.CONNECT], State.COMPLETE),
+        ([State.CONNECT, State.STREAMING, State.COMPLETE], State.ERROR),
+        ([], State.FLUSH),
+    ],
+)
+def test_illegal_transitions_raise(path: list[State], illegal: State) -> None:
+    log = FlowLog(None)
+    flow = log.open("POST", "/v1/chat/completions")
+    for state in path:
+        log.transition(flow, state)
+    with pytest.raises(RuntimeError, match=f"to {illegal}"):
+        log.transition(flow, illegal)
+
+
+def test_any_live_state_can_fail(tmp_path: Path) -> None:
+    log = FlowLog(tmp_path)
+    flow = log.open("GET", "/v1/models")
+    log.transition(flow, State.CONNECT)
+    log.fail(flow, "upstream answered 500", 500)
+    assert flow.state is State.ERROR and flow.status == 500
+    assert "error: upstream answered 500" in format_line(flow)
+
+
+def test_history_is_bounded() -> None:
+    log = FlowLog(None, history=3)
+    flows = [log.open("GET", f"/v1/{i}") for i in range(5)]
+    assert list(log) == flows[2:]

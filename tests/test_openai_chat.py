@@ -1,0 +1,92 @@
+"""Chat completions wire format: streams assembled into JSON and JSON turned into streams."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import openai
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+from playingpack.providers.openai_chat import OpenAIChat
+from playingpack.sse import parse_events
+from tests.fakes.openai_upstream import Reply, _Answer
+
+chat = OpenAIChat()
+ARGS = '{"city": "Paris", "days": [1, 2]}'
+
+
+def recorded(reply: Reply, **request: Any) -> tuple[_Answer, list[str]]:
+    answer = _Answer({"model": "gpt-4o", "messages": [], **request}, reply)
+    return answer, answer.events()
+
+
+def test_assemble_text_matches_the_json_answer() -> None:
+    answer, events = recorded(Reply(content="Hello there, friend.", piece=3),
+                              stream_options={"include_usage": True})
+    assembled = chat.assemble(events)
+    expected = answer.completion()
+    expected["choices"][0]["message"].pop("annotations")
+    assert assembled == expected
+    ChatCompletion.model_validate(assembled)
+
+
+def test_assemble_merges_split_parallel_tool_calls_by_index() -> None:
+    _, events = recorded(Reply(tool_calls=[("weather", ARGS), ("time", "{}")], piece=2))
+    message = chat.assemble(events)["choices"][0]["message"]
+    assert [(c["id"], c["function"]["name"], c["function"]["arguments"])
+            for c in message["tool_calls"]] == [("call_0_weather", "weather", ARGS),
+                                                 ("call_1_time", "time", "{}")]
+    assert message["content"] is None
+
+
+def test_to_events_is_a_stream_the_sdk_parses() -> None:
+    answer, _ = recorded(Reply(tool_calls=[("weather", ARGS), ("time", "{}")]))
+    completion = answer.completion()
+    request = {"stream_options": {"include_usage": True}}
+    events = chat.to_events(completion, request)
+    assert events[-1] == "data: [DONE]\n\n"
+    chunks = [ChatCompletionChunk.model_validate(json.loads(e.data))
+              for e in parse_events(events[:-1])]
+    assert chunks[-1].usage is not None and chunks[-1].choices == []
+    assert chat.assemble(events)["choices"] == [
+        {**completion["choices"][0],
+         "message": {k: v for k, v in completion["choices"][0]["message"].items()
+                     if k != "annotations"}}
+    ]
+
+
+def test_to_events_without_usage_request_sends_no_usage_chunk() -> None:
+    answer, _ = recorded(Reply(content="hi"))
+    events = chat.to_events(answer.completion(), {})
+    assert all('"usage"' not in event for event in events)
+
+
+def test_summary_maps_usage_and_tool_calls() -> None:
+    answer, _ = recorded(Reply(tool_calls=[("weather", ARGS)]))
+    summary = chat.summarize(answer.completion())
+    assert summary.model == "gpt-4o"
+    assert summary.usage is not None
+    assert summary.usage.output_tokens == answer.usage["completion_tokens"]
+    assert [(c.name, c.parsed_arguments()) for c in summary.tool_calls] == [
+        ("weather", {"city": "Paris", "days": [1, 2]})]
+
+
+def test_completeness_needs_done() -> None:
+    _, events = recorded(Reply(content="x"))
+    assert chat.is_complete(events)
+    assert not chat.is_complete(events[:-1])
+    assert not chat.is_complete([])
+
+
+def test_error_event_makes_the_sdk_raise() -> None:
+    event = chat.error_event("cut off", "upstream_error", "upstream_disconnected")
+    (parsed,) = parse_events([event])
+    body = json.loads(parsed.data)
+    assert body["error"]["message"] == "cut off"
+    assert issubclass(openai.APIError, Exception)
+
+
+def test_key_is_the_original_tools_key() -> None:
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello!"}]}
+    assert chat.key(body) == "3ff33a93d528feaaa859078c68af6a379567b262ed5600b5bd91300673f5cf76"
