@@ -1,6 +1,7 @@
 """Profile the proxy under load with py-spy (``.venv/bin/pip install py-spy`` first).
 
     .venv/bin/python bench/profile_proxy.py passthrough   # streamed pass-through, c=32
+    .venv/bin/python bench/profile_proxy.py paced         # 1 ms between chunks, c=16
     .venv/bin/python bench/profile_proxy.py replay        # instant replay of a stream, c=64
 
 The proxy runs under ``py-spy record --format raw`` (collapsed stacks, idle frames dropped) while
@@ -59,8 +60,8 @@ def summarize(collapsed: Path, top: int) -> None:
 async def drive(mode: str, proxy_url: str, upstream_url: str, seconds: float) -> int:
     body = json.dumps(bench.STREAM_BODY).encode()
     url = proxy_url + "/v1/chat/completions"
-    headers = {"x-bench-chunks": "50"}
-    workers = 32 if mode == "passthrough" else 64
+    headers = {"x-bench-chunks": "50", "x-bench-delay-ms": "1" if mode == "paced" else "0"}
+    workers = {"passthrough": 32, "paced": 16, "replay": 64}[mode]
     end = time.perf_counter() + seconds
     done = 0
     async with bench.new_session(200) as session:
@@ -78,7 +79,7 @@ async def drive(mode: str, proxy_url: str, upstream_url: str, seconds: float) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["passthrough", "replay"])
+    parser.add_argument("mode", choices=["passthrough", "paced", "replay"])
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()

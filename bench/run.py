@@ -24,11 +24,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import psutil
@@ -199,6 +198,7 @@ class CpuMeter:
     def __init__(self, **pids: int) -> None:
         self.pids = pids
         self.result: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
 
     def _times(self) -> dict[str, float]:
         out = {}
@@ -213,7 +213,8 @@ class CpuMeter:
         yield self.result
         end, wall = self._times(), time.perf_counter() - wall
         for name in self.pids:
-            self.result[name] = 100 * (end[name] - start[name]) / wall
+            self.seconds[name] = end[name] - start[name]
+            self.result[name] = 100 * self.seconds[name] / wall
 
 
 # --------------------------------------------------------------------------- load generator
@@ -406,55 +407,73 @@ def section_d(report: Report, children: Children, work: Path, upstream: str) -> 
                 + ", ".join(f"{name} {us / 1000:.0f}" for us, name in tops[:8]))
 
 
-async def section_a(report: Report, proxy: Proxy, upstream: Proxy) -> None:
-    """Streamed pass-through, direct vs proxy, interleaved."""
+async def section_a(report: Report, children: Children, proxy: Proxy, upstream: Proxy) -> None:
+    """Streamed pass-through, direct vs proxy interleaved; then direct vs a minimal relay."""
     print("(a) streamed pass-through (--record off)", flush=True)
     body = json.dumps(STREAM_BODY).encode()
     path = "/v1/chat/completions"
-    meter = CpuMeter(proxy=proxy.proc.pid, upstream=upstream.proc.pid, loadgen=os.getpid())
-    async with new_session(200) as session:
-        # Check the answer shape once: ~50 events, same bytes both ways.
-        _, _, direct_body, _ = await fetch(session, upstream.url + path, body,
-                                           {"x-bench-chunks": "50"})
-        _, _, proxy_body, _ = await fetch(session, proxy.url + path, body,
-                                          {"x-bench-chunks": "50"})
-        events = direct_body.count(b"\n\n")
-        report.note(f"answer: {events} SSE events, {len(direct_body)} bytes; proxy body "
-                    f"identical: {direct_body == proxy_body}")
-        scenarios = [
-            ("burst", {"x-bench-chunks": "50", "x-bench-delay-ms": "0"}, PAIRS_C1,
-             PAIRS_PER_WORKER_C32),
-            ("paced 1 ms", {"x-bench-chunks": "50", "x-bench-delay-ms": "1"}, PACED_PAIRS_C1,
-             PACED_PAIRS_PER_WORKER_C32),
-        ]
-        for label, headers, pairs_c1, pairs_c32 in scenarios:
-            for workers, pairs in ((1, pairs_c1), (32, pairs_c32)):
-                await paired(session, upstream.url, proxy.url, body, headers, workers,
-                             max(3, pairs // 10))  # warm-up: connections, pools
-                with meter.measure() as cpu:
-                    direct, via = await paired(session, upstream.url, proxy.url, body, headers,
-                                               workers, pairs)
-                name = f"{label}, c={workers}"
-                n = len(direct.ttfb)
-                d50, d99 = pct(direct.ttfb, 0.5), pct(direct.ttfb, 0.99)
-                p50, p99 = pct(via.ttfb, 0.5), pct(via.ttfb, 0.99)
-                t_d50, t_d99 = pct(direct.total, 0.5), pct(direct.total, 0.99)
-                t_p50, t_p99 = pct(via.total, 0.5), pct(via.total, 0.99)
-                report.note(
-                    f"{name} ({n} pairs): TTFB direct p50 {ms(d50)} p99 {ms(d99)} | proxy p50 "
-                    f"{ms(p50)} p99 {ms(p99)}; total direct p50 {ms(t_d50)} p99 {ms(t_d99)} | "
-                    f"proxy p50 {ms(t_p50)} p99 {ms(t_p99)}; CPU % of a core: "
-                    + ", ".join(f"{k} {v:.0f}" for k, v in cpu.items())
-                )
-                added = p50 - d50
-                report.add(f"(a) {name}: added TTFB p50 (proxy/direct {p50 / d50:.2f}×)",
-                           ms(added), "≤ 1.5 ms", added <= 0.0015)
-                report.add(f"(a) {name}: added TTFB p99 (proxy/direct {p99 / d99:.2f}×)",
-                           ms(p99 - d99))
-                report.add(f"(a) {name}: added total p50 (proxy/direct {t_p50 / t_d50:.2f}×)",
-                           ms(t_p50 - t_d50))
-                report.add(f"(a) {name}: added total p99 (proxy/direct {t_p99 / t_d99:.2f}×)",
-                           ms(t_p99 - t_d99))
+    relay = start_server(children, "relay", ["--upstream", upstream.url])
+    try:
+        async with new_session(200) as session:
+            # Check the answer shape once: ~50 events, same bytes both ways.
+            _, _, direct_body, _ = await fetch(session, upstream.url + path, body,
+                                               {"x-bench-chunks": "50"})
+            _, _, proxy_body, _ = await fetch(session, proxy.url + path, body,
+                                              {"x-bench-chunks": "50"})
+            events = direct_body.count(b"\n\n")
+            report.note(f"answer: {events} SSE events, {len(direct_body)} bytes; proxy body "
+                        f"identical: {direct_body == proxy_body}")
+            scenarios = [
+                ("burst", {"x-bench-chunks": "50", "x-bench-delay-ms": "0"}, PAIRS_C1,
+                 PAIRS_PER_WORKER_C32),
+                ("paced 1 ms", {"x-bench-chunks": "50", "x-bench-delay-ms": "1"},
+                 PACED_PAIRS_C1, PACED_PAIRS_PER_WORKER_C32),
+            ]
+            for label, headers, pairs_c1, pairs_c32 in scenarios:
+                for workers, pairs in ((1, pairs_c1), (32, pairs_c32)):
+                    name = f"{label}, c={workers}"
+                    added: dict[str, tuple[float, float]] = {}
+                    for who, server in (("playingpack", proxy), ("relay", relay)):
+                        meter = CpuMeter(**{who: server.proc.pid, "upstream": upstream.proc.pid,
+                                            "loadgen": os.getpid()})
+                        await paired(session, upstream.url, server.url, body, headers, workers,
+                                     max(3, pairs // 10))  # warm-up: connections, pools
+                        with meter.measure() as cpu:
+                            direct, via = await paired(session, upstream.url, server.url, body,
+                                                       headers, workers, pairs)
+                        n = len(direct.ttfb)
+                        d50, d99 = pct(direct.ttfb, 0.5), pct(direct.ttfb, 0.99)
+                        p50, p99 = pct(via.ttfb, 0.5), pct(via.ttfb, 0.99)
+                        t_d50, t_d99 = pct(direct.total, 0.5), pct(direct.total, 0.99)
+                        t_p50, t_p99 = pct(via.total, 0.5), pct(via.total, 0.99)
+                        per_request = meter.seconds[who] / n
+                        report.note(
+                            f"{name}, {who} ({n} pairs): TTFB direct p50 {ms(d50)} p99 "
+                            f"{ms(d99)} | via {who} p50 {ms(p50)} p99 {ms(p99)}; total direct "
+                            f"p50 {ms(t_d50)} p99 {ms(t_d99)} | via p50 {ms(t_p50)} p99 "
+                            f"{ms(t_p99)}; CPU % of a core: "
+                            + ", ".join(f"{k} {v:.0f}" for k, v in cpu.items())
+                            + f"; {who} CPU per request {ms(per_request)}"
+                        )
+                        added[who] = (p50 - d50, t_p50 - t_d50)
+                        if who == "relay":
+                            continue
+                        report.add(f"(a) {name}: added TTFB p50 (proxy/direct "
+                                   f"{p50 / d50:.2f}×)", ms(p50 - d50), "≤ 1.5 ms",
+                                   p50 - d50 <= 0.0015)
+                        report.add(f"(a) {name}: added TTFB p99 (proxy/direct "
+                                   f"{p99 / d99:.2f}×)", ms(p99 - d99))
+                        report.add(f"(a) {name}: added total p50 (proxy/direct "
+                                   f"{t_p50 / t_d50:.2f}×)", ms(t_p50 - t_d50))
+                        report.add(f"(a) {name}: added total p99 (proxy/direct "
+                                   f"{t_p99 / t_d99:.2f}×)", ms(t_p99 - t_d99))
+                        report.add(f"(a) {name}: proxy CPU per streamed request",
+                                   ms(per_request))
+                    ttfb, total = added["relay"]
+                    report.add(f"(a) {name}: reference, minimal aiohttp relay: added TTFB / "
+                               "total p50", f"{ms(ttfb)} / {ms(total)}")
+    finally:
+        children.stop(relay.proc)
 
 
 async def record_tapes(proxy: Proxy, tapes: Path) -> dict[str, bytes]:
@@ -510,7 +529,9 @@ async def section_b(report: Report, children: Children, work: Path, replay: Prox
             for kind, label in (("stream", "50-chunk stream"), ("json", "JSON tape")):
                 for workers in (1, 64):
                     counts = {"proxy": 0, "ceiling": 0}
-                    cpu_seen: dict[str, list[float]] = {"proxy": [], "ceiling": []}
+                    cpu_seen: dict[str, list[float]] = {"proxy": [], "ceiling": [],
+                                                        "loadgen proxy": [],
+                                                        "loadgen ceiling": []}
                     for _ in range(ROUNDS):
                         for name, server in (("ceiling", ceiling), ("proxy", replay)):
                             with meter.measure() as cpu:
@@ -519,14 +540,20 @@ async def section_b(report: Report, children: Children, work: Path, replay: Prox
                                                            RUN_SECONDS)
                             counts[name] += done
                             cpu_seen[name].append(cpu[name])
+                            cpu_seen["loadgen " + name].append(cpu["loadgen"])
                     seconds = RUN_SECONDS * ROUNDS
                     rps_proxy, rps_ceiling = counts["proxy"] / seconds, counts["ceiling"] / seconds
                     ratio = rps_proxy / rps_ceiling
                     report.note(
                         f"{label}, c={workers}: proxy {rps_proxy:,.0f} req/s (server CPU "
-                        f"{statistics.mean(cpu_seen['proxy']):.0f}%), ceiling "
+                        f"{statistics.mean(cpu_seen['proxy']):.0f}%, load generator "
+                        f"{statistics.mean(cpu_seen['loadgen proxy']):.0f}%), ceiling "
                         f"{rps_ceiling:,.0f} req/s (server CPU "
-                        f"{statistics.mean(cpu_seen['ceiling']):.0f}%), ratio {ratio:.2f}"
+                        f"{statistics.mean(cpu_seen['ceiling']):.0f}%, load generator "
+                        f"{statistics.mean(cpu_seen['loadgen ceiling']):.0f}%), "
+                        f"ratio {ratio:.2f}; server CPU per request: proxy "
+                        f"{10 * statistics.mean(cpu_seen['proxy']) / rps_proxy:.3f} ms, "
+                        f"ceiling {10 * statistics.mean(cpu_seen['ceiling']) / rps_ceiling:.3f} ms"
                     )
                     report.add(f"(b) replay {label}, c={workers}: proxy / ceiling req/s "
                                f"({rps_proxy:,.0f} / {rps_ceiling:,.0f})",
@@ -628,7 +655,7 @@ async def run_async(sections: set[str], report: Report, children: Children, work
         proxy = start_proxy(children, "a-proxy", upstream.url, work / "a-tapes",
                             work / "a-logs", "off")
         try:
-            await section_a(report, proxy, upstream)
+            await section_a(report, children, proxy, upstream)
         finally:
             children.stop(proxy.proc)
     if sections & {"b", "e"}:

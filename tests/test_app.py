@@ -9,6 +9,7 @@ import pytest
 
 from playingpack.config import PauseMode
 from tests.conftest import Running
+from tests.fakes.openai_upstream import FakeUpstream
 
 
 @pytest.mark.parametrize("path", ["/api/flows", "/ws", "/nothing.json", "/health/x"])
@@ -19,10 +20,15 @@ def test_unknown_machine_paths_get_json_404(proxy: Running, path: str) -> None:
     assert path in response.json()["error"]["message"]
 
 
-def test_wrong_method_on_chat_is_passed_to_upstream(proxy: Running) -> None:
+def test_other_methods_on_chat_go_to_the_upstream(proxy: Running, upstream: FakeUpstream) -> None:
     # Only POST is recorded; any other method is the upstream's business.
     response = httpx.get(f"{proxy.base_url}/chat/completions")
-    assert response.status_code in (404, 405)
+    assert response.status_code == 405
+    assert (upstream.received[-1].method, upstream.received[-1].path) == (
+        "GET",
+        "/v1/chat/completions",
+    )
+    assert proxy.tapes() == []
 
 
 def test_health_reports_modes(start_proxy: Callable[..., Running]) -> None:

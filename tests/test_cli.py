@@ -70,8 +70,12 @@ def started(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Iterato
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PLAYINGPACK_")}
     environment.update(env or {})
     popen = subprocess.Popen(
-        [*PLAYINGPACK, "start", "--port", "0", *args], cwd=cwd, env=environment,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [*PLAYINGPACK, "start", "--port", "0", *args],
+        cwd=cwd,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     process = Process(popen)
     try:
@@ -87,11 +91,14 @@ def started(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Iterato
         popen.stdout.close()
 
 
-def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PLAYINGPACK_")}
     environment.update(env or {})
-    return subprocess.run([*PLAYINGPACK, *args], cwd=cwd, env=environment, capture_output=True,
-                          text=True, timeout=30)
+    return subprocess.run(
+        [*PLAYINGPACK, *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=30
+    )
 
 
 def test_version(tmp_path: Path) -> None:
@@ -102,11 +109,22 @@ def test_version(tmp_path: Path) -> None:
 
 def test_console_script_and_module_are_the_same_cli(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "playingpack"
-    result = subprocess.run([str(script), "start", "--help"], capture_output=True, text=True,
-                            timeout=30)
+    result = subprocess.run(
+        [str(script), "start", "--help"], capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 0
-    for option in ("--port", "--host", "--no-ui", "--upstream", "--tapes-dir", "--logs-dir",
-                   "--record", "--pause", "--replay-timing", "--config"):
+    for option in (
+        "--port",
+        "--host",
+        "--no-ui",
+        "--upstream",
+        "--tapes-dir",
+        "--logs-dir",
+        "--record",
+        "--pause",
+        "--replay-timing",
+        "--config",
+    ):
         assert option in result.stdout
     assert result.stdout == run("start", "--help", cwd=tmp_path).stdout
 
@@ -169,24 +187,32 @@ def test_banner_call_lines_and_logs_without_secrets(tmp_path: Path, upstream: Fa
 
 def test_precedence_flags_over_env_over_file(tmp_path: Path, upstream: FakeUpstream) -> None:
     (tmp_path / "playingpack.toml").write_text(
-        f'record = "off"\npause = "all"\nupstream = "{upstream.url}"\n')
+        f'record = "off"\npause = "all"\nupstream = "{upstream.url}"\n'
+    )
     env = {"PLAYINGPACK_RECORD": "replay-only", "PLAYINGPACK_REPLAY_TIMING": "instant"}
     with started(cwd=tmp_path, env=env) as process:
         health = httpx.get(f"{process.url}/health").json()
     assert (health["record"], health["pause"], health["replay_timing"]) == (
-        "replay-only", "all", "instant")
+        "replay-only",
+        "all",
+        "instant",
+    )
     assert health["upstream"] == upstream.url
     with started("--record", "auto", "--pause", "tool-calls", cwd=tmp_path, env=env) as process:
         health = httpx.get(f"{process.url}/health").json()
     assert (health["record"], health["pause"], health["replay_timing"]) == (
-        "auto", "tool-calls", "instant")
+        "auto",
+        "tool-calls",
+        "instant",
+    )
 
 
 def test_python_config_file_with_define_config(tmp_path: Path, upstream: FakeUpstream) -> None:
     (tmp_path / "playingpack.config.py").write_text(
         "import os\nfrom playingpack import define_config\n"
         f"config = define_config(upstream={upstream.url!r}, tapes_dir='recorded',\n"
-        "    record='replay-only' if os.environ.get('CI') else 'auto')\n")
+        "    record='replay-only' if os.environ.get('CI') else 'auto')\n"
+    )
     with started(cwd=tmp_path, env={"CI": "true"}) as process:
         process.wait_for(r"tapes\s+recorded")
         assert httpx.get(f"{process.url}/health").json()["record"] == "replay-only"

@@ -12,8 +12,7 @@ EXEMPT = {"__init__", "__main__", "errors", "settings", "providers/__init__"}
 def test_each_module_has_a_test_file() -> None:
     tests = {path.stem.removeprefix("test_") for path in Path(__file__).parent.glob("test_*.py")}
     modules = {
-        path.relative_to(SRC).with_suffix("").as_posix()
-        for path in SRC.rglob("*.py")
+        path.relative_to(SRC).with_suffix("").as_posix() for path in SRC.rglob("*.py")
     } - EXEMPT
     missing = sorted(module for module in modules if module.rpartition("/")[2] not in tests)
     assert missing == [], f"modules without tests/test_<module>.py: {missing}"

@@ -22,8 +22,9 @@ def recorded(reply: Reply, **request: Any) -> tuple[_Answer, list[str]]:
 
 
 def test_assemble_text_matches_the_json_answer() -> None:
-    answer, events = recorded(Reply(content="Hello there, friend.", piece=3),
-                              stream_options={"include_usage": True})
+    answer, events = recorded(
+        Reply(content="Hello there, friend.", piece=3), stream_options={"include_usage": True}
+    )
     assembled = chat.assemble(events)
     expected = answer.completion()
     expected["choices"][0]["message"].pop("annotations")
@@ -34,9 +35,9 @@ def test_assemble_text_matches_the_json_answer() -> None:
 def test_assemble_merges_split_parallel_tool_calls_by_index() -> None:
     _, events = recorded(Reply(tool_calls=[("weather", ARGS), ("time", "{}")], piece=2))
     message = chat.assemble(events)["choices"][0]["message"]
-    assert [(c["id"], c["function"]["name"], c["function"]["arguments"])
-            for c in message["tool_calls"]] == [("call_0_weather", "weather", ARGS),
-                                                 ("call_1_time", "time", "{}")]
+    assert [
+        (c["id"], c["function"]["name"], c["function"]["arguments"]) for c in message["tool_calls"]
+    ] == [("call_0_weather", "weather", ARGS), ("call_1_time", "time", "{}")]
     assert message["content"] is None
 
 
@@ -46,13 +47,17 @@ def test_to_events_is_a_stream_the_sdk_parses() -> None:
     request = {"stream_options": {"include_usage": True}}
     events = chat.to_events(completion, request)
     assert events[-1] == "data: [DONE]\n\n"
-    chunks = [ChatCompletionChunk.model_validate(json.loads(e.data))
-              for e in parse_events(events[:-1])]
+    chunks = [
+        ChatCompletionChunk.model_validate(json.loads(e.data)) for e in parse_events(events[:-1])
+    ]
     assert chunks[-1].usage is not None and chunks[-1].choices == []
     assert chat.assemble(events)["choices"] == [
-        {**completion["choices"][0],
-         "message": {k: v for k, v in completion["choices"][0]["message"].items()
-                     if k != "annotations"}}
+        {
+            **completion["choices"][0],
+            "message": {
+                k: v for k, v in completion["choices"][0]["message"].items() if k != "annotations"
+            },
+        }
     ]
 
 
@@ -69,7 +74,8 @@ def test_summary_maps_usage_and_tool_calls() -> None:
     assert summary.usage is not None
     assert summary.usage.output_tokens == answer.usage["completion_tokens"]
     assert [(c.name, c.parsed_arguments()) for c in summary.tool_calls] == [
-        ("weather", {"city": "Paris", "days": [1, 2]})]
+        ("weather", {"city": "Paris", "days": [1, 2]})
+    ]
 
 
 def test_completeness_needs_done() -> None:

@@ -513,3 +513,51 @@ def test_no_api_key_in_any_written_file(
     assert any(p.suffix == ".jsonl" for p in written) and proxy.tapes()
     for path in written:
         assert API_KEY not in path.read_text("utf-8", "replace"), path
+
+
+# --- the async SDK ------------------------------------------------------------------------
+
+
+def test_async_client_sees_conversions_errors_and_misses(
+    start_proxy: Callable[..., Running], upstream: FakeUpstream
+) -> None:
+    recorder = start_proxy()
+    replayer = start_proxy(record=RecordMode.REPLAY_ONLY, replay_timing=ReplayTiming.INSTANT)
+    tools = [("get_weather", WEATHER_ARGS), ("get_time", TIME_ARGS)]
+
+    async def run() -> None:
+        live = recorder.async_client(max_retries=0)
+        replay = replayer.async_client()
+        upstream.queue(Reply(tool_calls=tools, piece=5))
+        stream = await live.chat.completions.create(stream=True, **ask("async tools"))
+        streamed = [chunk async for chunk in stream]
+        assert streamed[-1].choices[0].finish_reason == "tool_calls"
+        whole = await replay.chat.completions.create(**ask("async tools"))
+        calls = whole.choices[0].message.tool_calls or []
+        assert [(c.function.name, c.function.arguments) for c in calls] == tools
+
+        upstream.queue(Reply(content="json first"))
+        await live.chat.completions.create(**ask("async json"))
+        again = await replay.chat.completions.create(stream=True, **ask("async json"))
+        assert "".join([c.choices[0].delta.content or "" async for c in again]) == "json first"
+
+        started = time.perf_counter()
+        with pytest.raises(openai.NotFoundError):
+            await replay.chat.completions.create(**ask("async never recorded"))
+        assert time.perf_counter() - started < 0.5
+
+        upstream.queue(Reply(status=429, headers={"Retry-After": "7"}))
+        with pytest.raises(openai.RateLimitError) as limited:
+            await live.chat.completions.create(**ask("async limited"))
+        assert limited.value.response.headers["retry-after"] == "7"
+
+        upstream.queue(Reply(content="cut short", piece=1, drop_after=4))
+        with pytest.raises(openai.APIError, match="broke off"):
+            broken = await live.chat.completions.create(stream=True, **ask("async drop"))
+            async for _ in broken:
+                pass
+        await live.close()
+        await replay.close()
+
+    asyncio.run(run())
+    assert len(recorder.tapes()) == 2

@@ -7,8 +7,12 @@ import pytest
 from playingpack.sse import Event, EventSplitter, format_event, parse_event, split_text
 
 BODY = 'data: {"a": "é"}\n\nevent: ping\ndata: 1\ndata: 2\n\n: comment\n\ndata: [DONE]\n\n'
-EVENTS = ['data: {"a": "é"}\n\n', "event: ping\ndata: 1\ndata: 2\n\n", ": comment\n\n",
-          "data: [DONE]\n\n"]
+EVENTS = [
+    'data: {"a": "é"}\n\n',
+    "event: ping\ndata: 1\ndata: 2\n\n",
+    ": comment\n\n",
+    "data: [DONE]\n\n",
+]
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 7, 1000])

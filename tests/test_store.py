@@ -14,8 +14,15 @@ KEY = "0123456789abcdef" * 4
 
 
 def tape(text: str = "{}") -> Tape:
-    return Tape(key=KEY, endpoint="/v1/chat/completions", request={"model": "m"}, status=200,
-                chunks=(Chunk(text, 5),), streamed=False, model="m")
+    return Tape(
+        key=KEY,
+        endpoint="/v1/chat/completions",
+        request={"model": "m"},
+        status=200,
+        chunks=(Chunk(text, 5),),
+        streamed=False,
+        model="m",
+    )
 
 
 def test_missing_tape_is_none(tmp_path: Path) -> None:
@@ -35,8 +42,14 @@ def test_save_is_atomic_and_readable(tmp_path: Path) -> None:
 def test_failed_write_leaves_old_tape_and_no_temporary(tmp_path: Path) -> None:
     store = TapeStore(tmp_path)
     store.save(tape('"old"'))
-    broken = Tape(key=KEY, endpoint="/v1/chat/completions", request={"x": object()},
-                  status=200, chunks=(), streamed=False)
+    broken = Tape(
+        key=KEY,
+        endpoint="/v1/chat/completions",
+        request={"x": object()},
+        status=200,
+        chunks=(),
+        streamed=False,
+    )
     with pytest.raises(TypeError):
         store.save(broken)
     assert [p.name for p in tmp_path.iterdir()] == [f"{KEY}.json"]

@@ -31,9 +31,18 @@ def test_round_trip() -> None:
     tape = make_tape()
     again = Tape.from_json(tape.to_json())
     assert (again.key, again.request, again.chunks, again.streamed, again.status) == (
-        tape.key, tape.request, tape.chunks, True, 200)
+        tape.key,
+        tape.request,
+        tape.chunks,
+        True,
+        200,
+    )
     assert (again.id, again.timestamp, again.model, again.endpoint) == (
-        tape.id, tape.timestamp, "m", "/v1/chat/completions")
+        tape.id,
+        tape.timestamp,
+        "m",
+        "/v1/chat/completions",
+    )
 
 
 def test_file_is_pretty_sorted_and_keeps_non_ascii() -> None:
@@ -47,8 +56,13 @@ def test_file_is_pretty_sorted_and_keeps_non_ascii() -> None:
 
 def test_reads_original_format_without_additions() -> None:
     original = {
-        "meta": {"id": "u", "hash": KEY, "timestamp": "2025-01-01T00:00:00.000Z", "model": "m",
-                 "endpoint": "/v1/chat/completions"},
+        "meta": {
+            "id": "u",
+            "hash": KEY,
+            "timestamp": "2025-01-01T00:00:00.000Z",
+            "model": "m",
+            "endpoint": "/v1/chat/completions",
+        },
         "request": {"body": {"model": "m"}},
         "response": {"status": 200, "chunks": [{"c": "data: [DONE]\n\n", "d": 3}]},
         "unknown": {"ignored": True},
@@ -63,12 +77,20 @@ def test_reads_original_format_without_additions() -> None:
     ("data", "reason"),
     [
         (b"{not json", "not valid JSON"),
-        (b'{"meta": {}, "request": {"body": {}}, "response": {"status": 200, "chunks": []}}',
-         "hash"),
-        (b'{"meta": {"hash": "h"}, "request": {"body": {}}, '
-         b'"response": {"status": 200, "chunks": [{"c": 1, "d": 0}]}}', "chunks"),
-        (b'{"meta": {"hash": "h"}, "request": {"body": {}}, '
-         b'"response": {"status": 200, "chunks": [{"c": "x", "d": -1}]}}', "chunks"),
+        (
+            b'{"meta": {}, "request": {"body": {}}, "response": {"status": 200, "chunks": []}}',
+            "hash",
+        ),
+        (
+            b'{"meta": {"hash": "h"}, "request": {"body": {}}, '
+            b'"response": {"status": 200, "chunks": [{"c": 1, "d": 0}]}}',
+            "chunks",
+        ),
+        (
+            b'{"meta": {"hash": "h"}, "request": {"body": {}}, '
+            b'"response": {"status": 200, "chunks": [{"c": "x", "d": -1}]}}',
+            "chunks",
+        ),
     ],
 )
 def test_corrupt_tapes_raise_value_error_saying_what(data: bytes, reason: str) -> None:

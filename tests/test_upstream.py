@@ -11,12 +11,27 @@ from playingpack.upstream import Upstream, forwarded_headers, mask, returned_hea
 @pytest.mark.parametrize(
     ("base", "path", "query", "url"),
     [
-        ("https://api.openai.com", "/v1/chat/completions", "", "https://api.openai.com/v1/chat/completions"),
-        ("https://api.openai.com/v1", "/v1/chat/completions", "", "https://api.openai.com/v1/chat/completions"),
+        (
+            "https://api.openai.com",
+            "/v1/chat/completions",
+            "",
+            "https://api.openai.com/v1/chat/completions",
+        ),
+        (
+            "https://api.openai.com/v1",
+            "/v1/chat/completions",
+            "",
+            "https://api.openai.com/v1/chat/completions",
+        ),
         ("https://api.openai.com/v1/", "/v1/models", "", "https://api.openai.com/v1/models"),
         ("http://localhost:11434/v1", "/v1/models", "a=1", "http://localhost:11434/v1/models?a=1"),
         ("https://gw.example/openai", "/v1/models", "", "https://gw.example/openai/v1/models"),
-        ("https://gw.example/openai/v1", "/v1/x%2Fy", "q=a%26b", "https://gw.example/openai/v1/x%2Fy?q=a%26b"),
+        (
+            "https://gw.example/openai/v1",
+            "/v1/x%2Fy",
+            "q=a%26b",
+            "https://gw.example/openai/v1/x%2Fy?q=a%26b",
+        ),
     ],
 )
 def test_url_for_never_doubles_v1(base: str, path: str, query: str, url: str) -> None:
@@ -24,27 +39,51 @@ def test_url_for_never_doubles_v1(base: str, path: str, query: str, url: str) ->
 
 
 def test_forwarded_headers_keep_credentials_and_drop_hop_by_hop() -> None:
-    headers = CIMultiDict([
-        ("Authorization", "Bearer sk-1"), ("api-key", "k"), ("x-api-key", "a"),
-        ("Host", "localhost:4747"), ("Connection", "keep-alive, X-Private"), ("X-Private", "1"),
-        ("Content-Length", "10"), ("Transfer-Encoding", "chunked"), ("Accept-Encoding", "br"),
-        ("Keep-Alive", "timeout=5"), ("User-Agent", "OpenAI/Python"), ("X-Stainless-Lang", "python"),
-    ])
+    headers = CIMultiDict(
+        [
+            ("Authorization", "Bearer sk-1"),
+            ("api-key", "k"),
+            ("x-api-key", "a"),
+            ("Host", "localhost:4747"),
+            ("Connection", "keep-alive, X-Private"),
+            ("X-Private", "1"),
+            ("Content-Length", "10"),
+            ("Transfer-Encoding", "chunked"),
+            ("Accept-Encoding", "br"),
+            ("Keep-Alive", "timeout=5"),
+            ("User-Agent", "OpenAI/Python"),
+            ("X-Stainless-Lang", "python"),
+        ]
+    )
     assert list(forwarded_headers(headers).items()) == [
-        ("Authorization", "Bearer sk-1"), ("api-key", "k"), ("x-api-key", "a"),
-        ("User-Agent", "OpenAI/Python"), ("X-Stainless-Lang", "python"),
+        ("Authorization", "Bearer sk-1"),
+        ("api-key", "k"),
+        ("x-api-key", "a"),
+        ("User-Agent", "OpenAI/Python"),
+        ("X-Stainless-Lang", "python"),
     ]
 
 
 def test_returned_headers_keep_rate_limits_and_drop_encoding() -> None:
-    headers = CIMultiDictProxy(CIMultiDict([
-        ("Content-Type", "text/event-stream"), ("Content-Encoding", "gzip"),
-        ("Content-Length", "5"), ("Retry-After", "2"), ("x-ratelimit-remaining-tokens", "9"),
-        ("x-request-id", "req_1"), ("Transfer-Encoding", "chunked"), ("Connection", "close"),
-    ]))
+    headers = CIMultiDictProxy(
+        CIMultiDict(
+            [
+                ("Content-Type", "text/event-stream"),
+                ("Content-Encoding", "gzip"),
+                ("Content-Length", "5"),
+                ("Retry-After", "2"),
+                ("x-ratelimit-remaining-tokens", "9"),
+                ("x-request-id", "req_1"),
+                ("Transfer-Encoding", "chunked"),
+                ("Connection", "close"),
+            ]
+        )
+    )
     assert list(returned_headers(headers).items()) == [
-        ("Content-Type", "text/event-stream"), ("Retry-After", "2"),
-        ("x-ratelimit-remaining-tokens", "9"), ("x-request-id", "req_1"),
+        ("Content-Type", "text/event-stream"),
+        ("Retry-After", "2"),
+        ("x-ratelimit-remaining-tokens", "9"),
+        ("x-request-id", "req_1"),
     ]
 
 

@@ -77,7 +77,7 @@ class FakeUpstream:
 
     async def _start(self) -> int:
         app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_route("*", "/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         app.router.add_route("*", "/v1/echo/{tail:.*}", self._echo)
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
@@ -131,6 +131,19 @@ class FakeUpstream:
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         raw = await self._remember(request)
+        if request.method != "POST":
+            message = f"Method {request.method} not allowed; use POST."
+            return web.json_response(
+                {
+                    "error": {
+                        "message": message,
+                        "type": "invalid_request_error",
+                        "code": None,
+                        "param": None,
+                    }
+                },
+                status=405,
+            )
         reply = self.replies.popleft() if self.replies else self.default
         body = json.loads(raw)
         if reply.hang:
