@@ -44,7 +44,7 @@ PAIRS_PER_WORKER_C32 = 40  # 32 workers x 40 pairs
 PACED_PAIRS_C1 = 80
 PACED_PAIRS_PER_WORKER_C32 = 8
 # (b) replay throughput
-RUN_SECONDS = 1.5  # per round; two rounds per server, alternating proxy and ceiling
+RUN_SECONDS = 2.0  # per round; two rounds per server, alternating proxy and ceiling
 ROUNDS = 2
 # (c) memory with slow streams
 SLOW_STREAMS = 300
@@ -361,9 +361,21 @@ def section_d(report: Report, children: Children, work: Path, upstream: str) -> 
         if run:
             times.append(healthy - start)
     median = statistics.median(times)
-    report.note("spawn → /health 200 (ms): " + ", ".join(f"{t * 1000:.0f}" for t in times))
+    reference = []
+    for _ in range(STARTS):
+        port = free_port()
+        start = time.perf_counter()
+        proc = children.spawn([PYTHON, str(BENCH / "servers.py"), "relay", "--port", str(port),
+                               "--upstream", upstream], "d-relay")
+        reference.append(wait_healthy(port, proc) - start)
+        children.stop(proc)
+    report.note("spawn → /health 200 (ms): " + ", ".join(f"{t * 1000:.0f}" for t in times)
+                + "; minimal aiohttp relay (bench/servers.py): "
+                + ", ".join(f"{t * 1000:.0f}" for t in reference))
     report.add("(d) spawn → first 200 of /health, median of 5", ms(median), "≤ 350 ms",
                median <= 0.350)
+    report.add("(d) reference, minimal aiohttp relay: spawn → /health, median",
+               ms(statistics.median(reference)))
 
     def wall(args: list[str], runs: int = 5) -> float:
         samples = []
@@ -562,16 +574,16 @@ async def section_b(report: Report, children: Children, work: Path, replay: Prox
         children.stop(ceiling.proc)
 
 
-async def section_c(report: Report, proxy: Proxy, upstream: Proxy) -> None:
-    """Peak RSS of the proxy with 300 concurrent slow streams."""
-    print(f"(c) memory with {SLOW_STREAMS} concurrent slow streams", flush=True)
-    idle = rss_mb(proxy.proc.pid)
+async def slow_streams(server: Proxy) -> dict[str, float]:
+    """Idle RSS, then RSS while SLOW_STREAMS slow streams pass through ``server`` at once."""
+    pid = server.proc.pid
+    result = {"idle": rss_mb(pid)}
     body = json.dumps(STREAM_BODY).encode()
     headers = {"x-bench-chunks": str(SLOW_CHUNKS), "x-bench-delay-ms": str(SLOW_DELAY_MS)}
-    url = proxy.url + "/v1/chat/completions"
+    url = server.url + "/v1/chat/completions"
     async with new_session(SLOW_STREAMS + 50) as session:
         await fetch(session, url, body, {"x-bench-chunks": "50"})
-        warm = rss_mb(proxy.proc.pid)
+        result["warm"] = rss_mb(pid)
         open_now = 0
         most_open = 0
         peak = 0.0
@@ -580,7 +592,7 @@ async def section_c(report: Report, proxy: Proxy, upstream: Proxy) -> None:
         async def sample() -> None:
             nonlocal peak
             while running:
-                peak = max(peak, rss_mb(proxy.proc.pid))
+                peak = max(peak, rss_mb(pid))
                 await asyncio.sleep(0.01)
 
         async def stream() -> None:
@@ -599,19 +611,35 @@ async def section_c(report: Report, proxy: Proxy, upstream: Proxy) -> None:
         sampler = asyncio.create_task(sample())
         start = time.perf_counter()
         await asyncio.gather(*(stream() for _ in range(SLOW_STREAMS)))
-        elapsed = time.perf_counter() - start
+        result["elapsed"] = time.perf_counter() - start
         running = False
         await sampler
-        after = rss_mb(proxy.proc.pid)
-    hwm = hwm_mb(proxy.proc.pid)
-    report.note(f"idle RSS {idle:.1f} MB (fresh), {warm:.1f} MB after one request; peak sampled "
-                f"{peak:.1f} MB, VmHWM {hwm:.1f} MB; {most_open} streams open at once; "
-                f"{SLOW_STREAMS} x {SLOW_CHUNKS} chunks {SLOW_DELAY_MS} ms apart took "
-                f"{elapsed:.2f} s; RSS after they ended {after:.1f} MB; upstream RSS "
-                f"{rss_mb(upstream.proc.pid):.1f} MB")
-    report.add("(c) idle proxy RSS (fresh / after one request)", f"{idle:.1f} / {warm:.1f} MB")
-    report.add(f"(c) peak proxy RSS, {most_open} concurrent slow streams (VmHWM)",
-               f"{hwm:.1f} MB", "≤ 70 MB", hwm <= 70)
+    result.update(peak=peak, hwm=hwm_mb(pid), after=rss_mb(pid), most_open=most_open)
+    return result
+
+
+async def section_c(report: Report, children: Children, proxy: Proxy, upstream: Proxy) -> None:
+    """Peak RSS of the proxy with 300 concurrent slow streams; a minimal relay for reference."""
+    print(f"(c) memory with {SLOW_STREAMS} concurrent slow streams", flush=True)
+    seen = await slow_streams(proxy)
+    relay = start_server(children, "relay", ["--upstream", upstream.url])
+    try:
+        ref = await slow_streams(relay)
+    finally:
+        children.stop(relay.proc)
+    for who, r in (("playingpack", seen), ("minimal relay", ref)):
+        report.note(
+            f"{who}: idle RSS {r['idle']:.1f} MB (fresh), {r['warm']:.1f} MB after one request; "
+            f"peak sampled {r['peak']:.1f} MB, VmHWM {r['hwm']:.1f} MB; {r['most_open']:.0f} "
+            f"streams open at once; {SLOW_STREAMS} x {SLOW_CHUNKS} chunks {SLOW_DELAY_MS} ms "
+            f"apart took {r['elapsed']:.2f} s; RSS after they ended {r['after']:.1f} MB"
+        )
+    report.add("(c) idle proxy RSS (fresh / after one request)",
+               f"{seen['idle']:.1f} / {seen['warm']:.1f} MB")
+    report.add(f"(c) peak proxy RSS, {seen['most_open']:.0f} concurrent slow streams (VmHWM)",
+               f"{seen['hwm']:.1f} MB", "≤ 70 MB", seen["hwm"] <= 70)
+    report.add("(c) reference, minimal aiohttp relay: idle / peak RSS, same streams",
+               f"{ref['idle']:.1f} / {ref['hwm']:.1f} MB")
 
 
 async def section_e(report: Report, replay: Proxy, bodies: dict[str, bytes]) -> None:
@@ -684,7 +712,7 @@ async def run_async(sections: set[str], report: Report, children: Children, work
         proxy = start_proxy(children, "c-proxy", upstream.url, work / "c-tapes",
                             work / "c-logs", "off")
         try:
-            await section_c(report, proxy, upstream)
+            await section_c(report, children, proxy, upstream)
         finally:
             children.stop(proxy.proc)
 

@@ -96,6 +96,15 @@ def test_upstream_with_or_without_v1_never_doubles_it(
     proxy = start_proxy(upstream=upstream.url + suffix, record=RecordMode.OFF)
     assert proxy.client().models.list().data[0].id == "gpt-4o-mini"
     assert upstream.received[-1].path == "/v1/models"
+    sent = {name.lower() for name in upstream.received[-1].headers}
+    assert "transfer-encoding" not in sent and "content-length" not in sent
+
+
+def test_large_upload_streams_through_intact(proxy: Running, upstream: FakeUpstream) -> None:
+    payload = bytes(range(256)) * (40 * 1024)  # 10 MiB, above the buffered size
+    response = httpx.post(f"{proxy.base_url}/echo/files", content=payload, timeout=30)
+    assert response.status_code == 200
+    assert upstream.received[-1].body == payload
 
 
 def test_other_v1_requests_pass_through_with_query_and_body(

@@ -121,7 +121,7 @@ def _setup_logging() -> None:
     handler.setFormatter(logging.Formatter("%(message)s"))
     root = logging.getLogger("playingpack")
     root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if os.environ.get("PLAYINGPACK_DEBUG") else logging.INFO)
+    root.setLevel(logging.INFO)
     root.propagate = False
 
 

@@ -30,6 +30,7 @@ _SSE_HEADERS = {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",
 }
+_BUFFERED = 8 * 1024**2
 _UPSTREAM_FAILURES = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
@@ -83,9 +84,9 @@ class Proxy:
             flow.request = body
             model = body.get("model")
             flow.model = model if isinstance(model, str) else None
-            flow.key = provider.key(body)
             mode = self.settings.record
             if mode is not RecordMode.OFF:
+                flow.key = provider.key(body)
                 try:
                     tape = self.store.load(flow.key)
                 except TapeError as exc:
@@ -110,8 +111,6 @@ class Proxy:
                         "tape_not_found",
                         retry=False,
                     )
-            else:
-                flow.key = None
             return await self._forward(
                 request, flow, raw, provider, body, record=mode is RecordMode.AUTO
             )
@@ -124,7 +123,13 @@ class Proxy:
         """Any other /v1/* request: forwarded unchanged and streamed back, never recorded."""
         flow = self.flows.open(request.method, request.path)
         try:
-            return await self._forward(request, flow, request.content, None, None, record=False)
+            data: Any = None
+            if request.body_exists:
+                known = request.content_length
+                # Small bodies go with a Content-Length, as sent; large uploads stream through.
+                small = known is not None and known <= _BUFFERED
+                data = await request.read() if small else request.content
+            return await self._forward(request, flow, data, None, None, record=False)
         except asyncio.CancelledError:
             if not flow.is_finished:
                 self.flows.fail(flow, "client disconnected")

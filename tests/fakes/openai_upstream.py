@@ -76,7 +76,7 @@ class FakeUpstream:
         self._thread.close(stop)
 
     async def _start(self) -> int:
-        app = web.Application()
+        app = web.Application(client_max_size=64 * 1024**2)
         app.router.add_route("*", "/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         app.router.add_route("*", "/v1/echo/{tail:.*}", self._echo)
