@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import uvloop
-
+import psutil  # type: ignore[import-untyped]
 import run as bench
+import uvloop
 
 PY_SPY = str(Path(sys.executable).parent / "py-spy")
 
@@ -35,8 +35,12 @@ def summarize(collapsed: Path, top: int) -> None:
     for line in collapsed.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         n = int(count)
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1]
-                  + ")" if " (" in f else f for f in stack.split(";")]
+        frames = [
+            f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1] + ")"
+            if " (" in f
+            else f
+            for f in stack.split(";")
+        ]
         total += n
         self_time[frames[-1]] += n
         for frame in set(frames):
@@ -47,10 +51,28 @@ def summarize(collapsed: Path, top: int) -> None:
     print("\ninclusive, playingpack/aiohttp/msgspec/logging frames:")
     shown = 0
     for frame, n in inclusive.most_common():
-        if any(k in frame for k in ("proxy.py", "flows.py", "hashing.py", "openai_chat",
-                                    "sse.py", "upstream.py", "app.py", "tapes.py", "store.py",
-                                    "web_protocol", "client", "streams", "logging", "click",
-                                    "http_writer", "web_response", "connector")):
+        if any(
+            k in frame
+            for k in (
+                "proxy.py",
+                "flows.py",
+                "hashing.py",
+                "openai_chat",
+                "sse.py",
+                "upstream.py",
+                "app.py",
+                "tapes.py",
+                "store.py",
+                "web_protocol",
+                "client",
+                "streams",
+                "logging",
+                "click",
+                "http_writer",
+                "web_response",
+                "connector",
+            )
+        ):
             print(f"  {100 * n / total:5.1f}%  {frame}")
             shown += 1
             if shown >= top * 2:
@@ -97,17 +119,28 @@ def main() -> None:
         port = bench.free_port()
         out = work / "profile.txt"
         proc = children.spawn(
-            [PY_SPY, "record", "--format", "raw", "--rate", "500", "-o", str(out), "--",
-             *bench.proxy_args(port, upstream.url, tapes, work / "logs", record)],
+            [
+                PY_SPY,
+                "record",
+                "--format",
+                "raw",
+                "--rate",
+                "500",
+                "-o",
+                str(out),
+                "--",
+                *bench.proxy_args(port, upstream.url, tapes, work / "logs", record),
+            ],
             "py-spy",
         )
         bench.wait_healthy(port, proc, timeout=30)
-        done = uvloop.run(drive(args.mode, f"http://127.0.0.1:{port}", upstream.url,
-                                args.seconds))
-        print(f"{done} requests in {args.seconds} s ({done / args.seconds:,.0f} req/s) "
-              "under py-spy (sampling slows the proxy)")
+        done = uvloop.run(drive(args.mode, f"http://127.0.0.1:{port}", upstream.url, args.seconds))
+        print(
+            f"{done} requests in {args.seconds} s ({done / args.seconds:,.0f} req/s) "
+            "under py-spy (sampling slows the proxy)"
+        )
         # Stop the profiled proxy itself; py-spy then writes its file and exits.
-        for child in bench.psutil.Process(proc.pid).children():
+        for child in psutil.Process(proc.pid).children():
             child.terminate()
         proc.wait(30)
         for _ in range(100):

@@ -4,8 +4,9 @@
     .venv/bin/python bench/run.py --only a,d # some sections
 
 Processes: this script is the load generator (an aiohttp client on uvloop); the fake upstream,
-the proxy (``playingpack start``) and the ceiling server each run as their own process
-(bench/servers.py). See bench/README.md for what each section measures and how.
+the proxy (``playingpack start``), and the reference servers (a minimal relay, the replay
+ceiling; bench/servers.py) each run as their own process. See bench/README.md for what each
+section measures and how.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
-import psutil
+import psutil  # type: ignore[import-untyped]
 import uvloop
 
 BENCH = Path(__file__).resolve().parent
@@ -44,8 +45,8 @@ PAIRS_PER_WORKER_C32 = 40  # 32 workers x 40 pairs
 PACED_PAIRS_C1 = 80
 PACED_PAIRS_PER_WORKER_C32 = 8
 # (b) replay throughput
-RUN_SECONDS = 2.0  # per round; two rounds per server, alternating proxy and ceiling
-ROUNDS = 2
+RUN_SECONDS = 1.5  # per round; ROUNDS rounds per server, alternating proxy and ceiling
+ROUNDS = 3
 # (c) memory with slow streams
 SLOW_STREAMS = 300
 SLOW_CHUNKS = 40
@@ -76,6 +77,19 @@ JSON_BODY = {
 # --------------------------------------------------------------------------- processes
 
 
+def child_env(work: Path) -> dict[str, str]:
+    """The environment of every child: no PLAYINGPACK_* settings, and bytecode cached (in the
+    temporary folder, not next to the sources) as it is for an installed package, even when the
+    calling shell sets PYTHONDONTWRITEBYTECODE."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PLAYINGPACK_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
+    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    return env
+
+
 class Children:
     """Every process this run started; all of them are stopped in ``stop_all``."""
 
@@ -85,10 +99,14 @@ class Children:
 
     def spawn(self, args: list[str], name: str) -> subprocess.Popen[bytes]:
         out = (self.workdir / f"{name}.out").open("ab")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYINGPACK_")}
+        env = child_env(self.workdir)
         proc = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=self.workdir, env=env,
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.workdir,
+            env=env,
         )
         out.close()
         self.procs.append(proc)
@@ -111,6 +129,33 @@ class Children:
                 self.stop(proc)
             except Exception as exc:  # keep stopping the others
                 print(f"could not stop pid {proc.pid}: {exc}", file=sys.stderr)
+
+
+def git_state() -> str:
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(BENCH.parent), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(BENCH.parent), "status", "--porcelain", "src"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "git state unknown"
+    return f"commit {head}" + (
+        f" + {len(dirty.splitlines())} changed file(s) in src/" if dirty else ""
+    )
+
+
+def system_busy() -> float:
+    """CPU seconds the whole machine has been busy (all cores)."""
+    t = psutil.cpu_times()
+    return float(t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0))
 
 
 def free_port() -> int:
@@ -144,7 +189,7 @@ def wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout: float = 15) 
 
 
 @dataclass
-class Proxy:
+class Server:
     proc: subprocess.Popen[bytes]
     port: int
 
@@ -152,36 +197,55 @@ class Proxy:
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
 
-    @property
-    def ps(self) -> psutil.Process:
-        return psutil.Process(self.proc.pid)
+
+def proxy_args(
+    port: int, upstream: str, tapes: Path, logs: Path, record: str, timing: str = "instant"
+) -> list[str]:
+    return [
+        PLAYINGPACK,
+        "start",
+        "--no-ui",
+        "--port",
+        str(port),
+        "--upstream",
+        upstream,
+        "--tapes-dir",
+        str(tapes),
+        "--logs-dir",
+        str(logs),
+        "--record",
+        record,
+        "--replay-timing",
+        timing,
+    ]
 
 
-def proxy_args(port: int, upstream: str, tapes: Path, logs: Path, record: str,
-               timing: str = "instant") -> list[str]:
-    return [PLAYINGPACK, "start", "--no-ui", "--port", str(port), "--upstream", upstream,
-            "--tapes-dir", str(tapes), "--logs-dir", str(logs), "--record", record,
-            "--replay-timing", timing]
-
-
-def start_proxy(children: Children, name: str, upstream: str, tapes: Path, logs: Path,
-                record: str, timing: str = "instant") -> Proxy:
+def start_proxy(
+    children: Children,
+    name: str,
+    upstream: str,
+    tapes: Path,
+    logs: Path,
+    record: str,
+    timing: str = "instant",
+) -> Server:
     port = free_port()
     proc = children.spawn(proxy_args(port, upstream, tapes, logs, record, timing), name)
     wait_healthy(port, proc)
-    return Proxy(proc, port)
+    return Server(proc, port)
 
 
-def start_server(children: Children, role: str, extra: list[str] = ()) -> Proxy:  # type: ignore[assignment]
+def start_server(children: Children, role: str, extra: Sequence[str] = ()) -> Server:
     port = free_port()
-    proc = children.spawn([PYTHON, str(BENCH / "servers.py"), role, "--port", str(port),
-                           *extra], role)
+    proc = children.spawn(
+        [PYTHON, str(BENCH / "servers.py"), role, "--port", str(port), *extra], role
+    )
     wait_healthy(port, proc)
-    return Proxy(proc, port)
+    return Server(proc, port)
 
 
 def rss_mb(pid: int) -> float:
-    return psutil.Process(pid).memory_info().rss / 2**20
+    return float(psutil.Process(pid).memory_info().rss) / 2**20
 
 
 def hwm_mb(pid: int) -> float:
@@ -234,8 +298,9 @@ def new_session(limit: int) -> aiohttp.ClientSession:
     )
 
 
-async def fetch(session: aiohttp.ClientSession, url: str, body: bytes,
-                headers: dict[str, str]) -> tuple[float, float, bytes, aiohttp.ClientResponse]:
+async def fetch(
+    session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]
+) -> tuple[float, float, bytes, aiohttp.ClientResponse]:
     """One POST: (time to first body byte, total time, body, response)."""
     start = time.perf_counter()
     async with session.post(url, data=body, headers=headers) as resp:
@@ -259,9 +324,15 @@ class Latencies:
     total: list[float] = field(default_factory=list)
 
 
-async def paired(session: aiohttp.ClientSession, direct: str, proxy: str, body: bytes,
-                 headers: dict[str, str], workers: int, pairs: int
-                 ) -> tuple[Latencies, Latencies]:
+async def paired(
+    session: aiohttp.ClientSession,
+    direct: str,
+    proxy: str,
+    body: bytes,
+    headers: dict[str, str],
+    workers: int,
+    pairs: int,
+) -> tuple[Latencies, Latencies]:
     """``workers`` loops, each doing ``pairs`` direct+proxy pairs in random order."""
     results = {direct: Latencies(), proxy: Latencies()}
     path = "/v1/chat/completions"
@@ -282,8 +353,15 @@ async def paired(session: aiohttp.ClientSession, direct: str, proxy: str, body: 
     return results[direct], results[proxy]
 
 
-async def throughput(session: aiohttp.ClientSession, url: str, body: bytes, expect: bytes,
-                     workers: int, seconds: float, warmup: float = 0.3) -> tuple[int, float]:
+async def throughput(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    expect: bytes,
+    workers: int,
+    seconds: float,
+    warmup: float = 0.3,
+) -> tuple[int, float]:
     """Requests completed by ``workers`` closed loops in ``seconds`` (after a warm-up)."""
     loop = asyncio.get_running_loop()
     begin = loop.time() + warmup
@@ -350,6 +428,12 @@ def ms(seconds: float) -> str:
 def section_d(report: Report, children: Children, work: Path, upstream: str) -> None:
     """Start-up: spawn to first healthy /health; CLI import time; --help time."""
     print("(d) start-up", flush=True)
+    subprocess.run(
+        [PYTHON, "-c", "import playingpack.cli, playingpack.app"],
+        check=True,
+        cwd=work,
+        env=child_env(work),
+    )  # fills the bytecode cache
     times = []
     for run in range(STARTS + 1):  # the first run only warms the page cache
         port = free_port()
@@ -365,32 +449,57 @@ def section_d(report: Report, children: Children, work: Path, upstream: str) -> 
     for _ in range(STARTS):
         port = free_port()
         start = time.perf_counter()
-        proc = children.spawn([PYTHON, str(BENCH / "servers.py"), "relay", "--port", str(port),
-                               "--upstream", upstream], "d-relay")
+        proc = children.spawn(
+            [
+                PYTHON,
+                str(BENCH / "servers.py"),
+                "relay",
+                "--port",
+                str(port),
+                "--upstream",
+                upstream,
+            ],
+            "d-relay",
+        )
         reference.append(wait_healthy(port, proc) - start)
         children.stop(proc)
-    report.note("spawn → /health 200 (ms): " + ", ".join(f"{t * 1000:.0f}" for t in times)
-                + "; minimal aiohttp relay (bench/servers.py): "
-                + ", ".join(f"{t * 1000:.0f}" for t in reference))
-    report.add("(d) spawn → first 200 of /health, median of 5", ms(median), "≤ 350 ms",
-               median <= 0.350)
-    report.add("(d) reference, minimal aiohttp relay: spawn → /health, median",
-               ms(statistics.median(reference)))
+    report.note(
+        "spawn → /health 200 (ms): "
+        + ", ".join(f"{t * 1000:.0f}" for t in times)
+        + "; minimal aiohttp relay (bench/servers.py): "
+        + ", ".join(f"{t * 1000:.0f}" for t in reference)
+    )
+    report.add(
+        "(d) spawn → first 200 of /health, median of 5", ms(median), "≤ 350 ms", median <= 0.350
+    )
+    report.add(
+        "(d) reference, minimal aiohttp relay: spawn → /health, median",
+        ms(statistics.median(reference)),
+    )
 
     def wall(args: list[str], runs: int = 5) -> float:
         samples = []
         for _ in range(runs):
             start = time.perf_counter()
-            subprocess.run(args, check=True, capture_output=True, cwd=work)
+            subprocess.run(args, check=True, capture_output=True, cwd=work, env=child_env(work))
             samples.append(time.perf_counter() - start)
         return statistics.median(samples)
 
     def in_process(module: str, runs: int = 5) -> float:
-        code = (f"import time; t = time.perf_counter(); import {module}; "
-                "print(time.perf_counter() - t)")
+        code = (
+            f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+        )
         return statistics.median(
-            float(subprocess.run([PYTHON, "-c", code], check=True, capture_output=True,
-                                 text=True, cwd=work).stdout)
+            float(
+                subprocess.run(
+                    [PYTHON, "-c", code],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    cwd=work,
+                    env=child_env(work),
+                ).stdout
+            )
             for _ in range(runs)
         )
 
@@ -398,28 +507,39 @@ def section_d(report: Report, children: Children, work: Path, upstream: str) -> 
     cli_import = in_process("playingpack.cli")
     app_import = in_process("playingpack.app")
     helptime = wall([PLAYINGPACK, "--help"])
-    report.note(f"python -c pass: {ms(bare)}; import playingpack.cli: {ms(cli_import)}; "
-                f"import playingpack.app (server stack): {ms(app_import)}; "
-                f"playingpack --help: {ms(helptime)} (medians of 5)")
+    report.note(
+        f"python -c pass: {ms(bare)}; import playingpack.cli: {ms(cli_import)}; "
+        f"import playingpack.app (server stack): {ms(app_import)}; "
+        f"playingpack --help: {ms(helptime)} (medians of 5)"
+    )
     report.add("(d) import playingpack.cli (in-process, median)", ms(cli_import))
     report.add("(d) import playingpack.app, server stack (in-process, median)", ms(app_import))
-    report.add("(d) `playingpack --help` wall time (median; bare `python -c pass` "
-               f"{ms(bare)})", ms(helptime))
+    report.add(
+        f"(d) `playingpack --help` wall time (median; bare `python -c pass` {ms(bare)})",
+        ms(helptime),
+    )
 
     # The slowest imports of the server stack, for the README's findings.
-    trace = subprocess.run([PYTHON, "-X", "importtime", "-c", "import playingpack.app"],
-                           capture_output=True, text=True, cwd=work).stderr
+    trace = subprocess.run(
+        [PYTHON, "-X", "importtime", "-c", "import playingpack.app"],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        env=child_env(work),
+    ).stderr
     tops = []
     for line in trace.splitlines():
         m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
         if m and len(m.group(3)) <= 3:  # top-level and first-level imports
             tops.append((int(m.group(2)), m.group(4).strip()))
     tops.sort(reverse=True)
-    report.note("-X importtime, largest cumulative (ms): "
-                + ", ".join(f"{name} {us / 1000:.0f}" for us, name in tops[:8]))
+    report.note(
+        "-X importtime, largest cumulative (ms): "
+        + ", ".join(f"{name} {us / 1000:.0f}" for us, name in tops[:8])
+    )
 
 
-async def section_a(report: Report, children: Children, proxy: Proxy, upstream: Proxy) -> None:
+async def section_a(report: Report, children: Children, proxy: Server, upstream: Server) -> None:
     """Streamed pass-through, direct vs proxy interleaved; then direct vs a minimal relay."""
     print("(a) streamed pass-through (--record off)", flush=True)
     body = json.dumps(STREAM_BODY).encode()
@@ -428,31 +548,57 @@ async def section_a(report: Report, children: Children, proxy: Proxy, upstream: 
     try:
         async with new_session(200) as session:
             # Check the answer shape once: ~50 events, same bytes both ways.
-            _, _, direct_body, _ = await fetch(session, upstream.url + path, body,
-                                               {"x-bench-chunks": "50"})
-            _, _, proxy_body, _ = await fetch(session, proxy.url + path, body,
-                                              {"x-bench-chunks": "50"})
+            _, _, direct_body, _ = await fetch(
+                session, upstream.url + path, body, {"x-bench-chunks": "50"}
+            )
+            _, _, proxy_body, _ = await fetch(
+                session, proxy.url + path, body, {"x-bench-chunks": "50"}
+            )
             events = direct_body.count(b"\n\n")
-            report.note(f"answer: {events} SSE events, {len(direct_body)} bytes; proxy body "
-                        f"identical: {direct_body == proxy_body}")
+            report.note(
+                f"answer: {events} SSE events, {len(direct_body)} bytes; proxy body "
+                f"identical: {direct_body == proxy_body}"
+            )
             scenarios = [
-                ("burst", {"x-bench-chunks": "50", "x-bench-delay-ms": "0"}, PAIRS_C1,
-                 PAIRS_PER_WORKER_C32),
-                ("paced 1 ms", {"x-bench-chunks": "50", "x-bench-delay-ms": "1"},
-                 PACED_PAIRS_C1, PACED_PAIRS_PER_WORKER_C32),
+                (
+                    "burst",
+                    {"x-bench-chunks": "50", "x-bench-delay-ms": "0"},
+                    PAIRS_C1,
+                    PAIRS_PER_WORKER_C32,
+                ),
+                (
+                    "paced 1 ms",
+                    {"x-bench-chunks": "50", "x-bench-delay-ms": "1"},
+                    PACED_PAIRS_C1,
+                    PACED_PAIRS_PER_WORKER_C32,
+                ),
             ]
             for label, headers, pairs_c1, pairs_c32 in scenarios:
                 for workers, pairs in ((1, pairs_c1), (32, pairs_c32)):
                     name = f"{label}, c={workers}"
                     added: dict[str, tuple[float, float]] = {}
+                    cpu_per: dict[str, float] = {}
                     for who, server in (("playingpack", proxy), ("relay", relay)):
-                        meter = CpuMeter(**{who: server.proc.pid, "upstream": upstream.proc.pid,
-                                            "loadgen": os.getpid()})
-                        await paired(session, upstream.url, server.url, body, headers, workers,
-                                     max(3, pairs // 10))  # warm-up: connections, pools
+                        meter = CpuMeter(
+                            **{
+                                who: server.proc.pid,
+                                "upstream": upstream.proc.pid,
+                                "loadgen": os.getpid(),
+                            }
+                        )
+                        await paired(
+                            session,
+                            upstream.url,
+                            server.url,
+                            body,
+                            headers,
+                            workers,
+                            max(3, pairs // 10),
+                        )  # warm-up: connections, pools
                         with meter.measure() as cpu:
-                            direct, via = await paired(session, upstream.url, server.url, body,
-                                                       headers, workers, pairs)
+                            direct, via = await paired(
+                                session, upstream.url, server.url, body, headers, workers, pairs
+                            )
                         n = len(direct.ttfb)
                         d50, d99 = pct(direct.ttfb, 0.5), pct(direct.ttfb, 0.99)
                         p50, p99 = pct(via.ttfb, 0.5), pct(via.ttfb, 0.99)
@@ -468,34 +614,49 @@ async def section_a(report: Report, children: Children, proxy: Proxy, upstream: 
                             + f"; {who} CPU per request {ms(per_request)}"
                         )
                         added[who] = (p50 - d50, t_p50 - t_d50)
+                        cpu_per[who] = per_request
                         if who == "relay":
                             continue
-                        report.add(f"(a) {name}: added TTFB p50 (proxy/direct "
-                                   f"{p50 / d50:.2f}×)", ms(p50 - d50), "≤ 1.5 ms",
-                                   p50 - d50 <= 0.0015)
-                        report.add(f"(a) {name}: added TTFB p99 (proxy/direct "
-                                   f"{p99 / d99:.2f}×)", ms(p99 - d99))
-                        report.add(f"(a) {name}: added total p50 (proxy/direct "
-                                   f"{t_p50 / t_d50:.2f}×)", ms(t_p50 - t_d50))
-                        report.add(f"(a) {name}: added total p99 (proxy/direct "
-                                   f"{t_p99 / t_d99:.2f}×)", ms(t_p99 - t_d99))
-                        report.add(f"(a) {name}: proxy CPU per streamed request",
-                                   ms(per_request))
+                        report.add(
+                            f"(a) {name}: added TTFB p50 (proxy/direct {p50 / d50:.2f}x)",
+                            ms(p50 - d50),
+                            "≤ 1.5 ms",
+                            p50 - d50 <= 0.0015,
+                        )
+                        report.add(
+                            f"(a) {name}: added TTFB p99 (proxy/direct {p99 / d99:.2f}x)",
+                            ms(p99 - d99),
+                        )
+                        report.add(
+                            f"(a) {name}: added total p50 (proxy/direct {t_p50 / t_d50:.2f}x)",
+                            ms(t_p50 - t_d50),
+                        )
+                        report.add(
+                            f"(a) {name}: added total p99 (proxy/direct {t_p99 / t_d99:.2f}x)",
+                            ms(t_p99 - t_d99),
+                        )
                     ttfb, total = added["relay"]
-                    report.add(f"(a) {name}: reference, minimal aiohttp relay: added TTFB / "
-                               "total p50", f"{ms(ttfb)} / {ms(total)}")
+                    report.add(
+                        f"(a) {name}: CPU per streamed request, playingpack / minimal relay",
+                        f"{ms(cpu_per['playingpack'])} / {ms(cpu_per['relay'])}",
+                    )
+                    report.add(
+                        f"(a) {name}: reference, minimal aiohttp relay: added TTFB / total p50",
+                        f"{ms(ttfb)} / {ms(total)}",
+                    )
     finally:
         children.stop(relay.proc)
 
 
-async def record_tapes(proxy: Proxy, tapes: Path) -> dict[str, bytes]:
+async def record_tapes(proxy: Server, tapes: Path) -> dict[str, bytes]:
     """Record the streamed and the JSON tape through the proxy in auto mode."""
     print("    recording tapes through the proxy (--record auto)", flush=True)
     bodies = {"stream": json.dumps(STREAM_BODY).encode(), "json": json.dumps(JSON_BODY).encode()}
     async with new_session(10) as session:
         for kind, body in bodies.items():
-            async with session.post(proxy.url + "/v1/chat/completions", data=body,
-                                    headers={"x-bench-chunks": "50"}) as resp:
+            async with session.post(
+                proxy.url + "/v1/chat/completions", data=body, headers={"x-bench-chunks": "50"}
+            ) as resp:
                 await resp.read()
                 if resp.status != 200 or resp.headers.get("X-Playingpack-Source") == "tape":
                     raise RuntimeError(f"recording {kind}: {resp.status} {dict(resp.headers)}")
@@ -508,13 +669,17 @@ async def record_tapes(proxy: Proxy, tapes: Path) -> dict[str, bytes]:
         raise RuntimeError(f"expected 2 tapes in {tapes}, found {files}")
     for file in files:
         tape = json.loads(file.read_bytes())
-        print(f"    tape {file.name[:12]}… streamed={tape['response'].get('streamed')} "
-              f"chunks={len(tape['response']['chunks'])}", flush=True)
+        print(
+            f"    tape {file.name[:12]}… streamed={tape['response'].get('streamed')} "
+            f"chunks={len(tape['response']['chunks'])}",
+            flush=True,
+        )
     return bodies
 
 
-async def section_b(report: Report, children: Children, work: Path, replay: Proxy,
-                    bodies: dict[str, bytes]) -> None:
+async def section_b(
+    report: Report, children: Children, work: Path, replay: Server, bodies: dict[str, bytes]
+) -> None:
     """Replay throughput vs a minimal aiohttp handler serving the same bytes."""
     print("(b) replay throughput (--record replay-only --replay-timing instant)", flush=True)
     answers: list[str] = []
@@ -527,10 +692,16 @@ async def section_b(report: Report, children: Children, work: Path, replay: Prox
             expected[kind] = data
             (work / f"{kind}.req").write_bytes(body)
             (work / f"{kind}.resp").write_bytes(data)
-            answers += ["--answer", str(work / f"{kind}.req"), str(work / f"{kind}.resp"), kind,
-                        resp.headers["X-Playingpack-Tape"]]
-            report.note(f"{kind} replay: {len(data)} bytes, content-type "
-                        f"{resp.headers.get('Content-Type')}")
+            answers += [
+                "--answer",
+                str(work / f"{kind}.req"),
+                str(work / f"{kind}.resp"),
+                kind,
+                resp.headers["X-Playingpack-Tape"],
+            ]
+            report.note(
+                f"{kind} replay: {len(data)} bytes, content-type {resp.headers.get('Content-Type')}"
+            )
     ceiling = start_server(children, "ceiling", answers)
     path = "/v1/chat/completions"
     meter = CpuMeter(proxy=replay.proc.pid, ceiling=ceiling.proc.pid, loadgen=os.getpid())
@@ -541,21 +712,31 @@ async def section_b(report: Report, children: Children, work: Path, replay: Prox
             for kind, label in (("stream", "50-chunk stream"), ("json", "JSON tape")):
                 for workers in (1, 64):
                     counts = {"proxy": 0, "ceiling": 0}
-                    cpu_seen: dict[str, list[float]] = {"proxy": [], "ceiling": [],
-                                                        "loadgen proxy": [],
-                                                        "loadgen ceiling": []}
+                    cpu_seen: dict[str, list[float]] = {
+                        "proxy": [],
+                        "ceiling": [],
+                        "loadgen proxy": [],
+                        "loadgen ceiling": [],
+                    }
                     for _ in range(ROUNDS):
                         for name, server in (("ceiling", ceiling), ("proxy", replay)):
                             with meter.measure() as cpu:
-                                done, _ = await throughput(session, server.url + path,
-                                                           bodies[kind], expected[kind], workers,
-                                                           RUN_SECONDS)
+                                done, _ = await throughput(
+                                    session,
+                                    server.url + path,
+                                    bodies[kind],
+                                    expected[kind],
+                                    workers,
+                                    RUN_SECONDS,
+                                )
                             counts[name] += done
                             cpu_seen[name].append(cpu[name])
                             cpu_seen["loadgen " + name].append(cpu["loadgen"])
                     seconds = RUN_SECONDS * ROUNDS
                     rps_proxy, rps_ceiling = counts["proxy"] / seconds, counts["ceiling"] / seconds
                     ratio = rps_proxy / rps_ceiling
+                    per_proxy = 10 * statistics.mean(cpu_seen["proxy"]) / rps_proxy
+                    per_ceiling = 10 * statistics.mean(cpu_seen["ceiling"]) / rps_ceiling
                     report.note(
                         f"{label}, c={workers}: proxy {rps_proxy:,.0f} req/s (server CPU "
                         f"{statistics.mean(cpu_seen['proxy']):.0f}%, load generator "
@@ -563,18 +744,27 @@ async def section_b(report: Report, children: Children, work: Path, replay: Prox
                         f"{rps_ceiling:,.0f} req/s (server CPU "
                         f"{statistics.mean(cpu_seen['ceiling']):.0f}%, load generator "
                         f"{statistics.mean(cpu_seen['loadgen ceiling']):.0f}%), "
-                        f"ratio {ratio:.2f}; server CPU per request: proxy "
-                        f"{10 * statistics.mean(cpu_seen['proxy']) / rps_proxy:.3f} ms, "
-                        f"ceiling {10 * statistics.mean(cpu_seen['ceiling']) / rps_ceiling:.3f} ms"
+                        f"ratio {ratio:.2f}; server CPU per request: proxy {per_proxy:.3f} ms, "
+                        f"ceiling {per_ceiling:.3f} ms"
                     )
-                    report.add(f"(b) replay {label}, c={workers}: proxy / ceiling req/s "
-                               f"({rps_proxy:,.0f} / {rps_ceiling:,.0f})",
-                               f"{ratio:.2f}", "≥ 0.6", ratio >= 0.6)
+                    report.add(
+                        f"(b) replay {label}, c={workers}: proxy / ceiling req/s "
+                        f"({rps_proxy:,.0f} / {rps_ceiling:,.0f})",
+                        f"{ratio:.2f}",
+                        "≥ 0.6",
+                        ratio >= 0.6,
+                    )
+                    if workers > 1:
+                        report.add(
+                            f"(b) replay {label}, c={workers}: server CPU per request, "
+                            "proxy / ceiling",
+                            f"{per_proxy:.3f} / {per_ceiling:.3f} ms",
+                        )
     finally:
         children.stop(ceiling.proc)
 
 
-async def slow_streams(server: Proxy) -> dict[str, float]:
+async def slow_streams(server: Server) -> dict[str, float]:
     """Idle RSS, then RSS while SLOW_STREAMS slow streams pass through ``server`` at once."""
     pid = server.proc.pid
     result = {"idle": rss_mb(pid)}
@@ -618,7 +808,7 @@ async def slow_streams(server: Proxy) -> dict[str, float]:
     return result
 
 
-async def section_c(report: Report, children: Children, proxy: Proxy, upstream: Proxy) -> None:
+async def section_c(report: Report, children: Children, proxy: Server, upstream: Server) -> None:
     """Peak RSS of the proxy with 300 concurrent slow streams; a minimal relay for reference."""
     print(f"(c) memory with {SLOW_STREAMS} concurrent slow streams", flush=True)
     seen = await slow_streams(proxy)
@@ -634,15 +824,23 @@ async def section_c(report: Report, children: Children, proxy: Proxy, upstream: 
             f"streams open at once; {SLOW_STREAMS} x {SLOW_CHUNKS} chunks {SLOW_DELAY_MS} ms "
             f"apart took {r['elapsed']:.2f} s; RSS after they ended {r['after']:.1f} MB"
         )
-    report.add("(c) idle proxy RSS (fresh / after one request)",
-               f"{seen['idle']:.1f} / {seen['warm']:.1f} MB")
-    report.add(f"(c) peak proxy RSS, {seen['most_open']:.0f} concurrent slow streams (VmHWM)",
-               f"{seen['hwm']:.1f} MB", "≤ 70 MB", seen["hwm"] <= 70)
-    report.add("(c) reference, minimal aiohttp relay: idle / peak RSS, same streams",
-               f"{ref['idle']:.1f} / {ref['hwm']:.1f} MB")
+    report.add(
+        "(c) idle proxy RSS (fresh / after one request)",
+        f"{seen['idle']:.1f} / {seen['warm']:.1f} MB",
+    )
+    report.add(
+        f"(c) peak proxy RSS, {seen['most_open']:.0f} concurrent slow streams (VmHWM)",
+        f"{seen['hwm']:.1f} MB",
+        "≤ 70 MB",
+        seen["hwm"] <= 70,
+    )
+    report.add(
+        "(c) reference, minimal aiohttp relay: idle / peak RSS, same streams",
+        f"{ref['idle']:.1f} / {ref['hwm']:.1f} MB",
+    )
 
 
-async def section_e(report: Report, replay: Proxy, bodies: dict[str, bytes]) -> None:
+async def section_e(report: Report, replay: Server, bodies: dict[str, bytes]) -> None:
     """RSS after 5,000 and after 50,000 replays."""
     print(f"(e) RSS growth over {GROWTH_CHECKPOINTS[-1]:,} replays", flush=True)
     url = replay.url + "/v1/chat/completions"
@@ -665,52 +863,64 @@ async def section_e(report: Report, replay: Proxy, bodies: dict[str, bytes]) -> 
             await asyncio.gather(*(worker(checkpoint) for _ in range(GROWTH_CONCURRENCY)))
             samples[checkpoint] = rss_mb(replay.proc.pid)
     elapsed = time.perf_counter() - start
-    report.note("RSS (MB) after N requests: " + ", ".join(
-        f"{n:,}: {v:.1f}" for n, v in samples.items())
-        + f"; {sent:,} requests in {elapsed:.1f} s ({sent / elapsed:,.0f} req/s)")
+    report.note(
+        "RSS (MB) after N requests: "
+        + ", ".join(f"{n:,}: {v:.1f}" for n, v in samples.items())
+        + f"; {sent:,} requests in {elapsed:.1f} s ({sent / elapsed:,.0f} req/s)"
+    )
     first, last = samples[GROWTH_CHECKPOINTS[0]], samples[GROWTH_CHECKPOINTS[-1]]
     growth = last / first - 1
-    report.add(f"(e) RSS after 50,000 vs after 5,000 replays ({first:.1f} → {last:.1f} MB)",
-               f"{growth * 100:+.1f} %", "≤ +10 %", growth <= 0.10)
+    report.add(
+        f"(e) RSS after 50,000 vs after 5,000 replays ({first:.1f} → {last:.1f} MB)",
+        f"{growth * 100:+.1f} %",
+        "≤ +10 %",
+        growth <= 0.10,
+    )
 
 
 # --------------------------------------------------------------------------- main
 
 
-async def run_async(sections: set[str], report: Report, children: Children, work: Path,
-                    upstream: Proxy) -> None:
+async def run_async(
+    sections: set[str], report: Report, children: Children, work: Path, upstream: Server
+) -> None:
     if "a" in sections:
-        proxy = start_proxy(children, "a-proxy", upstream.url, work / "a-tapes",
-                            work / "a-logs", "off")
+        proxy = start_proxy(
+            children, "a-proxy", upstream.url, work / "a-tapes", work / "a-logs", "off"
+        )
         try:
             await section_a(report, children, proxy, upstream)
         finally:
             children.stop(proxy.proc)
     if sections & {"b", "e"}:
         tapes = work / "tapes"
-        recorder = start_proxy(children, "record-proxy", upstream.url, tapes, work / "r-logs",
-                               "auto")
+        recorder = start_proxy(
+            children, "record-proxy", upstream.url, tapes, work / "r-logs", "auto"
+        )
         try:
             bodies = await record_tapes(recorder, tapes)
         finally:
             children.stop(recorder.proc)
         if "b" in sections:
-            replay = start_proxy(children, "b-proxy", upstream.url, tapes, work / "b-logs",
-                                 "replay-only", "instant")
+            replay = start_proxy(
+                children, "b-proxy", upstream.url, tapes, work / "b-logs", "replay-only", "instant"
+            )
             try:
                 await section_b(report, children, work, replay, bodies)
             finally:
                 children.stop(replay.proc)
         if "e" in sections:
-            replay = start_proxy(children, "e-proxy", upstream.url, tapes, work / "e-logs",
-                                 "replay-only", "instant")
+            replay = start_proxy(
+                children, "e-proxy", upstream.url, tapes, work / "e-logs", "replay-only", "instant"
+            )
             try:
                 await section_e(report, replay, bodies)
             finally:
                 children.stop(replay.proc)
     if "c" in sections:
-        proxy = start_proxy(children, "c-proxy", upstream.url, work / "c-tapes",
-                            work / "c-logs", "off")
+        proxy = start_proxy(
+            children, "c-proxy", upstream.url, work / "c-tapes", work / "c-logs", "off"
+        )
         try:
             await section_c(report, children, proxy, upstream)
         finally:
@@ -718,10 +928,12 @@ async def run_async(sections: set[str], report: Report, children: Children, work
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="a,b,c,d,e",
-                        help="comma-separated sections to run (default: all)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--only", default="a,b,c,d,e", help="comma-separated sections to run (default: all)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
     sections = set(args.only.split(","))
@@ -729,8 +941,13 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="playingpack-bench-"))
     children = Children(work)
     started = time.perf_counter()
-    print(f"playingpack bench: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, "
-          f"aiohttp {aiohttp.__version__}; work dir {work}", flush=True)
+    print(
+        f"playingpack bench: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, "
+        f"aiohttp {aiohttp.__version__}, {git_state()}; load average "
+        f"{os.getloadavg()[0]:.2f}; work dir {work}",
+        flush=True,
+    )
+    busy_before = system_busy()
     try:
         upstream = start_server(children, "upstream")
         if "d" in sections:
@@ -742,7 +959,14 @@ def main() -> None:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    print(f"\nfinished in {time.perf_counter() - started:.0f} s\n")
+    elapsed = time.perf_counter() - started
+    own = os.times()
+    ours = own.user + own.system + own.children_user + own.children_system
+    others = max(0.0, system_busy() - busy_before - ours)
+    print(
+        f"\nfinished in {elapsed:.0f} s; other processes on the machine used "
+        f"{100 * others / elapsed:.0f}% of a core meanwhile (noise)\n"
+    )
     print(report.render())
     failed = [row.metric for row in report.rows if row.ok is False]
     sys.exit(1 if failed else 0)

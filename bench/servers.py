@@ -49,7 +49,11 @@ _WORDS = (
 
 def _chunk(base: dict[str, object], delta: dict[str, object], finish: str | None = None) -> bytes:
     choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-    return b"data: " + json.dumps({**base, "choices": [choice]}, separators=(",", ":")).encode() + b"\n\n"
+    return (
+        b"data: "
+        + json.dumps({**base, "choices": [choice]}, separators=(",", ":")).encode()
+        + b"\n\n"
+    )
 
 
 class _Answers:
@@ -106,8 +110,11 @@ class _Answers:
                         "finish_reason": "stop",
                     }
                 ],
-                "usage": {"prompt_tokens": 12, "completion_tokens": len(text) // 4,
-                          "total_tokens": 12 + len(text) // 4},
+                "usage": {
+                    "prompt_tokens": 12,
+                    "completion_tokens": len(text) // 4,
+                    "total_tokens": 12 + len(text) // 4,
+                },
                 "service_tier": "default",
                 "system_fingerprint": "fp_bench",
             }
@@ -128,8 +135,9 @@ def upstream_app() -> web.Application:
         if not body.get("stream"):
             if first:
                 await asyncio.sleep(first)
-            return web.Response(body=answers.completion(model, count),
-                                content_type="application/json")
+            return web.Response(
+                body=answers.completion(model, count), content_type="application/json"
+            )
         response = web.StreamResponse(headers=_SSE_HEADERS)
         await response.prepare(request)
         for number, event in enumerate(answers.events(model, count)):
@@ -176,8 +184,17 @@ def ceiling_app(answers: dict[bytes, tuple[bytes, str, str]]) -> web.Application
     return app
 
 
-_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "host",
-                  "content-encoding", "accept-encoding"})
+_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "host",
+        "content-encoding",
+        "accept-encoding",
+    }
+)
 
 
 def relay_app(upstream: str) -> web.Application:
@@ -194,8 +211,9 @@ def relay_app(upstream: str) -> web.Application:
     async def forward(request: web.Request) -> web.StreamResponse:
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
-        async with request.app[SESSION].post(upstream + request.path, data=body,
-                                             headers=headers) as answer:
+        async with request.app[SESSION].post(
+            upstream + request.path, data=body, headers=headers
+        ) as answer:
             response = web.StreamResponse(
                 status=answer.status,
                 headers={k: v for k, v in answer.headers.items() if k.lower() not in _HOP},
@@ -237,16 +255,25 @@ def main() -> None:
     parser.add_argument("role", choices=["upstream", "relay", "ceiling"])
     parser.add_argument("--upstream", help="the upstream base URL (relay)")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--answer", nargs=4, action="append", default=[],
-                        metavar=("REQUEST_FILE", "RESPONSE_FILE", "KIND", "KEY"))
+    parser.add_argument(
+        "--answer",
+        nargs=4,
+        action="append",
+        default=[],
+        metavar=("REQUEST_FILE", "RESPONSE_FILE", "KIND", "KEY"),
+    )
     args = parser.parse_args()
     if args.role == "upstream":
         app = upstream_app()
     elif args.role == "relay":
         app = relay_app(args.upstream.rstrip("/"))
     else:
-        app = ceiling_app({Path(req).read_bytes(): (Path(resp).read_bytes(), kind, key)
-                           for req, resp, kind, key in args.answer})
+        app = ceiling_app(
+            {
+                Path(req).read_bytes(): (Path(resp).read_bytes(), kind, key)
+                for req, resp, kind, key in args.answer
+            }
+        )
     uvloop.run(_serve(app, args.port))
 
 

@@ -18,11 +18,12 @@ def test_replay_lifecycle_and_log_line(tmp_path: Path) -> None:
     flow = log.open("POST", "/v1/chat/completions")
     flow.model, flow.key, flow.status, flow.source = "gpt-4o", "ab" * 32, 200, Source.TAPE
     log.transition(flow, State.REPLAY)
-    flow.summary = Summary("gpt-4o", Usage(10, 5), (ToolCall("c1", "get_weather", "{}"),), "")
+    flow.summary = Summary("gpt-4o", Usage(10, 5), (ToolCall("c1", "get_weather", "{}"),))
     log.transition(flow, State.COMPLETE)
     assert seen == [State.LOOKUP, State.REPLAY, State.COMPLETE]
     assert [state for state, _ in flow.history] == seen
     assert flow.duration_ms is not None
+    log.close()
     (logfile,) = tmp_path.glob("*.jsonl")
     record = json.loads(logfile.read_text())
     assert record["source"] == "tape" and record["state"] == "COMPLETE"
@@ -56,6 +57,7 @@ def test_any_live_state_can_fail(tmp_path: Path) -> None:
     flow = log.open("GET", "/v1/models")
     log.transition(flow, State.CONNECT)
     log.fail(flow, "upstream answered 500", 500)
+    log.close()
     assert flow.state is State.ERROR and flow.status == 500
     assert "error: upstream answered 500" in format_line(flow)
 

@@ -96,3 +96,10 @@ def test_error_event_makes_the_sdk_raise() -> None:
 def test_key_is_the_original_tools_key() -> None:
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello!"}]}
     assert chat.key(body) == "3ff33a93d528feaaa859078c68af6a379567b262ed5600b5bd91300673f5cf76"
+
+
+def test_fast_stream_summary_equals_summary_of_assembled_answer() -> None:
+    for reply in (Reply(tool_calls=[("weather", ARGS), ("time", "{}")], piece=2),
+                  Reply(content="plain text", piece=3)):
+        _, events = recorded(reply, stream_options={"include_usage": True})
+        assert chat.summarize_events(events) == chat.summarize(chat.assemble(events))

@@ -64,11 +64,12 @@ def create_app(config: Config) -> web.Application:
     async def open_upstream(_: web.Application) -> None:
         await upstream.start()
 
-    async def close_upstream(_: web.Application) -> None:
+    async def close_all(_: web.Application) -> None:
         await upstream.close()
+        flows.close()
 
     app.on_startup.append(open_upstream)
-    app.on_cleanup.append(close_upstream)
+    app.on_cleanup.append(close_all)
     return app
 
 

@@ -103,26 +103,23 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-class _EchoHandler(logging.Handler):
-    """Log records as plain terminal lines; warnings and errors go to stderr."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            message = self.format(record)
-            if record.levelno >= logging.WARNING:
-                message = f"{record.levelname.lower()}: {message}"
-            click.echo(message, err=record.levelno >= logging.WARNING)
-        except Exception:
-            self.handleError(record)
-
-
 def _setup_logging() -> None:
-    handler = _EchoHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    """Flow lines to stdout as they finish; warnings and errors to stderr, prefixed."""
+    lines = logging.StreamHandler(sys.stdout)
+    lines.addFilter(lambda record: record.levelno < logging.WARNING)
+    lines.setFormatter(logging.Formatter("%(message)s"))
+    problems = logging.StreamHandler(sys.stderr)
+    problems.setLevel(logging.WARNING)
+    problems.setFormatter(_LevelFormatter())
     root = logging.getLogger("playingpack")
-    root.handlers[:] = [handler]
+    root.handlers[:] = [lines, problems]
     root.setLevel(logging.INFO)
     root.propagate = False
+
+
+class _LevelFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {super().format(record)}"
 
 
 def _is_loopback(host: str) -> bool:

@@ -8,6 +8,7 @@ logs folder.
 from __future__ import annotations
 
 import enum
+import itertools
 import logging
 import time
 import uuid
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 
@@ -63,9 +64,9 @@ Listener = Callable[["Flow"], None]
 class Flow:
     """One client request through playingpack."""
 
+    id: str
     method: str
     path: str
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
     state: State = State.LOOKUP
     source: Source | None = None
     model: str | None = None
@@ -74,7 +75,7 @@ class Flow:
     status: int | None = None
     summary: Summary | None = None
     error: str | None = None
-    started_at: str = field(default_factory=lambda: _utc_now())
+    started: float = field(default_factory=time.time)
     duration_ms: float | None = None
     history: list[tuple[State, float]] = field(default_factory=list)
     _started: float = field(default_factory=time.perf_counter, repr=False)
@@ -82,6 +83,12 @@ class Flow:
     @property
     def is_finished(self) -> bool:
         return self.state in FINAL_STATES
+
+    @property
+    def started_at(self) -> str:
+        """When the flow started, ISO-8601 UTC with milliseconds."""
+        moment = datetime.fromtimestamp(self.started, UTC)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def log_record(self) -> dict[str, Any]:
         """The flow as one JSON line of the logs folder: no headers, no bodies."""
@@ -117,6 +124,11 @@ class FlowLog:
         self.logs_dir = logs_dir
         self._flows: deque[Flow] = deque(maxlen=history)
         self._listeners: list[Listener] = []
+        # Ids are unique per server run and sort in arrival order; cheaper than a uuid4 each.
+        self._run = uuid.uuid4().hex[:8]
+        self._count = itertools.count(1)
+        self._log_file: BinaryIO | None = None
+        self._log_day = ""
 
     def __iter__(self) -> Any:
         return iter(self._flows)
@@ -131,7 +143,7 @@ class FlowLog:
 
     def open(self, method: str, path: str) -> Flow:
         """Start a flow in LOOKUP."""
-        flow = Flow(method, path)
+        flow = Flow(f"{self._run}-{next(self._count):06d}", method, path)
         flow.history.append((State.LOOKUP, 0.0))
         self._flows.append(flow)
         self._notify(flow)
@@ -163,18 +175,28 @@ class FlowLog:
         for listener in list(self._listeners):
             listener(flow)
 
+    def close(self) -> None:
+        """Close the log file (it is reopened if another flow finishes)."""
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
     def _finish(self, flow: Flow) -> None:
-        record = flow.log_record()
-        logger.info("%s", format_line(flow), extra={"flow": record})
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("%s", format_line(flow))
         if self.logs_dir is not None:
-            self._write_log(self.logs_dir, record)
+            self._write_log(self.logs_dir, flow.log_record())
 
     def _write_log(self, logs_dir: Path, record: dict[str, Any]) -> None:
-        # One append per flow, with the file opened each time: lines from concurrent flows never
-        # interleave, and nothing is left open to close.
-        logs_dir.mkdir(parents=True, exist_ok=True)
-        with (logs_dir / f"{record['started_at'][:10]}.jsonl").open("ab") as file:
-            file.write(msgspec.json.encode(record) + b"\n")
+        day = record["started_at"][:10]
+        if self._log_file is None or day != self._log_day:
+            self.close()
+            logs_dir.mkdir(parents=True, exist_ok=True)
+            # Unbuffered append: each line is one write(2), so it is on disk once the flow ends
+            # and lines of concurrent flows never interleave.
+            self._log_file = (logs_dir / f"{day}.jsonl").open("ab", buffering=0)
+            self._log_day = day
+        self._log_file.write(msgspec.json.encode(record) + b"\n")
 
 
 def format_line(flow: Flow) -> str:
@@ -200,7 +222,3 @@ def format_line(flow: Flow) -> str:
     if flow.error:
         parts.append(f"error: {flow.error}")
     return "  ".join(part for part in parts if part)
-
-
-def _utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

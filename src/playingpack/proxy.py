@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -16,7 +17,7 @@ from playingpack.config import RecordMode, ReplayTiming
 from playingpack.errors import TapeError
 from playingpack.flows import Flow, FlowLog, Source, State
 from playingpack.hashing import InvalidJSON, parse_body
-from playingpack.providers import Provider, Summary
+from playingpack.providers import Provider
 from playingpack.settings import Settings
 from playingpack.sse import EventSplitter
 from playingpack.store import TapeStore
@@ -53,9 +54,8 @@ class Proxy:
         self.store = store
         self.upstream = upstream
         self.flows = flows
-        self._answers: weakref.WeakKeyDictionary[Tape, tuple[dict[str, Any], Summary]] = (
-            weakref.WeakKeyDictionary()
-        )
+        # What a loaded tape turns into for each kind of client, worked out once per tape.
+        self._replays: weakref.WeakKeyDictionary[Tape, _Served] = weakref.WeakKeyDictionary()
 
     async def recorded(self, request: web.Request, provider: Provider) -> web.StreamResponse:
         """A request to an endpoint whose answers are recorded and replayed."""
@@ -142,26 +142,34 @@ class Proxy:
         flow.status = tape.status
         self.flows.transition(flow, State.REPLAY)
         timed = self.settings.replay_timing is ReplayTiming.ORIGINAL
-        answer, summary = self._read_tape(tape, provider)
+        served = self._served(tape, provider)
         headers = {"X-Playingpack-Source": "tape", "X-Playingpack-Tape": tape.key}
         if provider.wants_stream(body):
-            chunks = (
-                tape.chunks
-                if tape.streamed
-                else _as_chunks(provider.to_events(answer, body), tape.total_delay_ms)
-            )
-            response = web.StreamResponse(status=tape.status, headers={**_SSE_HEADERS, **headers})
-            await response.prepare(request)
-            await play(chunks, response.write, timed=timed)
-            await response.write_eof()
+            chunks = served.stream_chunks(body)
+            if timed:
+                response = web.StreamResponse(
+                    status=tape.status, headers={**_SSE_HEADERS, **headers}
+                )
+                await response.prepare(request)
+                await play(chunks, response.write, timed=True)
+                await response.write_eof()
+            else:
+                # One write of the whole stream: many times faster than one per event.
+                response = web.Response(
+                    body=served.stream_body(body),
+                    status=tape.status,
+                    headers={**_SSE_HEADERS, **headers},
+                )
         else:
-            payload = _dumps(answer).encode() if tape.streamed else tape.body
             if timed and tape.total_delay_ms:
                 await asyncio.sleep(tape.total_delay_ms / 1000)
             response = web.Response(
-                body=payload, status=tape.status, content_type="application/json", headers=headers
+                body=served.json_body(),
+                status=tape.status,
+                content_type="application/json",
+                headers=headers,
             )
-        flow.summary = summary
+        flow.summary = served.summary
         self.flows.transition(flow, State.COMPLETE)
         return response
 
@@ -305,7 +313,7 @@ class Proxy:
             broken = "the upstream stream ended before the answer was complete"
             return await self._break_stream(flow, provider, response, broken)
         await response.write_eof()
-        flow.summary = provider.summarize(provider.assemble([chunk.c for chunk in chunks]))
+        flow.summary = provider.summarize_events([chunk.c for chunk in chunks])
         self.flows.transition(flow, State.COMPLETE)
         return response
 
@@ -348,16 +356,11 @@ class Proxy:
         except OSError as exc:
             logger.warning("could not save tape %s: %s", flow.key, exc)
 
-    def _read_tape(self, tape: Tape, provider: Provider) -> tuple[dict[str, Any], Summary]:
-        """A tape's JSON answer and summary, worked out once per loaded tape."""
-        known = self._answers.get(tape)
-        if known is None:
-            if tape.streamed:
-                answer = provider.assemble([chunk.c for chunk in tape.chunks])
-            else:
-                answer = _decode_object(tape.body) or {}
-            known = self._answers[tape] = (answer, provider.summarize(answer))
-        return known
+    def _served(self, tape: Tape, provider: Provider) -> _Served:
+        served = self._replays.get(tape)
+        if served is None:
+            served = self._replays[tape] = _Served(tape, provider)
+        return served
 
     def _fail(
         self,
@@ -400,8 +403,48 @@ async def _write(response: web.StreamResponse, data: bytes) -> bool:
     return True
 
 
-def _as_chunks(events: Sequence[str], first_delay: int) -> tuple[Chunk, ...]:
-    return tuple(Chunk(event, first_delay if i == 0 else 0) for i, event in enumerate(events))
+class _Served:
+    """A tape as each kind of client gets it; each form is built on first use and kept."""
+
+    def __init__(self, tape: Tape, provider: Provider) -> None:
+        self.tape = tape
+        self.provider = provider
+        if tape.streamed:
+            self.summary = provider.summarize_events([chunk.c for chunk in tape.chunks])
+        else:
+            self.summary = provider.summarize(self.answer)
+        self._json: bytes | None = None
+        self._chunks: tuple[Chunk, ...] | None = None
+        self._stream: bytes | None = None
+
+    @functools.cached_property
+    def answer(self) -> dict[str, Any]:
+        if self.tape.streamed:
+            return self.provider.assemble([chunk.c for chunk in self.tape.chunks])
+        return _decode_object(self.tape.body) or {}
+
+    def json_body(self) -> bytes:
+        if self._json is None:
+            self._json = _dumps(self.answer).encode() if self.tape.streamed else self.tape.body
+        return self._json
+
+    def stream_chunks(self, request: Any) -> tuple[Chunk, ...]:
+        # The request's stream_options are part of the tape key, so the converted stream is the
+        # same for every request that finds this tape.
+        if self._chunks is None:
+            if self.tape.streamed:
+                self._chunks = self.tape.chunks
+            else:
+                events = self.provider.to_events(self.answer, request)
+                delay = self.tape.total_delay_ms
+                self._chunks = tuple(Chunk(e, delay if i == 0 else 0) for i, e in enumerate(events))
+        return self._chunks
+
+    def stream_body(self, request: Any) -> bytes:
+        if self._stream is None:
+            chunks = self.stream_chunks(request)
+            self._stream = "".join(chunk.c for chunk in chunks).encode("utf-8")
+        return self._stream
 
 
 def _decode_object(payload: bytes) -> dict[str, Any] | None:

@@ -32,6 +32,7 @@ class TapeStore:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._prefix = os.path.join(directory, "")
         self._cache: OrderedDict[str, tuple[tuple[int, int], Tape]] = OrderedDict()
 
     def path(self, key: str) -> Path:
@@ -42,9 +43,12 @@ class TapeStore:
 
     def load(self, key: str) -> Tape | None:
         """The tape for ``key``, or None when there is none; raises TapeError if it is corrupt."""
-        path = self.path(key)
+        if not is_key(key):
+            raise ValueError(f"not a tape key: {key!r} (expected 64 hex digits)")
+        # A plain string path: this runs on every recorded request.
+        file = f"{self._prefix}{key}.json"
         try:
-            stat = os.stat(path)
+            stat = os.stat(file)
         except FileNotFoundError:
             self._cache.pop(key, None)
             return None
@@ -54,15 +58,16 @@ class TapeStore:
             self._cache.move_to_end(key)
             return cached[1]
         try:
-            data = path.read_bytes()
+            with open(file, "rb") as handle:
+                data = handle.read()
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise TapeError(path, exc.strerror or str(exc)) from None
+            raise TapeError(Path(file), exc.strerror or str(exc)) from None
         try:
             tape = Tape.from_json(data)
         except ValueError as exc:
-            raise TapeError(path, str(exc)) from None
+            raise TapeError(Path(file), str(exc)) from None
         self._remember(key, signature, tape)
         return tape
 

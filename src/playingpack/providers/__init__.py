@@ -50,7 +50,6 @@ class Summary:
     model: str | None
     usage: Usage | None
     tool_calls: tuple[ToolCall, ...]
-    text: str
 
 
 class Provider:
@@ -79,8 +78,13 @@ class Provider:
         raise NotImplementedError
 
     def summarize(self, answer: dict[str, Any]) -> Summary:
-        """Model, usage, tool calls and text of a JSON answer."""
+        """Model, usage and tool calls of a JSON answer."""
         raise NotImplementedError
+
+    def summarize_events(self, events: Sequence[str]) -> Summary:
+        """Model, usage and tool calls of a streamed answer (overridden where a faster read
+        than assembling the whole answer exists)."""
+        return self.summarize(self.assemble(events))
 
     def error_event(self, message: str, type_: str, code: str) -> str:
         """An SSE event that makes the provider's SDK raise an error mid-stream."""
