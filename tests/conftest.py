@@ -30,6 +30,7 @@ class Running:
         self.url = self.server.url
         self.base_url = f"{self.url}/v1"
         self._clients: list[openai.OpenAI] = []
+        self._closed = False
 
     @property
     def tapes_dir(self) -> Path:
@@ -49,9 +50,13 @@ class Running:
         return openai.AsyncOpenAI(base_url=self.base_url, api_key=API_KEY, **options)
 
     def close(self) -> None:
+        """Stop the server (its log lines are flushed); safe to call twice."""
         for client in self._clients:
             client.close()
-        self._thread.close(self.server.stop)
+        self._clients.clear()
+        if not self._closed:
+            self._closed = True
+            self._thread.close(self.server.stop)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -66,3 +67,35 @@ def test_history_is_bounded() -> None:
     log = FlowLog(None, history=3)
     flows = [log.open("GET", f"/v1/{i}") for i in range(5)]
     assert list(log) == flows[2:]
+
+
+def test_log_lines_are_batched_while_a_loop_runs_and_flushed_on_close(tmp_path: Path) -> None:
+    async def run() -> list[str]:
+        log = FlowLog(tmp_path)
+        for i in range(3):
+            flow = log.open("GET", f"/v1/{i}")
+            log.transition(flow, State.CONNECT)
+            log.fail(flow, "boom")
+        assert list(tmp_path.glob("*.jsonl")) == []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 2
+        while not list(tmp_path.glob("*.jsonl")) and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        flow = log.open("GET", "/v1/last")
+        log.transition(flow, State.CONNECT)
+        log.fail(flow, "boom")
+        log.close()
+        (logfile,) = tmp_path.glob("*.jsonl")
+        return [json.loads(line)["path"] for line in logfile.read_text().splitlines()]
+
+    assert asyncio.run(run()) == ["/v1/0", "/v1/1", "/v1/2", "/v1/last"]
+
+
+def test_echo_receives_each_finished_line() -> None:
+    lines: list[str] = []
+    log = FlowLog(None, echo=lines.append)
+    flow = log.open("GET", "/v1/models")
+    log.transition(flow, State.CONNECT)
+    assert lines == []
+    log.fail(flow, "upstream answered 404", 404)
+    assert len(lines) == 1 and "404" in lines[0] and "/v1/models" in lines[0]

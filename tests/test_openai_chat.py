@@ -99,7 +99,9 @@ def test_key_is_the_original_tools_key() -> None:
 
 
 def test_fast_stream_summary_equals_summary_of_assembled_answer() -> None:
-    for reply in (Reply(tool_calls=[("weather", ARGS), ("time", "{}")], piece=2),
-                  Reply(content="plain text", piece=3)):
+    for reply in (
+        Reply(tool_calls=[("weather", ARGS), ("time", "{}")], piece=2),
+        Reply(content="plain text", piece=3),
+    ):
         _, events = recorded(reply, stream_options={"include_usage": True})
         assert chat.summarize_events(events) == chat.summarize(chat.assemble(events))

@@ -17,6 +17,7 @@ import openai
 import pytest
 
 from playingpack.config import RecordMode, ReplayTiming
+from playingpack.hashing import request_key
 from tests.conftest import API_KEY, Running, ask
 from tests.fakes.openai_upstream import FakeUpstream, Reply
 
@@ -295,8 +296,7 @@ def test_replay_only_miss_fails_fast_without_upstream(
     error = raised.value.body
     assert isinstance(error, dict)
     assert error["code"] == "tape_not_found" and error["type"] == "tape_not_found"
-    (entry,) = [line for line in (proxy.tapes_dir.parent / "logs").glob("*.jsonl")]
-    key = json.loads(entry.read_text().splitlines()[-1])["tape"]
+    key = request_key(ask("never recorded"))
     assert key in error["message"]
     assert "--record auto" in error["message"]
     assert proxy.tapes() == []
@@ -518,6 +518,7 @@ def test_no_api_key_in_any_written_file(
     with pytest.raises(openai.InternalServerError):
         proxy.client(max_retries=0).chat.completions.create(**ask("secrets 2"))
     client.models.list()
+    proxy.close()
     written = [p for p in proxy.tapes_dir.parent.rglob("*") if p.is_file()]
     assert any(p.suffix == ".jsonl" for p in written) and proxy.tapes()
     for path in written:

@@ -27,11 +27,14 @@ CONFIG: web.AppKey[Config] = web.AppKey("config", Config)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def create_app(config: Config) -> web.Application:
-    """The whole server for one Config; nothing is shared with other apps in the process."""
+def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -> web.Application:
+    """The whole server for one Config; nothing is shared with other apps in the process.
+
+    ``echo`` receives one terminal line per finished call (otherwise they are logged at INFO).
+    """
     settings = Settings.from_config(config)
     upstream = Upstream(config.upstream)
-    flows = FlowLog(config.logs_dir)
+    flows = FlowLog(config.logs_dir, echo=echo)
     proxy = Proxy(settings, TapeStore(config.tapes_dir), upstream, flows)
     chat = OpenAIChat()
 
@@ -126,10 +129,18 @@ class Server:
         await self.runner.cleanup()
 
 
-async def start_server(config: Config, *, app: web.Application | None = None) -> Server:
+async def start_server(
+    config: Config,
+    *,
+    app: web.Application | None = None,
+    echo: Callable[[str], object] | None = None,
+) -> Server:
     """Serve ``config`` (port 0 picks a free port); raises OSError if the address is taken."""
     runner = web.AppRunner(
-        app or create_app(config), handler_cancellation=True, access_log=None, shutdown_timeout=1.0
+        app or create_app(config, echo=echo),
+        handler_cancellation=True,
+        access_log=None,
+        shutdown_timeout=1.0,
     )
     await runner.setup()
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET

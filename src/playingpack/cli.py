@@ -6,6 +6,7 @@ stay fast.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import logging
@@ -103,6 +104,15 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+_FLUSH_EVERY = 0.1
+
+
+def _echo(line: str) -> None:
+    # Buffered: the server loop flushes stdout every _FLUSH_EVERY seconds, because a flush per
+    # line was the largest cost of a replay under load when stdout is a file or a pipe.
+    sys.stdout.write(line + "\n")
+
+
 def _setup_logging() -> None:
     """Flow lines to stdout as they finish; warnings and errors to stderr, prefixed."""
     lines = logging.StreamHandler(sys.stdout)
@@ -162,7 +172,7 @@ def _serve(config: Config, open_browser: bool) -> None:
 
     async def run() -> None:
         try:
-            server = await start_server(config)
+            server = await start_server(config, echo=_echo)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise click.ClickException(
@@ -185,8 +195,12 @@ def _serve(config: Config, open_browser: bool) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        sys.stdout.flush()
         try:
-            await stop.wait()
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), _FLUSH_EVERY)
+                sys.stdout.flush()
         finally:
             click.echo("playingpack: shutting down")
             await server.stop()

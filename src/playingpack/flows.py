@@ -7,6 +7,7 @@ logs folder.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import itertools
 import logging
@@ -56,6 +57,7 @@ _NEXT: dict[State, frozenset[State]] = {
     State.ERROR: frozenset(),
 }
 FINAL_STATES = frozenset({State.COMPLETE, State.ERROR})
+_FLUSH_DELAY = 0.1
 
 Listener = Callable[["Flow"], None]
 
@@ -120,8 +122,18 @@ class Flow:
 class FlowLog:
     """Recent flows (at most ``history`` kept in memory), their transitions and their log lines."""
 
-    def __init__(self, logs_dir: Path | None, history: int = 500) -> None:
+    def __init__(
+        self,
+        logs_dir: Path | None,
+        history: int = 500,
+        echo: Callable[[str], object] | None = None,
+    ) -> None:
+        """``echo`` receives each finished flow's terminal line; without it the line is logged
+        at INFO on this module's logger."""
         self.logs_dir = logs_dir
+        self._echo = echo
+        self._pending: list[tuple[str, bytes]] = []
+        self._flush_scheduled = False
         self._flows: deque[Flow] = deque(maxlen=history)
         self._listeners: list[Listener] = []
         # Ids are unique per server run and sort in arrival order; cheaper than a uuid4 each.
@@ -175,28 +187,52 @@ class FlowLog:
         for listener in list(self._listeners):
             listener(flow)
 
+    def flush(self) -> None:
+        """Append the pending JSON lines to the logs folder, one write per day file."""
+        self._flush_scheduled = False
+        pending, self._pending = self._pending, []
+        for day, group in itertools.groupby(pending, key=lambda entry: entry[0]):
+            self._log_file_for(day).write(b"".join(line for _, line in group))
+
     def close(self) -> None:
-        """Close the log file (it is reopened if another flow finishes)."""
+        """Write what is pending and close the log file (reopened if another flow finishes)."""
+        self.flush()
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
 
     def _finish(self, flow: Flow) -> None:
-        if logger.isEnabledFor(logging.INFO):
+        if self._echo is not None:
+            self._echo(format_line(flow))
+        elif logger.isEnabledFor(logging.INFO):
             logger.info("%s", format_line(flow))
-        if self.logs_dir is not None:
-            self._write_log(self.logs_dir, flow.log_record())
+        if self.logs_dir is None:
+            return
+        record = flow.log_record()
+        self._pending.append((record["started_at"][:10], msgspec.json.encode(record) + b"\n"))
+        if self._flush_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        # One write per interval instead of one per flow: under load, a write per flow cost more
+        # than the rest of a replay.
+        self._flush_scheduled = True
+        loop.call_later(_FLUSH_DELAY, self.flush)
 
-    def _write_log(self, logs_dir: Path, record: dict[str, Any]) -> None:
-        day = record["started_at"][:10]
+    def _log_file_for(self, day: str) -> BinaryIO:
         if self._log_file is None or day != self._log_day:
-            self.close()
-            logs_dir.mkdir(parents=True, exist_ok=True)
-            # Unbuffered append: each line is one write(2), so it is on disk once the flow ends
-            # and lines of concurrent flows never interleave.
-            self._log_file = (logs_dir / f"{day}.jsonl").open("ab", buffering=0)
+            if self._log_file is not None:
+                self._log_file.close()
+            assert self.logs_dir is not None
+            self.logs_dir.mkdir(parents=True, exist_ok=True)
+            # Unbuffered: each flush is one write(2) of whole lines, so lines never interleave
+            # with another process appending to the same file.
+            self._log_file = (self.logs_dir / f"{day}.jsonl").open("ab", buffering=0)
             self._log_day = day
-        self._log_file.write(msgspec.json.encode(record) + b"\n")
+        return self._log_file
 
 
 def format_line(flow: Flow) -> str:

@@ -19,7 +19,7 @@ IGNORED_KEYS = frozenset({"stream", "request_id", "timestamp"})
 
 _MAX_ARRAY_INDEX = 2**32 - 2
 _SAFE_INTEGER = 2**53
-_string_encoder = msgspec.json.Encoder()
+_encoder = msgspec.json.Encoder()
 
 
 class InvalidJSON(ValueError):
@@ -44,27 +44,55 @@ def request_key(body: Any, *, extra: str = "") -> str:
     ``extra`` is prepended to the hashed text; it stays empty for chat completions so keys match
     the original tool's.
     """
-    text = extra + canonical_json(body)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    digest = hashlib.sha256(extra.encode("utf-8"))
+    digest.update(_canonical_bytes(body))
+    return digest.hexdigest()
 
 
 def canonical_json(value: Any) -> str:
     """Serialise like ``JSON.stringify`` after sorting keys and dropping IGNORED_KEYS everywhere."""
-    parts: list[str] = []
-    _write(value, parts)
-    return "".join(parts)
+    return _canonical_bytes(value).decode("utf-8", "surrogatepass")
+
+
+def _canonical_bytes(value: Any) -> bytes:
+    # Rebuild the value with keys in JavaScript order and numbers pre-printed, then let msgspec
+    # (which escapes strings exactly as JSON.stringify does) write it in one C call.
+    try:
+        return _encoder.encode(_normalise(value))
+    except UnicodeEncodeError:
+        parts: list[str] = []
+        _write(value, parts)
+        return "".join(parts).encode("utf-8", "surrogatepass")
+
+
+def _normalise(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        keys = [key for key in value if key not in IGNORED_KEYS]
+        if all(key.isascii() and not key.isdigit() for key in keys):
+            keys.sort()  # for ASCII keys code point order is UTF-16 order
+        else:
+            keys.sort(key=_js_key_order)
+        return {key: _normalise(value[key]) for key in keys}
+    if kind is list:
+        return [_normalise(item) for item in value]
+    if kind is float:
+        return msgspec.Raw(js_number(value).encode())
+    if kind is int and not -_SAFE_INTEGER < value < _SAFE_INTEGER:
+        return msgspec.Raw(js_number(float(value)).encode())
+    return value
 
 
 def _write(value: Any, out: list[str]) -> None:
+    """The same serialisation in pure Python, for the rare strings msgspec cannot encode
+    (lone surrogates, which well-formed JSON.stringify escapes as ``\\udXXX``)."""
     if isinstance(value, str):
         out.append(_js_string(value))
     elif isinstance(value, dict):
         out.append("{")
-        first = True
-        for key in sorted((k for k in value if k not in IGNORED_KEYS), key=_js_key_order):
-            if not first:
-                out.append(",")
-            first = False
+        keys = sorted((k for k in value if k not in IGNORED_KEYS), key=_js_key_order)
+        for i, key in enumerate(keys):
+            out.append("," if i else "")
             out.append(_js_string(key))
             out.append(":")
             _write(value[key], out)
@@ -72,24 +100,11 @@ def _write(value: Any, out: list[str]) -> None:
     elif isinstance(value, list):
         out.append("[")
         for i, item in enumerate(value):
-            if i:
-                out.append(",")
+            out.append("," if i else "")
             _write(item, out)
         out.append("]")
-    elif value is True:
-        out.append("true")
-    elif value is False:
-        out.append("false")
-    elif value is None:
-        out.append("null")
-    elif isinstance(value, int):
-        out.append(
-            str(value) if -_SAFE_INTEGER < value < _SAFE_INTEGER else js_number(float(value))
-        )
-    elif isinstance(value, float):
-        out.append(js_number(value))
     else:
-        raise TypeError(f"cannot serialise {type(value).__name__} as JSON")
+        out.append(_encoder.encode(_normalise(value)).decode())
 
 
 def js_number(x: float) -> str:
@@ -134,13 +149,6 @@ def _is_array_index(key: str) -> bool:
 
 
 def _js_string(text: str) -> str:
-    try:
-        return _string_encoder.encode(text).decode("utf-8")
-    except UnicodeEncodeError:
-        return _js_string_slow(text)
-
-
-def _js_string_slow(text: str) -> str:
     """Escape like JSON.stringify for strings holding lone surrogates (well-formed stringify)."""
     escapes = {
         '"': '\\"',
