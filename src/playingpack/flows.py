@@ -237,7 +237,7 @@ class FlowLog:
 
 def format_line(flow: Flow) -> str:
     """The terminal line of a finished flow."""
-    clock = datetime.now().strftime("%H:%M:%S")
+    clock = time.strftime("%H:%M:%S")
     status = str(flow.status) if flow.status is not None else "---"
     source = flow.source.value if flow.source else "-"
     parts = [
