@@ -6,7 +6,6 @@ import asyncio
 import functools
 import logging
 import weakref
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -254,12 +253,19 @@ class Proxy:
             status=upstream.status, reason=upstream.reason, headers=headers
         )
         await response.prepare(request)
-        async for data in _read(upstream):
-            if isinstance(data, BaseException):
-                self.flows.fail(flow, f"upstream broke off: {_reason(data)}")
+        content = upstream.content
+        while True:
+            try:
+                data = await content.readany()
+            except _UPSTREAM_FAILURES as exc:
+                self.flows.fail(flow, f"upstream broke off: {_reason(exc)}")
                 response.force_close()
                 return response
-            if not await _write(response, data):
+            if not data:
+                break
+            try:
+                await response.write(data)
+            except ConnectionResetError:
                 self.flows.fail(flow, "client disconnected")
                 return response
         await response.write_eof()
@@ -288,11 +294,17 @@ class Proxy:
         chunks: list[Chunk] = []
         last = sent_at
         complete = False
-        async for data in _read(upstream):
-            if isinstance(data, BaseException):
-                if not complete:
-                    broken = f"the upstream connection broke off mid-stream ({_reason(data)})"
-                    return await self._break_stream(flow, provider, response, broken)
+        content = upstream.content
+        while True:
+            # readany() directly, not iter_any(): this loop runs once per network chunk.
+            try:
+                data = await content.readany()
+            except _UPSTREAM_FAILURES as exc:
+                if complete:
+                    break
+                broken = f"the upstream connection broke off mid-stream ({_reason(exc)})"
+                return await self._break_stream(flow, provider, response, broken)
+            if not data:
                 break
             events = splitter.feed(data)
             if events:
@@ -306,7 +318,9 @@ class Proxy:
                         # Saved before the last bytes go out, so a client that has seen the
                         # end of the answer can rely on the tape being there.
                         self._save(flow, provider, body, upstream.status, True, tuple(chunks))
-            if not await _write(response, data):
+            try:
+                await response.write(data)
+            except ConnectionResetError:
                 self.flows.fail(flow, "client disconnected")
                 return response
         if not complete:
@@ -383,15 +397,6 @@ class Proxy:
             "called. Record it by running once with --record auto (or PLAYINGPACK_RECORD=auto), "
             "then commit the new tape."
         )
-
-
-async def _read(upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes | BaseException]:
-    """The upstream body as it arrives; a failure to read is yielded last instead of raised."""
-    try:
-        async for data in upstream.content.iter_any():
-            yield data
-    except _UPSTREAM_FAILURES as exc:
-        yield exc
 
 
 async def _write(response: web.StreamResponse, data: bytes) -> bool:
