@@ -107,10 +107,25 @@ def main() -> None:
 _FLUSH_EVERY = 0.1
 
 
-def _echo(line: str) -> None:
-    # Buffered: the server loop flushes stdout every _FLUSH_EVERY seconds, because a flush per
-    # line was the largest cost of a replay under load when stdout is a file or a pipe.
-    sys.stdout.write(line + "\n")
+class _Lines:
+    """Terminal lines of finished calls, written out together every _FLUSH_EVERY seconds.
+
+    A write per line was the largest cost of a replay under load (stdout is often unbuffered,
+    e.g. with PYTHONUNBUFFERED, or a pipe that is flushed per line).
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[str] = []
+
+    def add(self, line: str) -> None:
+        self._pending.append(line)
+
+    def flush(self) -> None:
+        if self._pending:
+            text = "\n".join(self._pending) + "\n"
+            self._pending.clear()
+            sys.stdout.write(text)
+            sys.stdout.flush()
 
 
 def _setup_logging() -> None:
@@ -170,9 +185,11 @@ def _serve(config: Config, open_browser: bool) -> None:
 
     from playingpack.app import start_server
 
+    lines = _Lines()
+
     async def run() -> None:
         try:
-            server = await start_server(config, echo=_echo)
+            server = await start_server(config, echo=lines.add)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise click.ClickException(
@@ -200,10 +217,11 @@ def _serve(config: Config, open_browser: bool) -> None:
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), _FLUSH_EVERY)
-                sys.stdout.flush()
+                lines.flush()
         finally:
-            click.echo("playingpack: shutting down")
             await server.stop()
+            lines.flush()
+            click.echo("playingpack: stopped")
 
     try:
         import uvloop
