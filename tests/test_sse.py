@@ -43,6 +43,8 @@ def test_parse_event_fields() -> None:
     assert parse_event("event: message_start\ndata: {}\n\n") == Event("message_start", "{}")
     assert parse_event("data:no-space\ndata:  two\n\n") == Event(None, "no-space\n two")
     assert parse_event(": heartbeat\n\n") == Event(None, "")
+    assert parse_event("data: x\r\n\r\n") == Event(None, "x")
+    assert parse_event("event: e\r\ndata: y\r\n\r\n") == Event("e", "y")
 
 
 def test_format_event_round_trips() -> None:

@@ -49,6 +49,10 @@ class EventSplitter:
 
 def parse_event(text: str) -> Event:
     """Read the ``event`` and ``data`` fields of one event text; comments are ignored."""
+    if text.startswith("data: ") and text.endswith("\n\n") and text.count("\n") == 2:
+        return Event(None, text[6:-2])  # the common case: one data line
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
     name: str | None = None
     data: list[str] = []
     for line in text.split("\n"):

@@ -148,6 +148,8 @@ class OpenAIChat(Provider):
         for event in parse_events(events):
             if event.data == DONE:
                 break
+            if model and '"tool_calls"' not in event.data and '"usage"' not in event.data:
+                continue  # a content delta: nothing in it for the summary
             try:
                 chunk = _decode_view(event.data)
             except msgspec.DecodeError:
