@@ -7,13 +7,12 @@ add ``event:`` lines; both end each event with a blank line.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 DONE = "[DONE]"
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
     """One parsed SSE event. ``data`` joins multiple data lines with newlines."""
 
     event: str | None

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import msgspec
 
@@ -29,9 +29,12 @@ FORMAT_VERSION = 1
 _SSE_PREFIXES = ("data:", "event:", ":", "id:", "retry:")
 
 
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    """One piece of an answer: its raw text and the milliseconds since the previous one."""
+class Chunk(NamedTuple):
+    """One piece of an answer: its raw text and the milliseconds since the previous one.
+
+    A named tuple rather than a frozen dataclass: one is made per streamed event, and a tuple is
+    several times cheaper to create.
+    """
 
     c: str
     d: int
