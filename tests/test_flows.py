@@ -69,7 +69,7 @@ def test_history_is_bounded() -> None:
     assert list(log) == flows[2:]
 
 
-def test_log_lines_are_batched_while_a_loop_runs_and_flushed_on_close(tmp_path: Path) -> None:
+def test_log_lines_are_written_together_once_the_loop_runs_and_on_close(tmp_path: Path) -> None:
     async def run() -> list[str]:
         log = FlowLog(tmp_path)
         for i in range(3):

@@ -6,20 +6,22 @@ stay fast.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import ipaddress
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from playingpack import __version__
 from playingpack.config import Config, PauseMode, RecordMode, ReplayTiming, load_config
 from playingpack.errors import ConfigError
+
+if TYPE_CHECKING:
+    from asyncio import AbstractEventLoop
 
 
 def _choices(kind: type[RecordMode] | type[PauseMode] | type[ReplayTiming]) -> click.Choice[str]:
@@ -104,20 +106,20 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-_FLUSH_EVERY = 0.1
-
-
 class _Lines:
-    """Terminal lines of finished calls, written out together every _FLUSH_EVERY seconds.
+    """Terminal lines of finished calls, written together once the loop has run what is ready.
 
     A write per line was the largest cost of a replay under load (stdout is often unbuffered,
-    e.g. with PYTHONUNBUFFERED, or a pipe that is flushed per line).
+    e.g. with PYTHONUNBUFFERED, or flushed per line).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, loop: AbstractEventLoop) -> None:
+        self._loop = loop
         self._pending: list[str] = []
 
     def add(self, line: str) -> None:
+        if not self._pending:
+            self._loop.call_soon(self.flush)
         self._pending.append(line)
 
     def flush(self) -> None:
@@ -185,9 +187,8 @@ def _serve(config: Config, open_browser: bool) -> None:
 
     from playingpack.app import start_server
 
-    lines = _Lines()
-
     async def run() -> None:
+        lines = _Lines(asyncio.get_running_loop())
         try:
             server = await start_server(config, echo=lines.add)
         except OSError as exc:
@@ -214,10 +215,7 @@ def _serve(config: Config, open_browser: bool) -> None:
             loop.add_signal_handler(signum, stop.set)
         sys.stdout.flush()
         try:
-            while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), _FLUSH_EVERY)
-                lines.flush()
+            await stop.wait()
         finally:
             await server.stop()
             lines.flush()

@@ -57,7 +57,6 @@ _NEXT: dict[State, frozenset[State]] = {
     State.ERROR: frozenset(),
 }
 FINAL_STATES = frozenset({State.COMPLETE, State.ERROR})
-_FLUSH_DELAY = 0.1
 
 Listener = Callable[["Flow"], None]
 
@@ -217,10 +216,11 @@ class FlowLog:
         except RuntimeError:
             self.flush()
             return
-        # One write per interval instead of one per flow: under load, a write per flow cost more
-        # than the rest of a replay.
+        # Written once the loop has run what is ready: the line is on disk before the client can
+        # act on its answer, and under load the flows finished meanwhile share one write (a write
+        # per flow cost more than the rest of a replay).
         self._flush_scheduled = True
-        loop.call_later(_FLUSH_DELAY, self.flush)
+        loop.call_soon(self.flush)
 
     def _log_file_for(self, day: str) -> BinaryIO:
         if self._log_file is None or day != self._log_day:
