@@ -99,3 +99,17 @@ def test_echo_receives_each_finished_line() -> None:
     assert lines == []
     log.fail(flow, "upstream answered 404", 404)
     assert len(lines) == 1 and "404" in lines[0] and "/v1/models" in lines[0]
+
+
+def test_unwritable_logs_folder_is_a_warning_not_a_crash(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    log = FlowLog(blocker / "logs")
+    flow = log.open("GET", "/v1/models")
+    log.transition(flow, State.CONNECT)
+    with caplog.at_level("WARNING", logger="playingpack.flows"):
+        log.fail(flow, "boom")
+    assert flow.state is State.ERROR
+    assert "could not write the request log" in caplog.text

@@ -190,8 +190,11 @@ class FlowLog:
         """Append the pending JSON lines to the logs folder, one write per day file."""
         self._flush_scheduled = False
         pending, self._pending = self._pending, []
-        for day, group in itertools.groupby(pending, key=lambda entry: entry[0]):
-            self._log_file_for(day).write(b"".join(line for _, line in group))
+        try:
+            for day, group in itertools.groupby(pending, key=lambda entry: entry[0]):
+                self._log_file_for(day).write(b"".join(line for _, line in group))
+        except OSError as exc:
+            logger.warning("could not write the request log in %s: %s", self.logs_dir, exc)
 
     def close(self) -> None:
         """Write what is pending and close the log file (reopened if another flow finishes)."""
@@ -216,9 +219,9 @@ class FlowLog:
         except RuntimeError:
             self.flush()
             return
-        # Written once the loop has run what is ready: the line is on disk before the client can
-        # act on its answer, and under load the flows finished meanwhile share one write (a write
-        # per flow cost more than the rest of a replay).
+        # Written right after this turn of the loop: still within microseconds of the answer, but
+        # under load the flows finished in one turn share a write (a write per flow cost more
+        # than the rest of a replay).
         self._flush_scheduled = True
         loop.call_soon(self.flush)
 
