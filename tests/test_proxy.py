@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -571,3 +572,14 @@ def test_async_client_sees_conversions_errors_and_misses(
 
     asyncio.run(run())
     assert len(recorder.tapes()) == 2
+
+
+def test_unwritable_tapes_folder_still_answers_and_warns(
+    start_proxy: Callable[..., Running], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "file-not-folder"
+    blocker.write_text("")
+    proxy = start_proxy(tapes_dir=blocker / "tapes")
+    with caplog.at_level("WARNING", logger="playingpack.proxy"):
+        assert stream_text(proxy.client(), **ask("cannot save")) == "Hello from the fake upstream!"
+    assert "could not save tape" in caplog.text

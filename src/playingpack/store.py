@@ -49,9 +49,11 @@ class TapeStore:
         file = f"{self._prefix}{key}.json"
         try:
             stat = os.stat(file)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             self._cache.pop(key, None)
             return None
+        except OSError as exc:
+            raise TapeError(Path(file), exc.strerror or str(exc)) from None
         signature = (stat.st_mtime_ns, stat.st_size)
         cached = self._cache.get(key)
         if cached is not None and cached[0] == signature:
