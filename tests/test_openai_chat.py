@@ -105,3 +105,31 @@ def test_fast_stream_summary_equals_summary_of_assembled_answer() -> None:
     ):
         _, events = recorded(reply, stream_options={"include_usage": True})
         assert chat.summarize_events(events) == chat.summarize(chat.assemble(events))
+
+
+REASONING_EVENTS = [
+    'data: {"id":"r1","object":"chat.completion.chunk","created":1,"model":"deepseek-r1",'
+    '"citations":["https://a.example"],"choices":[{"index":0,"delta":{"role":"assistant",'
+    '"content":"","reasoning_content":"Think"},"logprobs":null,"finish_reason":null}]}\n\n',
+    'data: {"id":"r1","object":"chat.completion.chunk","created":1,"model":"deepseek-r1",'
+    '"choices":[{"index":0,"delta":{"reasoning_content":"ing..."},"logprobs":null,'
+    '"finish_reason":null}]}\n\n',
+    'data: {"id":"r1","object":"chat.completion.chunk","created":1,"model":"deepseek-r1",'
+    '"choices":[{"index":0,"delta":{"content":"42"},"logprobs":null,"finish_reason":null}]}\n\n',
+    'data: {"id":"r1","object":"chat.completion.chunk","created":1,"model":"deepseek-r1",'
+    '"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop",'
+    '"stop_reason":null}]}\n\n',
+    "data: [DONE]\n\n",
+]
+
+
+def test_fields_other_servers_add_survive_both_conversions() -> None:
+    answer = chat.assemble(REASONING_EVENTS)
+    assert answer["citations"] == ["https://a.example"]
+    message = answer["choices"][0]["message"]
+    assert (message["content"], message["reasoning_content"]) == ("42", "Thinking...")
+    completion = ChatCompletion.model_validate(answer)
+    assert completion.choices[0].message.model_extra == {"reasoning_content": "Thinking..."}
+
+    again = chat.assemble(chat.to_events(answer, {}))
+    assert again == answer

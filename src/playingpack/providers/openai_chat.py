@@ -13,6 +13,10 @@ from playingpack.sse import DONE, format_event, parse_events
 
 _encode = msgspec.json.encode
 _DONE_EVENT = f"data: {DONE}\n\n"
+# Chunk fields that are not fields of the assembled answer (obfuscation is stream padding).
+_NOT_COPIED = frozenset({"object", "choices", "usage", "obfuscation"})
+_DELTA_FIELDS = frozenset({"role", "content", "refusal", "tool_calls"})
+_CHOICE_FIELDS = frozenset({"index", "delta", "message", "logprobs", "finish_reason"})
 
 
 class OpenAIChat(Provider):
@@ -37,9 +41,9 @@ class OpenAIChat(Provider):
             chunk = msgspec.json.decode(event.data)
             if not isinstance(chunk, dict):
                 continue
-            for field in ("id", "created", "model", "system_fingerprint", "service_tier"):
-                if chunk.get(field) is not None:
-                    answer[field] = chunk[field]
+            for field, value in chunk.items():
+                if value is not None and field not in _NOT_COPIED:
+                    answer[field] = value
             if chunk.get("usage") is not None:
                 usage = chunk["usage"]
             for delta_choice in chunk.get("choices") or ():
@@ -64,9 +68,7 @@ class OpenAIChat(Provider):
             "created": answer.get("created", 0),
             "model": answer.get("model", ""),
         }
-        for field in ("service_tier", "system_fingerprint"):
-            if field in answer:
-                base[field] = answer[field]
+        base.update({f: v for f, v in answer.items() if f not in base and f not in _NOT_COPIED})
         if include_usage:
             base["usage"] = None
 
@@ -88,6 +90,13 @@ class OpenAIChat(Provider):
             if "refusal" in message:
                 first["refusal"] = None
             events.append(chunk(delta(first)))
+            extra = {
+                field: value
+                for field, value in message.items()
+                if field not in _DELTA_FIELDS and value not in (None, [], {}, "")
+            }
+            if extra:
+                events.append(chunk(delta(extra)))
             if message.get("content"):
                 content = delta({"content": message["content"]})
                 if logprobs is not None:
@@ -109,6 +118,7 @@ class OpenAIChat(Provider):
                 events.append(chunk(delta({"tool_calls": [tool_delta]})))
             last = delta({})
             last["finish_reason"] = choice.get("finish_reason")
+            last.update({f: v for f, v in choice.items() if f not in _CHOICE_FIELDS})
             events.append(chunk(last))
         if include_usage and answer.get("usage") is not None:
             events.append(
@@ -217,6 +227,11 @@ class _Choice:
         self.tool_calls: dict[int, dict[str, Any]] = {}
         self.logprobs: dict[str, list[Any]] | None = None
         self.finish_reason: Any = None
+        # Fields some servers add (reasoning_content, reasoning, stop_reason, ...): text is
+        # joined like content, anything else keeps its last value.
+        self.extra_text: dict[str, list[str]] = {}
+        self.extra: dict[str, Any] = {}
+        self.choice_extra: dict[str, Any] = {}
 
     def add(self, delta_choice: dict[str, Any]) -> None:
         delta = delta_choice.get("delta") or {}
@@ -246,6 +261,16 @@ class _Choice:
                 merged["function"]["name"] += function["name"]
             if function.get("arguments"):
                 merged["function"]["arguments"] += function["arguments"]
+        for field, value in delta.items():
+            if field in _DELTA_FIELDS or value is None:
+                continue
+            if isinstance(value, str):
+                self.extra_text.setdefault(field, []).append(value)
+            else:
+                self.extra[field] = value
+        for field, value in delta_choice.items():
+            if field not in _CHOICE_FIELDS and value is not None:
+                self.choice_extra[field] = value
         logprobs = delta_choice.get("logprobs")
         if isinstance(logprobs, dict):
             if self.logprobs is None:
@@ -264,9 +289,12 @@ class _Choice:
         }
         if self.tool_calls:
             message["tool_calls"] = [self.tool_calls[i] for i in sorted(self.tool_calls)]
+        message.update({field: "".join(parts) for field, parts in self.extra_text.items()})
+        message.update(self.extra)
         return {
             "index": self.index,
             "message": message,
             "logprobs": self.logprobs,
             "finish_reason": self.finish_reason,
+            **self.choice_extra,
         }
