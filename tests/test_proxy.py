@@ -334,7 +334,7 @@ def test_original_timing_reproduces_recorded_gap(
     # The SDK yields no item for the final [DONE] event, so its gap is not observable.
     assert sum(1 for gap in original if gap > 0.2) == sum(1 for d in gaps[1:-1] if d > 200)
     instant = arrival_gaps(start_proxy(replay_timing=ReplayTiming.INSTANT))
-    assert max(instant) < 0.05
+    assert max(instant) < 0.1
 
 
 def test_instant_timing_sends_whole_replay_in_one_write(
