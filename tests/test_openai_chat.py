@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from playingpack.providers.openai_chat import OpenAIChat
@@ -85,12 +84,20 @@ def test_completeness_needs_done() -> None:
     assert not chat.is_complete([])
 
 
-def test_error_event_makes_the_sdk_raise() -> None:
+def test_error_event_has_the_shape_the_sdk_raises_on() -> None:
+    # The openai SDK raises APIError for any data event whose JSON has an "error" object; the
+    # proxy tests show it end to end.
     event = chat.error_event("cut off", "upstream_error", "upstream_disconnected")
     (parsed,) = parse_events([event])
-    body = json.loads(parsed.data)
-    assert body["error"]["message"] == "cut off"
-    assert issubclass(openai.APIError, Exception)
+    assert parsed.event is None
+    assert json.loads(parsed.data) == {
+        "error": {
+            "message": "cut off",
+            "type": "upstream_error",
+            "code": "upstream_disconnected",
+            "param": None,
+        }
+    }
 
 
 def test_key_is_the_original_tools_key() -> None:
