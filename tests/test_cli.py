@@ -239,3 +239,13 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"127.0.0.1:{port} is already in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_stops_cleanly_on_signal(tmp_path: Path, upstream: FakeUpstream, signum: int) -> None:
+    with started("--upstream", upstream.url, cwd=tmp_path) as process:
+        httpx.get(f"{process.url}/health").raise_for_status()
+        process.popen.send_signal(signum)
+        assert process.popen.wait(10) == 0
+        process.wait_for(r"playingpack: stopped")
+    assert "Traceback" not in "\n".join(process.lines)
