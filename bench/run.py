@@ -29,6 +29,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import psutil  # type: ignore[import-untyped]
@@ -881,50 +882,42 @@ async def section_e(report: Report, replay: Server, bodies: dict[str, bytes]) ->
 # --------------------------------------------------------------------------- main
 
 
+@contextmanager
+def proxy_running(children: Children, name: str, *args: Any) -> Iterator[Server]:
+    """A playingpack process (see start_proxy) stopped when the block ends."""
+    proxy = start_proxy(children, name, *args)
+    try:
+        yield proxy
+    finally:
+        children.stop(proxy.proc)
+
+
 async def run_async(
     sections: set[str], report: Report, children: Children, work: Path, upstream: Server
 ) -> None:
     if "a" in sections:
-        proxy = start_proxy(
+        with proxy_running(
             children, "a-proxy", upstream.url, work / "a-tapes", work / "a-logs", "off"
-        )
-        try:
+        ) as proxy:
             await section_a(report, children, proxy, upstream)
-        finally:
-            children.stop(proxy.proc)
     if sections & {"b", "e"}:
         tapes = work / "tapes"
-        recorder = start_proxy(
+        with proxy_running(
             children, "record-proxy", upstream.url, tapes, work / "r-logs", "auto"
-        )
-        try:
+        ) as recorder:
             bodies = await record_tapes(recorder, tapes)
-        finally:
-            children.stop(recorder.proc)
+        replay_args = (upstream.url, tapes, work / "replay-logs", "replay-only", "instant")
         if "b" in sections:
-            replay = start_proxy(
-                children, "b-proxy", upstream.url, tapes, work / "b-logs", "replay-only", "instant"
-            )
-            try:
+            with proxy_running(children, "b-proxy", *replay_args) as replay:
                 await section_b(report, children, work, replay, bodies)
-            finally:
-                children.stop(replay.proc)
         if "e" in sections:
-            replay = start_proxy(
-                children, "e-proxy", upstream.url, tapes, work / "e-logs", "replay-only", "instant"
-            )
-            try:
+            with proxy_running(children, "e-proxy", *replay_args) as replay:
                 await section_e(report, replay, bodies)
-            finally:
-                children.stop(replay.proc)
     if "c" in sections:
-        proxy = start_proxy(
+        with proxy_running(
             children, "c-proxy", upstream.url, work / "c-tapes", work / "c-logs", "off"
-        )
-        try:
+        ) as proxy:
             await section_c(report, children, proxy, upstream)
-        finally:
-            children.stop(proxy.proc)
 
 
 def main() -> None:

@@ -240,24 +240,21 @@ class FlowLog:
 
 def format_line(flow: Flow) -> str:
     """The terminal line of a finished flow."""
-    clock = time.strftime("%H:%M:%S")
-    status = str(flow.status) if flow.status is not None else "---"
-    source = flow.source.value if flow.source else "-"
-    parts = [
-        clock,
-        status,
-        f"{source:<8}",
-        f"{flow.method} {flow.path}",
-        flow.model or "-",
-        f"{flow.duration_ms:.0f} ms" if flow.duration_ms is not None else "",
-    ]
+    line = (
+        f"{time.strftime('%H:%M:%S')}  {flow.status if flow.status is not None else '---'}  "
+        f"{flow.source.value if flow.source else '-':<8}  {flow.method} {flow.path}  "
+        f"{flow.model or '-'}"
+    )
+    if flow.duration_ms is not None:
+        line += f"  {flow.duration_ms:.0f} ms"
     summary = flow.summary
-    if summary and summary.usage:
-        parts.append(f"{summary.usage.input_tokens}+{summary.usage.output_tokens} tok")
-    if summary and summary.tool_calls:
-        parts.append("tools: " + ",".join(call.name for call in summary.tool_calls))
+    if summary is not None:
+        if summary.usage is not None:
+            line += f"  {summary.usage.input_tokens}+{summary.usage.output_tokens} tok"
+        if summary.tool_calls:
+            line += "  tools: " + ",".join(call.name for call in summary.tool_calls)
     if flow.key:
-        parts.append(f"tape {flow.key[:8]}")
+        line += f"  tape {flow.key[:8]}"
     if flow.error:
-        parts.append(f"error: {flow.error}")
-    return "  ".join(part for part in parts if part)
+        line += f"  error: {flow.error}"
+    return line

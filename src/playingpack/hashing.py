@@ -69,7 +69,7 @@ def _normalise(value: Any) -> Any:
     kind = type(value)
     if kind is dict:
         keys = [key for key in value if key not in IGNORED_KEYS]
-        if all(key.isascii() and not key.isdigit() for key in keys):
+        if "".join(keys).isascii() and not any(map(str.isdigit, keys)):
             keys.sort()  # for ASCII keys code point order is UTF-16 order
         else:
             keys.sort(key=_js_key_order)
