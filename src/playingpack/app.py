@@ -38,7 +38,7 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
     proxy = Proxy(settings, TapeStore(config.tapes_dir), upstream, flows)
     chat = OpenAIChat()
 
-    app = web.Application(middlewares=[_json_errors], client_max_size=256 * 1024**2)
+    app = web.Application(client_max_size=256 * 1024**2)
     app[CONFIG] = config
     app[PROXY] = proxy
 
@@ -58,11 +58,12 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
             }
         )
 
-    app.router.add_post("/v1/chat/completions", chat_completions)
-    app.router.add_route("*", "/v1/{tail:.*}", proxy.passthrough)
+    app.router.add_post("/v1/chat/completions", _guarded(chat_completions))
+    app.router.add_route("*", "/v1/{tail:.*}", _guarded(proxy.passthrough))
     app.router.add_get("/health", health)
     if not config.headless:
         dashboard.add_routes(app)
+    app.router.add_route("*", "/{tail:.*}", _not_found)
 
     async def open_upstream(_: web.Application) -> None:
         await upstream.start()
@@ -76,35 +77,51 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
     return app
 
 
-@web.middleware
-async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error outside the dashboard's pages is an OpenAI-style JSON body."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400 or not _is_machine_path(request.path):
+def _guarded(handler: Handler) -> Handler:
+    """Errors escaping ``handler`` become OpenAI-style JSON bodies.
+
+    A wrapper per route rather than a middleware: aiohttp rebuilds the middleware chain on every
+    request, which cost more than a whole replay's bookkeeping.
+    """
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            return error_response(
+                exc.status,
+                f"{exc.reason}: {request.method} {request.path}",
+                "invalid_request_error",
+                "bad_request",
+            )
+        except (asyncio.CancelledError, ConnectionResetError):
             raise
-        message = (
-            f"{request.method} {request.path} is not a playingpack route."
-            if exc.status == 404
-            else f"{exc.reason}: {request.method} {request.path}"
-        )
-        return error_response(
-            exc.status,
-            message,
-            "invalid_request_error",
-            "not_found" if exc.status == 404 else "bad_request",
-        )
-    except (asyncio.CancelledError, ConnectionResetError):
-        raise
-    except Exception:
-        logger.exception("internal error while serving %s %s", request.method, request.path)
-        return error_response(
-            500,
-            "playingpack hit an internal error; details are in its terminal output.",
-            "server_error",
-            "internal_error",
-        )
+        except Exception:
+            logger.exception("internal error while serving %s %s", request.method, request.path)
+            if request.writer.output_size > 0:
+                raise  # part of an answer is out: aiohttp can only close the connection
+            return error_response(
+                500,
+                "playingpack hit an internal error; details are in its terminal output.",
+                "server_error",
+                "internal_error",
+            )
+
+    return guarded
+
+
+async def _not_found(request: web.Request) -> web.StreamResponse:
+    """Unknown paths: a JSON error where a program is asking, a plain 404 for a browser."""
+    if not _is_machine_path(request.path):
+        raise web.HTTPNotFound()
+    return error_response(
+        404,
+        f"{request.method} {request.path} is not a playingpack route.",
+        "invalid_request_error",
+        "not_found",
+    )
 
 
 def _is_machine_path(path: str) -> bool:
