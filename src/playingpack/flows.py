@@ -16,7 +16,6 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -78,7 +77,7 @@ class Flow:
     error: str | None = None
     started: float = field(default_factory=time.time)
     duration_ms: float | None = None
-    history: list[tuple[State, float]] = field(default_factory=list)
+    history: list[tuple[State, float]] = field(default_factory=list)  # (state, ms since start)
     _started: float = field(default_factory=time.perf_counter, repr=False)
 
     @property
@@ -88,8 +87,8 @@ class Flow:
     @property
     def started_at(self) -> str:
         """When the flow started, ISO-8601 UTC with milliseconds."""
-        moment = datetime.fromtimestamp(self.started, UTC)
-        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.started))
+        return f"{seconds}.{int(self.started * 1000) % 1000:03d}Z"
 
     def log_record(self) -> dict[str, Any]:
         """The flow as one JSON line of the logs folder: no headers, no bodies."""
@@ -100,8 +99,8 @@ class Flow:
             "method": self.method,
             "path": self.path,
             "model": self.model,
-            "state": self.state.value,
-            "source": self.source.value if self.source else None,
+            "state": self.state,
+            "source": self.source,
             "status": self.status,
             "duration_ms": self.duration_ms,
             "tape": self.key,
@@ -169,7 +168,7 @@ class FlowLog:
             raise RuntimeError(f"flow {flow.id}: cannot go from {flow.state} to {state}")
         flow.state = state
         elapsed = (time.perf_counter() - flow._started) * 1000
-        flow.history.append((state, round(elapsed, 3)))
+        flow.history.append((state, elapsed))
         if state in FINAL_STATES:
             flow.duration_ms = round(elapsed, 1)
             self._finish(flow)
