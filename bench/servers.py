@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import json
 import socket
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -45,6 +46,18 @@ _WORDS = (
     "The quick brown fox jumps over the lazy dog while the proxy records every token "
     "so that tomorrow's test run replays exactly the same answer, byte for byte. "
 ) * 8
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.Response(text='{"status":"ok"}', content_type="application/json")
+
+
+def _app(chat: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.Application:
+    """An app answering chat completions with ``chat`` and GET /health with a fixed 200."""
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_get("/health", _health)
+    return app
 
 
 def _chunk(base: dict[str, object], delta: dict[str, object], finish: str | None = None) -> bytes:
@@ -150,12 +163,7 @@ def upstream_app() -> web.Application:
         await response.write_eof()
         return response
 
-    async def health(request: web.Request) -> web.Response:
-        return web.Response(text='{"status":"ok"}', content_type="application/json")
-
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", chat)
-    app.router.add_get("/health", health)
+    app = _app(chat)
     return app
 
 
@@ -175,12 +183,7 @@ def ceiling_app(answers: dict[bytes, tuple[bytes, str, str]]) -> web.Application
             return response
         return web.Response(body=payload, content_type="application/json", headers=headers)
 
-    async def health(request: web.Request) -> web.Response:
-        return web.Response(text='{"status":"ok"}', content_type="application/json")
-
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", chat)
-    app.router.add_get("/health", health)
+    app = _app(chat)
     return app
 
 
@@ -224,12 +227,7 @@ def relay_app(upstream: str) -> web.Application:
             await response.write_eof()
             return response
 
-    async def health(request: web.Request) -> web.Response:
-        return web.Response(text='{"status":"ok"}', content_type="application/json")
-
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", forward)
-    app.router.add_get("/health", health)
+    app = _app(forward)
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
     return app
