@@ -122,7 +122,11 @@ def test_console_script_and_module_are_the_same_cli(tmp_path: Path) -> None:
         "--logs-dir",
         "--record",
         "--pause",
+        "--pause-requests",
+        "--hold-timeout SECONDS",
         "--replay-timing",
+        "--history N",
+        "--token TOKEN",
         "--config",
     ):
         assert option in result.stdout
@@ -137,6 +141,11 @@ def test_console_script_and_module_are_the_same_cli(tmp_path: Path) -> None:
         (["--replay-timing", "slow"], ["--replay-timing", "original", "instant"]),
         (["--port", "99999"], ["--port"]),
         (["--upstream", "ftp://x"], ["--upstream"]),
+        (["--history", "0"], ["--history", "integer of 1 or more"]),
+        (["--history", "many"], ["--history", "integer of 1 or more"]),
+        (["--hold-timeout", "0"], ["--hold-timeout", "greater than 0"]),
+        (["--hold-timeout", "5m"], ["--hold-timeout", "greater than 0"]),
+        (["--token", "too-short"], ["--token", "at least 16 characters"]),
     ],
 )
 def test_invalid_option_is_one_line_and_status_2(
@@ -148,6 +157,16 @@ def test_invalid_option_is_one_line_and_status_2(
     assert len(lines) == 1, result.stderr
     for word in named:
         assert word in lines[0]
+
+
+def test_invalid_token_is_not_echoed(tmp_path: Path) -> None:
+    token = "Secret token with spaces"
+    for args, env in [(["--token", token], {}), ([], {"PLAYINGPACK_TOKEN": token})]:
+        result = run("start", *args, cwd=tmp_path, env=env)
+        assert result.returncode == 2
+        (line,) = result.stderr.strip().splitlines()
+        assert "token must be at least 16 characters" in line
+        assert token not in line and "Secret" not in line
 
 
 def test_bad_config_file_stops_start_naming_file_and_key(tmp_path: Path) -> None:
@@ -207,6 +226,18 @@ def test_precedence_flags_over_env_over_file(tmp_path: Path, upstream: FakeUpstr
     )
 
 
+def test_banner_shows_what_is_held_and_for_how_long(tmp_path: Path, upstream: FakeUpstream) -> None:
+    args = ["--pause", "tool-calls", "--pause-requests", "--hold-timeout", "2.5"]
+    with started(*args, "--upstream", upstream.url, cwd=tmp_path) as process:
+        process.wait_for(
+            r"record\s+auto\s+pause tool-calls \+ requests "
+            r"\(held calls released after 2\.5 s\)\s+replay timing original"
+        )
+    env = {"PLAYINGPACK_PAUSE_REQUESTS": "1"}
+    with started("--upstream", upstream.url, cwd=tmp_path, env=env) as process:
+        process.wait_for(r"pause requests \(held calls released after 300 s\)")
+
+
 def test_python_config_file_with_define_config(tmp_path: Path, upstream: FakeUpstream) -> None:
     (tmp_path / "playingpack.config.py").write_text(
         "import os\nfrom playingpack import define_config\n"
@@ -228,6 +259,15 @@ def test_no_ui_serves_no_dashboard(tmp_path: Path, upstream: FakeUpstream) -> No
 def test_non_loopback_host_warns(tmp_path: Path, upstream: FakeUpstream) -> None:
     with started("--host", "0.0.0.0", "--upstream", upstream.url, cwd=tmp_path) as process:
         process.wait_for(r"warning: .*0\.0\.0\.0.*non-loopback")
+
+
+def test_non_loopback_dashboard_url_carries_the_token(
+    tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    token = "cli-test-token-0123456789"
+    args = ["--host", "0.0.0.0", "--upstream", upstream.url]
+    with started(*args, cwd=tmp_path, env={"PLAYINGPACK_TOKEN": token}) as process:
+        process.wait_for(rf"dashboard\s+http://\S+/\?token={token}$")
 
 
 def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:

@@ -21,6 +21,8 @@ from playingpack.config import (
 )
 from playingpack.errors import ConfigError
 
+TOKEN = "s3cret-Token_0123456789"
+
 
 def _load(
     cwd: Path,
@@ -65,7 +67,11 @@ def test_no_file_no_env_no_flags_gives_defaults_with_dirs_under_cwd(tmp_path: Pa
         host="127.0.0.1",
         headless=False,
         pause=PauseMode.OFF,
+        pause_requests=False,
+        hold_timeout=300.0,
         replay_timing=ReplayTiming.ORIGINAL,
+        history=500,
+        token=None,
     )
 
 
@@ -87,7 +93,9 @@ def test_python_file(tmp_path: Path) -> None:
         tmp_path / "playingpack.config.py",
         "from playingpack import define_config\n"
         "config = define_config(upstream='http://localhost:9000/v1/', record='off', port=0,\n"
-        "                       headless=True, pause='tool-calls', replay_timing='instant')\n",
+        "                       headless=True, pause='tool-calls', replay_timing='instant',\n"
+        "                       pause_requests=True, hold_timeout=30, history=20,\n"
+        f"                       token={TOKEN!r})\n",
     )
     config = _load(tmp_path)
     assert config.upstream == "http://localhost:9000/v1"
@@ -96,6 +104,9 @@ def test_python_file(tmp_path: Path) -> None:
     assert config.headless is True
     assert config.pause is PauseMode.TOOL_CALLS
     assert config.replay_timing is ReplayTiming.INSTANT
+    assert config.pause_requests is True
+    assert config.hold_timeout == 30.0 and isinstance(config.hold_timeout, float)
+    assert (config.history, config.token) == (20, TOKEN)
     assert config.host == "127.0.0.1"  # not set in the file: default
 
 
@@ -121,7 +132,8 @@ def test_playingpack_toml(tmp_path: Path) -> None:
     _write(
         tmp_path / "playingpack.toml",
         'upstream = "https://example.test"\nrecord = "replay-only"\nport = 8080\n'
-        'host = "0.0.0.0"\nheadless = true\npause = "all"\nreplay_timing = "instant"\n',
+        'host = "0.0.0.0"\nheadless = true\npause = "all"\nreplay_timing = "instant"\n'
+        f'pause_requests = true\nhold_timeout = 2.5\nhistory = 10\ntoken = "{TOKEN}"\n',
     )
     config = _load(tmp_path)
     assert (config.upstream, config.record, config.port, config.host) == (
@@ -135,15 +147,28 @@ def test_playingpack_toml(tmp_path: Path) -> None:
         PauseMode.ALL,
         ReplayTiming.INSTANT,
     )
+    assert (config.pause_requests, config.hold_timeout, config.history, config.token) == (
+        True,
+        2.5,
+        10,
+        TOKEN,
+    )
 
 
 def test_pyproject_tool_table(tmp_path: Path) -> None:
     _write(
         tmp_path / "pyproject.toml",
-        '[project]\nname = "x"\n\n[tool.playingpack]\nrecord = "off"\nport = 5000\n',
+        '[project]\nname = "x"\n\n[tool.playingpack]\nrecord = "off"\nport = 5000\n'
+        f'pause_requests = true\nhold_timeout = 60\nhistory = 1\ntoken = "{TOKEN}"\n',
     )
     config = _load(tmp_path)
     assert (config.record, config.port) == (RecordMode.OFF, 5000)
+    assert (config.pause_requests, config.hold_timeout, config.history, config.token) == (
+        True,
+        60.0,
+        1,
+        TOKEN,
+    )
 
 
 def test_pyproject_without_table_is_skipped(tmp_path: Path) -> None:
@@ -185,24 +210,37 @@ def test_json_with_camel_case_keys(tmp_path: Path) -> None:
     _write(
         tmp_path / "playingpack.config.json",
         '{"tapesDir": "recorded", "logsDir": "/var/pp-logs", "replayTiming": "instant",'
-        ' "headless": true}',
+        ' "headless": true, "pauseRequests": true, "holdTimeout": 45.5, "history": 99,'
+        f' "token": "{TOKEN}"}}',
     )
     config = _load(tmp_path)
     assert config.tapes_dir == tmp_path / "recorded"
     assert config.logs_dir == Path("/var/pp-logs")
     assert config.replay_timing is ReplayTiming.INSTANT
     assert config.headless is True
+    assert (config.pause_requests, config.hold_timeout, config.history, config.token) == (
+        True,
+        45.5,
+        99,
+        TOKEN,
+    )
 
 
 def test_json_accepts_snake_case_too(tmp_path: Path) -> None:
-    _write(tmp_path / "playingpack.config.json", '{"tapes_dir": "t", "replay_timing": "instant"}')
+    _write(
+        tmp_path / "playingpack.config.json",
+        '{"tapes_dir": "t", "replay_timing": "instant", "pause_requests": true, "hold_timeout": 1}',
+    )
     config = _load(tmp_path)
     assert (config.tapes_dir, config.replay_timing) == (tmp_path / "t", ReplayTiming.INSTANT)
+    assert (config.pause_requests, config.hold_timeout) == (True, 1.0)
 
 
 def test_json_camel_and_snake_for_the_same_key_is_an_error(tmp_path: Path) -> None:
     _write(tmp_path / "playingpack.config.json", '{"tapes_dir": "a", "tapesDir": "b"}')
     assert _error(tmp_path).startswith("playingpack.config.json: tapes_dir is given twice")
+    _write(tmp_path / "playingpack.config.json", '{"holdTimeout": 1, "hold_timeout": 2}')
+    assert _error(tmp_path).startswith("playingpack.config.json: hold_timeout is given twice")
 
 
 # --- discovery ----------------------------------------------------------------------------------
@@ -282,6 +320,9 @@ def test_define_config_keeps_only_given_keys() -> None:
     assert given == ConfigFile(record=RecordMode.OFF, tapes_dir=Path("t"), port=0)
     assert given.given() == frozenset({"record", "tapes_dir", "port"})
     assert define_config().given() == frozenset()
+    given = define_config(pause_requests=False, hold_timeout=5, history=3, token=TOKEN)
+    assert given == ConfigFile(pause_requests=False, hold_timeout=5.0, history=3, token=TOKEN)
+    assert given.given() == frozenset({"pause_requests", "hold_timeout", "history", "token"})
 
 
 def test_define_config_validates_immediately() -> None:
@@ -294,6 +335,14 @@ def test_define_config_validates_immediately() -> None:
         define_config(port=70000)
     with pytest.raises(ConfigError, match=r"^define_config\(\): headless must be true or false"):
         define_config(headless="yes")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"^define_config\(\): history must be an integer"):
+        define_config(history=0)
+    with pytest.raises(ConfigError, match=r"^define_config\(\): hold_timeout must be a number"):
+        define_config(hold_timeout=-1)
+    with pytest.raises(ConfigError, match=r"^define_config\(\): pause_requests must be true"):
+        define_config(pause_requests=1)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"^define_config\(\): token must be at least 16"):
+        define_config(token="short")
 
 
 def test_unset_keys_in_a_python_file_do_not_override(tmp_path: Path) -> None:
@@ -319,7 +368,11 @@ def test_environment_variables(tmp_path: Path) -> None:
         "PLAYINGPACK_HEADLESS": "yes",
         "PLAYINGPACK_PAUSE": "all",
         "PLAYINGPACK_REPLAY_TIMING": "instant",
-        "PLAYINGPACK_TOKEN": "belongs to some other tool",
+        "PLAYINGPACK_PAUSE_REQUESTS": "true",
+        "PLAYINGPACK_HOLD_TIMEOUT": " 2.5 ",
+        "PLAYINGPACK_HISTORY": "42",
+        "PLAYINGPACK_TOKEN": TOKEN,
+        "PLAYINGPACK_OTHER_TOOL_URL": "belongs to some other tool",
         "HOME": "/nowhere",
     }
     assert _load(tmp_path, env=env) == Config(
@@ -331,7 +384,11 @@ def test_environment_variables(tmp_path: Path) -> None:
         host="::1",
         headless=True,
         pause=PauseMode.ALL,
+        pause_requests=True,
+        hold_timeout=2.5,
         replay_timing=ReplayTiming.INSTANT,
+        history=42,
+        token=TOKEN,
     )
 
 
@@ -341,15 +398,32 @@ def test_environment_variables(tmp_path: Path) -> None:
 )
 def test_environment_bool_words(tmp_path: Path, word: str, value: bool) -> None:
     assert _load(tmp_path, env={"PLAYINGPACK_HEADLESS": word}).headless is value
+    assert _load(tmp_path, env={"PLAYINGPACK_PAUSE_REQUESTS": word}).pause_requests is value
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("300", 300.0), ("0.5", 0.5), ("1e3", 1000.0)])
+def test_environment_hold_timeout_is_read_as_a_number(
+    tmp_path: Path, text: str, seconds: float
+) -> None:
+    config = _load(tmp_path, env={"PLAYINGPACK_HOLD_TIMEOUT": text})
+    assert config.hold_timeout == seconds and isinstance(config.hold_timeout, float)
 
 
 def test_near_miss_environment_variable_is_logged_others_ignored(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    env = {"PLAYINGPACK_RECROD": "off", "PLAYINGPACK_TOKEN": "x"}
+    env = {
+        "PLAYINGPACK_RECROD": "off",
+        "PLAYINGPACK_HOLDTIMEOUT": "5",
+        "PLAYINGPACK_OTHER_TOOL_URL": "x",
+    }
     with caplog.at_level(logging.WARNING, logger="playingpack.config"):
-        assert _load(tmp_path, env=env).record is RecordMode.AUTO
-    assert caplog.messages == ["ignoring PLAYINGPACK_RECROD; did you mean PLAYINGPACK_RECORD?"]
+        config = _load(tmp_path, env=env)
+    assert (config.record, config.hold_timeout) == (RecordMode.AUTO, 300.0)
+    assert caplog.messages == [
+        "ignoring PLAYINGPACK_RECROD; did you mean PLAYINGPACK_RECORD?",
+        "ignoring PLAYINGPACK_HOLDTIMEOUT; did you mean PLAYINGPACK_HOLD_TIMEOUT?",
+    ]
 
 
 def test_empty_environment_variable_counts_as_unset(tmp_path: Path) -> None:
@@ -364,14 +438,23 @@ def test_precedence_flags_over_env_over_file_over_defaults(tmp_path: Path) -> No
     _write(
         tmp_path / "playingpack.toml",
         'record = "off"\nport = 1111\npause = "all"\nhost = "file-host"\n'
-        'tapes_dir = "file-tapes"\n',
+        'tapes_dir = "file-tapes"\nhold_timeout = 10\nhistory = 10\n'
+        'token = "file-token-0123456789"\npause_requests = true\n',
     )
     env = {
         "PLAYINGPACK_PORT": "2222",
         "PLAYINGPACK_PAUSE": "tool-calls",
         "PLAYINGPACK_TAPES_DIR": "env-tapes",
+        "PLAYINGPACK_HOLD_TIMEOUT": "20",
+        "PLAYINGPACK_HISTORY": "20",
+        "PLAYINGPACK_TOKEN": "env-token-0123456789",
     }
-    flags: dict[str, object] = {"port": 3333, "tapes_dir": "flag-tapes"}
+    flags: dict[str, object] = {
+        "port": 3333,
+        "tapes_dir": "flag-tapes",
+        "hold_timeout": "30",
+        "token": TOKEN,
+    }
     config = _load(tmp_path, env=env, flags=flags)
     assert config.port == 3333  # flag > env > file
     assert config.tapes_dir == tmp_path / "flag-tapes"  # flag > env > file
@@ -380,6 +463,10 @@ def test_precedence_flags_over_env_over_file_over_defaults(tmp_path: Path) -> No
     assert config.host == "file-host"  # file > default
     assert config.upstream == "https://api.openai.com"  # default
     assert config.replay_timing is ReplayTiming.ORIGINAL  # default
+    assert config.hold_timeout == 30.0  # flag > env > file
+    assert config.token == TOKEN  # flag > env > file
+    assert config.history == 20  # env > file
+    assert config.pause_requests is True  # file > default
 
 
 def test_flags_of_every_kind(tmp_path: Path) -> None:
@@ -392,9 +479,14 @@ def test_flags_of_every_kind(tmp_path: Path) -> None:
         "host": "0.0.0.0",
         "headless": True,
         "pause": "tool-calls",
+        "pause_requests": True,
+        "hold_timeout": "0.25",
         "replay_timing": "instant",
+        "history": "7",
+        "token": TOKEN,
     }
-    assert _load(tmp_path, env={"PLAYINGPACK_HEADLESS": "0"}, flags=flags) == Config(
+    env = {"PLAYINGPACK_HEADLESS": "0", "PLAYINGPACK_PAUSE_REQUESTS": "no"}
+    assert _load(tmp_path, env=env, flags=flags) == Config(
         upstream="https://proxy.test/v1",
         tapes_dir=tmp_path / "ft",
         logs_dir=tmp_path / "fl",
@@ -403,8 +495,17 @@ def test_flags_of_every_kind(tmp_path: Path) -> None:
         host="0.0.0.0",
         headless=True,
         pause=PauseMode.TOOL_CALLS,
+        pause_requests=True,
+        hold_timeout=0.25,
         replay_timing=ReplayTiming.INSTANT,
+        history=7,
+        token=TOKEN,
     )
+
+
+def test_numbers_from_click_flags_are_taken_as_they_are(tmp_path: Path) -> None:
+    config = _load(tmp_path, flags={"history": 3, "hold_timeout": 9})
+    assert (config.history, config.hold_timeout) == (3, 9.0)
 
 
 def test_none_flags_count_as_not_given(tmp_path: Path) -> None:
@@ -447,7 +548,8 @@ def test_relative_dirs_from_env_and_flags_are_relative_to_cwd(tmp_path: Path) ->
 # --- errors -------------------------------------------------------------------------------------
 
 _KNOWN = (
-    "known keys: upstream, tapes_dir, logs_dir, record, port, host, headless, pause, replay_timing"
+    "known keys: upstream, tapes_dir, logs_dir, record, port, host, headless, pause, "
+    "pause_requests, hold_timeout, replay_timing, history, token"
 )
 
 
@@ -560,6 +662,123 @@ def test_empty_host(tmp_path: Path) -> None:
     assert _error(tmp_path) == (
         "playingpack.toml: host must be a non-empty host name or address (got '  ')"
     )
+
+
+_HISTORY = "history must be an integer of 1 or more (how many recent calls are kept in memory)"
+_SECONDS = "hold_timeout must be a number of seconds greater than 0, such as 300 or 2.5"
+_TOKEN_RULE = "token must be at least 16 characters, each a letter, a digit, '-' or '_'"
+
+
+@pytest.mark.parametrize("history", ["0", "-3", "2.5", '"10"', "true"])
+def test_bad_history_in_a_file(tmp_path: Path, history: str) -> None:
+    _write(tmp_path / "playingpack.toml", f"history = {history}\n")
+    assert _error(tmp_path).startswith(f"playingpack.toml: {_HISTORY} (got ")
+
+
+@pytest.mark.parametrize("value", ["ten", "0", "1.5", "-1", "²"])
+def test_bad_history_in_env(tmp_path: Path, value: str) -> None:
+    assert _error(tmp_path, env={"PLAYINGPACK_HISTORY": value}) == (
+        f"PLAYINGPACK_HISTORY: {_HISTORY} (got {value!r})"
+    )
+
+
+def test_bad_history_flag_names_the_option(tmp_path: Path) -> None:
+    assert _error(tmp_path, flags={"history": "0"}) == f"--history: {_HISTORY} (got '0')"
+
+
+@pytest.mark.parametrize("seconds", ["0", "-1.5", "true", '"2.5"', "inf", "nan"])
+def test_bad_hold_timeout_in_a_file(tmp_path: Path, seconds: str) -> None:
+    _write(tmp_path / "playingpack.toml", f"hold_timeout = {seconds}\n")
+    assert _error(tmp_path).startswith(f"playingpack.toml: {_SECONDS} (got ")
+
+
+def test_bad_hold_timeout_in_json_names_the_field(tmp_path: Path) -> None:
+    _write(tmp_path / "playingpack.config.json", '{"holdTimeout": "5 minutes"}')
+    assert _error(tmp_path) == f"playingpack.config.json: {_SECONDS} (got '5 minutes')"
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-2", "inf", "nan", "5s"])
+def test_bad_hold_timeout_in_env(tmp_path: Path, value: str) -> None:
+    assert _error(tmp_path, env={"PLAYINGPACK_HOLD_TIMEOUT": value}) == (
+        f"PLAYINGPACK_HOLD_TIMEOUT: {_SECONDS} (got {value!r})"
+    )
+
+
+def test_bad_hold_timeout_flag_names_the_option(tmp_path: Path) -> None:
+    assert _error(tmp_path, flags={"hold_timeout": "0"}) == f"--hold-timeout: {_SECONDS} (got '0')"
+
+
+def test_bad_pause_requests(tmp_path: Path) -> None:
+    assert _error(tmp_path, env={"PLAYINGPACK_PAUSE_REQUESTS": "sometimes"}) == (
+        "PLAYINGPACK_PAUSE_REQUESTS: pause_requests must be one of 1, 0, true, false, yes, no "
+        "(got 'sometimes')"
+    )
+    assert _error(tmp_path, flags={"pause_requests": "perhaps"}).startswith(
+        "--pause-requests: pause_requests must be one of"
+    )
+    _write(tmp_path / "playingpack.config.json", '{"pauseRequests": "yes"}')
+    assert _error(tmp_path) == (
+        "playingpack.config.json: pause_requests must be true or false (got 'yes')"
+    )
+
+
+@pytest.mark.parametrize(
+    ("token", "found"),
+    [
+        ("Short-but-Secret", None),  # 16 characters: accepted
+        ("ShortSecret7", "12 characters"),
+        ("Secret with spaces in it", "a character outside that set"),
+        ("Secret.Dotted.Token.0123", "a character outside that set"),
+        ("Sécret-0123456789", "a character outside that set"),
+    ],
+)
+def test_token_rule_and_the_token_is_never_shown(
+    tmp_path: Path, token: str, found: str | None
+) -> None:
+    if found is None:
+        assert _load(tmp_path, env={"PLAYINGPACK_TOKEN": token}).token == token
+        return
+    sources: list[tuple[str, dict[str, str], dict[str, object]]] = [
+        ("PLAYINGPACK_TOKEN", {"PLAYINGPACK_TOKEN": token}, {}),
+        ("--token", {}, {"token": token}),
+    ]
+    for source, env, flags in sources:
+        message = _error(tmp_path, env=env, flags=flags)
+        assert message == f"{source}: {_TOKEN_RULE} (got {found}; value not shown)"
+        assert token not in message
+    _write(tmp_path / "playingpack.toml", f"token = {token!r}\n")
+    message = _error(tmp_path)
+    assert message == f"playingpack.toml: {_TOKEN_RULE} (got {found}; value not shown)"
+    assert token not in message
+
+
+def test_token_of_the_wrong_type_or_empty_in_a_file(tmp_path: Path) -> None:
+    _write(tmp_path / "playingpack.config.json", '{"token": 12345678901234567890}')
+    assert _error(tmp_path) == (
+        f"playingpack.config.json: {_TOKEN_RULE} (got int; value not shown)"
+    )
+    _write(tmp_path / "playingpack.config.json", '{"token": ""}')
+    assert _error(tmp_path) == (
+        f"playingpack.config.json: {_TOKEN_RULE} (got 0 characters; value not shown)"
+    )
+
+
+def test_bad_token_in_a_python_file_is_not_shown(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "playingpack.config.py",
+        "from playingpack import define_config\nconfig = define_config(token='hunter2')\n",
+    )
+    assert _error(tmp_path) == (
+        "playingpack.config.py, line 2: define_config(): "
+        f"{_TOKEN_RULE} (got 7 characters; value not shown)"
+    )
+
+
+def test_token_stays_out_of_repr(tmp_path: Path) -> None:
+    config = _load(tmp_path, env={"PLAYINGPACK_TOKEN": TOKEN})
+    assert config.token == TOKEN
+    assert TOKEN not in repr(config)
+    assert TOKEN not in repr(define_config(token=TOKEN))
 
 
 def test_missing_explicit_config_file(tmp_path: Path) -> None:

@@ -23,6 +23,8 @@ from playingpack.errors import ConfigError
 if TYPE_CHECKING:
     from asyncio import AbstractEventLoop
 
+    from playingpack.app import Server
+
 
 def _choices(kind: type[RecordMode] | type[PauseMode] | type[ReplayTiming]) -> click.Choice[str]:
     return click.Choice([member.value for member in kind])
@@ -67,12 +69,35 @@ def cli() -> None:
 @click.option(
     "--pause",
     type=_choices(PauseMode),
-    help="Which answers to hold for a decision.  [default: off]",
+    help="Which answers to hold for a decision (requests: see --pause-requests).  [default: off]",
+)
+@click.option(
+    "--pause-requests",
+    "pause_requests",
+    is_flag=True,
+    default=None,
+    help="Also hold each call before it is sent upstream or looked up, to inspect or edit it.",
+)
+@click.option(
+    "--hold-timeout",
+    metavar="SECONDS",
+    help="Seconds a held call waits for a decision before it is allowed.  [default: 300]",
 )
 @click.option(
     "--replay-timing",
     type=_choices(ReplayTiming),
     help="Replay with the recorded delays, or at once.  [default: original]",
+)
+@click.option(
+    "--history",
+    metavar="N",
+    help="Recent calls kept in memory for the dashboard; all stay in the logs.  [default: 500]",
+)
+@click.option(
+    "--token",
+    metavar="TOKEN",
+    help="Token the dashboard and its API require off loopback: 16+ characters of A-Z a-z 0-9 - _ "
+    "(PLAYINGPACK_TOKEN keeps it out of the process list).  [default: generated at start]",
 )
 @click.option(
     "--config",
@@ -158,8 +183,9 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _banner(config: Config, url: str) -> str:
-    dashboard = "off (--no-ui)" if config.headless else f"{url}/"
+def _banner(config: Config, server: Server) -> str:
+    url = server.url
+    dashboard = "off (--no-ui)" if config.headless else server.dashboard_url
     lines = [
         f"playingpack {__version__} listening on {url}",
         f"  base_url   {url}/v1",
@@ -167,10 +193,22 @@ def _banner(config: Config, url: str) -> str:
         f"  upstream   {config.upstream}",
         f"  tapes      {_shown(config.tapes_dir)}",
         f"  logs       {_shown(config.logs_dir)}",
-        f"  record     {config.record.value}   pause {config.pause.value}   "
+        f"  record     {config.record.value}   pause {_pause_shown(config)}   "
         f"replay timing {config.replay_timing.value}",
     ]
     return "\n".join(lines)
+
+
+def _pause_shown(config: Config) -> str:
+    """What is held, e.g. "tool-calls + requests (held calls released after 300 s)", or "off"."""
+    held = [config.pause.value] if config.pause is not PauseMode.OFF else []
+    if config.pause_requests:
+        held.append("requests")
+    if not held:
+        return "off"
+    seconds = config.hold_timeout
+    shown = str(int(seconds)) if seconds.is_integer() else str(seconds)
+    return f"{' + '.join(held)} (held calls released after {shown} s)"
 
 
 def _shown(path: Path) -> str:
@@ -200,7 +238,7 @@ def _serve(config: Config, open_browser: bool) -> None:
             raise click.ClickException(
                 f"cannot listen on {config.host}:{config.port}: {exc}"
             ) from None
-        click.echo(_banner(config, server.url))
+        click.echo(_banner(config, server))
         if not _is_loopback(config.host):
             click.echo(
                 f"warning: bound to {config.host}, a non-loopback address: anyone who can reach "
@@ -208,7 +246,7 @@ def _serve(config: Config, open_browser: bool) -> None:
                 err=True,
             )
         if open_browser and not config.headless:
-            webbrowser.open(f"{server.url}/")
+            webbrowser.open(server.dashboard_url)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -11,12 +11,13 @@ import difflib
 import enum
 import json
 import logging
+import math
 import os
 import re
 import runpy
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -65,7 +66,13 @@ class Config:
     host: str = "127.0.0.1"
     headless: bool = False
     pause: PauseMode = PauseMode.OFF
+    pause_requests: bool = False  # also hold each call before it is sent upstream or looked up
+    hold_timeout: float = 300.0  # seconds a held call waits for a decision before it is allowed
     replay_timing: ReplayTiming = ReplayTiming.ORIGINAL
+    history: int = 500  # recent flows kept in memory; older ones are only in the logs
+    # Required by the dashboard, /api and /ws off loopback; None: one is generated at start.
+    # Kept out of repr so a logged or printed Config never shows it.
+    token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -83,7 +90,11 @@ class ConfigFile:
     host: str | None = None
     headless: bool | None = None
     pause: PauseMode | None = None
+    pause_requests: bool | None = None
+    hold_timeout: float | None = None
     replay_timing: ReplayTiming | None = None
+    history: int | None = None
+    token: str | None = field(default=None, repr=False)
 
     def given(self) -> frozenset[str]:
         """Names of the keys that were set."""
@@ -105,6 +116,8 @@ _ENV_PREFIX = "PLAYINGPACK_"
 _CAMEL_KEYS: dict[str, str] = {
     "tapesDir": "tapes_dir",
     "logsDir": "logs_dir",
+    "pauseRequests": "pause_requests",
+    "holdTimeout": "hold_timeout",
     "replayTiming": "replay_timing",
 }
 _FLAG_NAMES: dict[str, str] = {key: "--" + key.replace("_", "-") for key in _KEYS} | {
@@ -121,7 +134,14 @@ _BOOL_WORDS: dict[str, bool] = {
 
 
 class _BadValue(Exception):
-    """A value failed its check; the text completes '<key> must ...'."""
+    """A value failed its check; the text completes '<key> must ...'.
+
+    `found` replaces the value in the message's "(got ...)" where the value must not be shown.
+    """
+
+    def __init__(self, expected: str, *, found: str | None = None) -> None:
+        super().__init__(expected)
+        self.found = found
 
 
 # --- one parser per kind of value ---------------------------------------------------------------
@@ -142,12 +162,55 @@ def _parse_enum(kind: type[_E]) -> Callable[[object, bool], _E]:
 
 
 def _parse_port(value: object, text: bool) -> int:
-    if text and isinstance(value, str) and value.strip().isdigit():
+    # isdecimal, not isdigit: "²" is a digit that int() rejects.
+    if text and isinstance(value, str) and value.strip().isdecimal():
         value = int(value.strip())
     # bool is an int subclass, and `port = true` is a mistake, not port 1.
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 65535:
         return value
     raise _BadValue("must be an integer from 0 to 65535 (0 picks a free port)")
+
+
+def _parse_history(value: object, text: bool) -> int:
+    if text and isinstance(value, str) and value.strip().isdecimal():
+        value = int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise _BadValue("must be an integer of 1 or more (how many recent calls are kept in memory)")
+
+
+def _parse_seconds(value: object, text: bool) -> float:
+    expected = "must be a number of seconds greater than 0, such as 300 or 2.5"
+    if text and isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise _BadValue(expected) from None
+    # inf passes `> 0`, but a hold that never ends is not a timeout.
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    ):
+        return float(value)
+    raise _BadValue(expected)
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,}")
+
+
+def _parse_token(value: object, text: bool) -> str:
+    # The token is a secret: messages say what is wrong with it but never show it.
+    expected = "must be at least 16 characters, each a letter, a digit, '-' or '_'"
+    if not isinstance(value, str):
+        raise _BadValue(expected, found=f"{type(value).__name__}; value not shown")
+    token = value.strip() if text else value
+    if len(token) < 16:
+        raise _BadValue(expected, found=f"{len(token)} characters; value not shown")
+    if not _TOKEN.fullmatch(token):
+        raise _BadValue(expected, found="a character outside that set; value not shown")
+    return token
 
 
 def _parse_bool(value: object, text: bool) -> bool:
@@ -216,7 +279,8 @@ def _layer(
         try:
             return parse(value, text(value))
         except _BadValue as exc:
-            raise ConfigError(f"{label(key)}: {key} {exc} (got {_show(value)})") from None
+            got = _show(value) if exc.found is None else exc.found
+            raise ConfigError(f"{label(key)}: {key} {exc} (got {got})") from None
 
     return ConfigFile(
         upstream=get("upstream", _parse_upstream),
@@ -227,7 +291,11 @@ def _layer(
         host=get("host", _parse_host),
         headless=get("headless", _parse_bool),
         pause=get("pause", _PARSE_PAUSE),
+        pause_requests=get("pause_requests", _parse_bool),
+        hold_timeout=get("hold_timeout", _parse_seconds),
         replay_timing=get("replay_timing", _PARSE_TIMING),
+        history=get("history", _parse_history),
+        token=get("token", _parse_token),
     )
 
 
@@ -241,7 +309,11 @@ def define_config(
     host: str | None = None,
     headless: bool | None = None,
     pause: str | PauseMode | None = None,
+    pause_requests: bool | None = None,
+    hold_timeout: float | None = None,
     replay_timing: str | ReplayTiming | None = None,
+    history: int | None = None,
+    token: str | None = None,
 ) -> ConfigFile:
     """Settings for a ``playingpack.config.py`` file, which must assign the result to ``config``.
 
@@ -258,7 +330,11 @@ def define_config(
         "host": host,
         "headless": headless,
         "pause": pause,
+        "pause_requests": pause_requests,
+        "hold_timeout": hold_timeout,
         "replay_timing": replay_timing,
+        "history": history,
+        "token": token,
     }
     return _layer(raw, lambda key: "define_config()", lambda value: False)
 
@@ -477,7 +553,11 @@ def _apply(config: Config, layer: ConfigFile) -> Config:
         host=_pick(layer.host, config.host),
         headless=_pick(layer.headless, config.headless),
         pause=_pick(layer.pause, config.pause),
+        pause_requests=_pick(layer.pause_requests, config.pause_requests),
+        hold_timeout=_pick(layer.hold_timeout, config.hold_timeout),
         replay_timing=_pick(layer.replay_timing, config.replay_timing),
+        history=_pick(layer.history, config.history),
+        token=_pick(layer.token, config.token),
     )
 
 
