@@ -12,7 +12,7 @@ from tests.conftest import Running
 from tests.fakes.openai_upstream import FakeUpstream
 
 
-@pytest.mark.parametrize("path", ["/api/flows", "/ws", "/nothing.json", "/health/x"])
+@pytest.mark.parametrize("path", ["/api/nothing", "/ws/x", "/nothing.json", "/health/x"])
 def test_unknown_machine_paths_get_json_404(proxy: Running, path: str) -> None:
     response = httpx.get(f"{proxy.url}{path}")
     assert response.status_code == 404

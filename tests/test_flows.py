@@ -15,7 +15,7 @@ from playingpack.providers import Summary, ToolCall, Usage
 def test_replay_lifecycle_and_log_line(tmp_path: Path) -> None:
     log = FlowLog(tmp_path)
     seen: list[State] = []
-    log.subscribe(lambda flow: seen.append(flow.state))
+    log.subscribe(lambda flow, _text: seen.append(flow.state))
     flow = log.open("POST", "/v1/chat/completions")
     flow.model, flow.key, flow.status, flow.source = "gpt-4o", "ab" * 32, 200, Source.TAPE
     log.transition(flow, State.REPLAY)

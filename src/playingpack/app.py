@@ -11,18 +11,23 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from playingpack import __version__, dashboard
+from playingpack.access import Access
+from playingpack.api import Api
 from playingpack.config import Config
 from playingpack.flows import FlowLog
+from playingpack.interceptor import Interceptor
 from playingpack.providers.openai_chat import OpenAIChat
 from playingpack.proxy import Proxy, error_response
 from playingpack.settings import Settings
 from playingpack.store import TapeStore
 from playingpack.upstream import Upstream
+from playingpack.websocket import LiveEvents
 
 logger = logging.getLogger(__name__)
 
 PROXY: web.AppKey[Proxy] = web.AppKey("proxy", Proxy)
 CONFIG: web.AppKey[Config] = web.AppKey("config", Config)
+ACCESS: web.AppKey[Access] = web.AppKey("access", Access)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -34,13 +39,27 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
     """
     settings = Settings.from_config(config)
     upstream = Upstream(config.upstream)
-    flows = FlowLog(config.logs_dir, echo=echo)
-    proxy = Proxy(settings, TapeStore(config.tapes_dir), upstream, flows)
+    flows = FlowLog(config.logs_dir, history=config.history, echo=echo)
+    store = TapeStore(config.tapes_dir)
+    interceptor = Interceptor(settings, flows, store)
+    proxy = Proxy(settings, store, upstream, flows, interceptor)
+    access = Access(config.host, config.token)
+    live = LiveEvents(flows, settings, access)
     chat = OpenAIChat()
+    api = Api(
+        flows=flows,
+        interceptor=interceptor,
+        settings=settings,
+        store=store,
+        providers={chat.endpoint: chat},
+        access=access,
+        live=live,
+    )
 
     app = web.Application(client_max_size=256 * 1024**2)
     app[CONFIG] = config
     app[PROXY] = proxy
+    app[ACCESS] = access
 
     async def chat_completions(request: web.Request) -> web.StreamResponse:
         return await proxy.recorded(request, chat)
@@ -61,18 +80,24 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
     app.router.add_post("/v1/chat/completions", _guarded(chat_completions))
     app.router.add_route("*", "/v1/{tail:.*}", _guarded(proxy.passthrough))
     app.router.add_get("/health", health)
+    api.add_routes(app)
+    app.router.add_get("/ws", live.handle)
     if not config.headless:
-        dashboard.add_routes(app)
+        dashboard.add_routes(app, access)
     app.router.add_route("*", "/{tail:.*}", _not_found)
 
     async def open_upstream(_: web.Application) -> None:
         await upstream.start()
+
+    async def close_sockets(_: web.Application) -> None:
+        await live.close()
 
     async def close_all(_: web.Application) -> None:
         await upstream.close()
         flows.close()
 
     app.on_startup.append(open_upstream)
+    app.on_shutdown.append(close_sockets)
     app.on_cleanup.append(close_all)
     return app
 
@@ -140,6 +165,17 @@ class Server:
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def token(self) -> str | None:
+        """The token the dashboard and API require; None when bound to loopback."""
+        return self.runner.app[ACCESS].token
+
+    @property
+    def dashboard_url(self) -> str:
+        """The dashboard's address, with the token when one is required."""
+        token = self.token
+        return f"{self.url}/" + (f"?token={token}" if token else "")
 
     async def stop(self) -> None:
         """Stop accepting, cancel open requests and close the upstream pool."""

@@ -3,7 +3,8 @@
 PlayingpackError
  ├── ConfigError     a config file, environment variable or flag is invalid
  ├── TapeError       a tape file exists but cannot be read or parsed
- └── UpstreamError   the upstream could not be reached or broke off mid-answer
+ ├── UpstreamError   the upstream could not be reached or broke off mid-answer
+ └── DecisionError   a decision for a held flow cannot be carried out (the flow stays held)
 """
 
 from __future__ import annotations
@@ -30,3 +31,12 @@ class TapeError(PlayingpackError):
 
 class UpstreamError(PlayingpackError):
     """The upstream could not be reached, or its answer broke off."""
+
+
+class DecisionError(PlayingpackError):
+    """A decision was refused; ``param`` is the JSON path of the field at fault, if one is."""
+
+    def __init__(self, message: str, *, param: str | None = None, status: int = 422) -> None:
+        super().__init__(message)
+        self.param = param
+        self.status = status

@@ -14,14 +14,20 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import msgspec
 
 from playingpack.providers import Summary
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from playingpack.providers import Provider
+    from playingpack.tapes import Chunk
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +50,14 @@ class Source(enum.StrEnum):
     MOCK = "mock"
 
 
+# INTERCEPT right after LOOKUP is a call held before it is sent; the person's decision then
+# sends it (CONNECT), answers it from a tape (REPLAY) or with a mock (INJECT).
 _NEXT: dict[State, frozenset[State]] = {
-    State.LOOKUP: frozenset({State.REPLAY, State.CONNECT}),
+    State.LOOKUP: frozenset({State.REPLAY, State.CONNECT, State.INTERCEPT}),
     State.REPLAY: frozenset({State.COMPLETE, State.INTERCEPT}),
     State.CONNECT: frozenset({State.STREAMING}),
     State.STREAMING: frozenset({State.COMPLETE, State.INTERCEPT}),
-    State.INTERCEPT: frozenset({State.FLUSH, State.INJECT}),
+    State.INTERCEPT: frozenset({State.FLUSH, State.INJECT, State.REPLAY, State.CONNECT}),
     State.FLUSH: frozenset({State.COMPLETE}),
     State.INJECT: frozenset({State.COMPLETE}),
     State.COMPLETE: frozenset(),
@@ -57,7 +65,8 @@ _NEXT: dict[State, frozenset[State]] = {
 }
 FINAL_STATES = frozenset({State.COMPLETE, State.ERROR})
 
-Listener = Callable[["Flow"], None]
+# Called with the flow on every change, or with the flow and the text that just streamed in.
+Listener = Callable[["Flow", "str | None"], None]
 
 
 @dataclass(eq=False)
@@ -78,6 +87,16 @@ class Flow:
     started: float = field(default_factory=time.time)
     duration_ms: float | None = None
     history: list[tuple[State, float]] = field(default_factory=list)  # (state, ms since start)
+    provider: Provider | None = None
+    streamed: bool = False  # the client asked for a stream
+    request_headers: Mapping[str, str] | None = None
+    response_headers: Mapping[str, str] | None = None
+    # The answer as it came: SSE events (answer_streamed) or one JSON body, with their delays.
+    chunks: Sequence[Chunk] = ()
+    answer_streamed: bool = False
+    answer: dict[str, Any] | None = None  # the JSON answer, when already known (mocks, holds)
+    hold: Any = None  # the interceptor's Hold while the flow waits for a decision
+    decision: str | None = None  # what ended the hold: allow, mock, edit, tape, timeout
     _started: float = field(default_factory=time.perf_counter, repr=False)
 
     @property
@@ -87,8 +106,7 @@ class Flow:
     @property
     def started_at(self) -> str:
         """When the flow started, ISO-8601 UTC with milliseconds."""
-        seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.started))
-        return f"{seconds}.{int(self.started * 1000) % 1000:03d}Z"
+        return iso_time(self.started)
 
     def log_record(self) -> dict[str, Any]:
         """The flow as one JSON line of the logs folder: no headers, no bodies."""
@@ -113,6 +131,7 @@ class Flow:
                 else None
             ),
             "tool_calls": [call.name for call in summary.tool_calls] if summary else [],
+            "decision": self.decision,
             "error": self.error,
         }
 
@@ -132,7 +151,9 @@ class FlowLog:
         self._echo = echo
         self._pending: list[tuple[str, bytes]] = []
         self._flush_scheduled = False
-        self._flows: deque[Flow] = deque(maxlen=history)
+        self.history = history
+        self._flows: deque[Flow] = deque()
+        self._by_id: dict[str, Flow] = {}
         self._listeners: list[Listener] = []
         # Ids are unique per server run and sort in arrival order; cheaper than a uuid4 each.
         self._run = uuid.uuid4().hex[:8]
@@ -140,11 +161,21 @@ class FlowLog:
         self._log_file: BinaryIO | None = None
         self._log_day = ""
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Flow]:
+        """The flows kept in memory, oldest first."""
         return iter(self._flows)
 
     def __len__(self) -> int:
         return len(self._flows)
+
+    def get(self, flow_id: str) -> Flow | None:
+        """The flow with ``flow_id``, if it is still kept in memory."""
+        return self._by_id.get(flow_id)
+
+    @property
+    def has_listeners(self) -> bool:
+        """Whether anyone listens; streamed text is only extracted for listeners."""
+        return bool(self._listeners)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener`` on every change of any flow; returns the unsubscribe function."""
@@ -152,12 +183,32 @@ class FlowLog:
         return lambda: self._listeners.remove(listener)
 
     def open(self, method: str, path: str) -> Flow:
-        """Start a flow in LOOKUP."""
+        """Start a flow in LOOKUP; the oldest flow is dropped from memory past ``history``."""
         flow = Flow(f"{self._run}-{next(self._count):06d}", method, path)
         flow.history.append((State.LOOKUP, 0.0))
+        if len(self._flows) >= self.history:
+            del self._by_id[self._flows.popleft().id]
         self._flows.append(flow)
+        self._by_id[flow.id] = flow
         self._notify(flow)
         return flow
+
+    def changed(self, flow: Flow) -> None:
+        """Tell listeners about a change that is not a transition (e.g. a hold's details)."""
+        self._notify(flow)
+
+    def streamed_text(self, flow: Flow, text: str) -> None:
+        """Tell listeners the text that just streamed in for ``flow``."""
+        for listener in list(self._listeners):
+            listener(flow, text)
+
+    def clear(self) -> int:
+        """Forget the finished flows (the logs keep them); returns how many were dropped."""
+        kept = [flow for flow in self._flows if not flow.is_finished]
+        dropped = len(self._flows) - len(kept)
+        self._flows = deque(kept)
+        self._by_id = {flow.id: flow for flow in kept}
+        return dropped
 
     def transition(self, flow: Flow, state: State) -> None:
         """Move ``flow`` to ``state``; an illegal move is a bug and raises RuntimeError."""
@@ -183,7 +234,7 @@ class FlowLog:
 
     def _notify(self, flow: Flow) -> None:
         for listener in list(self._listeners):
-            listener(flow)
+            listener(flow, None)
 
     def flush(self) -> None:
         """Append the pending JSON lines to the logs folder, one write per day file."""
@@ -237,6 +288,12 @@ class FlowLog:
         return self._log_file
 
 
+def iso_time(seconds: float) -> str:
+    """``seconds`` since the epoch as ISO-8601 UTC with milliseconds."""
+    whole = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{whole}.{int(seconds * 1000) % 1000:03d}Z"
+
+
 def format_line(flow: Flow) -> str:
     """The terminal line of a finished flow."""
     line = (
@@ -252,6 +309,8 @@ def format_line(flow: Flow) -> str:
             line += f"  {summary.usage.input_tokens}+{summary.usage.output_tokens} tok"
         if summary.tool_calls:
             line += "  tools: " + ",".join(call.name for call in summary.tool_calls)
+    if flow.decision:
+        line += f"  held: {flow.decision}"
     if flow.key:
         line += f"  tape {flow.key[:8]}"
     if flow.error:

@@ -6,17 +6,19 @@ import asyncio
 import functools
 import logging
 import weakref
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
 import msgspec
 from aiohttp import web
 
-from playingpack.config import RecordMode, ReplayTiming
+from playingpack.config import PauseMode, RecordMode, ReplayTiming
 from playingpack.errors import TapeError
 from playingpack.flows import Flow, FlowLog, Source, State
 from playingpack.hashing import InvalidJSON, parse_body
-from playingpack.providers import Provider
+from playingpack.interceptor import Interceptor, Resolution, Stage
+from playingpack.providers import EventKind, Provider
 from playingpack.settings import Settings
 from playingpack.sse import EventSplitter
 from playingpack.store import TapeStore
@@ -30,15 +32,22 @@ _SSE_HEADERS = {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",
 }
+_KEEPALIVE = b": playingpack: held, waiting for a decision\n\n"
 _BUFFERED = 8 * 1024**2
 _UPSTREAM_FAILURES = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
 def error_response(
-    status: int, message: str, type_: str, code: str, *, retry: bool | None = None
+    status: int,
+    message: str,
+    type_: str,
+    code: str,
+    *,
+    retry: bool | None = None,
+    param: str | None = None,
 ) -> web.Response:
     """An OpenAI-style error. ``retry=False`` tells the SDKs not to retry (``x-should-retry``)."""
-    body = {"error": {"message": message, "type": type_, "code": code, "param": None}}
+    body = {"error": {"message": message, "type": type_, "code": code, "param": param}}
     headers = {"x-should-retry": "true" if retry else "false"} if retry is not None else None
     return web.json_response(body, status=status, headers=headers, dumps=_dumps)
 
@@ -47,12 +56,18 @@ class Proxy:
     """Serves recorded endpoints from tapes or the upstream, and passes everything else through."""
 
     def __init__(
-        self, settings: Settings, store: TapeStore, upstream: Upstream, flows: FlowLog
+        self,
+        settings: Settings,
+        store: TapeStore,
+        upstream: Upstream,
+        flows: FlowLog,
+        interceptor: Interceptor,
     ) -> None:
         self.settings = settings
         self.store = store
         self.upstream = upstream
         self.flows = flows
+        self.interceptor = interceptor
         # What a loaded tape turns into for each kind of client, worked out once per tape.
         self._replays: weakref.WeakKeyDictionary[Tape, _Served] = weakref.WeakKeyDictionary()
 
@@ -60,6 +75,8 @@ class Proxy:
         """A request to an endpoint whose answers are recorded and replayed."""
         raw = await request.read()
         flow = self.flows.open(request.method, request.path)
+        flow.request_headers = request.headers
+        flow.provider = provider
         try:
             try:
                 body = parse_body(raw)
@@ -80,18 +97,28 @@ class Proxy:
                     "invalid_request_error",
                     "invalid_json",
                 )
-            flow.request = body
-            model = body.get("model")
-            flow.model = model if isinstance(model, str) else None
+            call = _Call(request, flow, provider, body)
+            tape: Tape | None = None
+            if self.settings.pause_requests:
+                resolution = await self.interceptor.hold(
+                    flow, Stage.REQUEST, call.keepalive if call.stream else None
+                )
+                flow.decision = resolution.action
+                if resolution.reply is not None:
+                    return await self._inject(call, resolution)
+                if resolution.request is not None:
+                    call.describe(resolution.request)
+                    raw = msgspec.json.encode(resolution.request)
+                tape = resolution.tape
             mode = self.settings.record
-            if mode is not RecordMode.OFF:
-                flow.key = provider.key(body)
+            if tape is None and mode is not RecordMode.OFF:
+                flow.key = provider.key(call.body)
                 try:
                     tape = self.store.load(flow.key)
                 except TapeError as exc:
                     logger.warning("%s", exc)
-                    return self._fail(
-                        flow,
+                    return await self._error(
+                        call,
                         500,
                         f"{exc}. Fix the file or delete it to record the answer again "
                         "(it is not overwritten on its own).",
@@ -99,20 +126,19 @@ class Proxy:
                         "tape_corrupt",
                         retry=False,
                     )
-                if tape is not None:
-                    return await self._replay(request, flow, provider, tape, body)
-                if mode is RecordMode.REPLAY_ONLY:
-                    return self._fail(
-                        flow,
+                if tape is None and mode is RecordMode.REPLAY_ONLY:
+                    return await self._error(
+                        call,
                         404,
                         self._miss_message(flow, request.path),
                         "tape_not_found",
                         "tape_not_found",
                         retry=False,
                     )
-            return await self._forward(
-                request, flow, raw, provider, body, record=mode is RecordMode.AUTO
-            )
+            if tape is not None:
+                flow.key = tape.key
+                return await self._replay(call, tape)
+            return await self._forward(request, flow, raw, call, record=mode is RecordMode.AUTO)
         except asyncio.CancelledError:
             if not flow.is_finished:
                 self.flows.fail(flow, "client disconnected")
@@ -121,6 +147,7 @@ class Proxy:
     async def passthrough(self, request: web.Request) -> web.StreamResponse:
         """Any other /v1/* request: forwarded unchanged and streamed back, never recorded."""
         flow = self.flows.open(request.method, request.path)
+        flow.request_headers = request.headers
         try:
             data: Any = None
             if request.body_exists:
@@ -128,34 +155,45 @@ class Proxy:
                 # Small bodies go with a Content-Length, as sent; large uploads stream through.
                 small = known is not None and known <= _BUFFERED
                 data = await request.read() if small else request.content
-            return await self._forward(request, flow, data, None, None, record=False)
+            return await self._forward(request, flow, data, None, record=False)
         except asyncio.CancelledError:
             if not flow.is_finished:
                 self.flows.fail(flow, "client disconnected")
             raise
 
-    async def _replay(
-        self, request: web.Request, flow: Flow, provider: Provider, tape: Tape, body: Any
-    ) -> web.StreamResponse:
+    async def _replay(self, call: _Call, tape: Tape) -> web.StreamResponse:
+        flow = call.flow
         flow.source = Source.TAPE
         flow.status = tape.status
         self.flows.transition(flow, State.REPLAY)
+        served = self._served(tape, call.provider)
+        flow.summary = served.summary
+        flow.chunks = tape.chunks
+        flow.answer_streamed = tape.streamed
+        if self.interceptor.holds(served.summary):
+            resolution = await self.interceptor.hold(
+                flow, Stage.RESPONSE, call.keepalive if call.stream else None, served.answer
+            )
+            flow.decision = resolution.action
+            if resolution.reply is not None:
+                return await self._inject(call, resolution)
+            self.flows.transition(flow, State.FLUSH)
         timed = self.settings.replay_timing is ReplayTiming.ORIGINAL
-        served = self._served(tape, provider)
         headers = {"X-Playingpack-Source": "tape", "X-Playingpack-Tape": tape.key}
-        if provider.wants_stream(body):
-            chunks = served.stream_chunks(body)
-            if timed:
-                response = web.StreamResponse(
-                    status=tape.status, headers={**_SSE_HEADERS, **headers}
-                )
-                await response.prepare(request)
-                await play(chunks, response.write, timed=True)
+        response: web.StreamResponse
+        if call.stream:
+            chunks = served.stream_chunks(call.body)
+            if timed or call.response is not None:
+                response = await call.open_stream(tape.status, {**_SSE_HEADERS, **headers})
+                if self.flows.has_listeners:
+                    await play(chunks, self._teller(call, response), timed=timed)
+                else:
+                    await play(chunks, response.write, timed=timed)
                 await response.write_eof()
             else:
                 # One write of the whole stream: many times faster than one per event.
                 response = web.Response(
-                    body=served.stream_body(body),
+                    body=served.stream_body(call.body),
                     status=tape.status,
                     headers={**_SSE_HEADERS, **headers},
                 )
@@ -168,17 +206,28 @@ class Proxy:
                 content_type="application/json",
                 headers=headers,
             )
-        flow.summary = served.summary
         self.flows.transition(flow, State.COMPLETE)
         return response
+
+    def _teller(
+        self, call: _Call, response: web.StreamResponse
+    ) -> Callable[[bytes], Awaitable[None]]:
+        """A write function that also tells listeners the text of each replayed chunk."""
+
+        async def write(data: bytes) -> None:
+            text = call.provider.streamed_text((data.decode("utf-8"),))
+            if text:
+                self.flows.streamed_text(call.flow, text)
+            await response.write(data)
+
+        return write
 
     async def _forward(
         self,
         request: web.Request,
         flow: Flow,
         data: Any,
-        provider: Provider | None,
-        body: Any,
+        call: _Call | None,
         *,
         record: bool,
     ) -> web.StreamResponse:
@@ -194,30 +243,34 @@ class Proxy:
             )
         except _UPSTREAM_FAILURES as exc:
             url = self.upstream.url_for(request.path)
-            return self._fail(
-                flow,
-                502,
+            message = (
                 f"Could not reach the upstream at {url}: {_reason(exc)}. Check that it "
-                "is running and that --upstream (or PLAYINGPACK_UPSTREAM) points at it.",
-                "upstream_error",
-                "upstream_unreachable",
+                "is running and that --upstream (or PLAYINGPACK_UPSTREAM) points at it."
             )
+            if call is not None:
+                return await self._error(
+                    call, 502, message, "upstream_error", "upstream_unreachable"
+                )
+            return self._fail(flow, 502, message, "upstream_error", "upstream_unreachable")
         try:
             flow.status = upstream.status
             self.flows.transition(flow, State.STREAMING)
             headers = returned_headers(upstream.headers)
+            flow.response_headers = headers
             streamed = upstream.content_type == "text/event-stream"
-            if provider is None or not 200 <= upstream.status < 300:
+            if call is None or not 200 <= upstream.status < 300:
+                if call is not None and call.response is not None:
+                    return await self._upstream_error(call, upstream)
                 return await self._pipe(request, flow, upstream, headers)
             if streamed:
-                return await self._relay_stream(
-                    request, flow, upstream, headers, provider, body, sent_at, record
-                )
+                if self.settings.pause is PauseMode.OFF and call.response is None:
+                    return await self._relay_stream(call, upstream, headers, sent_at, record)
+                return await self._relay_held(call, upstream, headers, sent_at, record)
             try:
                 payload = await upstream.read()
             except _UPSTREAM_FAILURES as exc:
-                return self._fail(
-                    flow,
+                return await self._error(
+                    call,
                     502,
                     f"The upstream broke off its answer: {_reason(exc)}.",
                     "upstream_error",
@@ -225,17 +278,27 @@ class Proxy:
                 )
             delay = round((loop.time() - sent_at) * 1000)
             answer = _decode_object(payload)
+            chunks = (Chunk(payload.decode("utf-8", "replace"), delay),)
+            flow.chunks = chunks
             if answer is not None:
-                flow.summary = provider.summarize(answer)
+                flow.summary = call.provider.summarize(answer)
                 if record:
-                    self._save(
-                        flow,
-                        provider,
-                        body,
-                        upstream.status,
-                        False,
-                        (Chunk(payload.decode("utf-8", "replace"), delay),),
+                    self._save(flow, call.provider, call.body, upstream.status, False, chunks)
+                if self.interceptor.holds(flow.summary):
+                    resolution = await self.interceptor.hold(
+                        flow, Stage.RESPONSE, call.keepalive if call.stream else None, answer
                     )
+                    flow.decision = resolution.action
+                    if resolution.reply is not None:
+                        return await self._inject(call, resolution)
+                    self.flows.transition(flow, State.FLUSH)
+            if call.response is not None:
+                # Kept alive with heartbeats while held: the answer goes out as a stream.
+                events = call.provider.to_events(answer or {}, call.body)
+                await call.response.write("".join(events).encode())
+                await call.response.write_eof()
+                self.flows.transition(flow, State.COMPLETE)
+                return call.response
             self.flows.transition(flow, State.COMPLETE)
             return web.Response(body=payload, status=upstream.status, headers=headers)
         finally:
@@ -275,23 +338,41 @@ class Proxy:
             self.flows.transition(flow, State.COMPLETE)
         return response
 
+    async def _upstream_error(
+        self, call: _Call, upstream: aiohttp.ClientResponse
+    ) -> web.StreamResponse:
+        """An upstream error for a client already kept alive: it becomes an error event."""
+        try:
+            payload = await upstream.read()
+        except _UPSTREAM_FAILURES:
+            payload = b""
+        error = (_decode_object(payload) or {}).get("error")
+        detail = error.get("message") if isinstance(error, dict) else None
+        detail = detail or payload.decode("utf-8", "replace")[:500] or upstream.reason
+        return await self._error(
+            call,
+            upstream.status,
+            f"The upstream answered {upstream.status}: {detail}",
+            "upstream_error",
+            "upstream_status",
+        )
+
     async def _relay_stream(
         self,
-        request: web.Request,
-        flow: Flow,
+        call: _Call,
         upstream: aiohttp.ClientResponse,
         headers: Any,
-        provider: Provider,
-        body: Any,
         sent_at: float,
         record: bool,
     ) -> web.StreamResponse:
         """Forward a 2xx SSE answer chunk by chunk while cutting it into events for the tape."""
+        flow, provider = call.flow, call.provider
         loop = asyncio.get_running_loop()
-        response = web.StreamResponse(status=upstream.status, headers=headers)
-        await response.prepare(request)
+        response = await call.open_stream(upstream.status, headers)
         splitter = EventSplitter()
         chunks: list[Chunk] = []
+        flow.chunks = chunks
+        flow.answer_streamed = True
         last = sent_at
         complete = False
         content = upstream.content
@@ -303,7 +384,7 @@ class Proxy:
                 if complete:
                     break
                 broken = f"the upstream connection broke off mid-stream ({_reason(exc)})"
-                return await self._break_stream(flow, provider, response, broken)
+                return await self._break_stream(call, broken)
             if not data:
                 break
             events = splitter.feed(data)
@@ -317,7 +398,9 @@ class Proxy:
                     if record:
                         # Saved before the last bytes go out, so a client that has seen the
                         # end of the answer can rely on the tape being there.
-                        self._save(flow, provider, body, upstream.status, True, tuple(chunks))
+                        self._save(flow, provider, call.body, upstream.status, True, tuple(chunks))
+                if self.flows.has_listeners:
+                    self._tell(call, events)
             try:
                 await response.write(data)
             except ConnectionResetError:
@@ -325,26 +408,192 @@ class Proxy:
                 return response
         if not complete:
             broken = "the upstream stream ended before the answer was complete"
-            return await self._break_stream(flow, provider, response, broken)
+            return await self._break_stream(call, broken)
         await response.write_eof()
         flow.summary = provider.summarize_events([chunk.c for chunk in chunks])
         self.flows.transition(flow, State.COMPLETE)
         return response
 
-    async def _break_stream(
-        self, flow: Flow, provider: Provider, response: web.StreamResponse, broken: str
+    async def _relay_held(
+        self,
+        call: _Call,
+        upstream: aiohttp.ClientResponse,
+        headers: Any,
+        sent_at: float,
+        record: bool,
     ) -> web.StreamResponse:
-        """End a stream the upstream left incomplete with an error event the SDK raises."""
-        event = provider.error_event(
+        """Forward a 2xx SSE answer while the pause mode may hold it.
+
+        With ``all`` nothing reaches the client before the decision. With ``tool-calls`` events
+        pass as they come until the first tool-call event; the opening event waits for the next
+        one, so an answer that calls a tool at once reaches the client only after the decision.
+        The rest of the answer is read (and recorded) before the flow is held, so the person
+        sees the complete arguments.
+        """
+        flow, provider = call.flow, call.provider
+        loop = asyncio.get_running_loop()
+        pause = self.settings.pause
+        holding = pause is PauseMode.ALL
+        splitter = EventSplitter()
+        chunks: list[Chunk] = []
+        flow.chunks = chunks
+        flow.answer_streamed = True
+        unsent: list[str] = []
+        sent: list[str] = []
+        last = sent_at
+        complete = False
+        content = upstream.content
+        while True:
+            try:
+                data = await content.readany()
+            except _UPSTREAM_FAILURES as exc:
+                if complete:
+                    break
+                broken = f"the upstream connection broke off mid-stream ({_reason(exc)})"
+                return await self._break_stream(call, broken)
+            if not data:
+                break
+            events = splitter.feed(data)
+            if not events:
+                continue
+            now = loop.time()
+            chunks.append(Chunk(events[0], round((now - last) * 1000)))
+            chunks.extend(Chunk(event, 0) for event in events[1:])
+            last = now
+            if not complete and provider.is_complete(events):
+                complete = True
+                if record:
+                    self._save(flow, provider, call.body, upstream.status, True, tuple(chunks))
+            if self.flows.has_listeners:
+                self._tell(call, events)
+            if holding:
+                unsent.extend(events)
+                continue
+            for position, event in enumerate(events):
+                kind = provider.event_kind(event)
+                if kind is EventKind.TOOL_CALL:
+                    holding = True
+                    unsent.extend(events[position:])
+                    break
+                unsent.append(event)
+                if kind is EventKind.TEXT:
+                    response = await call.open_stream(upstream.status, headers)
+                    if not await _write(response, "".join(unsent).encode()):
+                        self.flows.fail(flow, "client disconnected")
+                        return response
+                    sent.extend(unsent)
+                    unsent.clear()
+        if not complete:
+            broken = "the upstream stream ended before the answer was complete"
+            return await self._break_stream(call, broken)
+        flow.summary = provider.summarize_events([chunk.c for chunk in chunks])
+        if holding:
+            answer = provider.assemble([chunk.c for chunk in chunks])
+            resolution = await self.interceptor.hold(flow, Stage.RESPONSE, call.keepalive, answer)
+            flow.decision = resolution.action
+            if resolution.reply is not None:
+                return await self._inject(call, resolution, sent)
+            self.flows.transition(flow, State.FLUSH)
+        response = await call.open_stream(upstream.status, headers)
+        if not await _write(response, "".join(unsent).encode()):
+            self.flows.fail(flow, "client disconnected")
+            return response
+        await response.write_eof()
+        self.flows.transition(flow, State.COMPLETE)
+        return response
+
+    def _tell(self, call: _Call, events: list[str]) -> None:
+        text = call.provider.streamed_text(events)
+        if text:
+            self.flows.streamed_text(call.flow, text)
+
+    async def _inject(
+        self, call: _Call, resolution: Resolution, sent: Sequence[str] = ()
+    ) -> web.StreamResponse:
+        """Deliver a mock (or an edited answer) in the wire format the client asked for."""
+        flow, provider = call.flow, call.provider
+        reply = resolution.reply
+        assert reply is not None
+        flow.source = Source.MOCK
+        self.flows.transition(flow, State.INJECT)
+        headers = {"X-Playingpack-Source": "mock"}
+        response: web.StreamResponse
+        if reply.error is not None:
+            error = reply.error
+            flow.status = error.status
+            message, type_, code = error.message, error.type, error.code
+            if call.response is not None:
+                event = provider.error_event(message, type_, code)
+                if await _write(call.response, event.encode()):
+                    await call.response.write_eof()
+                response = call.response
+            else:
+                retry = {"x-should-retry": "true" if error.retry else "false"}
+                response = web.json_response(
+                    provider.error_json(message, type_, code),
+                    status=error.status,
+                    headers={**headers, **retry},
+                    dumps=_dumps,
+                )
+            self.flows.transition(flow, State.COMPLETE)
+            return response
+        answer = reply.answer
+        assert answer is not None
+        flow.answer = answer
+        flow.summary = provider.summarize(answer)
+        flow.status = 200
+        chunks: tuple[Chunk, ...]
+        if call.stream:
+            if sent:
+                events = provider.continue_events(answer, call.body, sent)
+            else:
+                events = provider.to_events(answer, call.body)
+            chunks = tuple(Chunk(event, 0) for event in events)
+            response = await call.open_stream(200, {**_SSE_HEADERS, **headers})
+            if await _write(response, "".join(events).encode()):
+                await response.write_eof()
+        else:
+            payload = _dumps(answer)
+            chunks = (Chunk(payload, 0),)
+            response = web.Response(text=payload, content_type="application/json", headers=headers)
+        flow.chunks = chunks
+        flow.answer_streamed = call.stream
+        if resolution.save:
+            flow.key = flow.key or provider.key(call.body)
+            self._save(flow, provider, call.body, 200, call.stream, chunks)
+        self.flows.transition(flow, State.COMPLETE)
+        return response
+
+    async def _error(
+        self,
+        call: _Call,
+        status: int,
+        message: str,
+        type_: str,
+        code: str,
+        *,
+        retry: bool | None = None,
+    ) -> web.StreamResponse:
+        """An error for the client: a JSON error, or an error event when the client has been
+        kept alive with a stream already."""
+        if call.response is None:
+            return self._fail(call.flow, status, message, type_, code, retry=retry)
+        event = call.provider.error_event(message, type_, code)
+        if await _write(call.response, event.encode()):
+            await call.response.write_eof()
+        self.flows.fail(call.flow, message, status)
+        return call.response
+
+    async def _break_stream(self, call: _Call, broken: str) -> web.StreamResponse:
+        """End a stream the upstream left incomplete with an error the SDK raises."""
+        return await self._error(
+            call,
+            502,
             f"playingpack: {broken}; the answer is incomplete and was not recorded. "
             "Retry the request.",
             "upstream_error",
             "upstream_disconnected",
         )
-        if await _write(response, event.encode()):
-            await response.write_eof()
-        self.flows.fail(flow, broken)
-        return response
 
     def _save(
         self,
@@ -397,6 +646,42 @@ class Proxy:
             "called. Record it by running once with --record auto (or PLAYINGPACK_RECORD=auto), "
             "then commit the new tape."
         )
+
+
+class _Call:
+    """One recorded-endpoint request on its way: its flow, its parsed body, and the response
+    once one has been started (a held stream is kept alive before its answer is known)."""
+
+    __slots__ = ("body", "flow", "provider", "request", "response", "stream")
+
+    def __init__(self, request: web.Request, flow: Flow, provider: Provider, body: Any) -> None:
+        self.request = request
+        self.flow = flow
+        self.provider = provider
+        self.response: web.StreamResponse | None = None
+        self.describe(body)
+
+    def describe(self, body: Any) -> None:
+        """Take ``body`` as the request (again, after an edit)."""
+        self.body = body
+        self.stream = self.provider.wants_stream(body)
+        flow = self.flow
+        flow.request = body
+        model = body.get("model")
+        flow.model = model if isinstance(model, str) else None
+        flow.streamed = self.stream
+
+    async def open_stream(self, status: int, headers: Any) -> web.StreamResponse:
+        """The streamed response, started now unless it already is."""
+        if self.response is None:
+            self.response = web.StreamResponse(status=status, headers=headers)
+            await self.response.prepare(self.request)
+        return self.response
+
+    async def keepalive(self) -> None:
+        """Send an SSE comment, which SDKs skip, so their read timeouts do not fire."""
+        response = await self.open_stream(200, _SSE_HEADERS)
+        await response.write(_KEEPALIVE)
 
 
 async def _write(response: web.StreamResponse, data: bytes) -> bool:

@@ -93,6 +93,19 @@ class TapeStore:
         self._remember(tape.key, (stat.st_mtime_ns, stat.st_size), tape)
         return path
 
+    def files(self) -> list[tuple[str, int]]:
+        """The key and size in bytes of every tape file in the folder."""
+        try:
+            entries = list(os.scandir(self.directory))
+        except FileNotFoundError:
+            return []
+        found = []
+        for entry in entries:
+            key, dot, extension = entry.name.partition(".")
+            if dot and extension == "json" and is_key(key) and entry.is_file():
+                found.append((key, entry.stat().st_size))
+        return found
+
     def delete(self, key: str) -> bool:
         """Remove the tape of ``key``; False when there was none."""
         self._cache.pop(key, None)

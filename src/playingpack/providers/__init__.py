@@ -7,6 +7,7 @@ and back, and what model, usage and tool calls an answer carries.
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,6 +53,14 @@ class Summary:
     tool_calls: tuple[ToolCall, ...]
 
 
+class EventKind(enum.Enum):
+    """What one streamed event carries, as far as holding an answer is concerned."""
+
+    OPENING = "opening"  # nothing the person would hold for yet (role, empty delta)
+    TEXT = "text"  # anything else that is not a tool call: text, reasoning, finish, usage
+    TOOL_CALL = "tool_call"  # part of a tool call
+
+
 class Provider:
     """One wire format. Subclasses implement every method."""
 
@@ -88,4 +97,43 @@ class Provider:
 
     def error_event(self, message: str, type_: str, code: str) -> str:
         """An SSE event that makes the provider's SDK raise an error mid-stream."""
+        raise NotImplementedError
+
+    def event_kind(self, event: str) -> EventKind:
+        """Whether ``event`` opens the answer, carries text, or is part of a tool call."""
+        raise NotImplementedError
+
+    def streamed_text(self, events: Sequence[str]) -> str:
+        """The answer text these events add (for the live view)."""
+        raise NotImplementedError
+
+    def mock_answer(
+        self, model: str, content: str | None, tool_calls: Sequence[ToolCall]
+    ) -> dict[str, Any]:
+        """A complete JSON answer with fresh ids, as the provider would have sent it."""
+        raise NotImplementedError
+
+    def edit_answer(
+        self,
+        answer: dict[str, Any],
+        content: str | None,
+        tool_calls: Sequence[ToolCall] | None,
+    ) -> dict[str, Any]:
+        """A copy of ``answer`` with its text and/or tool calls replaced (None keeps them)."""
+        raise NotImplementedError
+
+    def check_answer(self, answer: Any, model: str) -> dict[str, Any]:
+        """A full JSON answer given by a person, completed where it may be (ids, model);
+        raises ValueError saying what is wrong when the SDK could not parse it."""
+        raise NotImplementedError
+
+    def continue_events(
+        self, answer: dict[str, Any], request: Any, sent: Sequence[str]
+    ) -> list[str]:
+        """The events that deliver ``answer`` to a client that already got ``sent`` (the
+        opening of another answer): same ids, no second opening."""
+        raise NotImplementedError
+
+    def error_json(self, message: str, type_: str, code: str) -> dict[str, Any]:
+        """The provider's JSON error body."""
         raise NotImplementedError

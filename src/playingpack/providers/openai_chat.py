@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
 from playingpack.hashing import request_key
-from playingpack.providers import Provider, Summary, ToolCall, Usage
+from playingpack.providers import EventKind, Provider, Summary, ToolCall, Usage
 from playingpack.sse import DONE, format_event, parse_events
 
 _encode = msgspec.json.encode
@@ -178,8 +180,179 @@ class OpenAIChat(Provider):
         return Summary(model, tokens, tool_calls)
 
     def error_event(self, message: str, type_: str, code: str) -> str:
-        body = {"error": {"message": message, "type": type_, "code": code, "param": None}}
-        return format_event(_encode(body).decode())
+        return format_event(_encode(self.error_json(message, type_, code)).decode())
+
+    def error_json(self, message: str, type_: str, code: str) -> dict[str, Any]:
+        return {"error": {"message": message, "type": type_, "code": code, "param": None}}
+
+    def event_kind(self, event: str) -> EventKind:
+        for parsed in parse_events((event,)):
+            try:
+                chunk = msgspec.json.decode(parsed.data)
+            except msgspec.DecodeError:
+                return EventKind.TEXT
+            if not isinstance(chunk, dict):
+                return EventKind.TEXT
+            choices = chunk.get("choices") or ()
+            if any((choice.get("delta") or {}).get("tool_calls") for choice in choices):
+                return EventKind.TOOL_CALL
+            for choice in choices:
+                if choice.get("finish_reason") is not None:
+                    return EventKind.TEXT
+                for field, value in (choice.get("delta") or {}).items():
+                    if field != "role" and value not in (None, ""):
+                        return EventKind.TEXT
+            if chunk.get("usage") is not None:
+                return EventKind.TEXT
+        return EventKind.OPENING
+
+    def streamed_text(self, events: Sequence[str]) -> str:
+        parts: list[str] = []
+        for event in parse_events(events):
+            if '"content"' not in event.data:
+                continue
+            try:
+                chunk = _decode_text(event.data)
+            except msgspec.DecodeError:
+                continue
+            parts.extend(choice.delta.content or "" for choice in chunk.choices)
+        return "".join(parts)
+
+    def mock_answer(
+        self, model: str, content: str | None, tool_calls: Sequence[ToolCall]
+    ) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+        if tool_calls:
+            message["tool_calls"] = [_tool_call_json(call) for call in tool_calls]
+        return {
+            "id": _fresh_id(),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": "tool_calls" if tool_calls else "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        }
+
+    def edit_answer(
+        self,
+        answer: dict[str, Any],
+        content: str | None,
+        tool_calls: Sequence[ToolCall] | None,
+    ) -> dict[str, Any]:
+        edited: dict[str, Any] = msgspec.json.decode(_encode(answer))
+        choices = edited.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            choices = edited["choices"] = [
+                {"index": 0, "message": {}, "logprobs": None, "finish_reason": "stop"}
+            ]
+        choice = choices[0]
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            message = choice["message"] = {}
+        message.setdefault("role", "assistant")
+        if content is not None:
+            message["content"] = content
+        if tool_calls is not None:
+            if tool_calls:
+                message["tool_calls"] = [_tool_call_json(call) for call in tool_calls]
+                choice["finish_reason"] = "tool_calls"
+            else:
+                message.pop("tool_calls", None)
+                if choice.get("finish_reason") == "tool_calls":
+                    choice["finish_reason"] = "stop"
+        return edited
+
+    def check_answer(self, answer: Any, model: str) -> dict[str, Any]:
+        if not isinstance(answer, dict):
+            raise ValueError("must be a chat.completion JSON object")
+        choices = answer.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise ValueError("must have a non-empty `choices` array")
+        completed: dict[str, Any] = {
+            "id": _fresh_id(),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            **answer,
+        }
+        fixed = []
+        for position, choice in enumerate(choices):
+            where = f"choices[{position}]"
+            if not isinstance(choice, dict):
+                raise ValueError(f"`{where}` must be an object")
+            message = choice.get("message")
+            if not isinstance(message, dict):
+                raise ValueError(f"`{where}.message` must be an object")
+            if not isinstance(message.get("content"), str | None):
+                raise ValueError(f"`{where}.message.content` must be a string or null")
+            calls = message.get("tool_calls")
+            if calls is not None:
+                if not isinstance(calls, list):
+                    raise ValueError(f"`{where}.message.tool_calls` must be an array")
+                for number, call in enumerate(calls):
+                    function = call.get("function") if isinstance(call, dict) else None
+                    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+                        raise ValueError(
+                            f"`{where}.message.tool_calls[{number}].function.name` must be a string"
+                        )
+                    if not isinstance(function.get("arguments"), str):
+                        raise ValueError(
+                            f"`{where}.message.tool_calls[{number}].function.arguments` must "
+                            "be a string of JSON"
+                        )
+            fixed.append(
+                {
+                    "index": position,
+                    "logprobs": None,
+                    "finish_reason": "tool_calls" if calls else "stop",
+                    **choice,
+                    "message": {"role": "assistant", **message},
+                }
+            )
+        completed["choices"] = fixed
+        return completed
+
+    def continue_events(
+        self, answer: dict[str, Any], request: Any, sent: Sequence[str]
+    ) -> list[str]:
+        opened = self.assemble(sent)
+        ids = {field: opened[field] for field in ("id", "created", "model") if opened.get(field)}
+        events = self.to_events({**answer, **ids}, request)
+        return events[1:]  # the first event opens the answer, which the client already has
+
+
+def _fresh_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex[:29]}"
+
+
+def _tool_call_json(call: ToolCall) -> dict[str, Any]:
+    return {
+        "id": call.id or f"call_{uuid.uuid4().hex[:24]}",
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
+
+
+class _TextDelta(msgspec.Struct):
+    content: str | None = None
+
+
+class _TextChoice(msgspec.Struct):
+    delta: _TextDelta = msgspec.field(default_factory=_TextDelta)
+
+
+class _TextChunk(msgspec.Struct):
+    choices: list[_TextChoice] = msgspec.field(default_factory=list)
+
+
+_decode_text = msgspec.json.Decoder(_TextChunk).decode
 
 
 class _FunctionView(msgspec.Struct):
