@@ -13,6 +13,7 @@ import pytest
 from playingpack.app import Server, create_app, start_server
 from playingpack.config import Config
 from tests.fakes.openai_upstream import FakeUpstream
+from tests.fakes.person import Person
 from tests.fakes.threaded import LoopThread
 
 # Distinctive, so a test can grep every written file and every output line for it.
@@ -30,6 +31,7 @@ class Running:
         self.url = self.server.url
         self.base_url = f"{self.url}/v1"
         self._clients: list[openai.OpenAI] = []
+        self._people: list[Person] = []
         self._closed = False
 
     @property
@@ -49,11 +51,20 @@ class Running:
     def async_client(self, **options: Any) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(base_url=self.base_url, api_key=API_KEY, **options)
 
+    def person(self, headers: dict[str, str] | None = None) -> Person:
+        """Someone at the dashboard of this server (watching /ws); closed with the server."""
+        person = Person(self.url, headers)
+        self._people.append(person)
+        return person
+
     def close(self) -> None:
         """Stop the server (its log lines are flushed); safe to call twice."""
         for client in self._clients:
             client.close()
         self._clients.clear()
+        for person in self._people:
+            person.close()
+        self._people.clear()
         if not self._closed:
             self._closed = True
             self._thread.close(self.server.stop)

@@ -93,7 +93,8 @@ class Access:
             or request.cookies.get(COOKIE)
             or ""
         )
-        return secrets.compare_digest(offered.encode(), self.token.encode())
+        # aiohttp keeps undecodable header bytes as lone surrogates; they must not raise here.
+        return secrets.compare_digest(offered.encode("utf-8", "surrogatepass"), self.token.encode())
 
 
 def _names_loopback(host: str) -> bool:

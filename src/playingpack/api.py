@@ -7,9 +7,11 @@ names the field at fault.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 from aiohttp import web
@@ -38,14 +40,18 @@ from playingpack.wire import (
     settings_json,
 )
 
+logger = logging.getLogger(__name__)
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _encode = msgspec.json.encode
 _decode_decision = msgspec.json.Decoder(Decision).decode
 _decode_patch = msgspec.json.Decoder(SettingsPatch).decode
 _AT = re.compile(r" - at `\$\.?(.*)`$")
+# The field a "missing required field" or "unknown field" message names, below its ``at`` path.
+_NAMED_FIELD = re.compile(r"(?:missing required|unknown) field `([^`]*)`")
 _ALLOWED: dict[str, str] = {
-    "action": "allow, mock, edit, tape",
+    "action": ", ".join(str(action.__struct_config__.tag) for action in get_args(Decision)),
     "record": ", ".join(mode.value for mode in RecordMode),
     "pause": ", ".join(mode.value for mode in PauseMode),
     "replay_timing": ", ".join(timing.value for timing in ReplayTiming),
@@ -99,8 +105,20 @@ class Api:
             except _Invalid as exc:
                 return _error(exc.status, str(exc), exc.code, exc.param)
             except DecisionError as exc:
-                code = "flow_not_held" if exc.status == 409 else "invalid_decision"
+                code = {404: "flow_not_found", 409: "flow_not_held"}.get(
+                    exc.status, "invalid_decision"
+                )
                 return _error(exc.status, str(exc), code, exc.param)
+            except (asyncio.CancelledError, ConnectionResetError):
+                raise
+            except Exception:
+                logger.exception("internal error while serving %s %s", request.method, request.path)
+                return error_response(
+                    500,
+                    "playingpack hit an internal error; details are in its terminal output.",
+                    "server_error",
+                    "internal_error",
+                )
 
         return guarded
 
@@ -120,7 +138,7 @@ class Api:
                 f"`source` must be one of tape, upstream, mock, got {source!r}.", param="source"
             )
         limit = _int_query(request, "limit")
-        bodies = request.query.get("bodies", "true").lower() not in ("false", "0", "no")
+        bodies = _bool_query(request, "bodies", default=True)
         found = []
         for flow in reversed(list(self.flows)):
             if state is not None and flow.state.value != state:
@@ -134,7 +152,9 @@ class Api:
 
     async def clear_flows(self, request: web.Request) -> web.Response:
         """Forget the finished flows (the logs folder keeps them)."""
-        return _json({"dropped": self.flows.clear()})
+        dropped = self.flows.clear()
+        self.live.resync()
+        return _json({"dropped": dropped})
 
     async def get_flow(self, request: web.Request) -> web.Response:
         return _json(flow_detail_json(self._flow(request)))
@@ -143,10 +163,7 @@ class Api:
         """Carry a decision to a held flow."""
         flow_id = request.match_info["id"]
         decision = _decode(await request.read(), _decode_decision)
-        try:
-            flow = self.interceptor.resolve(flow_id, decision)
-        except KeyError:
-            raise _unknown_flow(flow_id) from None
+        flow = self.interceptor.resolve(flow_id, decision)
         return _json(flow_json(flow, bodies=False))
 
     async def get_settings(self, request: web.Request) -> web.Response:
@@ -183,15 +200,21 @@ class Api:
         return _json(tapes[:limit] if limit is not None else tapes)
 
     async def get_tape(self, request: web.Request) -> web.Response:
-        """The tape file's JSON, as stored."""
+        """The tape file's JSON, as stored (fields this version does not know included)."""
         key = self._key(request)
         try:
             tape = self.store.load(key)
+            # The file itself rather than the parsed Tape re-serialised: a tape written by the
+            # original tool or a newer version would otherwise show fields it does not have
+            # and hide those it does.
+            data = self.store.path(key).read_bytes() if tape is not None else b""
         except TapeError as exc:
             raise _Invalid(str(exc), status=500, code="tape_corrupt", param="hash") from None
+        except FileNotFoundError:
+            tape = None  # deleted in between
         if tape is None:
             raise _no_tape(key, self.store)
-        return web.Response(body=tape.to_json(), content_type="application/json")
+        return web.Response(body=data, content_type="application/json")
 
     async def delete_tape(self, request: web.Request) -> web.Response:
         key = self._key(request)
@@ -266,8 +289,9 @@ def _decode(raw: bytes, decode: Callable[[bytes], Any]) -> Any:
         message = str(exc)
         match = _AT.search(message)
         param = match.group(1) if match else None
-        if param is None and "missing required field" in message:
-            param = message.rsplit("`", 2)[-2] if message.count("`") >= 2 else None
+        named = _NAMED_FIELD.search(message)
+        if named is not None:
+            param = f"{param}.{named.group(1)}" if param else named.group(1)
         allowed = _ALLOWED.get(param or "")
         text = f"Invalid body: {message}."
         if allowed:
@@ -289,6 +313,18 @@ def _int_query(request: web.Request, name: str) -> int | None:
     if not text.isdecimal() or int(text) < 1:
         raise _Invalid(f"`{name}` must be a positive integer, got {text!r}.", param=name)
     return int(text)
+
+
+def _bool_query(request: web.Request, name: str, *, default: bool) -> bool:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    value = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(
+        text.lower()
+    )
+    if value is None:
+        raise _Invalid(f"`{name}` must be true or false, got {text!r}.", param=name)
+    return value
 
 
 def _matches(tape: Tape, query: str) -> bool:
@@ -350,6 +386,7 @@ def openapi_document() -> dict[str, Any]:
             404: "Unknown id or hash",
             409: "The flow is not held",
             422: "A field is invalid; `param` names it",
+            500: "The tape file is corrupt (the message names it)",
         }
         return {str(code): ok(meaning[code], error) for code in (401, 403, *codes)}
 
@@ -470,7 +507,7 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [tape_hash],
                     "responses": {
                         "200": ok("The tape", {"type": "object"}),
-                        **fails(400, 404),
+                        **fails(400, 404, 500),
                     },
                 },
                 "delete": {

@@ -175,7 +175,11 @@ class Server:
     def dashboard_url(self) -> str:
         """The dashboard's address, with the token when one is required."""
         token = self.token
-        return f"{self.url}/" + (f"?token={token}" if token else "")
+        url = self.url
+        if self.host in ("0.0.0.0", "::"):
+            # Browsers refuse the wildcard address; on this machine loopback reaches it.
+            url = f"http://127.0.0.1:{self.port}"
+        return f"{url}/" + (f"?token={token}" if token else "")
 
     async def stop(self) -> None:
         """Stop accepting, cancel open requests and close the upstream pool."""

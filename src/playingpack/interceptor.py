@@ -179,14 +179,20 @@ class Interceptor:
     def resolve(self, flow_id: str, decision: Decision) -> Flow:
         """Carry ``decision`` to the held flow ``flow_id``.
 
-        Raises KeyError for an unknown flow and DecisionError when the flow is not held (409)
-        or the decision does not fit it (422); the flow then stays as it was.
+        Raises DecisionError for an unknown flow (404), a flow that is not held (409) or a
+        decision that does not fit it (422); the flow then stays as it was.
         """
         hold = self._holds.get(flow_id)
         if hold is None:
             flow = self.flows.get(flow_id)
             if flow is None:
-                raise KeyError(flow_id)
+                raise DecisionError(
+                    f"No flow {flow_id!r}: it never existed or has been dropped from memory "
+                    "(the server keeps the most recent flows; see --history). GET /api/flows "
+                    "lists them.",
+                    param="id",
+                    status=404,
+                )
             raise DecisionError(
                 f"flow {flow_id} is not held (its state is {flow.state}); only a flow in "
                 f"{State.INTERCEPT} takes a decision.",

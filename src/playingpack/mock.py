@@ -12,7 +12,7 @@ The proxy renders the resulting JSON answer as the client asked (JSON, or SSE ev
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -21,6 +21,9 @@ import msgspec
 
 from playingpack.errors import DecisionError
 from playingpack.providers import Provider, ToolCall
+
+# The field a provider's complaint about a full response names first, e.g. `choices[0].message`.
+_FIELD = re.compile(r"`([^`]+)`")
 
 
 class MockToolCall(msgspec.Struct, forbid_unknown_fields=True):
@@ -61,7 +64,8 @@ class Reply:
 def reply_for(mock: Mock, provider: Provider, model: str, where: str = "mock") -> Reply:
     """Check ``mock`` and build the answer it stands for; raises DecisionError naming the field
     at fault (``where`` is the mock's path in the decision)."""
-    answer_kind = mock.content is not None or mock.tool_calls is not None
+    # An empty tool_calls list alone would deliver an answer with no text and no call at all.
+    answer_kind = mock.content is not None or bool(mock.tool_calls)
     given = [
         name
         for name, present in (
@@ -88,7 +92,9 @@ def reply_for(mock: Mock, provider: Provider, model: str, where: str = "mock") -
         try:
             return Reply(answer=provider.check_answer(mock.response, model))
         except ValueError as exc:
-            raise DecisionError(f"`{where}.response` {exc}.", param=f"{where}.response") from None
+            field = _FIELD.search(str(exc))
+            param = f"{where}.response" + (f".{field.group(1)}" if field else "")
+            raise DecisionError(f"`{where}.response` {exc}.", param=param) from None
     calls = tool_calls(mock.tool_calls or (), f"{where}.tool_calls")
     return Reply(answer=provider.mock_answer(model, mock.content, calls))
 
@@ -100,8 +106,10 @@ def tool_calls(calls: Sequence[MockToolCall], where: str) -> list[ToolCall]:
         arguments = call.arguments
         if isinstance(arguments, str):
             try:
-                json.loads(arguments)
-            except ValueError as exc:
+                # msgspec rather than json.loads, which takes NaN and Infinity: not JSON, and
+                # the agent's parser may refuse them.
+                msgspec.json.decode(arguments)
+            except msgspec.DecodeError as exc:
                 raise DecisionError(
                     f"`{where}[{position}].arguments` is a string but not JSON ({exc}); "
                     "give the arguments as a JSON object or a string of JSON.",

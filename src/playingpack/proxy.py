@@ -521,6 +521,8 @@ class Proxy:
         if reply.error is not None:
             error = reply.error
             flow.status = error.status
+            # What the client got is the error, not the real answer held before it.
+            flow.answer, flow.summary, flow.chunks = None, None, ()
             message, type_, code = error.message, error.type, error.code
             if call.response is not None:
                 event = provider.error_event(message, type_, code)

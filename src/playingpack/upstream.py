@@ -35,6 +35,9 @@ SECRET_HEADERS = frozenset(
     {"authorization", "api-key", "x-api-key", "proxy-authorization", "cookie", "openai-api-key"}
 )
 
+# Headers whose value starts with an auth scheme ("Bearer ...") worth showing.
+_SCHEMED = frozenset({"authorization", "proxy-authorization"})
+
 
 class Upstream:
     """One shared connection pool to the upstream API."""
@@ -109,9 +112,13 @@ def returned_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
 
 def mask(name: str, value: str) -> str:
     """A header value safe to show: secrets keep their scheme and last four characters."""
-    if name.lower() not in SECRET_HEADERS:
+    lowered = name.lower()
+    if lowered not in SECRET_HEADERS:
         return value
-    scheme, _, token = value.partition(" ") if " " in value else ("", "", value)
+    if lowered in _SCHEMED and " " in value:
+        scheme, _, token = value.partition(" ")
+    else:
+        scheme, token = "", value
     tail = token[-4:] if len(token) > 12 else ""
     return f"{scheme + ' ' if scheme else ''}***{tail}"
 

@@ -7,6 +7,8 @@ Messages (JSON text frames)::
     {"type": "text", "id": str, "text": str}   text that just streamed in for a flow
     {"type": "settings", "settings": {...}}    the settings changed
 
+A snapshot can come again (after ``DELETE /api/flows``); it replaces the list.
+
 Flows are sent without their request and response bodies; ``GET /api/flows/{id}`` has them.
 Each socket has a bounded queue: one that falls too far behind is closed (code 1013) and the
 dashboard reconnects and gets a fresh snapshot.
@@ -32,6 +34,10 @@ from playingpack.wire import flow_json, settings_json
 logger = logging.getLogger(__name__)
 
 QUEUE_SIZE = 2000
+# How long a close frame may wait behind unsent messages before the connection is cut: a socket
+# whose reader stopped reading must not keep a task, or the server's shutdown, waiting forever.
+CLOSE_TIMEOUT = 10.0
+CLOSE_TIMEOUT_STOPPING = 1.0
 _encode = msgspec.json.encode
 
 
@@ -55,7 +61,7 @@ class LiveEvents:
             return refusal
         ws = web.WebSocketResponse(heartbeat=20, max_msg_size=1024**2)
         await ws.prepare(request)
-        socket = _Socket(ws)
+        socket = _Socket(ws, request.transport)
         # Queued before the socket is registered, in the same loop turn: every event after
         # the snapshot reaches the socket, none before it.
         socket.send(_encode(self._snapshot()).decode())
@@ -77,10 +83,19 @@ class LiveEvents:
         """Tell every socket the new settings."""
         self._broadcast({"type": "settings", "settings": settings_json(self.settings)})
 
+    def resync(self) -> None:
+        """Send every socket a fresh snapshot (after flows were dropped from memory)."""
+        self._broadcast(self._snapshot())
+
     async def close(self) -> None:
-        """Close every socket (the server is stopping)."""
-        for socket in list(self._sockets):
-            await socket.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
+        """Close every socket (the server is stopping); one that cannot take the close frame
+        within CLOSE_TIMEOUT_STOPPING seconds is cut off."""
+        await asyncio.gather(
+            *(
+                socket.close(WSCloseCode.GOING_AWAY, b"server stopping", CLOSE_TIMEOUT_STOPPING)
+                for socket in list(self._sockets)
+            )
+        )
 
     def _snapshot(self) -> dict[str, Any]:
         return {
@@ -122,8 +137,9 @@ class LiveEvents:
 class _Socket:
     """One dashboard connection and the messages waiting to be sent to it."""
 
-    def __init__(self, ws: web.WebSocketResponse) -> None:
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport | None) -> None:
         self.ws = ws
+        self.transport = transport
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_SIZE)
 
     def send(self, data: str) -> bool:
@@ -142,9 +158,19 @@ class _Socket:
         while True:
             data = await self.queue.get()
             if data is None:
-                await self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too far behind")
+                await self.close(WSCloseCode.TRY_AGAIN_LATER, b"too far behind", CLOSE_TIMEOUT)
                 return
             try:
                 await self.ws.send_str(data)
             except ConnectionResetError:
                 return
+
+    async def close(self, code: WSCloseCode, message: bytes, timeout: float) -> None:
+        """Send the close frame, or cut the connection when it cannot go out within ``timeout``
+        seconds (it waits behind messages the reader never took)."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self.ws.close(code=code, message=message)
+        except TimeoutError:
+            if self.transport is not None:
+                self.transport.abort()

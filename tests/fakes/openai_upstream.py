@@ -27,6 +27,7 @@ class Reply:
 
     content: str | None = "Hello from the fake upstream!"
     tool_calls: list[tuple[str, str]] = field(default_factory=list)
+    text_before_tools: bool = False  # stream ``content`` first, then the tool calls
     piece: int = 4
     delay: float = 0.0
     first_delay: float = 0.0
@@ -36,6 +37,7 @@ class Reply:
     drop_after: int | None = None
     end_without_done: bool = False
     hold_after_first: threading.Event | None = None
+    hold_at: int = 0  # the event after which ``hold_after_first`` parks the stream
     hang: bool = False
 
 
@@ -189,7 +191,7 @@ class FakeUpstream:
                     break
                 await response.write(event.encode())
                 self.sent_chunks += 1
-                if number == 0 and reply.hold_after_first is not None:
+                if number == reply.hold_at and reply.hold_after_first is not None:
                     released = await asyncio.get_running_loop().run_in_executor(
                         None, reply.hold_after_first.wait, 10
                     )
@@ -228,7 +230,11 @@ class _Answer:
     def completion(self) -> dict[str, Any]:
         message: dict[str, Any] = {
             "role": "assistant",
-            "content": self.reply.content if not self.reply.tool_calls else None,
+            "content": (
+                self.reply.content
+                if not self.reply.tool_calls or self.reply.text_before_tools
+                else None
+            ),
             "refusal": None,
             "annotations": [],
         }
@@ -280,6 +286,12 @@ class _Answer:
 
         piece = self.reply.piece
         out: list[str] = []
+        before = self.reply.text_before_tools and self.reply.tool_calls
+        if before:
+            out.append(event({"role": "assistant", "content": "", "refusal": None}))
+            text = self.reply.content or ""
+            for start in range(0, len(text), piece):
+                out.append(event({"content": text[start : start + piece]}))
         if self.reply.tool_calls:
             for i, (name, arguments) in enumerate(self.reply.tool_calls):
                 head = {
@@ -289,7 +301,7 @@ class _Answer:
                     "function": {"name": name, "arguments": ""},
                 }
                 delta: dict[str, Any] = {"tool_calls": [head]}
-                if i == 0:
+                if i == 0 and not before:
                     delta = {"role": "assistant", "content": None, **delta, "refusal": None}
                 out.append(event(delta))
                 for start in range(0, len(arguments), piece):
