@@ -200,7 +200,9 @@ class Interceptor:
             )
         if hold.future.done():
             raise DecisionError(f"flow {flow_id} has already been decided.", status=409)
-        hold.future.set_result(self._check(hold, decision))
+        resolution = self._check(hold, decision)
+        hold.flow.decision = resolution.action
+        hold.future.set_result(resolution)
         return hold.flow
 
     def _check(self, hold: Hold, decision: Decision) -> Resolution:
