@@ -414,6 +414,21 @@ def test_held_stream_survives_a_short_sdk_read_timeout(
     assert calls[0]["name"] == "get_weather"
 
 
+def test_client_is_kept_alive_while_a_held_answer_is_still_streaming_in(
+    start_proxy: Callable[..., Running], upstream: FakeUpstream, agent: ThreadPoolExecutor
+) -> None:
+    proxy = start_proxy(pause=PauseMode.ALL)
+    person = proxy.person()
+    client = proxy.client(timeout=httpx.Timeout(2.0), max_retries=0)
+    # The upstream is silent for 3 s before its first event: longer than the read timeout,
+    # while nothing of the answer may reach the client yet.
+    upstream.queue(Reply(content="late but whole", first_delay=3))
+    call = agent.submit(streamed(client, "slow upstream"))
+    held = person.held()
+    person.decide(held["id"], action="allow")
+    assert call.result(10) == ("late but whole", [])
+
+
 def test_unresolved_hold_is_released_after_the_hold_timeout(
     start_proxy: Callable[..., Running],
     upstream: FakeUpstream,

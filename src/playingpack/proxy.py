@@ -443,9 +443,20 @@ class Proxy:
         last = sent_at
         complete = False
         content = upstream.content
+        keepalive = self.interceptor.keepalive_seconds
         while True:
             try:
-                data = await content.readany()
+                if holding or not sent:
+                    # The client has had nothing yet: heartbeats keep it waiting meanwhile.
+                    try:
+                        data = await asyncio.wait_for(content.readany(), keepalive)
+                    except TimeoutError as exc:
+                        if isinstance(exc, aiohttp.ServerTimeoutError):
+                            raise
+                        await call.keepalive()
+                        continue
+                else:
+                    data = await content.readany()
             except _UPSTREAM_FAILURES as exc:
                 if complete:
                     break
