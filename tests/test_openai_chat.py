@@ -102,7 +102,10 @@ def test_error_event_has_the_shape_the_sdk_raises_on() -> None:
 
 def test_key_is_the_original_tools_key() -> None:
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello!"}]}
-    assert chat.key(body) == "3ff33a93d528feaaa859078c68af6a379567b262ed5600b5bd91300673f5cf76"
+    assert (
+        chat.key(body, "/v1/chat/completions")
+        == "3ff33a93d528feaaa859078c68af6a379567b262ed5600b5bd91300673f5cf76"
+    )
 
 
 def test_fast_stream_summary_equals_summary_of_assembled_answer() -> None:

@@ -22,7 +22,7 @@ from playingpack.config import PauseMode
 from playingpack.errors import DecisionError, TapeError
 from playingpack.flows import Flow, FlowLog, State
 from playingpack.mock import Mock, MockToolCall, Reply, reply_for, tool_calls
-from playingpack.providers import Summary
+from playingpack.providers import Provider, Summary
 from playingpack.settings import Settings
 from playingpack.store import TapeStore, is_key
 from playingpack.tapes import Tape
@@ -119,8 +119,10 @@ class Interceptor:
         self.keepalive_seconds = keepalive_seconds
         self._holds: dict[str, Hold] = {}
 
-    def holds(self, summary: Summary) -> bool:
+    def holds(self, provider: Provider, summary: Summary) -> bool:
         """Whether an answer with ``summary`` is held under the current pause mode."""
+        if not provider.holdable:
+            return False
         pause = self.settings.pause
         return pause is PauseMode.ALL or (
             pause is PauseMode.TOOL_CALLS and bool(summary.tool_calls)
@@ -271,7 +273,11 @@ class Interceptor:
             )
         flow = hold.flow
         assert flow.provider is not None
-        key = decision.tape if decision.tape is not None else flow.provider.key(flow.request)
+        key = (
+            decision.tape
+            if decision.tape is not None
+            else flow.provider.key(flow.request, flow.path)
+        )
         if not is_key(key):
             raise DecisionError(
                 f"`tape` must be a tape hash (64 hex digits), got {key[:80]!r}.", param="tape"

@@ -88,6 +88,7 @@ class Proxy:
                     "Send the request as a JSON object.",
                     "invalid_request_error",
                     "invalid_json",
+                    provider=provider,
                 )
             if not isinstance(body, dict):
                 return self._fail(
@@ -96,6 +97,7 @@ class Proxy:
                     f"The request body must be a JSON object, got {_kind(body)}.",
                     "invalid_request_error",
                     "invalid_json",
+                    provider=provider,
                 )
             call = _Call(request, flow, provider, body)
             tape: Tape | None = None
@@ -112,7 +114,7 @@ class Proxy:
                 tape = resolution.tape
             mode = self.settings.record
             if tape is None and mode is not RecordMode.OFF:
-                flow.key = provider.key(call.body)
+                flow.key = provider.key(call.body, flow.path)
                 try:
                     tape = self.store.load(flow.key)
                 except TapeError as exc:
@@ -170,7 +172,7 @@ class Proxy:
         flow.summary = served.summary
         flow.chunks = tape.chunks
         flow.answer_streamed = tape.streamed
-        if self.interceptor.holds(served.summary):
+        if self.interceptor.holds(call.provider, served.summary):
             resolution = await self.interceptor.hold(
                 flow, Stage.RESPONSE, call.keepalive if call.stream else None, served.answer
             )
@@ -263,7 +265,8 @@ class Proxy:
                     return await self._upstream_error(call, upstream)
                 return await self._pipe(request, flow, upstream, headers)
             if streamed:
-                if self.settings.pause is PauseMode.OFF and call.response is None:
+                watched = self.settings.pause is not PauseMode.OFF and call.provider.holdable
+                if not watched and call.response is None:
                     return await self._relay_stream(call, upstream, headers, sent_at, record)
                 return await self._relay_held(call, upstream, headers, sent_at, record)
             try:
@@ -284,7 +287,7 @@ class Proxy:
                 flow.summary = call.provider.summarize(answer)
                 if record:
                     self._save(flow, call.provider, call.body, upstream.status, False, chunks)
-                if self.interceptor.holds(flow.summary):
+                if self.interceptor.holds(call.provider, flow.summary):
                     resolution = await self.interceptor.hold(
                         flow, Stage.RESPONSE, call.keepalive if call.stream else None, answer
                     )
@@ -572,7 +575,7 @@ class Proxy:
         flow.chunks = chunks
         flow.answer_streamed = call.stream
         if resolution.save:
-            flow.key = flow.key or provider.key(call.body)
+            flow.key = flow.key or provider.key(call.body, flow.path)
             self._save(flow, provider, call.body, 200, call.stream, chunks)
         self.flows.transition(flow, State.COMPLETE)
         return response
@@ -590,7 +593,9 @@ class Proxy:
         """An error for the client: a JSON error, or an error event when the client has been
         kept alive with a stream already."""
         if call.response is None:
-            return self._fail(call.flow, status, message, type_, code, retry=retry)
+            return self._fail(
+                call.flow, status, message, type_, code, retry=retry, provider=call.provider
+            )
         event = call.provider.error_event(message, type_, code)
         if await _write(call.response, event.encode()):
             await call.response.write_eof()
@@ -620,7 +625,7 @@ class Proxy:
         assert flow.key is not None
         tape = Tape(
             key=flow.key,
-            endpoint=provider.endpoint,
+            endpoint=flow.path,
             request=body,
             status=status,
             chunks=chunks,
@@ -647,9 +652,16 @@ class Proxy:
         code: str,
         *,
         retry: bool | None = None,
+        provider: Provider | None = None,
     ) -> web.Response:
+        """End ``flow`` in ERROR with an error body in the client's wire format."""
         self.flows.fail(flow, message, status)
-        return error_response(status, message, type_, code, retry=retry)
+        if provider is None:
+            return error_response(status, message, type_, code, retry=retry)
+        headers = {"x-should-retry": "true" if retry else "false"} if retry is not None else None
+        return web.json_response(
+            provider.error_json(message, type_, code), status=status, headers=headers, dumps=_dumps
+        )
 
     def _miss_message(self, flow: Flow, path: str) -> str:
         model = f" (model {flow.model})" if flow.model else ""

@@ -8,7 +8,9 @@ and back, and what model, usage and tool calls an answer carries.
 from __future__ import annotations
 
 import enum
+import functools
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -62,13 +64,24 @@ class EventKind(enum.Enum):
 
 
 class Provider:
-    """One wire format. Subclasses implement every method."""
+    """One wire format. Subclasses implement every method.
+
+    ``endpoint`` is the OpenAI-style path (``/v1/...``); the same format is also served under
+    Azure OpenAI's deployment paths (``/openai/deployments/<name>/...``).
+    """
 
     endpoint: str
+    # Whether the interceptor may hold its answers (model answers; not embeddings).
+    holdable: bool = True
 
-    def key(self, body: Any) -> str:
-        """The tape key of a parsed request body."""
-        return request_key(body, extra=self.endpoint + "\n")
+    def serves(self, path: str) -> bool:
+        """Whether a request to ``path`` speaks this format."""
+        return _served_path(self.endpoint).fullmatch(path) is not None
+
+    def key(self, body: Any, path: str) -> str:
+        """The tape key of a parsed request body sent to ``path``: the path is part of the
+        hashed text, so equal bodies on different endpoints (or deployments) never collide."""
+        return request_key(body, extra=path + "\n")
 
     def wants_stream(self, body: Any) -> bool:
         """Whether the client asked for a streamed answer."""
@@ -137,3 +150,9 @@ class Provider:
     def error_json(self, message: str, type_: str, code: str) -> dict[str, Any]:
         """The provider's JSON error body."""
         raise NotImplementedError
+
+
+@functools.cache
+def _served_path(endpoint: str) -> re.Pattern[str]:
+    suffix = re.escape(endpoint.removeprefix("/v1"))
+    return re.compile(rf"(?:/v1|/openai/deployments/[^/]+){suffix}")

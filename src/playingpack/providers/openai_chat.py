@@ -26,9 +26,11 @@ class OpenAIChat(Provider):
 
     endpoint = "/v1/chat/completions"
 
-    def key(self, body: Any) -> str:
-        # No endpoint in the hashed text: keys stay equal to the original tool's.
-        return request_key(body)
+    def key(self, body: Any, path: str) -> str:
+        if path == self.endpoint:
+            # No endpoint in the hashed text: keys stay equal to the original tool's.
+            return request_key(body)
+        return super().key(body, path)
 
     def is_complete(self, events: Sequence[str]) -> bool:
         return bool(events) and events[-1].startswith("data: [DONE]")
