@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, get_args
 
 import msgspec
@@ -68,7 +68,7 @@ class Api:
         interceptor: Interceptor,
         settings: Settings,
         store: TapeStore,
-        providers: Mapping[str, Provider],
+        providers: Sequence[Provider],
         access: Access,
         live: LiveEvents,
     ) -> None:
@@ -242,7 +242,7 @@ class Api:
         return key
 
     def _tape_json(self, tape: Tape, size: int) -> TapeJSON:
-        provider = self.providers.get(tape.endpoint)
+        provider = next((p for p in self.providers if p.serves(tape.endpoint)), None)
         names: list[str] = []
         if provider is not None:
             try:

@@ -16,7 +16,7 @@ from playingpack.api import Api
 from playingpack.config import Config
 from playingpack.flows import FlowLog
 from playingpack.interceptor import Interceptor
-from playingpack.providers.openai_chat import OpenAIChat
+from playingpack.providers import Provider, builtin
 from playingpack.proxy import Proxy, error_response
 from playingpack.settings import Settings
 from playingpack.store import TapeStore
@@ -45,13 +45,13 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
     proxy = Proxy(settings, store, upstream, flows, interceptor)
     access = Access(config.host, config.token)
     live = LiveEvents(flows, settings, access)
-    chat = OpenAIChat()
+    providers = builtin()
     api = Api(
         flows=flows,
         interceptor=interceptor,
         settings=settings,
         store=store,
-        providers={chat.endpoint: chat},
+        providers=providers,
         access=access,
         live=live,
     )
@@ -60,9 +60,6 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
     app[CONFIG] = config
     app[PROXY] = proxy
     app[ACCESS] = access
-
-    async def chat_completions(request: web.Request) -> web.StreamResponse:
-        return await proxy.recorded(request, chat)
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response(
@@ -77,8 +74,14 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
             }
         )
 
-    app.router.add_post("/v1/chat/completions", _guarded(chat_completions))
+    for provider in providers:
+        handler = _guarded(_recorded(proxy, provider))
+        app.router.add_post(provider.endpoint, handler)
+        # Azure OpenAI: the same format under a deployment path, with an api-version query.
+        azure = f"/openai/deployments/{{deployment}}{provider.endpoint.removeprefix('/v1')}"
+        app.router.add_post(azure, handler)
     app.router.add_route("*", "/v1/{tail:.*}", _guarded(proxy.passthrough))
+    app.router.add_route("*", "/openai/{tail:.*}", _guarded(proxy.passthrough))
     app.router.add_get("/health", health)
     api.add_routes(app)
     app.router.add_get("/ws", live.handle)
@@ -100,6 +103,13 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
     app.on_shutdown.append(close_sockets)
     app.on_cleanup.append(close_all)
     return app
+
+
+def _recorded(proxy: Proxy, provider: Provider) -> Handler:
+    async def recorded(request: web.Request) -> web.StreamResponse:
+        return await proxy.recorded(request, provider)
+
+    return recorded
 
 
 def _guarded(handler: Handler) -> Handler:
@@ -150,7 +160,7 @@ async def _not_found(request: web.Request) -> web.StreamResponse:
 
 
 def _is_machine_path(path: str) -> bool:
-    return path.startswith(("/v1", "/api", "/ws", "/health")) or path.endswith(".json")
+    return path.startswith(("/v1", "/openai", "/api", "/ws", "/health")) or path.endswith(".json")
 
 
 @dataclass

@@ -261,7 +261,10 @@ class Interceptor:
                 if decision.tool_calls is not None
                 else None
             )
-            answer = provider.edit_answer(hold.answer or {}, decision.content, calls)
+            try:
+                answer = provider.edit_answer(hold.answer or {}, decision.content, calls)
+            except ValueError as exc:
+                raise DecisionError(f"{exc}.", param="tool_calls") from None
         return Resolution("edit", Reply(answer=answer), save=decision.save)
 
     def _tape(self, hold: Hold, decision: UseTape) -> Tape:

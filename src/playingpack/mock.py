@@ -96,7 +96,10 @@ def reply_for(mock: Mock, provider: Provider, model: str, where: str = "mock") -
             param = f"{where}.response" + (f".{field.group(1)}" if field else "")
             raise DecisionError(f"`{where}.response` {exc}.", param=param) from None
     calls = tool_calls(mock.tool_calls or (), f"{where}.tool_calls")
-    return Reply(answer=provider.mock_answer(model, mock.content, calls))
+    try:
+        return Reply(answer=provider.mock_answer(model, mock.content, calls))
+    except ValueError as exc:
+        raise DecisionError(f"`{where}`: {exc}.", param=where) from None
 
 
 def tool_calls(calls: Sequence[MockToolCall], where: str) -> list[ToolCall]:

@@ -101,7 +101,7 @@ class Proxy:
                 )
             call = _Call(request, flow, provider, body)
             tape: Tape | None = None
-            if self.settings.pause_requests:
+            if self.settings.pause_requests and provider.holdable:
                 resolution = await self.interceptor.hold(
                     flow, Stage.REQUEST, call.keepalive if call.stream else None
                 )

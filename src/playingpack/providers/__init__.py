@@ -15,7 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from playingpack.hashing import request_key
+from playingpack.sse import format_event
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +112,9 @@ class Provider:
         return self.summarize(self.assemble(events))
 
     def error_event(self, message: str, type_: str, code: str) -> str:
-        """An SSE event that makes the provider's SDK raise an error mid-stream."""
-        raise NotImplementedError
+        """An SSE event that makes the provider's SDK raise an error mid-stream (OpenAI's
+        shape unless overridden)."""
+        return format_event(msgspec.json.encode(self.error_json(message, type_, code)).decode())
 
     def event_kind(self, event: str) -> EventKind:
         """Whether ``event`` opens the answer, carries text, or is part of a tool call."""
@@ -148,8 +152,17 @@ class Provider:
         raise NotImplementedError
 
     def error_json(self, message: str, type_: str, code: str) -> dict[str, Any]:
-        """The provider's JSON error body."""
-        raise NotImplementedError
+        """The provider's JSON error body (OpenAI's shape unless overridden)."""
+        return {"error": {"message": message, "type": type_, "code": code, "param": None}}
+
+
+def builtin() -> list[Provider]:
+    """One instance of every wire format playingpack records, in routing order."""
+    from playingpack.providers.openai_chat import OpenAIChat
+    from playingpack.providers.openai_completions import OpenAICompletions
+    from playingpack.providers.openai_embeddings import OpenAIEmbeddings
+
+    return [OpenAIChat(), OpenAIEmbeddings(), OpenAICompletions()]
 
 
 @functools.cache

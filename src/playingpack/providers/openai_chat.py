@@ -181,12 +181,6 @@ class OpenAIChat(Provider):
         tool_calls = tuple(ToolCall(*calls[position]) for position in sorted(calls))
         return Summary(model, tokens, tool_calls)
 
-    def error_event(self, message: str, type_: str, code: str) -> str:
-        return format_event(_encode(self.error_json(message, type_, code)).decode())
-
-    def error_json(self, message: str, type_: str, code: str) -> dict[str, Any]:
-        return {"error": {"message": message, "type": type_, "code": code, "param": None}}
-
     def event_kind(self, event: str) -> EventKind:
         for parsed in parse_events((event,)):
             try:

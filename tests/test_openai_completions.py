@@ -1,0 +1,100 @@
+"""Legacy completions: streamed and not, recorded, replayed to both kinds of client, mocked."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import openai
+import pytest
+
+from playingpack.config import PauseMode
+from playingpack.providers.openai_completions import OpenAICompletions
+from tests.conftest import Running
+from tests.fakes.openai_upstream import FakeUpstream, Reply
+
+PROMPT = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say hello", "max_tokens": 16}
+
+
+def text_of(stream: openai.Stream[openai.types.Completion]) -> str:
+    return "".join(choice.text for chunk in stream for choice in chunk.choices)
+
+
+def test_stream_tape_replays_to_both_kinds_of_client(
+    proxy: Running, client: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    upstream.queue(Reply(content="Hello there, friend.", piece=3))
+    live = list(client.completions.create(stream=True, **PROMPT))
+    replay = list(client.completions.create(stream=True, **PROMPT))
+    assert [c.model_dump() for c in replay] == [c.model_dump() for c in live]
+    assert "".join(c.choices[0].text for c in live if c.choices) == "Hello there, friend."
+    whole = client.completions.create(**PROMPT)
+    assert whole.choices[0].text == "Hello there, friend."
+    assert whole.choices[0].finish_reason == "stop"
+    assert whole.id == live[0].id
+    assert len(upstream.received) == 1
+    assert json.loads(proxy.tapes()[0].read_text())["meta"]["endpoint"] == "/v1/completions"
+
+
+def test_json_tape_replays_as_a_stream_with_usage(
+    proxy: Running, client: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    upstream.queue(Reply(content="Once upon a time"))
+    # stream_options is part of the key (only `stream` is not), so both requests carry it.
+    recorded = client.completions.create(stream_options={"include_usage": True}, **PROMPT)
+    chunks = list(
+        client.completions.create(stream=True, stream_options={"include_usage": True}, **PROMPT)
+    )
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == "Once upon a time"
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.total_tokens == recorded.usage.total_tokens  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_held_completion_can_be_mocked_with_text_only(
+    start_proxy: Callable[..., Running], upstream: FakeUpstream, stream: bool
+) -> None:
+    proxy = start_proxy(pause=PauseMode.ALL)
+    person = proxy.person()
+    client = proxy.client()
+    with ThreadPoolExecutor(1) as pool:
+        if stream:
+            call = pool.submit(lambda: text_of(client.completions.create(stream=True, **PROMPT)))
+        else:
+            call = pool.submit(lambda: client.completions.create(**PROMPT).choices[0].text)
+        held = person.held()
+        refused = person.decide(
+            held["id"], action="mock", mock={"tool_calls": [{"name": "x", "arguments": {}}]}
+        )
+        assert refused.status_code == 422 and "no tool calls" in refused.json()["error"]["message"]
+        person.decide(held["id"], action="mock", mock={"content": "mocked completion"})
+        assert call.result(10) == "mocked completion"
+
+
+def test_round_trip_of_literal_events() -> None:
+    provider = OpenAICompletions()
+    base = {"id": "cmpl-1", "object": "text_completion", "created": 1, "model": "m"}
+    events = [
+        "data: "
+        + json.dumps(
+            {**base, "choices": [{"text": t, "index": 0, "logprobs": None, "finish_reason": f}]}
+        )
+        + "\n\n"
+        for t, f in (("Hel", None), ("lo", "stop"))
+    ] + ["data: [DONE]\n\n"]
+    assert provider.is_complete(events) and not provider.is_complete(events[:-1])
+    answer = provider.assemble(events)
+    assert answer["choices"] == [
+        {"text": "Hello", "index": 0, "logprobs": None, "finish_reason": "stop"}
+    ]
+    assert provider.assemble(provider.to_events(answer, {})) == answer
+    assert provider.streamed_text(events) == "Hello"
+    with pytest.raises(ValueError, match="no tool calls"):
+        provider.mock_answer("m", None, [provider_call()])
+
+
+def provider_call() -> object:
+    from playingpack.providers import ToolCall
+
+    return ToolCall("", "x", "{}")
