@@ -9,7 +9,9 @@ tool-call deltas with arguments split across chunks, finish chunk, optional usag
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import struct
 import threading
 import time
 from collections import deque
@@ -80,6 +82,11 @@ class FakeUpstream:
     async def _start(self) -> int:
         app = web.Application(client_max_size=64 * 1024**2)
         app.router.add_route("*", "/v1/chat/completions", self._chat)
+        # Azure OpenAI serves the same formats under deployment paths (and an api-version query).
+        app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._chat)
+        app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/openai/deployments/{deployment}/embeddings", self._embeddings)
+        app.router.add_post("/v1/completions", self._completions)
         app.router.add_get("/v1/models", self._models)
         app.router.add_route("*", "/v1/echo/{tail:.*}", self._echo)
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
@@ -130,6 +137,67 @@ class FakeUpstream:
             },
             headers={"x-echo": "yes"},
         )
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        body = json.loads(await self._remember(request))
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = []
+        for index, text in enumerate(inputs):
+            # A few deterministic floats per input, with values float32 cannot hold exactly
+            # in decimal, so any re-encoding would show.
+            vector = [((len(str(text)) * 7 + n * 13) % 97) / 97 - 0.5 for n in range(8)]
+            embedding: Any = vector
+            if body.get("encoding_format") == "base64":
+                embedding = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+            data.append({"object": "embedding", "index": index, "embedding": embedding})
+        tokens = sum(len(str(text)) // 4 + 1 for text in inputs)
+        return web.json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model", "text-embedding-3-small"),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        """Legacy completions: ``text_completion`` JSON, or its chunks and ``[DONE]``."""
+        body = json.loads(await self._remember(request))
+        reply = self.replies.popleft() if self.replies else self.default
+        text = reply.content or ""
+        base = {
+            "id": f"cmpl-fake{time.monotonic_ns()}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": body.get("model", "gpt-3.5-turbo-instruct"),
+            "system_fingerprint": None,
+        }
+        usage = {
+            "prompt_tokens": len(str(body.get("prompt", ""))) // 4 + 1,
+            "completion_tokens": len(text) // 4 + 1,
+        }
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        if not body.get("stream"):
+            choice = {"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}
+            return web.json_response({**base, "choices": [choice], "usage": usage})
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        pieces = [text[i : i + reply.piece] for i in range(0, len(text), reply.piece)] or [""]
+        for number, piece in enumerate(pieces):
+            last = number == len(pieces) - 1
+            choice = {
+                "text": piece,
+                "index": 0,
+                "logprobs": None,
+                "finish_reason": "stop" if last else None,
+            }
+            await response.write(f"data: {json.dumps({**base, 'choices': [choice]})}\n\n".encode())
+        if (body.get("stream_options") or {}).get("include_usage"):
+            chunk = {**base, "choices": [], "usage": usage}
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         raw = await self._remember(request)
