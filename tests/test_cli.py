@@ -118,6 +118,7 @@ def test_console_script_and_module_are_the_same_cli(tmp_path: Path) -> None:
         "--host",
         "--no-ui",
         "--upstream",
+        "--anthropic-upstream URL",
         "--tapes-dir",
         "--logs-dir",
         "--record",
@@ -141,6 +142,7 @@ def test_console_script_and_module_are_the_same_cli(tmp_path: Path) -> None:
         (["--replay-timing", "slow"], ["--replay-timing", "original", "instant"]),
         (["--port", "99999"], ["--port"]),
         (["--upstream", "ftp://x"], ["--upstream"]),
+        (["--anthropic-upstream", "api.anthropic.com"], ["--anthropic-upstream", "http://"]),
         (["--history", "0"], ["--history", "integer of 1 or more"]),
         (["--history", "many"], ["--history", "integer of 1 or more"]),
         (["--hold-timeout", "0"], ["--hold-timeout", "greater than 0"]),
@@ -202,6 +204,43 @@ def test_banner_call_lines_and_logs_without_secrets(tmp_path: Path, upstream: Fa
     for path in (tmp_path / ".playingpack").rglob("*"):
         if path.is_file():
             assert API_KEY not in path.read_text("utf-8", "replace")
+
+
+def _banner_lines(process: Process) -> list[str]:
+    """The banner, from its first line through the record line that ends it."""
+    process.wait_for(r"^\s+record\s")
+    start = next(i for i, line in enumerate(process.lines) if "listening on" in line)
+    end = next(i for i, line in enumerate(process.lines) if re.match(r"\s+record\s", line))
+    return process.lines[start : end + 1]
+
+
+def test_banner_shows_the_anthropic_upstream_by_default(tmp_path: Path) -> None:
+    with started("--no-ui", cwd=tmp_path) as process:
+        banner = _banner_lines(process)
+    names = [line.split()[0] for line in banner[1:]]
+    assert names == ["base_url", "dashboard", "upstream", "anthropic", "tapes", "logs", "record"]
+    assert re.fullmatch(r"\s+upstream\s+https://api\.openai\.com", banner[3])
+    assert re.fullmatch(r"\s+anthropic\s+https://api\.anthropic\.com", banner[4])
+
+
+def test_banner_shows_an_explicit_anthropic_upstream(
+    tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    args = ["--upstream", upstream.url, "--anthropic-upstream", "http://127.0.0.1:9/anthropic/"]
+    with started(*args, cwd=tmp_path) as process:
+        process.wait_for(r"^\s+anthropic\s+http://127\.0\.0\.1:9/anthropic$")
+    env = {"PLAYINGPACK_ANTHROPIC_UPSTREAM": "http://127.0.0.1:9"}
+    with started("--upstream", upstream.url, cwd=tmp_path, env=env) as process:
+        process.wait_for(r"^\s+anthropic\s+http://127\.0\.0\.1:9$")
+
+
+def test_banner_has_no_anthropic_line_for_a_custom_upstream(
+    tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    with started("--upstream", upstream.url, cwd=tmp_path) as process:
+        banner = _banner_lines(process)
+    assert any(re.fullmatch(rf"\s+upstream\s+{re.escape(upstream.url)}", x) for x in banner)
+    assert not any("anthropic" in line for line in banner)
 
 
 def test_precedence_flags_over_env_over_file(tmp_path: Path, upstream: FakeUpstream) -> None:

@@ -11,11 +11,14 @@ import pytest
 
 from playingpack.config import (
     CONFIG_FILE_NAMES,
+    DEFAULT_ANTHROPIC_UPSTREAM,
+    DEFAULT_UPSTREAM,
     Config,
     ConfigFile,
     PauseMode,
     RecordMode,
     ReplayTiming,
+    anthropic_upstream_of,
     define_config,
     load_config,
 )
@@ -60,6 +63,7 @@ def _write(path: Path, text: str) -> Path:
 def test_no_file_no_env_no_flags_gives_defaults_with_dirs_under_cwd(tmp_path: Path) -> None:
     assert _load(tmp_path) == Config(
         upstream="https://api.openai.com",
+        anthropic_upstream=None,
         tapes_dir=tmp_path / ".playingpack" / "tapes",
         logs_dir=tmp_path / ".playingpack" / "logs",
         record=RecordMode.AUTO,
@@ -95,10 +99,12 @@ def test_python_file(tmp_path: Path) -> None:
         "config = define_config(upstream='http://localhost:9000/v1/', record='off', port=0,\n"
         "                       headless=True, pause='tool-calls', replay_timing='instant',\n"
         "                       pause_requests=True, hold_timeout=30, history=20,\n"
-        f"                       token={TOKEN!r})\n",
+        f"                       token={TOKEN!r},\n"
+        "                       anthropic_upstream=' https://anthropic.gw.test/ ')\n",
     )
     config = _load(tmp_path)
     assert config.upstream == "http://localhost:9000/v1"
+    assert config.anthropic_upstream == "https://anthropic.gw.test"
     assert config.record is RecordMode.OFF
     assert config.port == 0
     assert config.headless is True
@@ -133,9 +139,11 @@ def test_playingpack_toml(tmp_path: Path) -> None:
         tmp_path / "playingpack.toml",
         'upstream = "https://example.test"\nrecord = "replay-only"\nport = 8080\n'
         'host = "0.0.0.0"\nheadless = true\npause = "all"\nreplay_timing = "instant"\n'
-        f'pause_requests = true\nhold_timeout = 2.5\nhistory = 10\ntoken = "{TOKEN}"\n',
+        f'pause_requests = true\nhold_timeout = 2.5\nhistory = 10\ntoken = "{TOKEN}"\n'
+        'anthropic_upstream = "http://localhost:4000/anthropic/"\n',
     )
     config = _load(tmp_path)
+    assert config.anthropic_upstream == "http://localhost:4000/anthropic"
     assert (config.upstream, config.record, config.port, config.host) == (
         "https://example.test",
         RecordMode.REPLAY_ONLY,
@@ -159,10 +167,12 @@ def test_pyproject_tool_table(tmp_path: Path) -> None:
     _write(
         tmp_path / "pyproject.toml",
         '[project]\nname = "x"\n\n[tool.playingpack]\nrecord = "off"\nport = 5000\n'
-        f'pause_requests = true\nhold_timeout = 60\nhistory = 1\ntoken = "{TOKEN}"\n',
+        f'pause_requests = true\nhold_timeout = 60\nhistory = 1\ntoken = "{TOKEN}"\n'
+        'anthropic_upstream = "https://api.anthropic.com"\n',
     )
     config = _load(tmp_path)
     assert (config.record, config.port) == (RecordMode.OFF, 5000)
+    assert config.anthropic_upstream == "https://api.anthropic.com"
     assert (config.pause_requests, config.hold_timeout, config.history, config.token) == (
         True,
         60.0,
@@ -211,9 +221,10 @@ def test_json_with_camel_case_keys(tmp_path: Path) -> None:
         tmp_path / "playingpack.config.json",
         '{"tapesDir": "recorded", "logsDir": "/var/pp-logs", "replayTiming": "instant",'
         ' "headless": true, "pauseRequests": true, "holdTimeout": 45.5, "history": 99,'
-        f' "token": "{TOKEN}"}}',
+        f' "token": "{TOKEN}", "anthropicUpstream": "https://claude.gw.test/v1/"}}',
     )
     config = _load(tmp_path)
+    assert config.anthropic_upstream == "https://claude.gw.test/v1"
     assert config.tapes_dir == tmp_path / "recorded"
     assert config.logs_dir == Path("/var/pp-logs")
     assert config.replay_timing is ReplayTiming.INSTANT
@@ -241,6 +252,16 @@ def test_json_camel_and_snake_for_the_same_key_is_an_error(tmp_path: Path) -> No
     assert _error(tmp_path).startswith("playingpack.config.json: tapes_dir is given twice")
     _write(tmp_path / "playingpack.config.json", '{"holdTimeout": 1, "hold_timeout": 2}')
     assert _error(tmp_path).startswith("playingpack.config.json: hold_timeout is given twice")
+    _write(
+        tmp_path / "playingpack.config.json",
+        '{"anthropic_upstream": "http://a.test", "anthropicUpstream": "http://b.test"}',
+    )
+    assert _error(tmp_path).startswith("playingpack.config.json: anthropic_upstream is given twice")
+
+
+def test_json_snake_case_anthropic_upstream(tmp_path: Path) -> None:
+    _write(tmp_path / "playingpack.config.jsonc", '{"anthropic_upstream": "http://a.test/",}')
+    assert _load(tmp_path).anthropic_upstream == "http://a.test"
 
 
 # --- discovery ----------------------------------------------------------------------------------
@@ -323,6 +344,9 @@ def test_define_config_keeps_only_given_keys() -> None:
     given = define_config(pause_requests=False, hold_timeout=5, history=3, token=TOKEN)
     assert given == ConfigFile(pause_requests=False, hold_timeout=5.0, history=3, token=TOKEN)
     assert given.given() == frozenset({"pause_requests", "hold_timeout", "history", "token"})
+    given = define_config(anthropic_upstream="https://api.anthropic.com/")
+    assert given == ConfigFile(anthropic_upstream="https://api.anthropic.com")
+    assert given.given() == frozenset({"anthropic_upstream"})
 
 
 def test_define_config_validates_immediately() -> None:
@@ -343,6 +367,12 @@ def test_define_config_validates_immediately() -> None:
         define_config(pause_requests=1)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"^define_config\(\): token must be at least 16"):
         define_config(token="short")
+    with pytest.raises(ConfigError) as info:
+        define_config(anthropic_upstream="api.anthropic.com")
+    assert str(info.value) == (
+        "define_config(): anthropic_upstream must be an http:// or https:// URL with a host, "
+        "such as https://api.openai.com (got 'api.anthropic.com')"
+    )
 
 
 def test_unset_keys_in_a_python_file_do_not_override(tmp_path: Path) -> None:
@@ -360,6 +390,7 @@ def test_unset_keys_in_a_python_file_do_not_override(tmp_path: Path) -> None:
 def test_environment_variables(tmp_path: Path) -> None:
     env = {
         "PLAYINGPACK_UPSTREAM": "http://127.0.0.1:1234/",
+        "PLAYINGPACK_ANTHROPIC_UPSTREAM": " http://127.0.0.1:5678/ ",
         "PLAYINGPACK_TAPES_DIR": "env-tapes",
         "PLAYINGPACK_LOGS_DIR": "/abs/logs",
         "PLAYINGPACK_RECORD": "replay-only",
@@ -377,6 +408,7 @@ def test_environment_variables(tmp_path: Path) -> None:
     }
     assert _load(tmp_path, env=env) == Config(
         upstream="http://127.0.0.1:1234",
+        anthropic_upstream="http://127.0.0.1:5678",
         tapes_dir=tmp_path / "env-tapes",
         logs_dir=Path("/abs/logs"),
         record=RecordMode.REPLAY_ONLY,
@@ -439,7 +471,8 @@ def test_precedence_flags_over_env_over_file_over_defaults(tmp_path: Path) -> No
         tmp_path / "playingpack.toml",
         'record = "off"\nport = 1111\npause = "all"\nhost = "file-host"\n'
         'tapes_dir = "file-tapes"\nhold_timeout = 10\nhistory = 10\n'
-        'token = "file-token-0123456789"\npause_requests = true\n',
+        'token = "file-token-0123456789"\npause_requests = true\n'
+        'anthropic_upstream = "http://file.test"\n',
     )
     env = {
         "PLAYINGPACK_PORT": "2222",
@@ -448,15 +481,18 @@ def test_precedence_flags_over_env_over_file_over_defaults(tmp_path: Path) -> No
         "PLAYINGPACK_HOLD_TIMEOUT": "20",
         "PLAYINGPACK_HISTORY": "20",
         "PLAYINGPACK_TOKEN": "env-token-0123456789",
+        "PLAYINGPACK_ANTHROPIC_UPSTREAM": "http://env.test",
     }
     flags: dict[str, object] = {
         "port": 3333,
         "tapes_dir": "flag-tapes",
         "hold_timeout": "30",
         "token": TOKEN,
+        "anthropic_upstream": "http://flag.test/",
     }
     config = _load(tmp_path, env=env, flags=flags)
     assert config.port == 3333  # flag > env > file
+    assert config.anthropic_upstream == "http://flag.test"  # flag > env > file
     assert config.tapes_dir == tmp_path / "flag-tapes"  # flag > env > file
     assert config.pause is PauseMode.TOOL_CALLS  # env > file
     assert config.record is RecordMode.OFF  # file > default
@@ -469,9 +505,22 @@ def test_precedence_flags_over_env_over_file_over_defaults(tmp_path: Path) -> No
     assert config.pause_requests is True  # file > default
 
 
+def test_anthropic_upstream_precedence_env_over_file_over_default(tmp_path: Path) -> None:
+    assert _load(tmp_path).anthropic_upstream is None  # default
+    _write(tmp_path / "playingpack.toml", 'anthropic_upstream = "http://file.test"\n')
+    assert _load(tmp_path).anthropic_upstream == "http://file.test"  # file > default
+    env = {"PLAYINGPACK_ANTHROPIC_UPSTREAM": "http://env.test"}
+    assert _load(tmp_path, env=env).anthropic_upstream == "http://env.test"  # env > file
+    config = _load(tmp_path, env=env, flags={"anthropic_upstream": None})
+    assert config.anthropic_upstream == "http://env.test"  # a None flag is not given
+    env = {"PLAYINGPACK_ANTHROPIC_UPSTREAM": "  "}
+    assert _load(tmp_path, env=env).anthropic_upstream == "http://file.test"  # empty: unset
+
+
 def test_flags_of_every_kind(tmp_path: Path) -> None:
     flags: dict[str, object] = {
         "upstream": "https://proxy.test/v1",
+        "anthropic_upstream": "https://proxy.test/anthropic/",
         "tapes_dir": Path("ft"),
         "logs_dir": "fl",
         "record": RecordMode.OFF,
@@ -488,6 +537,7 @@ def test_flags_of_every_kind(tmp_path: Path) -> None:
     env = {"PLAYINGPACK_HEADLESS": "0", "PLAYINGPACK_PAUSE_REQUESTS": "no"}
     assert _load(tmp_path, env=env, flags=flags) == Config(
         upstream="https://proxy.test/v1",
+        anthropic_upstream="https://proxy.test/anthropic",
         tapes_dir=tmp_path / "ft",
         logs_dir=tmp_path / "fl",
         record=RecordMode.OFF,
@@ -548,8 +598,8 @@ def test_relative_dirs_from_env_and_flags_are_relative_to_cwd(tmp_path: Path) ->
 # --- errors -------------------------------------------------------------------------------------
 
 _KNOWN = (
-    "known keys: upstream, tapes_dir, logs_dir, record, port, host, headless, pause, "
-    "pause_requests, hold_timeout, replay_timing, history, token"
+    "known keys: upstream, anthropic_upstream, tapes_dir, logs_dir, record, port, host, "
+    "headless, pause, pause_requests, hold_timeout, replay_timing, history, token"
 )
 
 
@@ -630,6 +680,119 @@ def test_bad_upstream_flag(tmp_path: Path) -> None:
 def test_upstream_keeps_path_and_drops_one_trailing_slash(tmp_path: Path) -> None:
     config = _load(tmp_path, env={"PLAYINGPACK_UPSTREAM": "https://gw.test:8443/openai/v1/"})
     assert config.upstream == "https://gw.test:8443/openai/v1"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "api.anthropic.com",
+        "ftp://api.anthropic.com",
+        "https://",
+        "http://:80",
+        "https://h/v1#x",
+        "",
+    ],
+)
+def test_bad_anthropic_upstream_in_a_file(tmp_path: Path, url: str) -> None:
+    _write(tmp_path / "playingpack.config.json", f'{{"anthropicUpstream": "{url}"}}')
+    assert _error(tmp_path).startswith(
+        "playingpack.config.json: anthropic_upstream must be an http:// or https:// URL with a host"
+    )
+    _write(tmp_path / "playingpack.config.json", "{}")
+    _write(tmp_path / "playingpack.toml", f'anthropic_upstream = "{url}"\n')
+    assert _error(tmp_path).startswith(
+        "playingpack.toml: anthropic_upstream must be an http:// or https:// URL with a host"
+    )
+
+
+def test_bad_anthropic_upstream_type_in_a_file(tmp_path: Path) -> None:
+    _write(tmp_path / "playingpack.toml", "anthropic_upstream = 443\n")
+    assert _error(tmp_path) == (
+        "playingpack.toml: anthropic_upstream must be an http:// or https:// URL with a host, "
+        "such as https://api.openai.com (got 443)"
+    )
+
+
+def test_bad_anthropic_upstream_query_is_named(tmp_path: Path) -> None:
+    assert _error(tmp_path, env={"PLAYINGPACK_ANTHROPIC_UPSTREAM": "https://h/?k=1"}) == (
+        "PLAYINGPACK_ANTHROPIC_UPSTREAM: anthropic_upstream must be an http:// or https:// URL "
+        "with a host, such as https://api.openai.com, without a query or fragment "
+        "(got 'https://h/?k=1')"
+    )
+
+
+def test_bad_anthropic_upstream_flag(tmp_path: Path) -> None:
+    assert _error(tmp_path, flags={"anthropic_upstream": "localhost:8000"}) == (
+        "--anthropic-upstream: anthropic_upstream must be an http:// or https:// URL with a host, "
+        "such as https://api.openai.com (got 'localhost:8000')"
+    )
+
+
+def test_unknown_key_near_anthropic_upstream(tmp_path: Path) -> None:
+    _write(tmp_path / "playingpack.toml", 'anthropic_upsteam = "http://a.test"\n')
+    assert _error(tmp_path).startswith(
+        "playingpack.toml: unknown key 'anthropic_upsteam' (did you mean 'anthropic_upstream'?)"
+    )
+    _write(tmp_path / "playingpack.toml", 'anthropicUpstream = "http://a.test"\n')
+    assert _error(tmp_path).startswith(  # camelCase is for the legacy JSON configs only
+        "playingpack.toml: unknown key 'anthropicUpstream' (did you mean 'anthropic_upstream'?)"
+    )
+
+
+# --- anthropic_upstream_of ----------------------------------------------------------------------
+
+
+def test_default_upstream_constants() -> None:
+    assert Config().upstream == DEFAULT_UPSTREAM == "https://api.openai.com"
+    assert DEFAULT_ANTHROPIC_UPSTREAM == "https://api.anthropic.com"
+    assert Config().anthropic_upstream is None
+
+
+def test_anthropic_upstream_of_an_explicit_setting_wins() -> None:
+    config = Config(anthropic_upstream="http://localhost:4000")
+    assert anthropic_upstream_of(config) == "http://localhost:4000"
+    config = Config(upstream="http://gw.test", anthropic_upstream="http://other.test")
+    assert anthropic_upstream_of(config) == "http://other.test"
+
+
+@pytest.mark.parametrize(
+    "upstream",
+    [
+        "https://api.openai.com",
+        "https://api.openai.com/",
+        "https://api.openai.com/v1",
+        "https://api.openai.com/v1/",
+        " HTTPS://API.OpenAI.com:443 ",
+    ],
+)
+def test_anthropic_upstream_of_the_openai_default_is_anthropic(upstream: str) -> None:
+    assert anthropic_upstream_of(Config(upstream=upstream)) == "https://api.anthropic.com"
+
+
+@pytest.mark.parametrize(
+    "upstream",
+    [
+        "http://localhost:4000",  # a gateway such as LiteLLM serving both formats
+        "https://gateway.test/v1",
+        "http://api.openai.com",  # not the default: plain http
+        "https://api.openai.com:8443",
+        "https://api.openai.com/openai",
+        "https://api.openai.com.evil.test",
+        "not a url",  # a Config built by hand is not validated; it is simply not the default
+    ],
+)
+def test_anthropic_upstream_of_any_other_upstream_is_that_upstream(upstream: str) -> None:
+    assert anthropic_upstream_of(Config(upstream=upstream)) == upstream
+
+
+def test_anthropic_upstream_of_a_loaded_config(tmp_path: Path) -> None:
+    assert anthropic_upstream_of(_load(tmp_path)) == "https://api.anthropic.com"
+    env = {"PLAYINGPACK_UPSTREAM": "https://api.openai.com/v1/"}
+    assert anthropic_upstream_of(_load(tmp_path, env=env)) == "https://api.anthropic.com"
+    config = _load(tmp_path, flags={"upstream": "http://localhost:4000/"})
+    assert anthropic_upstream_of(config) == "http://localhost:4000"
+    flags = {"upstream": "http://localhost:4000", "anthropic_upstream": "http://localhost:5000"}
+    assert anthropic_upstream_of(_load(tmp_path, flags=flags)) == "http://localhost:5000"
 
 
 def test_bad_bool_in_env(tmp_path: Path) -> None:

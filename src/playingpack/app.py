@@ -13,7 +13,7 @@ from aiohttp import web
 from playingpack import __version__, dashboard
 from playingpack.access import Access
 from playingpack.api import Api
-from playingpack.config import Config
+from playingpack.config import Config, anthropic_upstream_of
 from playingpack.flows import FlowLog
 from playingpack.interceptor import Interceptor
 from playingpack.providers import Provider, builtin
@@ -39,10 +39,12 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
     """
     settings = Settings.from_config(config)
     upstream = Upstream(config.upstream)
+    anthropic_url = anthropic_upstream_of(config)
+    anthropic = Upstream(anthropic_url) if anthropic_url != config.upstream else None
     flows = FlowLog(config.logs_dir, history=config.history, echo=echo)
     store = TapeStore(config.tapes_dir)
     interceptor = Interceptor(settings, flows, store)
-    proxy = Proxy(settings, store, upstream, flows, interceptor)
+    proxy = Proxy(settings, store, upstream, flows, interceptor, anthropic=anthropic)
     access = Access(config.host, config.token)
     live = LiveEvents(flows, settings, access)
     providers = builtin()
@@ -70,6 +72,7 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
                 "pause": settings.pause.value,
                 "replay_timing": settings.replay_timing.value,
                 "upstream": config.upstream,
+                "anthropic_upstream": anthropic_url,
                 "dashboard": not config.headless,
             }
         )
@@ -91,12 +94,16 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
 
     async def open_upstream(_: web.Application) -> None:
         await upstream.start()
+        if anthropic is not None:
+            await anthropic.start()
 
     async def close_sockets(_: web.Application) -> None:
         await live.close()
 
     async def close_all(_: web.Application) -> None:
         await upstream.close()
+        if anthropic is not None:
+            await anthropic.close()
         flows.close()
 
     app.on_startup.append(open_upstream)

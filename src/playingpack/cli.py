@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from playingpack import __version__
-from playingpack.config import Config, PauseMode, RecordMode, ReplayTiming, load_config
+from playingpack.config import (
+    Config,
+    PauseMode,
+    RecordMode,
+    ReplayTiming,
+    anthropic_upstream_of,
+    load_config,
+)
 from playingpack.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -54,6 +61,12 @@ def cli() -> None:
 @click.option(
     "--upstream",
     help="Upstream API base URL, with or without /v1.  [default: https://api.openai.com]",
+)
+@click.option(
+    "--anthropic-upstream",
+    metavar="URL",
+    help="Upstream for Anthropic Messages calls (those with an anthropic-version header).  "
+    "[default: https://api.anthropic.com while --upstream is OpenAI's, else --upstream]",
 )
 @click.option(
     "--tapes-dir",
@@ -191,6 +204,11 @@ def _banner(config: Config, server: Server) -> str:
         f"  base_url   {url}/v1",
         f"  dashboard  {dashboard}",
         f"  upstream   {config.upstream}",
+    ]
+    anthropic = anthropic_upstream_of(config)
+    if anthropic != config.upstream:
+        lines.append(f"  anthropic  {anthropic}")
+    lines += [
         f"  tapes      {_shown(config.tapes_dir)}",
         f"  logs       {_shown(config.logs_dir)}",
         f"  record     {config.record.value}   pause {_pause_shown(config)}   "

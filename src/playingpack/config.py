@@ -54,11 +54,17 @@ class ReplayTiming(enum.StrEnum):
     INSTANT = "instant"
 
 
+DEFAULT_UPSTREAM = "https://api.openai.com"
+DEFAULT_ANTHROPIC_UPSTREAM = "https://api.anthropic.com"
+
+
 @dataclass(frozen=True)
 class Config:
     """The settings one proxy runs with; built by load_config(), which validates every field."""
 
-    upstream: str = "https://api.openai.com"
+    upstream: str = DEFAULT_UPSTREAM
+    # Where Anthropic Messages calls go; None: see anthropic_upstream_of().
+    anthropic_upstream: str | None = None
     tapes_dir: Path = Path(".playingpack/tapes")
     logs_dir: Path = Path(".playingpack/logs")
     record: RecordMode = RecordMode.AUTO
@@ -83,6 +89,7 @@ class ConfigFile:
     """
 
     upstream: str | None = None
+    anthropic_upstream: str | None = None
     tapes_dir: Path | None = None
     logs_dir: Path | None = None
     record: RecordMode | None = None
@@ -114,6 +121,7 @@ _KEYS: tuple[str, ...] = tuple(f.name for f in fields(Config))
 _ENV_PREFIX = "PLAYINGPACK_"
 # The original tool's JSON configs used camelCase; accepted there so they keep working.
 _CAMEL_KEYS: dict[str, str] = {
+    "anthropicUpstream": "anthropic_upstream",
     "tapesDir": "tapes_dir",
     "logsDir": "logs_dir",
     "pauseRequests": "pause_requests",
@@ -284,6 +292,7 @@ def _layer(
 
     return ConfigFile(
         upstream=get("upstream", _parse_upstream),
+        anthropic_upstream=get("anthropic_upstream", _parse_upstream),
         tapes_dir=get("tapes_dir", _parse_path),
         logs_dir=get("logs_dir", _parse_path),
         record=get("record", _PARSE_RECORD),
@@ -302,6 +311,7 @@ def _layer(
 def define_config(
     *,
     upstream: str | None = None,
+    anthropic_upstream: str | None = None,
     tapes_dir: str | os.PathLike[str] | None = None,
     logs_dir: str | os.PathLike[str] | None = None,
     record: str | RecordMode | None = None,
@@ -323,6 +333,7 @@ def define_config(
     """
     raw: dict[str, object] = {
         "upstream": upstream,
+        "anthropic_upstream": anthropic_upstream,
         "tapes_dir": tapes_dir,
         "logs_dir": logs_dir,
         "record": record,
@@ -546,6 +557,7 @@ def _apply(config: Config, layer: ConfigFile) -> Config:
     """`config` with every key `layer` sets replaced."""
     return Config(
         upstream=_pick(layer.upstream, config.upstream),
+        anthropic_upstream=_pick(layer.anthropic_upstream, config.anthropic_upstream),
         tapes_dir=_pick(layer.tapes_dir, config.tapes_dir),
         logs_dir=_pick(layer.logs_dir, config.logs_dir),
         record=_pick(layer.record, config.record),
@@ -595,3 +607,37 @@ def load_config(
             config = _apply(config, _anchor(found[1], found[0].parent))
     config = _apply(config, _anchor(_env_layer(env), cwd))
     return _apply(config, _anchor(_flag_layer(flags), cwd))
+
+
+# --- derived settings ---------------------------------------------------------------------------
+
+
+def anthropic_upstream_of(config: Config) -> str:
+    """Where Anthropic Messages calls (those with an ``anthropic-version`` header) go:
+    ``anthropic_upstream`` when set; otherwise Anthropic's API while ``upstream`` is OpenAI's
+    default, else ``upstream`` itself (a gateway such as LiteLLM that serves both formats)."""
+    if config.anthropic_upstream is not None:
+        return config.anthropic_upstream
+    if _is_default_upstream(config.upstream):
+        return DEFAULT_ANTHROPIC_UPSTREAM
+    return config.upstream
+
+
+def _is_default_upstream(upstream: str) -> bool:
+    """Whether `upstream` is DEFAULT_UPSTREAM once normalised as _parse_upstream does.
+
+    A trailing /v1 counts as the same (upstreams are accepted with or without it), and so do a
+    differently cased scheme or host and an explicit :443.
+    """
+    try:
+        url = _parse_upstream(upstream, True)
+        parts, default = urlsplit(url), urlsplit(DEFAULT_UPSTREAM)
+        same_port = (parts.port or 443) == (default.port or 443)
+    except (_BadValue, ValueError):
+        return False  # a Config built by hand with a malformed URL is simply not the default
+    return (
+        parts.scheme.lower() == default.scheme
+        and parts.hostname == default.hostname  # urlsplit lowercases hostname
+        and same_port
+        and parts.path.removesuffix("/v1") == default.path
+    )

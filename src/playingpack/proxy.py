@@ -62,10 +62,15 @@ class Proxy:
         upstream: Upstream,
         flows: FlowLog,
         interceptor: Interceptor,
+        *,
+        anthropic: Upstream | None = None,
     ) -> None:
+        """``anthropic`` is where requests of Anthropic's SDKs (they carry an
+        ``anthropic-version`` header) go, when not to ``upstream``."""
         self.settings = settings
         self.store = store
         self.upstream = upstream
+        self.anthropic = anthropic
         self.flows = flows
         self.interceptor = interceptor
         # What a loaded tape turns into for each kind of client, worked out once per tape.
@@ -239,15 +244,20 @@ class Proxy:
         sent_at = loop.time()
         # raw_path is the target exactly as the client sent it; the parsed URL re-quotes it.
         path, _, query = request.raw_path.partition("?")
+        target = self.upstream
+        if self.anthropic is not None and "anthropic-version" in request.headers:
+            target = self.anthropic
         try:
-            upstream = await self.upstream.send(
+            upstream = await target.send(
                 request.method, path, query, forwarded_headers(request.headers), data
             )
         except _UPSTREAM_FAILURES as exc:
-            url = self.upstream.url_for(request.path)
+            url = target.url_for(request.path)
+            setting = "anthropic_upstream" if target is self.anthropic else "upstream"
             message = (
                 f"Could not reach the upstream at {url}: {_reason(exc)}. Check that it "
-                "is running and that --upstream (or PLAYINGPACK_UPSTREAM) points at it."
+                f"is running and that --{setting.replace('_', '-')} (or "
+                f"PLAYINGPACK_{setting.upper()}) points at it."
             )
             if call is not None:
                 return await self._error(
