@@ -80,9 +80,10 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
     for provider in providers:
         handler = _guarded(_recorded(proxy, provider))
         app.router.add_post(provider.endpoint, handler)
-        # Azure OpenAI: the same format under a deployment path, with an api-version query.
-        azure = f"/openai/deployments/{{deployment}}{provider.endpoint.removeprefix('/v1')}"
-        app.router.add_post(azure, handler)
+        if provider.azure:
+            # Azure OpenAI: the same format under a deployment path, with an api-version query.
+            azure = f"/openai/deployments/{{deployment}}{provider.endpoint.removeprefix('/v1')}"
+            app.router.add_post(azure, handler)
     app.router.add_route("*", "/v1/{tail:.*}", _guarded(proxy.passthrough))
     app.router.add_route("*", "/openai/{tail:.*}", _guarded(proxy.passthrough))
     app.router.add_get("/health", health)

@@ -2,7 +2,9 @@
 
 It stands in for the outside world: chat completions as ``chat.completion`` JSON or as
 ``chat.completion.chunk`` SSE events ending in ``data: [DONE]`` (role chunk, content deltas,
-tool-call deltas with arguments split across chunks, finish chunk, optional usage chunk), plus
+tool-call deltas with arguments split across chunks, finish chunk, optional usage chunk); the
+Responses API as ``response`` JSON or typed ``event:`` events (created, in_progress, items added,
+text and argument deltas in pieces, items done, ``response.completed`` with the usage); plus
 ``GET /v1/models`` and an echo endpoint. Each request takes the next queued Reply, or the default.
 """
 
@@ -41,6 +43,8 @@ class Reply:
     hold_after_first: threading.Event | None = None
     hold_at: int = 0  # the event after which ``hold_after_first`` parks the stream
     hang: bool = False
+    reasoning: str | None = None  # Responses: a reasoning item with this summary comes first
+    incomplete: bool = False  # Responses: cut by max_output_tokens (``response.incomplete``)
 
 
 @dataclass
@@ -65,6 +69,7 @@ class FakeUpstream:
         self.cancelled = threading.Event()
         self._thread = LoopThread("fake-upstream")
         self._runner: web.AppRunner | None = None
+        self._closed = False
         self.port = self._thread.run(self._start())
         self.url = f"http://127.0.0.1:{self.port}"
 
@@ -73,6 +78,12 @@ class FakeUpstream:
         self.replies.extend(replies)
 
     def close(self) -> None:
+        """Stop serving (a test may stop it early to prove nothing reaches it); safe to call
+        twice."""
+        if self._closed:
+            return
+        self._closed = True
+
         async def stop() -> None:
             assert self._runner is not None
             await self._runner.cleanup()
@@ -87,6 +98,7 @@ class FakeUpstream:
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/openai/deployments/{deployment}/embeddings", self._embeddings)
         app.router.add_post("/v1/completions", self._completions)
+        app.router.add_post("/v1/responses", self._responses)
         app.router.add_get("/v1/models", self._models)
         app.router.add_route("*", "/v1/echo/{tail:.*}", self._echo)
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
@@ -237,6 +249,46 @@ class FakeUpstream:
             if reply.first_delay:
                 await asyncio.sleep(reply.first_delay)
             return web.json_response(answer.completion(), headers=reply.headers)
+        events = answer.events()
+        if reply.end_without_done:
+            events = [event for event in events if not event.startswith("data: [DONE]")]
+        return await self._stream(request, reply, events)
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        """The Responses API: a ``response`` JSON, or its typed events."""
+        raw = await self._remember(request)
+        reply = self.replies.popleft() if self.replies else self.default
+        body = json.loads(raw)
+        if reply.hang:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                self.cancelled.set()
+                raise
+        if reply.status >= 400:
+            error = reply.error_body or {
+                "error": {
+                    "message": "fake failure",
+                    "type": "server_error",
+                    "code": None,
+                    "param": None,
+                }
+            }
+            return web.json_response(error, status=reply.status, headers=reply.headers)
+        answer = _ResponsesAnswer(body, reply)
+        if not body.get("stream"):
+            if reply.first_delay:
+                await asyncio.sleep(reply.first_delay)
+            return web.json_response(answer.response(), headers=reply.headers)
+        events = answer.events()
+        if reply.end_without_done:
+            events = events[:-1]  # no response.completed
+        return await self._stream(request, reply, events)
+
+    async def _stream(
+        self, request: web.Request, reply: Reply, events: list[str]
+    ) -> web.StreamResponse:
+        """Send ``events`` one write each, with the reply's delays, drop and hold."""
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream; charset=utf-8",
@@ -246,7 +298,7 @@ class FakeUpstream:
         )
         await response.prepare(request)
         try:
-            for number, event in enumerate(answer.events()):
+            for number, event in enumerate(events):
                 if number == 0 and reply.first_delay:
                     await asyncio.sleep(reply.first_delay)
                 elif number > 0 and reply.delay:
@@ -255,8 +307,6 @@ class FakeUpstream:
                     assert request.transport is not None
                     request.transport.abort()
                     return response
-                if reply.end_without_done and event.startswith("data: [DONE]"):
-                    break
                 await response.write(event.encode())
                 self.sent_chunks += 1
                 if number == reply.hold_at and reply.hold_after_first is not None:
@@ -398,4 +448,174 @@ class _Answer:
                 + "\n\n"
             )
         out.append("data: [DONE]\n\n")
+        return out
+
+
+class _ResponsesAnswer:
+    """One Responses API answer in both shapes the real API gives it."""
+
+    def __init__(self, request: dict[str, Any], reply: Reply) -> None:
+        self.request = request
+        self.reply = reply
+        stamp = time.monotonic_ns()
+        self.id = f"resp_fake{stamp}"
+        self.created_at = int(time.time())
+        self.model = str(request.get("model", "gpt-4o-mini"))
+        items: list[dict[str, Any]] = []
+        if reply.reasoning is not None:
+            items.append(
+                {
+                    "id": f"rs_fake{stamp}",
+                    "type": "reasoning",
+                    "summary": [{"type": "summary_text", "text": reply.reasoning}],
+                }
+            )
+        if reply.content is not None and (not reply.tool_calls or reply.text_before_tools):
+            items.append(
+                {
+                    "id": f"msg_fake{stamp}",
+                    "type": "message",
+                    "status": "incomplete" if reply.incomplete else "completed",
+                    "content": [
+                        {
+                            "type": "output_text",
+                            "annotations": [],
+                            "logprobs": [],
+                            "text": reply.content,
+                        }
+                    ],
+                    "role": "assistant",
+                }
+            )
+        for i, (name, arguments) in enumerate(reply.tool_calls):
+            items.append(
+                {
+                    "id": f"fc_fake{stamp}_{i}",
+                    "type": "function_call",
+                    "status": "completed",
+                    "arguments": arguments,
+                    "call_id": f"call_{i}_{name}",
+                    "name": name,
+                }
+            )
+        self.items = items
+        output_tokens = len(reply.content or "") // 4 + 5 * len(reply.tool_calls)
+        reasoning_tokens = len(reply.reasoning or "") // 4
+        input_tokens = len(json.dumps(request.get("input", ""))) // 4
+        self.usage = {
+            "input_tokens": input_tokens,
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+            "output_tokens": output_tokens + reasoning_tokens,
+            "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
+            "total_tokens": input_tokens + output_tokens + reasoning_tokens,
+        }
+
+    def response(self, *, final: bool = True) -> dict[str, Any]:
+        """The response object; ``final=False`` is how response.created shows it."""
+        request = self.request
+        status = (
+            ("incomplete" if self.reply.incomplete else "completed") if final else "in_progress"
+        )
+        return {
+            "id": self.id,
+            "object": "response",
+            "created_at": self.created_at,
+            "status": status,
+            "background": False,
+            "completed_at": self.created_at + 1 if final else None,
+            "error": None,
+            "incomplete_details": (
+                {"reason": "max_output_tokens"} if final and self.reply.incomplete else None
+            ),
+            "instructions": request.get("instructions"),
+            "max_output_tokens": request.get("max_output_tokens"),
+            "max_tool_calls": None,
+            "model": self.model,
+            "output": self.items if final else [],
+            "parallel_tool_calls": request.get("parallel_tool_calls", True),
+            "previous_response_id": request.get("previous_response_id"),
+            "prompt_cache_key": None,
+            "reasoning": {"effort": None, "summary": None},
+            "safety_identifier": None,
+            "service_tier": "default",
+            "store": request.get("store", True),
+            "temperature": request.get("temperature", 1.0),
+            "text": {"format": {"type": "text"}, "verbosity": "medium"},
+            "tool_choice": request.get("tool_choice", "auto"),
+            "tools": request.get("tools", []),
+            "top_logprobs": 0,
+            "top_p": request.get("top_p", 1.0),
+            "truncation": "disabled",
+            "usage": self.usage if final else None,
+            "user": None,
+            "metadata": request.get("metadata") or {},
+        }
+
+    def events(self) -> list[str]:
+        piece = self.reply.piece
+        obfuscate = (self.request.get("stream_options") or {}).get("include_obfuscation", True)
+        out: list[str] = []
+
+        def event(type_: str, **fields: Any) -> None:
+            data = {"type": type_, "sequence_number": len(out), **fields}
+            out.append(f"event: {type_}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n")
+
+        def pieces(text: str) -> list[str]:
+            return [text[start : start + piece] for start in range(0, len(text), piece)]
+
+        def padded(fields: dict[str, Any]) -> dict[str, Any]:
+            # OpenAI pads deltas with random characters so their sizes say nothing.
+            return {**fields, "obfuscation": "x" * (len(out) % 7 + 1)} if obfuscate else fields
+
+        event("response.created", response=self.response(final=False))
+        event("response.in_progress", response=self.response(final=False))
+        for index, item in enumerate(self.items):
+            where = {"item_id": item["id"], "output_index": index}
+            if item["type"] == "reasoning":
+                event(
+                    "response.output_item.added", output_index=index, item={**item, "summary": []}
+                )
+                text = item["summary"][0]["text"]
+                at = {**where, "summary_index": 0}
+                event(
+                    "response.reasoning_summary_part.added",
+                    **at,
+                    part={"type": "summary_text", "text": ""},
+                )
+                for part in pieces(text):
+                    event("response.reasoning_summary_text.delta", **padded({**at, "delta": part}))
+                event("response.reasoning_summary_text.done", **at, text=text)
+                event(
+                    "response.reasoning_summary_part.done",
+                    **at,
+                    part={"type": "summary_text", "text": text},
+                )
+            elif item["type"] == "message":
+                added = {**item, "status": "in_progress", "content": []}
+                event("response.output_item.added", output_index=index, item=added)
+                at = {**where, "content_index": 0}
+                text = item["content"][0]["text"]
+                empty = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
+                event("response.content_part.added", **at, part=empty)
+                for part in pieces(text):
+                    event(
+                        "response.output_text.delta",
+                        **padded({**at, "delta": part, "logprobs": []}),
+                    )
+                event("response.output_text.done", **at, text=text, logprobs=[])
+                event("response.content_part.done", **at, part=item["content"][0])
+            else:
+                added = {**item, "status": "in_progress", "arguments": ""}
+                event("response.output_item.added", output_index=index, item=added)
+                for part in pieces(item["arguments"]):
+                    event(
+                        "response.function_call_arguments.delta", **padded({**where, "delta": part})
+                    )
+                event("response.function_call_arguments.done", **where, arguments=item["arguments"])
+            event("response.output_item.done", output_index=index, item=item)
+        final = self.response()
+        event(
+            "response.incomplete" if self.reply.incomplete else "response.completed",
+            response=final,
+        )
         return out

@@ -76,10 +76,14 @@ class Provider:
     endpoint: str
     # Whether the interceptor may hold its answers (model answers; not embeddings).
     holdable: bool = True
+    # Whether Azure OpenAI serves it under /openai/deployments/<name>/...
+    azure: bool = True
 
     def serves(self, path: str) -> bool:
         """Whether a request to ``path`` speaks this format."""
-        return _served_path(self.endpoint).fullmatch(path) is not None
+        if path == self.endpoint:
+            return True
+        return self.azure and _served_path(self.endpoint).fullmatch(path) is not None
 
     def key(self, body: Any, path: str) -> str:
         """The tape key of a parsed request body sent to ``path``: the path is part of the
@@ -158,11 +162,19 @@ class Provider:
 
 def builtin() -> list[Provider]:
     """One instance of every wire format playingpack records, in routing order."""
+    from playingpack.providers.anthropic import AnthropicMessages
     from playingpack.providers.openai_chat import OpenAIChat
     from playingpack.providers.openai_completions import OpenAICompletions
     from playingpack.providers.openai_embeddings import OpenAIEmbeddings
+    from playingpack.providers.openai_responses import OpenAIResponses
 
-    return [OpenAIChat(), OpenAIEmbeddings(), OpenAICompletions()]
+    return [
+        OpenAIChat(),
+        AnthropicMessages(),
+        OpenAIResponses(),
+        OpenAIEmbeddings(),
+        OpenAICompletions(),
+    ]
 
 
 @functools.cache

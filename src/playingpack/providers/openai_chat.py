@@ -320,7 +320,20 @@ class OpenAIChat(Provider):
     ) -> list[str]:
         opened = self.assemble(sent)
         ids = {field: opened[field] for field in ("id", "created", "model") if opened.get(field)}
-        events = self.to_events({**answer, **ids}, request)
+        answer = {**answer, **ids}
+        told = [(c.get("message") or {}).get("content") or "" for c in opened["choices"]]
+        choices = []
+        for position, choice in enumerate(answer.get("choices") or ()):
+            message = choice.get("message") or {}
+            content, already = (
+                message.get("content"),
+                told[position] if position < len(told) else "",
+            )
+            if already and isinstance(content, str) and content.startswith(already):
+                # An edited answer repeats the text the client has; send only what follows.
+                choice = {**choice, "message": {**message, "content": content[len(already) :]}}
+            choices.append(choice)
+        events = self.to_events({**answer, "choices": choices}, request)
         return events[1:]  # the first event opens the answer, which the client already has
 
 

@@ -1,0 +1,794 @@
+"""Anthropic Messages: the wire format on literal inputs, then the real anthropic SDK ->
+playingpack -> a fake Anthropic API, recorded, replayed, held and mocked."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import anthropic
+import httpx
+import pytest
+from anthropic.types import Message, RawMessageStreamEvent
+from pydantic import TypeAdapter
+
+from playingpack.config import PauseMode, RecordMode
+from playingpack.providers import EventKind, ToolCall
+from playingpack.providers.anthropic import AnthropicMessages
+from playingpack.sse import parse_events
+from tests.conftest import Running
+from tests.fakes.anthropic_upstream import MODEL, Answer, FakeAnthropic, Reply
+
+# Distinctive, so a test can grep every written file for it.
+KEY = "sk-ant-pptest-Wq4Rz8Tn2Vb6Xc1Ym5Kd9Lf3Hg7Js0"
+WEATHER = ("get_weather", '{"city": "Paris", "unit": "celsius", "days": [1, 2, 3]}')
+TIME = ("get_time", '{"timezone": "Europe/Paris"}')
+TOOLS = [
+    {
+        "name": "get_weather",
+        "description": "Weather of a city",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+    }
+]
+
+claude = AnthropicMessages()
+events_adapter: TypeAdapter[RawMessageStreamEvent] = TypeAdapter(RawMessageStreamEvent)
+
+
+def ask(text: str = "Hello, Claude", **extra: Any) -> dict[str, Any]:
+    """Keyword arguments of a messages request with one user message."""
+    return {
+        "model": MODEL,
+        "max_tokens": 1024,
+        "messages": [{"role": "user", "content": text}],
+        **extra,
+    }
+
+
+def answer_of(reply: Reply, **request: Any) -> Answer:
+    return Answer(ask(**request), reply)
+
+
+# --- the wire format on literal inputs ------------------------------------------------------
+
+
+def test_assemble_gives_the_message_the_json_answer_is() -> None:
+    answer = answer_of(
+        Reply(thinking="Paris, so metric.", text="Let me look. ", tool_uses=[WEATHER, TIME])
+    )
+    assembled = claude.assemble(answer.events())
+    assert assembled == answer.message()
+    tool_use = assembled["content"][2]
+    assert tool_use["input"] == json.loads(WEATHER[1])  # joined from pieces, then parsed
+    assert assembled["usage"]["output_tokens"] == answer.output_tokens  # from message_delta
+    assert assembled["usage"]["service_tier"] == "standard"  # from message_start
+    Message.model_validate(assembled)
+
+
+def test_to_events_is_a_stream_the_sdk_parses_and_assembles_back() -> None:
+    message = answer_of(
+        Reply(thinking="Hmm.", text="Sunny.", tool_uses=[WEATHER, ("ping", "")])
+    ).message()
+    events = claude.to_events(message, {})
+    parsed = list(parse_events(events))
+    assert [e.event for e in parsed] == [json.loads(e.data)["type"] for e in parsed]
+    kinds = [e.event for e in parsed]
+    assert kinds[:2] == ["message_start", "ping"]
+    assert kinds[-2:] == ["message_delta", "message_stop"]
+    for event in parsed[2:]:  # the SDK skips ping before parsing
+        events_adapter.validate_python(json.loads(event.data))
+    start = json.loads(parsed[0].data)["message"]
+    assert start["content"] == [] and start["stop_reason"] is None
+    assert start["usage"]["input_tokens"] == message["usage"]["input_tokens"]
+    assert start["usage"]["output_tokens"] == 1
+    delta = json.loads(parsed[-2].data)
+    assert delta["delta"] == {"stop_reason": "tool_use", "stop_sequence": None}
+    assert delta["usage"] == {"output_tokens": message["usage"]["output_tokens"]}
+    tool_start = next(
+        json.loads(e.data)
+        for e in parsed
+        if '"tool_use"' in e.data and e.event == "content_block_start"
+    )
+    assert tool_start["content_block"] == {
+        "type": "tool_use",
+        "id": "toolu_fake0_get_weather",
+        "name": "get_weather",
+        "input": {},
+    }
+    assert claude.assemble(events) == message
+
+
+def test_fields_the_format_may_add_survive_both_conversions() -> None:
+    citation = {
+        "type": "char_location",
+        "cited_text": "Paris is in France.",
+        "document_index": 0,
+        "document_title": None,
+        "start_char_index": 0,
+        "end_char_index": 19,
+    }
+    events = [
+        'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1",'
+        '"type":"message","role":"assistant","model":"claude-haiku-4-5","content":[],'
+        '"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":9,'
+        '"cache_read_input_tokens":100,"output_tokens":1},"future_field":{"a":1}}}\n\n',
+        'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
+        '"content_block":{"type":"text","text":""}}\n\n',
+        'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+        '"delta":{"type":"text_delta","text":"In France."}}\n\n',
+        'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+        '"delta":{"type":"citations_delta","citation":' + json.dumps(citation) + "}}\n\n",
+        'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n',
+        'event: content_block_start\ndata: {"type":"content_block_start","index":1,'
+        '"content_block":{"type":"redacted_thinking","data":"EmwKAhgB"}}\n\n',
+        'event: content_block_stop\ndata: {"type":"content_block_stop","index":1}\n\n',
+        'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":'
+        '"end_turn","stop_sequence":null},"usage":{"output_tokens":7,'
+        '"cache_read_input_tokens":null},"context_management":{"applied_edits":[]}}\n\n',
+        'event: message_stop\ndata: {"type":"message_stop"}\n\n',
+    ]
+    message = claude.assemble(events)
+    assert message["content"] == [
+        {"type": "text", "text": "In France.", "citations": [citation]},
+        {"type": "redacted_thinking", "data": "EmwKAhgB"},
+    ]
+    assert message["future_field"] == {"a": 1}
+    assert message["context_management"] == {"applied_edits": []}
+    # A null in message_delta keeps what message_start said.
+    assert message["usage"] == {
+        "input_tokens": 9,
+        "cache_read_input_tokens": 100,
+        "output_tokens": 7,
+    }
+    assert claude.assemble(claude.to_events(message, {})) == message
+    Message.model_validate(message)
+
+
+def test_tool_input_streamed_empty_or_broken() -> None:
+    def tool_stream(*pieces: str) -> list[str]:
+        answer = answer_of(Reply(text=None, tool_uses=[("noop", "")]))
+        events = [e for e in answer.events() if "input_json_delta" not in e]
+        at = next(i for i, e in enumerate(events) if "content_block_stop" in e)
+        deltas = [
+            "event: content_block_delta\ndata: "
+            + json.dumps(
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "input_json_delta", "partial_json": piece},
+                }
+            )
+            + "\n\n"
+            for piece in pieces
+        ]
+        return events[:at] + deltas + events[at:]
+
+    assert claude.assemble(tool_stream())["content"][0]["input"] == {}
+    assert claude.assemble(tool_stream(""))["content"][0]["input"] == {}
+    assert claude.assemble(tool_stream('{"a": ', "[1]}"))["content"][0]["input"] == {"a": [1]}
+    # Invalid JSON from the model stays as it came, so the person sees it.
+    assert claude.assemble(tool_stream('{"a": '))["content"][0]["input"] == '{"a": '
+
+
+def test_completeness_needs_message_stop() -> None:
+    events = answer_of(Reply(text="x")).events()
+    assert claude.is_complete(events)
+    assert claude.is_complete(events[-1:])
+    assert not claude.is_complete(events[:-1])
+    assert not claude.is_complete([])
+    assert not claude.is_complete([claude.error_event("cut", "overloaded_error", "x")])
+
+
+def test_event_kinds_hold_at_the_first_tool_use_only() -> None:
+    events = answer_of(Reply(thinking="Hm.", text="Checking.", tool_uses=[WEATHER])).events()
+    kinds = {(e.split("\n")[0], claude.event_kind(e)) for e in events}
+    assert (
+        ("event: message_start", EventKind.OPENING) in kinds
+        and ("event: ping", EventKind.OPENING) in kinds
+        and ("event: message_stop", EventKind.TEXT) in kinds
+    )
+
+    def start(block: dict[str, Any]) -> str:
+        data = {"type": "content_block_start", "index": 0, "content_block": block}
+        return f"event: content_block_start\ndata: {json.dumps(data)}\n\n"
+
+    assert claude.event_kind(start({"type": "text", "text": ""})) is EventKind.OPENING
+    assert claude.event_kind(start({"type": "thinking", "thinking": ""})) is EventKind.TEXT
+    tool = {"type": "tool_use", "id": "toolu_1", "name": "w", "input": {}}
+    assert claude.event_kind(start(tool)) is EventKind.TOOL_CALL
+    # A server tool runs at Anthropic: its input does not hold the answer.
+    server = {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}
+    assert claude.event_kind(start(server)) is EventKind.TEXT
+    delta = (
+        'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+        '"delta":{"type":"input_json_delta","partial_json":"{}"}}\n\n'
+    )
+    assert claude.event_kind(delta) is EventKind.TEXT
+    assert claude.event_kind(": heartbeat\n\n") is EventKind.OPENING
+
+
+def test_summary_counts_cached_input_and_lists_tool_uses() -> None:
+    answer = answer_of(Reply(text="On it.", tool_uses=[WEATHER, TIME]))
+    message = answer.message()
+    message["usage"]["cache_creation_input_tokens"] = 30
+    summary = claude.summarize(message)
+    assert summary.model == MODEL
+    assert summary.usage is not None
+    assert summary.usage.input_tokens == answer.input_tokens + 30 + 12
+    assert summary.usage.output_tokens == answer.output_tokens
+    assert [(c.id, c.name, c.parsed_arguments()) for c in summary.tool_calls] == [
+        ("toolu_fake0_get_weather", "get_weather", json.loads(WEATHER[1])),
+        ("toolu_fake1_get_time", "get_time", json.loads(TIME[1])),
+    ]
+    events = answer.events()
+    assert claude.summarize_events(events) == claude.summarize(answer.message())
+    assert claude.streamed_text(events) == "On it."
+
+
+def test_error_body_and_event_have_anthropics_shape() -> None:
+    body = claude.error_json("No tape", "tape_not_found", "tape_not_found")
+    assert body == {"type": "error", "error": {"type": "tape_not_found", "message": "No tape"}}
+    (event,) = parse_events([claude.error_event("No tape", "tape_not_found", "x")])
+    assert event.event == "error" and json.loads(event.data) == body
+
+
+def test_mock_answer_is_a_message_with_fresh_ids() -> None:
+    calls = [("get_weather", '{"city": "Oslo"}')]
+    mock = claude.mock_answer(MODEL, "Checking.", [ToolCall("", *calls[0])])
+    parsed = Message.model_validate(mock)
+    assert parsed.id.startswith("msg_") and parsed.model == MODEL
+    assert parsed.stop_reason == "tool_use"
+    assert [b.type for b in parsed.content] == ["text", "tool_use"]
+    tool_use = mock["content"][1]
+    assert tool_use["id"].startswith("toolu_") and tool_use["input"] == {"city": "Oslo"}
+    text = claude.mock_answer(MODEL, "Hi.", [])
+    assert text["stop_reason"] == "end_turn" and text["content"] == [
+        {"type": "text", "text": "Hi."}
+    ]
+    assert claude.mock_answer(MODEL, "a", [])["id"] != text["id"]
+
+
+def test_edit_answer_replaces_text_and_tool_uses() -> None:
+    real = answer_of(Reply(thinking="Hm.", text="Old text.", tool_uses=[WEATHER])).message()
+    edited = claude.edit_answer(real, "New text.", None)
+    assert [b.get("text") for b in edited["content"]] == [None, "New text.", None]
+    assert edited["id"] == real["id"] and real["content"][1]["text"] == "Old text."
+    no_tools = claude.edit_answer(real, None, [])
+    assert [b["type"] for b in no_tools["content"]] == ["thinking", "text"]
+    assert no_tools["stop_reason"] == "end_turn"
+    other = claude.edit_answer(real, None, [ToolCall("", "get_time", '{"timezone": "UTC"}')])
+    assert other["content"][-1]["name"] == "get_time"
+    assert other["content"][-1]["input"] == {"timezone": "UTC"}
+    assert other["stop_reason"] == "tool_use"
+    Message.model_validate(other)
+
+
+def test_check_answer_completes_or_names_the_fault() -> None:
+    given = {
+        "content": [
+            {"type": "text", "text": "Hi"},
+            {"type": "tool_use", "name": "get_weather", "input": {"city": "Rome"}},
+        ]
+    }
+    checked = claude.check_answer(given, MODEL)
+    parsed = Message.model_validate(checked)
+    assert parsed.model == MODEL and parsed.id.startswith("msg_")
+    assert parsed.stop_reason == "tool_use"
+    assert checked["content"][1]["id"].startswith("toolu_")
+
+    faults = {
+        "not a message": "must be a message JSON object",
+        json.dumps({"content": "Hi"}): "`content` array",
+        json.dumps({"content": [{"type": "text"}]}): "`content[0].text` must be a string",
+        json.dumps(
+            {"content": [{"type": "text", "text": ""}, {"type": "tool_use", "name": "x"}]}
+        ): "`content[1].input` must be an object",
+        json.dumps({"content": [{"type": "image"}]}): "`content[0].type` must be one of",
+        json.dumps({"content": [], "usage": {"output_tokens": "2"}}): "`usage.output_tokens`",
+        json.dumps({"content": [], "role": "user"}): "`role`",
+    }
+    for given_text, fault in faults.items():
+        value = given_text if given_text == "not a message" else json.loads(given_text)
+        with pytest.raises(ValueError, match=fault.replace("[", r"\[").replace("]", r"\]")):
+            claude.check_answer(value, MODEL)
+
+
+def test_continue_events_close_the_open_block_and_go_on_at_the_next_index() -> None:
+    live = answer_of(Reply(text="Let me check. ", tool_uses=[WEATHER], piece=5)).events()
+    # What a held stream had sent: the opening and part of the text block (still open).
+    sent = [e for e in live if "tool_use" not in e][:5]
+    assert "content_block_stop" not in "".join(sent)
+    mock = claude.mock_answer(MODEL, None, [ToolCall("", "get_time", "{}")])
+    rest = claude.continue_events(mock, {}, sent)
+    kinds = [(e.event, json.loads(e.data).get("index")) for e in parse_events(rest)]
+    assert kinds == [
+        ("content_block_stop", 0),
+        ("content_block_start", 1),
+        ("content_block_delta", 1),
+        ("content_block_stop", 1),
+        ("message_delta", None),
+        ("message_stop", None),
+    ]
+    whole = claude.assemble(sent + rest)
+    assert whole["id"] == live_id(live)  # the id the client already has
+    assert [b["type"] for b in whole["content"]] == ["text", "tool_use"]
+    assert whole["stop_reason"] == "tool_use"
+    # Nothing sent yet: the whole answer.
+    assert claude.continue_events(mock, {}, []) == claude.to_events(mock, {})
+
+
+def test_continue_events_send_no_block_twice() -> None:
+    real = answer_of(Reply(text="Let me check. ", tool_uses=[WEATHER], piece=5)).events()
+    before_tool = [e for e in real if "tool_use" not in e and "input_json" not in e]
+    sent = before_tool[: before_tool.index(next(e for e in before_tool if "block_stop" in e)) + 1]
+    # An edit of the real answer keeps the text block the client already has.
+    edited = claude.edit_answer(
+        claude.assemble(real), None, [ToolCall("", "get_weather", '{"city": "Rome"}')]
+    )
+    whole = claude.assemble(sent + claude.continue_events(edited, {}, sent))
+    assert [b.get("text") or b["input"] for b in whole["content"]] == [
+        "Let me check. ",
+        {"city": "Rome"},
+    ]
+    # A text block cut short goes on where it stopped when the answer's text goes on from it.
+    partial = sent[:4]  # message_start, content_block_start, ping, "Let m"
+    rest = claude.continue_events(claude.assemble(real), {}, partial)
+    assert claude.streamed_text(rest) == "e check. "
+    assert claude.assemble(partial + rest)["content"] == claude.assemble(real)["content"]
+
+
+def live_id(events: list[str]) -> str:
+    return str(json.loads(next(iter(parse_events(events))).data)["message"]["id"])
+
+
+# --- end to end: the anthropic SDK through playingpack ------------------------------------
+
+
+@pytest.fixture
+def fake_claude() -> Iterator[FakeAnthropic]:
+    fake = FakeAnthropic()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def start(
+    start_proxy: Callable[..., Running], fake_claude: FakeAnthropic
+) -> Callable[..., Running]:
+    """Start playingpack with the fake Anthropic API as its upstream."""
+    return lambda **overrides: start_proxy(upstream=fake_claude.url, **overrides)
+
+
+@pytest.fixture
+def connect() -> Iterator[Callable[..., anthropic.Anthropic]]:
+    """Anthropic SDK clients for a running playingpack (base_url without /v1), closed after."""
+    clients: list[anthropic.Anthropic] = []
+
+    def make(proxy: Running | str, **options: Any) -> anthropic.Anthropic:
+        url = proxy if isinstance(proxy, str) else proxy.url
+        client = anthropic.Anthropic(base_url=url, api_key=KEY, **options)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def agent() -> Iterator[ThreadPoolExecutor]:
+    """Runs SDK calls in the background while the test plays the person."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        yield pool
+
+
+def final_of_stream(client: anthropic.Anthropic, **request: Any) -> tuple[str, Message]:
+    """The text the SDK streamed and the message it assembled."""
+    with client.messages.stream(**request) as stream:
+        text = "".join(stream.text_stream)
+        return text, stream.get_final_message()
+
+
+def test_streamed_tape_replays_to_a_json_client_as_the_upstream_json(
+    start: Callable[..., Running],
+    fake_claude: FakeAnthropic,
+    connect: Callable[..., anthropic.Anthropic],
+) -> None:
+    proxy = start()
+    client = connect(proxy)
+    reply = Reply(
+        thinking="Paris: metric units.",
+        text="Let me look that up. ",
+        tool_uses=[WEATHER, TIME],
+        piece=3,
+        message_id="msg_01FakeSameForBoth",
+    )
+    fake_claude.queue(reply, reply)
+    request = ask("Weather and time in Paris?", tools=TOOLS)
+    text, live = final_of_stream(client, **request)
+    assert text == "Let me look that up. "
+    direct = connect(fake_claude.url).messages.create(**request)  # the fake's own JSON
+
+    replayed = client.messages.create(**request)
+    assert len(fake_claude.received) == 2  # the replay did not reach the upstream
+    assert replayed.model_dump() == direct.model_dump() == live.model_dump()
+    weather = replayed.content[2]
+    assert weather.type == "tool_use" and weather.input == json.loads(WEATHER[1])
+    assert replayed.usage.cache_read_input_tokens == 12
+
+    (path,) = proxy.tapes()
+    tape = json.loads(path.read_text())
+    assert tape["meta"]["endpoint"] == "/v1/messages"
+    assert tape["response"]["chunks"][0]["c"].startswith("event: message_start\n")
+
+
+def test_json_tape_replays_to_a_streaming_client(
+    start: Callable[..., Running],
+    fake_claude: FakeAnthropic,
+    connect: Callable[..., anthropic.Anthropic],
+) -> None:
+    proxy = start()
+    client = connect(proxy)
+    fake_claude.queue(Reply(text="Bonjour, je regarde. ", tool_uses=[WEATHER]))
+    request = ask("Météo ?", tools=TOOLS)
+    recorded = client.messages.create(**request)
+    text, final = final_of_stream(client, **request)
+    assert len(fake_claude.received) == 1
+    assert text == "Bonjour, je regarde. "
+    assert final.model_dump() == recorded.model_dump()
+    assert final.content[1].type == "tool_use"
+    assert final.content[1].input == json.loads(WEATHER[1])
+    assert final.usage.output_tokens == recorded.usage.output_tokens > 0
+    raw = [event.type for event in client.messages.create(stream=True, **request)]
+    assert raw[0] == "message_start" and raw[-2:] == ["message_delta", "message_stop"]
+
+
+def test_streamed_replay_is_the_live_stream_event_for_event(
+    start: Callable[..., Running],
+    fake_claude: FakeAnthropic,
+    connect: Callable[..., anthropic.Anthropic],
+) -> None:
+    proxy = start()
+    client = connect(proxy)
+    fake_claude.queue(Reply(thinking="Short.", text="Some words, split small.", piece=2))
+    request = ask("stream twice")
+    live = [e.model_dump() for e in client.messages.create(stream=True, **request)]
+    replay = [e.model_dump() for e in client.messages.create(stream=True, **request)]
+    assert replay == live
+    assert len(fake_claude.received) == 1
+    assert live[-2]["usage"]["output_tokens"] > 0
+
+
+def test_tool_use_shows_on_the_flow_the_log_and_the_terminal_line(
+    start: Callable[..., Running],
+    fake_claude: FakeAnthropic,
+    connect: Callable[..., anthropic.Anthropic],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    proxy = start()
+    person = proxy.person()
+    fake_claude.queue(Reply(text=None, tool_uses=[WEATHER], piece=5))
+    with caplog.at_level(logging.INFO, logger="playingpack.flows"):
+        final_of_stream(connect(proxy), **ask("tools", tools=TOOLS))
+        flow = person.wait(lambda m: m["type"] == "flow" and m["flow"]["state"] == "COMPLETE")
+    detail = person.http.get(f"/api/flows/{flow['flow']['id']}").json()
+    assert detail["tool_calls"] == [
+        {
+            "id": "toolu_fake0_get_weather",
+            "name": "get_weather",
+            "arguments": json.loads(WEATHER[1]),
+        }
+    ]
+    assert detail["model"] == MODEL and detail["source"] == "upstream"
+    answer = Answer(ask("tools", tools=TOOLS), Reply(text=None, tool_uses=[WEATHER]))
+    usage = {"input_tokens": answer.input_tokens + 12, "output_tokens": answer.output_tokens}
+    assert {k: detail["usage"][k] for k in usage} == usage
+    assert detail["response"]["content"][0]["input"] == json.loads(WEATHER[1])
+    (line,) = [r.getMessage() for r in caplog.records if "/v1/messages" in r.getMessage()]
+    assert MODEL in line and "tools: get_weather" in line
+    assert f"{usage['input_tokens']}+{usage['output_tokens']} tok" in line
+    proxy.close()
+    (record,) = [
+        json.loads(text)
+        for path in proxy.config.logs_dir.glob("*.jsonl")
+        for text in path.read_text().splitlines()
+    ]
+    assert record["model"] == MODEL and record["path"] == "/v1/messages"
+    assert record["usage"] == usage
+    assert record["tool_calls"] == ["get_weather"]
+
+
+def test_replay_only_miss_raises_not_found_at_once(
+    start: Callable[..., Running],
+    fake_claude: FakeAnthropic,
+    connect: Callable[..., anthropic.Anthropic],
+) -> None:
+    proxy = start(record=RecordMode.REPLAY_ONLY)
+    client = connect(proxy, max_retries=2)
+    began = time.monotonic()
+    with pytest.raises(anthropic.NotFoundError) as raised:
+        client.messages.create(**ask("never recorded"))
+    assert time.monotonic() - began < 2  # no retries with their backoff
+    body = raised.value.body
+    assert isinstance(body, dict) and body["type"] == "error"
+    assert body["error"]["type"] == "tape_not_found"
+    assert "replay-only" in body["error"]["message"] and "/v1/messages" in body["error"]["message"]
+    assert raised.value.api_message == body["error"]["message"]
+    assert fake_claude.received == []
+    flows = httpx.get(f"{proxy.url}/api/flows").json()
+    assert len(flows) == 1  # the SDK did not retry
+
+
+def test_credentials_are_forwarded_and_never_written(
+    start: Callable[..., Running],
+    fake_claude: FakeAnthropic,
+    connect: Callable[..., anthropic.Anthropic],
+) -> None:
+    proxy = start()
+    person = proxy.person()
+    # This SDK sends its api_key as a Bearer token; x-api-key is Anthropic's own header.
+    client = connect(proxy, default_headers={"x-api-key": KEY})
+    client.messages.create(**ask("secret"))
+    final_of_stream(client, **ask("secret, streamed"))
+    version = client.default_headers["anthropic-version"]
+    assert isinstance(version, str) and version
+    for seen in fake_claude.received:
+        assert seen.headers["x-api-key"] == KEY
+        assert seen.headers["authorization"] == f"Bearer {KEY}"
+        assert seen.headers["anthropic-version"] == version
+        assert seen.path == "/v1/messages"
+    flows = person.http.get("/api/flows").json()
+    for flow in flows:
+        detail = person.http.get(f"/api/flows/{flow['id']}").text
+        assert KEY not in detail and "anthropic-version" in detail
+    proxy.close()
+    written = [*proxy.tapes_dir.rglob("*"), *proxy.config.logs_dir.rglob("*")]
+    files = [path for path in written if path.is_file()]
+    assert len([p for p in files if p.suffix == ".json"]) == 2
+    for path in files:
+        text = path.read_text()
+        assert KEY not in text and KEY[-12:] not in text
+        assert "x-api-key" not in text.lower()
+
+
+def test_upstream_errors_reach_the_sdk_as_anthropic_errors_and_are_not_recorded(
+    start: Callable[..., Running],
+    fake_claude: FakeAnthropic,
+    connect: Callable[..., anthropic.Anthropic],
+) -> None:
+    proxy = start()
+    client = connect(proxy, max_retries=0)
+    fake_claude.queue(
+        Reply(status=429, error_type="rate_limit_error", error_message="Slow down, fake."),
+        Reply(text="Half an answer, then trouble.", error_after=4, error_type="overloaded_error"),
+        Reply(text="Cut off in the middle of it.", drop_after=4),
+    )
+    with pytest.raises(anthropic.RateLimitError) as limited:
+        client.messages.create(**ask("limited"))
+    assert limited.value.type == "rate_limit_error"
+    assert limited.value.api_message == "Slow down, fake."
+    with pytest.raises(anthropic.APIStatusError) as overloaded:
+        final_of_stream(client, **ask("overloaded"))
+    assert overloaded.value.type == "overloaded_error"
+    # The upstream dropped the connection: playingpack ends the stream with an error event.
+    with pytest.raises(anthropic.APIStatusError) as dropped:
+        final_of_stream(client, **ask("dropped"))
+    assert dropped.value.type == "upstream_error"
+    assert "incomplete" in str(dropped.value.api_message)
+    assert proxy.tapes() == []
+    # No anthropic-version header: the upstream's own 400 comes back as it was.
+    response = httpx.post(
+        f"{proxy.url}/v1/messages", json=ask("no version"), headers={"x-api-key": KEY}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+# --- holding ------------------------------------------------------------------------------
+
+
+def run_call(
+    agent: ThreadPoolExecutor, client: anthropic.Anthropic, stream: bool, question: str
+) -> Future[Message]:
+    request = ask(question, tools=TOOLS)
+    if stream:
+        return agent.submit(lambda: final_of_stream(client, **request)[1])
+    return agent.submit(lambda: client.messages.create(**request))
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_held_tool_use_allowed_delivers_the_real_answer(
+    start: Callable[..., Running],
+    fake_claude: FakeAnthropic,
+    connect: Callable[..., anthropic.Anthropic],
+    agent: ThreadPoolExecutor,
+    stream: bool,
+) -> None:
+    proxy = start(pause=PauseMode.TOOL_CALLS)
+    person = proxy.person()
+    client = connect(proxy)
+    fake_claude.queue(Reply(text=None, tool_uses=[WEATHER], piece=3))
+    call = run_call(agent, client, stream, "allow me")
+    held = person.held()
+    assert held["tool_calls"] == [
+        {
+            "id": "toolu_fake0_get_weather",
+            "name": "get_weather",
+            "arguments": json.loads(WEATHER[1]),
+        }
+    ]
+    assert person.decide(held["id"], action="allow").status_code == 200
+    allowed = call.result(10)
+    assert person.states(held["id"])[-3:] == ["INTERCEPT", "FLUSH", "COMPLETE"]
+    person.http.patch("/api/settings", json={"pause": "off"}).raise_for_status()
+    replayed = client.messages.create(**ask("allow me", tools=TOOLS))
+    assert allowed.model_dump() == replayed.model_dump()
+    assert allowed.content[0].type == "tool_use"
+    assert allowed.content[0].input == json.loads(WEATHER[1])
+    assert len(fake_claude.received) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_every_kind_of_mock_is_parsed_by_the_sdk(
+    start: Callable[..., Running],
+    fake_claude: FakeAnthropic,
+    connect: Callable[..., anthropic.Anthropic],
+    agent: ThreadPoolExecutor,
+    stream: bool,
+) -> None:
+    proxy = start(pause=PauseMode.TOOL_CALLS)
+    person = proxy.person()
+    client = connect(proxy, max_retries=0)
+
+    def mocked(question: str, mock: dict[str, Any]) -> Future[Message]:
+        fake_claude.queue(Reply(text=None, tool_uses=[WEATHER]))
+        call = run_call(agent, client, stream, question)
+        held = person.held()
+        response = person.decide(held["id"], action="mock", mock=mock)
+        assert response.status_code == 200, response.text
+        return call
+
+    text = mocked("text", {"content": "Mocked: it is sunny."}).result(10)
+    assert [(b.type, getattr(b, "text", None)) for b in text.content] == [
+        ("text", "Mocked: it is sunny.")
+    ]
+    assert text.stop_reason == "end_turn" and text.model == MODEL
+    assert text.id.startswith("msg_") and text.usage.output_tokens == 0
+
+    tools = mocked(
+        "tools",
+        {
+            "tool_calls": [
+                {"name": "get_weather", "arguments": {"city": "Oslo"}},
+                {"name": "get_time", "arguments": '{"tz": "CET"}', "id": "toolu_mine"},
+            ]
+        },
+    ).result(10)
+    uses = [b for b in tools.content if b.type == "tool_use"]
+    assert [(u.name, u.input) for u in uses] == [
+        ("get_weather", {"city": "Oslo"}),
+        ("get_time", {"tz": "CET"}),
+    ]
+    assert uses[0].id.startswith("toolu_") and uses[1].id == "toolu_mine"
+    assert tools.stop_reason == "tool_use"
+
+    full = mocked(
+        "full",
+        {
+            "response": {
+                "content": [
+                    {"type": "text", "text": "From a full response."},
+                    {"type": "tool_use", "name": "get_weather", "input": {"city": "Rome"}},
+                ]
+            }
+        },
+    ).result(10)
+    assert [b.type for b in full.content] == ["text", "tool_use"]
+    assert full.content[1].input == {"city": "Rome"}
+    assert full.model == MODEL and full.stop_reason == "tool_use"
+
+    call = mocked("error", {"error": {"status": 429, "message": "Slow down (mock)."}})
+    with pytest.raises(anthropic.APIStatusError, match=r"Slow down \(mock\)") as raised:
+        call.result(10)
+    assert raised.value.api_message == "Slow down (mock)."
+    if not stream:
+        assert isinstance(raised.value, anthropic.RateLimitError)
+
+    # A malformed full response is refused before anything reaches the client.
+    fake_claude.queue(Reply(text=None, tool_uses=[WEATHER]))
+    call = run_call(agent, client, stream, "bad mock")
+    held = person.held()
+    bad = {"response": {"content": [{"type": "tool_use", "name": "get_weather"}]}}
+    refused = person.decide(held["id"], action="mock", mock=bad)
+    assert refused.status_code == 422
+    assert refused.json()["error"]["param"] == "mock.response.content[0].input"
+    person.decide(held["id"], action="allow")
+    assert call.result(10).content[0].input == json.loads(WEATHER[1])
+
+    assert len(proxy.tapes()) == 5  # each tape holds the real answer, never a mock
+    for path in proxy.tapes():
+        written = path.read_text()
+        assert "toolu_fake0_get_weather" in written
+        assert not any(m in written for m in ("Mocked", "Oslo", "full response", "Slow down"))
+
+
+def test_text_before_a_tool_use_passes_and_a_mock_continues_the_same_stream(
+    start: Callable[..., Running],
+    fake_claude: FakeAnthropic,
+    connect: Callable[..., anthropic.Anthropic],
+    agent: ThreadPoolExecutor,
+) -> None:
+    proxy = start(pause=PauseMode.TOOL_CALLS)
+    person = proxy.person()
+    client = connect(proxy)
+    fake_claude.queue(Reply(text="Let me check. ", tool_uses=[WEATHER], message_id="msg_01Real"))
+    seen: list[str] = []
+
+    def run() -> Message:
+        with client.messages.stream(**ask("preamble", tools=TOOLS)) as stream:
+            for text in stream.text_stream:
+                seen.append(text)
+            return stream.get_final_message()
+
+    call = agent.submit(run)
+    held = person.held()
+    # The text before the tool call reached the client while the call is held.
+    deadline = time.monotonic() + 5
+    while "".join(seen) != "Let me check. " and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "".join(seen) == "Let me check. "
+    person.decide(held["id"], action="mock", mock={"tool_calls": [{"name": "get_time"}]})
+    final = call.result(10)
+    assert final.id == "msg_01Real"  # one stream, the message it started with
+    assert [b.type for b in final.content] == ["text", "tool_use"]
+    assert final.content[0].text == "Let me check. "
+    assert (final.content[1].name, final.content[1].input) == ("get_time", {})
+    assert final.stop_reason == "tool_use"
+
+
+def test_edit_after_text_reached_the_client_sends_the_text_once(
+    start: Callable[..., Running],
+    fake_claude: FakeAnthropic,
+    connect: Callable[..., anthropic.Anthropic],
+    agent: ThreadPoolExecutor,
+) -> None:
+    proxy = start(pause=PauseMode.TOOL_CALLS)
+    person = proxy.person()
+    client = connect(proxy)
+    fake_claude.queue(Reply(text="Let me check. ", tool_uses=[WEATHER]))
+    call = run_call(agent, client, True, "edit after text")
+    held = person.held()
+    edited = [{"name": "get_weather", "arguments": {"city": "Rome"}}]
+    assert person.decide(held["id"], action="edit", tool_calls=edited).status_code == 200
+    final = call.result(10)
+    assert [b.type for b in final.content] == ["text", "tool_use"]
+    assert final.content[0].text == "Let me check. "
+    assert final.content[1].input == {"city": "Rome"}
+
+
+def test_held_json_tape_is_edited_before_delivery(
+    start: Callable[..., Running],
+    fake_claude: FakeAnthropic,
+    connect: Callable[..., anthropic.Anthropic],
+    agent: ThreadPoolExecutor,
+) -> None:
+    proxy = start()
+    person = proxy.person()
+    client = connect(proxy)
+    fake_claude.queue(Reply(text="Checking.", tool_uses=[WEATHER]))
+    recorded = client.messages.create(**ask("edit me", tools=TOOLS))
+    person.http.patch("/api/settings", json={"pause": "tool-calls"}).raise_for_status()
+    call = run_call(agent, client, True, "edit me")
+    held = person.held()
+    assert held["source"] == "tape"
+    edited = [{"name": "get_weather", "arguments": {"city": "Berlin"}}]
+    assert person.decide(held["id"], action="edit", tool_calls=edited).status_code == 200
+    answer = call.result(10)
+    assert answer.id == recorded.id  # the real answer, changed
+    assert answer.content[0].text == "Checking."
+    assert answer.content[1].input == {"city": "Berlin"}
+    assert answer.usage.model_dump() == recorded.usage.model_dump()
