@@ -22,6 +22,7 @@ from playingpack.providers.anthropic import AnthropicMessages
 from playingpack.sse import parse_events
 from tests.conftest import Running
 from tests.fakes.anthropic_upstream import MODEL, Answer, FakeAnthropic, Reply
+from tests.fakes.openai_upstream import FakeUpstream
 
 # Distinctive, so a test can grep every written file for it.
 KEY = "sk-ant-pptest-Wq4Rz8Tn2Vb6Xc1Ym5Kd9Lf3Hg7Js0"
@@ -574,6 +575,9 @@ def test_upstream_errors_reach_the_sdk_as_anthropic_errors_and_are_not_recorded(
     with pytest.raises(anthropic.APIStatusError) as overloaded:
         final_of_stream(client, **ask("overloaded"))
     assert overloaded.value.type == "overloaded_error"
+    # The client got the upstream's own error event and nothing after it; the flow says so.
+    errors = [f["error"] for f in httpx.get(f"{proxy.url}/api/flows?state=ERROR").json()]
+    assert errors[0].startswith("the upstream reported an error mid-stream")
     # The upstream dropped the connection: playingpack ends the stream with an error event.
     with pytest.raises(anthropic.APIStatusError) as dropped:
         final_of_stream(client, **ask("dropped"))
@@ -792,3 +796,37 @@ def test_held_json_tape_is_edited_before_delivery(
     assert answer.content[0].text == "Checking."
     assert answer.content[1].input == {"city": "Berlin"}
     assert answer.usage.model_dump() == recorded.usage.model_dump()
+
+
+def test_one_playingpack_serves_openai_and_anthropic_clients_each_to_its_upstream(
+    start_proxy: Callable[..., Running],
+    upstream: FakeUpstream,
+    fake_claude: FakeAnthropic,
+    connect: Callable[..., anthropic.Anthropic],
+) -> None:
+    proxy = start_proxy(upstream=upstream.url, anthropic_upstream=fake_claude.url)
+    claude = connect(proxy).messages.create(**ask("Which one are you?"))
+    gpt = proxy.client().chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "Which one are you?"}]
+    )
+    assert claude.type == "message" and gpt.object == "chat.completion"
+    assert [r.path for r in fake_claude.received] == ["/v1/messages"]
+    assert [r.path for r in upstream.received] == ["/v1/chat/completions"]
+    # Other Anthropic requests follow the anthropic-version header too.
+    models = httpx.get(
+        f"{proxy.url}/v1/models", headers={"anthropic-version": "2023-06-01", "x-api-key": KEY}
+    )
+    # The fake Anthropic API has no models route: its plain 404 came back.
+    assert (models.status_code, models.text) == (404, "404: Not Found")
+    assert [r.path for r in upstream.received] == ["/v1/chat/completions"]
+    health = httpx.get(f"{proxy.url}/health").json()
+    assert health["anthropic_upstream"] == fake_claude.url
+
+
+def test_anthropic_requests_go_to_anthropic_by_default_when_upstream_is_openai(
+    start_proxy: Callable[..., Running],
+) -> None:
+    proxy = start_proxy(upstream="https://api.openai.com")
+    assert httpx.get(f"{proxy.url}/health").json()["anthropic_upstream"] == (
+        "https://api.anthropic.com"
+    )

@@ -87,6 +87,26 @@ def test_azure_deployments_are_recorded_apart_and_forwarded_as_sent(
     assert not any(AZURE_KEY in text for text in written)
 
 
+def test_azure_responses_api_paths_are_recorded(
+    start_proxy: Callable[..., Running], upstream: FakeUpstream
+) -> None:
+    proxy = start_proxy()
+    v1 = openai.OpenAI(base_url=f"{proxy.url}/openai/v1", api_key=AZURE_KEY)
+    first = v1.responses.create(model="my-deployment", input="Hello Azure v1")
+    assert v1.responses.create(model="my-deployment", input="Hello Azure v1").id == first.id
+    versioned = openai.AzureOpenAI(
+        azure_endpoint=proxy.url, api_key=AZURE_KEY, api_version="2025-03-01-preview"
+    )
+    other = versioned.responses.create(model="my-deployment", input="Hello Azure v1")
+    assert other.id != first.id  # another path: its own tape
+    assert [(r.path, r.query) for r in upstream.received] == [
+        ("/openai/v1/responses", ""),
+        ("/openai/responses", "api-version=2025-03-01-preview"),
+    ]
+    endpoints = sorted(json.loads(p.read_text())["meta"]["endpoint"] for p in proxy.tapes())
+    assert endpoints == ["/openai/responses", "/openai/v1/responses"]
+
+
 def test_azure_routes_that_are_not_recorded_pass_through(
     proxy: Running, upstream: FakeUpstream
 ) -> None:

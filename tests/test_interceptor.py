@@ -360,6 +360,29 @@ def test_text_before_a_tool_call_passes_and_a_mock_continues_the_same_stream(
     assert final.id.startswith("chatcmpl-fake")  # one stream, the ids it started with
 
 
+def test_edit_after_text_was_delivered_does_not_repeat_the_text(
+    start_proxy: Callable[..., Running], upstream: FakeUpstream, agent: ThreadPoolExecutor
+) -> None:
+    proxy = start_proxy(pause=PauseMode.TOOL_CALLS)
+    person = proxy.person()
+    client = proxy.client()
+    upstream.queue(Reply(content="Let me check. ", tool_calls=[WEATHER], text_before_tools=True))
+
+    def run() -> Any:
+        with client.chat.completions.stream(**ask("edit after text")) as stream:
+            for _ in stream:
+                pass
+            return stream.get_final_completion()
+
+    call = agent.submit(run)
+    held = person.held()
+    edited = [{"name": "get_weather", "arguments": {"city": "Nice"}}]
+    person.decide(held["id"], action="edit", tool_calls=edited)
+    message = call.result(10).choices[0].message
+    assert message.content == "Let me check. "
+    assert json.loads(message.tool_calls[0].function.arguments) == {"city": "Nice"}
+
+
 def test_call_held_before_it_is_sent(
     start_proxy: Callable[..., Running], upstream: FakeUpstream, agent: ThreadPoolExecutor
 ) -> None:

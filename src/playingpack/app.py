@@ -81,9 +81,10 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
         handler = _guarded(_recorded(proxy, provider))
         app.router.add_post(provider.endpoint, handler)
         if provider.azure:
-            # Azure OpenAI: the same format under a deployment path, with an api-version query.
-            azure = f"/openai/deployments/{{deployment}}{provider.endpoint.removeprefix('/v1')}"
-            app.router.add_post(azure, handler)
+            # Azure OpenAI's paths for the same format (see Provider.azure).
+            suffix = provider.endpoint.removeprefix("/v1")
+            for prefix in ("/openai/deployments/{deployment}", "/openai/v1", "/openai"):
+                app.router.add_post(prefix + suffix, handler)
     app.router.add_route("*", "/v1/{tail:.*}", _guarded(proxy.passthrough))
     app.router.add_route("*", "/openai/{tail:.*}", _guarded(proxy.passthrough))
     app.router.add_get("/health", health)

@@ -420,6 +420,12 @@ class Proxy:
                 self.flows.fail(flow, "client disconnected")
                 return response
         if not complete:
+            failure = provider.failure([chunk.c for chunk in chunks[-3:]])
+            if failure is not None:
+                # The client has the upstream's own error event; nothing to add to it.
+                await response.write_eof()
+                self.flows.fail(flow, f"the upstream reported an error mid-stream: {failure}")
+                return response
             broken = "the upstream stream ended before the answer was complete"
             return await self._break_stream(call, broken)
         await response.write_eof()
@@ -508,6 +514,15 @@ class Proxy:
                     sent.extend(unsent)
                     unsent.clear()
         if not complete:
+            failure = provider.failure([chunk.c for chunk in chunks[-3:]])
+            if failure is not None:
+                # Not held: there is no answer to decide on. The client gets what the
+                # upstream sent, its error event included.
+                response = await call.open_stream(upstream.status, headers)
+                if await _write(response, "".join(unsent).encode()):
+                    await response.write_eof()
+                self.flows.fail(flow, f"the upstream reported an error mid-stream: {failure}")
+                return response
             broken = "the upstream stream ended before the answer was complete"
             return await self._break_stream(call, broken)
         flow.summary = provider.summarize_events([chunk.c for chunk in chunks])

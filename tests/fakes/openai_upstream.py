@@ -99,6 +99,9 @@ class FakeUpstream:
         app.router.add_post("/openai/deployments/{deployment}/embeddings", self._embeddings)
         app.router.add_post("/v1/completions", self._completions)
         app.router.add_post("/v1/responses", self._responses)
+        # Azure's Responses API: its v1 path, or /openai/responses with an api-version query.
+        app.router.add_post("/openai/v1/responses", self._responses)
+        app.router.add_post("/openai/responses", self._responses)
         app.router.add_get("/v1/models", self._models)
         app.router.add_route("*", "/v1/echo/{tail:.*}", self._echo)
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)

@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from playingpack.hashing import request_key
-from playingpack.sse import format_event
+from playingpack.sse import format_event, parse_events
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +76,8 @@ class Provider:
     endpoint: str
     # Whether the interceptor may hold its answers (model answers; not embeddings).
     holdable: bool = True
-    # Whether Azure OpenAI serves it under /openai/deployments/<name>/...
+    # Whether Azure OpenAI serves it: under /openai/deployments/<name>/..., its v1 API
+    # /openai/v1/..., or /openai/... with an api-version query (the Responses API).
     azure: bool = True
 
     def serves(self, path: str) -> bool:
@@ -155,6 +156,15 @@ class Provider:
         opening of another answer): same ids, no second opening."""
         raise NotImplementedError
 
+    def failure(self, events: Sequence[str]) -> str | None:
+        """The message of an error the upstream itself reported in these (last) events of a
+        stream, or None. OpenAI's shape (``data: {"error": {...}}``) unless overridden."""
+        for event in parse_events(events):
+            message = _error_message(event.data)
+            if message is not None:
+                return message
+        return None
+
     def error_json(self, message: str, type_: str, code: str) -> dict[str, Any]:
         """The provider's JSON error body (OpenAI's shape unless overridden)."""
         return {"error": {"message": message, "type": type_, "code": code, "param": None}}
@@ -180,4 +190,18 @@ def builtin() -> list[Provider]:
 @functools.cache
 def _served_path(endpoint: str) -> re.Pattern[str]:
     suffix = re.escape(endpoint.removeprefix("/v1"))
-    return re.compile(rf"(?:/v1|/openai/deployments/[^/]+){suffix}")
+    return re.compile(rf"/openai(?:/deployments/[^/]+|/v1)?{suffix}")
+
+
+def _error_message(data: str) -> str | None:
+    """``error.message`` (or the error text) of an event's JSON data, if it carries one."""
+    try:
+        value = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return None
+    error = value.get("error") if isinstance(value, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("type") or "error")
+    if isinstance(error, str):
+        return error
+    return None

@@ -137,6 +137,18 @@ class AnthropicMessages(Provider):
         model = answer.get("model")
         return Summary(model if isinstance(model, str) else None, tokens, calls)
 
+    def failure(self, events: Sequence[str]) -> str | None:
+        for event in parse_events(events):
+            if event.event != "error":
+                continue
+            try:
+                data = msgspec.json.decode(event.data)
+            except msgspec.DecodeError:
+                return "error"
+            error = data.get("error") if isinstance(data, dict) else None
+            return str(error.get("message") or "error") if isinstance(error, dict) else "error"
+        return None
+
     def error_event(self, message: str, type_: str, code: str) -> str:
         # The SDKs raise APIStatusError on an `error` event, with this body as the error's body.
         return _event(self.error_json(message, type_, code))

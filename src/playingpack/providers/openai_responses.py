@@ -101,6 +101,25 @@ class OpenAIResponses(Provider):
         model = answer.get("model")
         return Summary(model if isinstance(model, str) else None, tokens, calls)
 
+    def failure(self, events: Sequence[str]) -> str | None:
+        for event in parse_events(events):
+            try:
+                data = msgspec.json.decode(event.data)
+            except msgspec.DecodeError:
+                continue
+            if not isinstance(data, dict):
+                continue
+            if data.get("type") == "response.failed":
+                response = data.get("response")
+                error = response.get("error") if isinstance(response, dict) else None
+                found = error.get("message") if isinstance(error, dict) else None
+                return str(found or "the response failed")
+            if data.get("type") == "error" or event.event == "error":
+                error = data.get("error")
+                found = (error if isinstance(error, dict) else data).get("message")
+                return str(found or "error")
+        return None
+
     def error_event(self, message: str, type_: str, code: str) -> str:
         # The openai SDK raises APIError for a streamed event whose data has an "error" object
         # (the shape OpenAI sends); the top-level fields are the documented ResponseErrorEvent.
