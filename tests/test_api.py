@@ -456,13 +456,16 @@ def test_delete_flows_drops_finished_ones_only(
 def test_settings_start_from_the_config(
     start_proxy: Callable[..., Running], api_of: Callable[[Running], httpx.Client]
 ) -> None:
-    proxy = start_proxy(pause=PauseMode.TOOL_CALLS, hold_timeout=7.5, pause_requests=True)
+    proxy = start_proxy(
+        pause=PauseMode.TOOL_CALLS, hold_timeout=7.5, pause_requests=True, sequence=True
+    )
     assert api_of(proxy).get("/api/settings").json() == {
         "record": "auto",
         "pause": "tool-calls",
         "replay_timing": "original",
         "pause_requests": True,
         "hold_timeout": 7.5,
+        "sequence": True,
     }
 
 

@@ -180,6 +180,7 @@ def test_snapshot_has_version_settings_and_flows_newest_first(
         "replay_timing": "original",
         "pause_requests": False,
         "hold_timeout": 300.0,
+        "sequence": False,
     }
     flows = snapshot["flows"]
     assert [(f["model"], f["streamed"]) for f in flows] == [

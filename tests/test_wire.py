@@ -259,4 +259,5 @@ def test_settings_json_encodes_modes_as_users_type_them() -> None:
         "replay_timing": "instant",
         "pause_requests": True,
         "hold_timeout": 2.5,
+        "sequence": False,
     }

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from playingpack.config import Config, define_config
+from playingpack.serving import Serving, serve
 
 __version__ = "0.1.0"
 
-__all__ = ["Config", "__version__", "define_config"]
+__all__ = ["Config", "Serving", "__version__", "define_config", "serve"]

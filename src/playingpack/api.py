@@ -22,6 +22,7 @@ from playingpack.config import PauseMode, RecordMode, ReplayTiming
 from playingpack.errors import DecisionError, TapeError
 from playingpack.flows import FlowLog, State
 from playingpack.interceptor import Decision, Interceptor
+from playingpack.ledger import TapeLedger
 from playingpack.providers import Provider
 from playingpack.proxy import error_response
 from playingpack.settings import Settings
@@ -68,6 +69,7 @@ class Api:
         interceptor: Interceptor,
         settings: Settings,
         store: TapeStore,
+        ledger: TapeLedger,
         providers: Sequence[Provider],
         access: Access,
         live: LiveEvents,
@@ -76,6 +78,7 @@ class Api:
         self.interceptor = interceptor
         self.settings = settings
         self.store = store
+        self.ledger = ledger
         self.providers = providers
         self.access = access
         self.live = live
@@ -89,6 +92,7 @@ class Api:
         router.add_delete("/api/flows", guard(self.clear_flows))
         router.add_get("/api/flows/{id}", guard(self.get_flow))
         router.add_post("/api/flows/{id}/decision", guard(self.decide))
+        router.add_get("/api/run", guard(self.get_run))
         router.add_get("/api/settings", guard(self.get_settings))
         router.add_patch("/api/settings", guard(self.patch_settings))
         router.add_get("/api/tapes", guard(self.list_tapes))
@@ -165,6 +169,10 @@ class Api:
         decision = _decode(await request.read(), _decode_decision)
         flow = self.interceptor.resolve(flow_id, decision)
         return _json(flow_json(flow, bodies=False))
+
+    async def get_run(self, request: web.Request) -> web.Response:
+        """What this run did with the tapes: recorded, replayed, missing (with why), unused."""
+        return _json(self.ledger.report())
 
     async def get_settings(self, request: web.Request) -> web.Response:
         return _json(settings_json(self.settings))
@@ -470,6 +478,28 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": ok("Accepted; the flow goes on", flow),
                         **fails(400, 404, 409, 422),
+                    },
+                }
+            },
+            "/api/run": {
+                "get": {
+                    "summary": "What this run did with the tapes: for test-suite reports",
+                    "responses": {
+                        "200": ok(
+                            "Tapes recorded, replayed, missing (with the nearest recording and "
+                            "how it differs) and unused, by name (path under the tapes folder)",
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "tapes_dir": {"type": "string"},
+                                    "recorded": {"type": "array", "items": {"type": "string"}},
+                                    "replayed": {"type": "array", "items": {"type": "string"}},
+                                    "missing": {"type": "array", "items": {"type": "object"}},
+                                    "unused": {"type": "array", "items": {"type": "string"}},
+                                },
+                            },
+                        ),
+                        **fails(),
                     },
                 }
             },

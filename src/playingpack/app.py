@@ -16,10 +16,11 @@ from playingpack.api import Api
 from playingpack.config import Config, anthropic_upstream_of
 from playingpack.flows import FlowLog
 from playingpack.interceptor import Interceptor
+from playingpack.ledger import TapeLedger
 from playingpack.providers import Provider, builtin
 from playingpack.proxy import Proxy, error_response
 from playingpack.settings import Settings
-from playingpack.store import TapeStore
+from playingpack.store import TapeStores
 from playingpack.upstream import Upstream
 from playingpack.websocket import LiveEvents
 
@@ -28,6 +29,8 @@ logger = logging.getLogger(__name__)
 PROXY: web.AppKey[Proxy] = web.AppKey("proxy", Proxy)
 CONFIG: web.AppKey[Config] = web.AppKey("config", Config)
 ACCESS: web.AppKey[Access] = web.AppKey("access", Access)
+FLOWS: web.AppKey[FlowLog] = web.AppKey("flows", FlowLog)
+LEDGER: web.AppKey[TapeLedger] = web.AppKey("ledger", TapeLedger)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -42,9 +45,10 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
     anthropic_url = anthropic_upstream_of(config)
     anthropic = Upstream(anthropic_url) if anthropic_url != config.upstream else None
     flows = FlowLog(config.logs_dir, history=config.history, echo=echo)
-    store = TapeStore(config.tapes_dir)
-    interceptor = Interceptor(settings, flows, store)
-    proxy = Proxy(settings, store, upstream, flows, interceptor, anthropic=anthropic)
+    stores = TapeStores(config.tapes_dir)
+    ledger = TapeLedger(config.tapes_dir, config.logs_dir)
+    interceptor = Interceptor(settings, flows, stores)
+    proxy = Proxy(settings, stores, upstream, flows, interceptor, ledger, anthropic=anthropic)
     access = Access(config.host, config.token)
     live = LiveEvents(flows, settings, access)
     providers = builtin()
@@ -52,7 +56,8 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
         flows=flows,
         interceptor=interceptor,
         settings=settings,
-        store=store,
+        store=stores.root,
+        ledger=ledger,
         providers=providers,
         access=access,
         live=live,
@@ -62,6 +67,8 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
     app[CONFIG] = config
     app[PROXY] = proxy
     app[ACCESS] = access
+    app[FLOWS] = flows
+    app[LEDGER] = ledger
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response(
@@ -77,16 +84,18 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
             }
         )
 
-    for provider in providers:
-        handler = _guarded(_recorded(proxy, provider))
-        app.router.add_post(provider.endpoint, handler)
-        if provider.azure:
-            # Azure OpenAI's paths for the same format (see Provider.azure).
-            suffix = provider.endpoint.removeprefix("/v1")
-            for prefix in ("/openai/deployments/{deployment}", "/openai/v1", "/openai"):
-                app.router.add_post(prefix + suffix, handler)
-    app.router.add_route("*", "/v1/{tail:.*}", _guarded(proxy.passthrough))
-    app.router.add_route("*", "/openai/{tail:.*}", _guarded(proxy.passthrough))
+    # Every path is also served under /t/<scope>: a per-test tapes folder (see Proxy.recorded).
+    for scope in ("", "/t/{scope}"):
+        for provider in providers:
+            handler = _guarded(_recorded(proxy, provider))
+            app.router.add_post(scope + provider.endpoint, handler)
+            if provider.azure:
+                # Azure OpenAI's paths for the same format (see Provider.azure).
+                suffix = provider.endpoint.removeprefix("/v1")
+                for prefix in ("/openai/deployments/{deployment}", "/openai/v1", "/openai"):
+                    app.router.add_post(scope + prefix + suffix, handler)
+        app.router.add_route("*", scope + "/v1/{tail:.*}", _guarded(proxy.passthrough))
+        app.router.add_route("*", scope + "/openai/{tail:.*}", _guarded(proxy.passthrough))
     app.router.add_get("/health", health)
     api.add_routes(app)
     app.router.add_get("/ws", live.handle)
@@ -103,6 +112,7 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
         await live.close()
 
     async def close_all(_: web.Application) -> None:
+        ledger.write_usage()
         await upstream.close()
         if anthropic is not None:
             await anthropic.close()

@@ -37,6 +37,7 @@ class RecordMode(enum.StrEnum):
     AUTO = "auto"  # replay a tape if there is one, else forward and record
     OFF = "off"  # always forward; never read or write tapes
     REPLAY_ONLY = "replay-only"  # replay, and fail at once on a miss
+    REFRESH = "refresh"  # always call the upstream and overwrite the tape, atomically
 
 
 class PauseMode(enum.StrEnum):
@@ -73,6 +74,9 @@ class Config:
     headless: bool = False
     pause: PauseMode = PauseMode.OFF
     pause_requests: bool = False  # also hold each call before it is sent upstream or looked up
+    # Replay repeated identical requests in order: the k-th identical request of a run (or of a
+    # test's tape folder) gets the k-th recording.
+    sequence: bool = False
     hold_timeout: float = 300.0  # seconds a held call waits for a decision before it is allowed
     replay_timing: ReplayTiming = ReplayTiming.ORIGINAL
     history: int = 500  # recent flows kept in memory; older ones are only in the logs
@@ -98,6 +102,7 @@ class ConfigFile:
     headless: bool | None = None
     pause: PauseMode | None = None
     pause_requests: bool | None = None
+    sequence: bool | None = None
     hold_timeout: float | None = None
     replay_timing: ReplayTiming | None = None
     history: int | None = None
@@ -301,6 +306,7 @@ def _layer(
         headless=get("headless", _parse_bool),
         pause=get("pause", _PARSE_PAUSE),
         pause_requests=get("pause_requests", _parse_bool),
+        sequence=get("sequence", _parse_bool),
         hold_timeout=get("hold_timeout", _parse_seconds),
         replay_timing=get("replay_timing", _PARSE_TIMING),
         history=get("history", _parse_history),
@@ -320,6 +326,7 @@ def define_config(
     headless: bool | None = None,
     pause: str | PauseMode | None = None,
     pause_requests: bool | None = None,
+    sequence: bool | None = None,
     hold_timeout: float | None = None,
     replay_timing: str | ReplayTiming | None = None,
     history: int | None = None,
@@ -342,6 +349,7 @@ def define_config(
         "headless": headless,
         "pause": pause,
         "pause_requests": pause_requests,
+        "sequence": sequence,
         "hold_timeout": hold_timeout,
         "replay_timing": replay_timing,
         "history": history,
@@ -566,6 +574,7 @@ def _apply(config: Config, layer: ConfigFile) -> Config:
         headless=_pick(layer.headless, config.headless),
         pause=_pick(layer.pause, config.pause),
         pause_requests=_pick(layer.pause_requests, config.pause_requests),
+        sequence=_pick(layer.sequence, config.sequence),
         hold_timeout=_pick(layer.hold_timeout, config.hold_timeout),
         replay_timing=_pick(layer.replay_timing, config.replay_timing),
         history=_pick(layer.history, config.history),

@@ -88,6 +88,7 @@ class Flow:
     duration_ms: float | None = None
     history: list[tuple[State, float]] = field(default_factory=list)  # (state, ms since start)
     provider: Provider | None = None
+    scope: str | None = None  # the per-test tapes folder of a /t/<scope>/... request
     streamed: bool = False  # the client asked for a stream
     request_headers: Mapping[str, str] | None = None
     response_headers: Mapping[str, str] | None = None

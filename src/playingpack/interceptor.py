@@ -24,7 +24,7 @@ from playingpack.flows import Flow, FlowLog, State
 from playingpack.mock import Mock, MockToolCall, Reply, reply_for, tool_calls
 from playingpack.providers import Provider, Summary
 from playingpack.settings import Settings
-from playingpack.store import TapeStore, is_key
+from playingpack.store import TapeStores, is_key
 from playingpack.tapes import Tape
 
 logger = logging.getLogger(__name__)
@@ -110,12 +110,12 @@ class Interceptor:
         self,
         settings: Settings,
         flows: FlowLog,
-        store: TapeStore,
+        stores: TapeStores,
         keepalive_seconds: float = KEEPALIVE_SECONDS,
     ) -> None:
         self.settings = settings
         self.flows = flows
-        self.store = store
+        self.stores = stores
         self.keepalive_seconds = keepalive_seconds
         self._holds: dict[str, Hold] = {}
 
@@ -286,9 +286,10 @@ class Interceptor:
                 f"`tape` must be a tape hash (64 hex digits), got {key[:80]!r}.", param="tape"
             )
         try:
-            tape = self.store.load(key)
+            store = self.stores.get(flow.scope)
+            tape = store.load(key)
         except TapeError as exc:
             raise DecisionError(f"{exc}.", param="tape") from None
         if tape is None:
-            raise DecisionError(f"There is no tape {key} in {self.store.directory}.", param="tape")
+            raise DecisionError(f"There is no tape {key} in {store.directory}.", param="tape")
         return tape

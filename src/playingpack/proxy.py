@@ -18,10 +18,11 @@ from playingpack.errors import TapeError
 from playingpack.flows import Flow, FlowLog, Source, State
 from playingpack.hashing import InvalidJSON, parse_body
 from playingpack.interceptor import Interceptor, Resolution, Stage
+from playingpack.ledger import Miss, TapeLedger
 from playingpack.providers import EventKind, Provider
 from playingpack.settings import Settings
 from playingpack.sse import EventSplitter
-from playingpack.store import TapeStore
+from playingpack.store import TapeStore, TapeStores, is_scope
 from playingpack.tapes import Chunk, Tape, play
 from playingpack.upstream import Upstream, forwarded_headers, returned_headers
 
@@ -58,17 +59,21 @@ class Proxy:
     def __init__(
         self,
         settings: Settings,
-        store: TapeStore,
+        stores: TapeStores,
         upstream: Upstream,
         flows: FlowLog,
         interceptor: Interceptor,
+        ledger: TapeLedger,
         *,
         anthropic: Upstream | None = None,
     ) -> None:
         """``anthropic`` is where requests of Anthropic's SDKs (they carry an
         ``anthropic-version`` header) go, when not to ``upstream``."""
         self.settings = settings
-        self.store = store
+        self.stores = stores
+        self.ledger = ledger
+        # How many times each request has been seen this run, per tapes folder (sequences).
+        self._seen: dict[tuple[str, str], int] = {}
         self.upstream = upstream
         self.anthropic = anthropic
         self.flows = flows
@@ -77,12 +82,29 @@ class Proxy:
         self._replays: weakref.WeakKeyDictionary[Tape, _Served] = weakref.WeakKeyDictionary()
 
     async def recorded(self, request: web.Request, provider: Provider) -> web.StreamResponse:
-        """A request to an endpoint whose answers are recorded and replayed."""
+        """A request to an endpoint whose answers are recorded and replayed.
+
+        Under ``/t/<scope>/...`` the tapes live in the ``<scope>`` subfolder of the tapes
+        folder; the prefix is not part of the tape key nor of what the upstream sees.
+        """
         raw = await request.read()
-        flow = self.flows.open(request.method, request.path)
+        scope = request.match_info.get("scope")
+        path = _unscoped(request.path, scope)
+        flow = self.flows.open(request.method, path)
+        flow.scope = scope
         flow.request_headers = request.headers
         flow.provider = provider
         try:
+            if scope is not None and not is_scope(scope):
+                return self._fail(
+                    flow,
+                    400,
+                    f"{scope!r} cannot name a tapes folder: use letters, digits, '.', '-' and "
+                    "'_' (at most 200, not starting with '.' and without '..').",
+                    "invalid_request_error",
+                    "invalid_scope",
+                    provider=provider,
+                )
             try:
                 body = parse_body(raw)
             except InvalidJSON as exc:
@@ -104,7 +126,7 @@ class Proxy:
                     "invalid_json",
                     provider=provider,
                 )
-            call = _Call(request, flow, provider, body)
+            call = _Call(request, flow, provider, body, self.stores.get(scope))
             tape: Tape | None = None
             if self.settings.pause_requests and provider.holdable:
                 resolution = await self.interceptor.hold(
@@ -119,9 +141,13 @@ class Proxy:
                 tape = resolution.tape
             mode = self.settings.record
             if tape is None and mode is not RecordMode.OFF:
-                flow.key = provider.key(call.body, flow.path)
+                key = flow.key = provider.key(call.body, flow.path)
+                if self.settings.sequence:
+                    seen = (str(call.store.directory), key)
+                    call.index = self._seen[seen] = self._seen.get(seen, 0) + 1
                 try:
-                    tape = self.store.load(flow.key)
+                    if mode is not RecordMode.REFRESH:
+                        tape = self._load(call, key)
                 except TapeError as exc:
                     logger.warning("%s", exc)
                     return await self._error(
@@ -134,18 +160,12 @@ class Proxy:
                         retry=False,
                     )
                 if tape is None and mode is RecordMode.REPLAY_ONLY:
-                    return await self._error(
-                        call,
-                        404,
-                        self._miss_message(flow, request.path),
-                        "tape_not_found",
-                        "tape_not_found",
-                        retry=False,
-                    )
+                    return await self._miss(call)
             if tape is not None:
                 flow.key = tape.key
                 return await self._replay(call, tape)
-            return await self._forward(request, flow, raw, call, record=mode is RecordMode.AUTO)
+            record = mode is RecordMode.AUTO or mode is RecordMode.REFRESH
+            return await self._forward(request, flow, raw, call, record=record)
         except asyncio.CancelledError:
             if not flow.is_finished:
                 self.flows.fail(flow, "client disconnected")
@@ -153,7 +173,9 @@ class Proxy:
 
     async def passthrough(self, request: web.Request) -> web.StreamResponse:
         """Any other /v1/* request: forwarded unchanged and streamed back, never recorded."""
-        flow = self.flows.open(request.method, request.path)
+        scope = request.match_info.get("scope")
+        flow = self.flows.open(request.method, _unscoped(request.path, scope))
+        flow.scope = scope
         flow.request_headers = request.headers
         try:
             data: Any = None
@@ -170,6 +192,7 @@ class Proxy:
 
     async def _replay(self, call: _Call, tape: Tape) -> web.StreamResponse:
         flow = call.flow
+        self.ledger.tape_replayed(self.stores.name_of(call.store, tape.key, call.index))
         flow.source = Source.TAPE
         flow.status = tape.status
         self.flows.transition(flow, State.REPLAY)
@@ -244,6 +267,7 @@ class Proxy:
         sent_at = loop.time()
         # raw_path is the target exactly as the client sent it; the parsed URL re-quotes it.
         path, _, query = request.raw_path.partition("?")
+        path = _unscoped(path, flow.scope)
         target = self.upstream
         if self.anthropic is not None and "anthropic-version" in request.headers:
             target = self.anthropic
@@ -252,7 +276,7 @@ class Proxy:
                 request.method, path, query, forwarded_headers(request.headers), data
             )
         except _UPSTREAM_FAILURES as exc:
-            url = target.url_for(request.path)
+            url = target.url_for(flow.path)
             setting = "anthropic_upstream" if target is self.anthropic else "upstream"
             message = (
                 f"Could not reach the upstream at {url}: {_reason(exc)}. Check that it "
@@ -296,7 +320,7 @@ class Proxy:
             if answer is not None:
                 flow.summary = call.provider.summarize(answer)
                 if record:
-                    self._save(flow, call.provider, call.body, upstream.status, False, chunks)
+                    self._save(call, upstream.status, False, chunks)
                 if self.interceptor.holds(call.provider, flow.summary):
                     resolution = await self.interceptor.hold(
                         flow, Stage.RESPONSE, call.keepalive if call.stream else None, answer
@@ -411,7 +435,7 @@ class Proxy:
                     if record:
                         # Saved before the last bytes go out, so a client that has seen the
                         # end of the answer can rely on the tape being there.
-                        self._save(flow, provider, call.body, upstream.status, True, tuple(chunks))
+                        self._save(call, upstream.status, True, tuple(chunks))
                 if self.flows.has_listeners:
                     self._tell(call, events)
             try:
@@ -493,7 +517,7 @@ class Proxy:
             if not complete and provider.is_complete(events):
                 complete = True
                 if record:
-                    self._save(flow, provider, call.body, upstream.status, True, tuple(chunks))
+                    self._save(call, upstream.status, True, tuple(chunks))
             if self.flows.has_listeners:
                 self._tell(call, events)
             if holding:
@@ -601,7 +625,7 @@ class Proxy:
         flow.answer_streamed = call.stream
         if resolution.save:
             flow.key = flow.key or provider.key(call.body, flow.path)
-            self._save(flow, provider, call.body, 200, call.stream, chunks)
+            self._save(call, 200, call.stream, chunks)
         self.flows.transition(flow, State.COMPLETE)
         return response
 
@@ -640,13 +664,12 @@ class Proxy:
 
     def _save(
         self,
-        flow: Flow,
-        provider: Provider,
-        body: Any,
+        call: _Call,
         status: int,
         streamed: bool,
         chunks: tuple[Chunk, ...],
     ) -> None:
+        flow, body = call.flow, call.body
         assert flow.key is not None
         tape = Tape(
             key=flow.key,
@@ -658,9 +681,11 @@ class Proxy:
             model=flow.model or "",
         )
         try:
-            self.store.save(tape)
+            call.store.save(tape, call.index)
         except OSError as exc:
             logger.warning("could not save tape %s: %s", flow.key, exc)
+            return
+        self.ledger.tape_recorded(self.stores.name_of(call.store, flow.key, call.index))
 
     def _served(self, tape: Tape, provider: Provider) -> _Served:
         served = self._replays.get(tape)
@@ -688,13 +713,39 @@ class Proxy:
             provider.error_json(message, type_, code), status=status, headers=headers, dumps=_dumps
         )
 
-    def _miss_message(self, flow: Flow, path: str) -> str:
+    def _load(self, call: _Call, key: str) -> Tape | None:
+        """The tape for this call; in a sequence beyond its recordings, replay-only replays the
+        last one (so a folder recorded without sequences keeps working)."""
+        tape = call.store.load(key, call.index)
+        if tape is None and call.index > 1 and self.settings.record is RecordMode.REPLAY_ONLY:
+            while tape is None and call.index > 1:
+                call.index -= 1
+                tape = call.store.load(key, call.index)
+        return tape
+
+    async def _miss(self, call: _Call) -> web.StreamResponse:
+        """Replay-only and no tape: a 404 that says which request, where its tape would be,
+        the nearest recording and how the two requests differ."""
+        flow = call.flow
+        assert flow.key is not None
+        name = self.stores.name_of(call.store, flow.key, call.index)
+        nearest = await asyncio.to_thread(call.store.nearest, call.body, flow.path)
+        if nearest is not None:
+            explanation = nearest.describe()
+        else:
+            explanation = f"No request to {flow.path} has been recorded in that folder."
         model = f" (model {flow.model})" if flow.model else ""
-        return (
-            f"No tape for this POST {path} request{model}: key {flow.key} was not found in "
-            f"{self.store.directory}, and the record mode is replay-only, so the upstream was not "
-            "called. Record it by running once with --record auto (or PLAYINGPACK_RECORD=auto), "
-            "then commit the new tape."
+        message = (
+            f"No tape for this POST {flow.path} request{model}: tape {name} was not found in "
+            f"{self.stores.directory}, and the record mode is replay-only, so the upstream was "
+            f"not called. {explanation} Record it by running once with --record auto (or "
+            "PLAYINGPACK_RECORD=auto), then commit the new tape."
+        )
+        self.ledger.tape_missing(
+            Miss(flow.method, flow.path, flow.model, flow.key, name, explanation)
+        )
+        return await self._error(
+            call, 404, message, "tape_not_found", "tape_not_found", retry=False
         )
 
 
@@ -702,12 +753,16 @@ class _Call:
     """One recorded-endpoint request on its way: its flow, its parsed body, and the response
     once one has been started (a held stream is kept alive before its answer is known)."""
 
-    __slots__ = ("body", "flow", "provider", "request", "response", "stream")
+    __slots__ = ("body", "flow", "index", "provider", "request", "response", "store", "stream")
 
-    def __init__(self, request: web.Request, flow: Flow, provider: Provider, body: Any) -> None:
+    def __init__(
+        self, request: web.Request, flow: Flow, provider: Provider, body: Any, store: TapeStore
+    ) -> None:
         self.request = request
         self.flow = flow
         self.provider = provider
+        self.store = store
+        self.index = 1  # which recording of this request (sequence replay)
         self.response: web.StreamResponse | None = None
         self.describe(body)
 
@@ -785,6 +840,11 @@ class _Served:
             chunks = self.stream_chunks(request)
             self._stream = "".join(chunk.c for chunk in chunks).encode("utf-8")
         return self._stream
+
+
+def _unscoped(path: str, scope: str | None) -> str:
+    """``path`` without its ``/t/<scope>`` prefix."""
+    return path if scope is None else path[len(scope) + 3 :]
 
 
 def _decode_object(payload: bytes) -> dict[str, Any] | None:

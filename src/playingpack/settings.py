@@ -16,6 +16,7 @@ class Settings:
     replay_timing: ReplayTiming
     pause_requests: bool = False
     hold_timeout: float = 300.0
+    sequence: bool = False
 
     @classmethod
     def from_config(cls, config: Config) -> Settings:
@@ -25,4 +26,5 @@ class Settings:
             config.replay_timing,
             config.pause_requests,
             config.hold_timeout,
+            config.sequence,
         )

@@ -56,6 +56,7 @@ class FlowJSON(msgspec.Struct, kw_only=True):
     source: str | None
     method: str
     path: str
+    scope: str | None  # the per-test tapes folder (requests under /t/<scope>/...)
     model: str | None
     status: int | None
     streamed: bool
@@ -87,6 +88,7 @@ class SettingsJSON(msgspec.Struct):
     replay_timing: ReplayTiming
     pause_requests: bool
     hold_timeout: float
+    sequence: bool
 
 
 class SettingsPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -97,6 +99,7 @@ class SettingsPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tr
     replay_timing: ReplayTiming | None = None
     pause_requests: bool | None = None
     hold_timeout: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    sequence: bool | None = None
 
 
 class TapeJSON(msgspec.Struct):
@@ -131,6 +134,7 @@ def settings_json(settings: Settings) -> SettingsJSON:
         settings.replay_timing,
         settings.pause_requests,
         settings.hold_timeout,
+        settings.sequence,
     )
 
 
@@ -188,6 +192,7 @@ def _flow_fields(flow: Flow, bodies: bool) -> dict[str, Any]:
         "source": flow.source.value if flow.source else None,
         "method": flow.method,
         "path": flow.path,
+        "scope": flow.scope,
         "model": flow.model,
         "status": flow.status,
         "streamed": flow.streamed,
