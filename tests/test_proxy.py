@@ -583,3 +583,135 @@ def test_unwritable_tapes_folder_still_answers_and_warns(
     with caplog.at_level("WARNING", logger="playingpack.proxy"):
         assert stream_text(proxy.client(), **ask("cannot save")) == "Hello from the fake upstream!"
     assert "could not save tape" in caplog.text
+
+
+# --- test-suite features: explained misses, refresh, sequences, per-test folders ------------
+
+
+def test_replay_only_miss_names_the_nearest_tape_and_what_differs(
+    start_proxy: Callable[..., Running], upstream: FakeUpstream
+) -> None:
+    recording = start_proxy()
+    recording.client().chat.completions.create(
+        **ask("What is the capital of France? Think of Paris.")
+    )
+    recorded_key = recording.tapes()[0].stem
+    recording.close()
+    proxy = start_proxy(record=RecordMode.REPLAY_ONLY)
+    with pytest.raises(openai.NotFoundError) as raised:
+        proxy.client().chat.completions.create(
+            **ask("What is the capital of France? Think of Lyon.")
+        )
+    message = raised.value.message
+    assert f"The nearest recorded request is tape {recorded_key}" in message
+    assert 'messages[0].content: "…of France? Think of Paris." ≠ "…of France? Think of Lyon."' in (
+        message
+    )
+    (missing,) = httpx.get(f"{proxy.url}/api/run").json()["missing"]
+    assert "Think of Lyon" in missing["explanation"]
+    (flow,) = httpx.get(f"{proxy.url}/api/flows").json()
+    assert "nearest recorded request" in flow["error"]
+
+
+def test_refresh_re_records_and_a_broken_refresh_keeps_the_old_tape(
+    start_proxy: Callable[..., Running], upstream: FakeUpstream
+) -> None:
+    proxy = start_proxy()
+    client = proxy.client()
+    upstream.queue(Reply(content="first answer"))
+    assert stream_text(client, **ask("refresh me")) == "first answer"
+    (tape,) = proxy.tapes()
+    proxy.close()
+    refreshing = start_proxy(record=RecordMode.REFRESH)
+    client = refreshing.client(max_retries=0)
+    upstream.queue(Reply(content="second answer"))
+    assert client.chat.completions.create(**ask("refresh me")).choices[0].message.content == (
+        "second answer"
+    )
+    assert len(upstream.received) == 2 and refreshing.tapes() == [tape]
+    assert "second answer" in tape.read_text()
+    upstream.queue(Reply(content="third answer, cut short", drop_after=3))
+    with pytest.raises(openai.APIError):
+        stream_text(client, **ask("refresh me"))
+    assert "second answer" in tape.read_text()  # the interrupted refresh left it whole
+    assert [p.name for p in refreshing.tapes_dir.iterdir()] == [tape.name]
+
+
+def test_sequence_replays_repeated_requests_in_order(
+    start_proxy: Callable[..., Running], upstream: FakeUpstream
+) -> None:
+    proxy = start_proxy(sequence=True)
+    client = proxy.client()
+    upstream.queue(*(Reply(content=f"answer {n}") for n in (1, 2, 3)))
+    question = ask("Roll a die")
+    live = [client.chat.completions.create(**question).choices[0].message.content for _ in "abc"]
+    assert live == ["answer 1", "answer 2", "answer 3"]
+    key = request_key(question)
+    assert [p.name for p in proxy.tapes()] == [f"{key}.2.json", f"{key}.3.json", f"{key}.json"]
+    proxy.close()
+
+    replaying = start_proxy(sequence=True, record=RecordMode.REPLAY_ONLY)
+    client = replaying.client()
+    again = [client.chat.completions.create(**question).choices[0].message.content for _ in "abcd"]
+    # In order; past the recordings, the last one repeats.
+    assert again == ["answer 1", "answer 2", "answer 3", "answer 3"]
+    assert len(upstream.received) == 3
+    replaying.close()
+
+    # Without sequence replay the first recording answers every time, as before.
+    plain = start_proxy(record=RecordMode.REPLAY_ONLY)
+    client = plain.client()
+    assert {
+        client.chat.completions.create(**question).choices[0].message.content for _ in "ab"
+    } == {"answer 1"}
+
+
+def test_scoped_base_url_keeps_tapes_in_their_own_folder(
+    start_proxy: Callable[..., Running], upstream: FakeUpstream
+) -> None:
+    proxy = start_proxy()
+    one = openai.OpenAI(base_url=f"{proxy.url}/t/test_one/v1", api_key=API_KEY)
+    two = openai.OpenAI(base_url=f"{proxy.url}/t/test_two/v1", api_key=API_KEY)
+    upstream.queue(Reply(content="for one"), Reply(content="for two"))
+    assert one.chat.completions.create(**ask("same")).choices[0].message.content == "for one"
+    assert two.chat.completions.create(**ask("same")).choices[0].message.content == "for two"
+    assert one.chat.completions.create(**ask("same")).choices[0].message.content == "for one"
+    key = request_key(ask("same"))
+    assert sorted(str(p.relative_to(proxy.tapes_dir)) for p in proxy.tapes_dir.rglob("*.json")) == [
+        f"test_one/{key}.json",
+        f"test_two/{key}.json",
+    ]
+    # The prefix reaches neither the upstream nor the tape.
+    assert [r.path for r in upstream.received] == ["/v1/chat/completions"] * 2
+    tape = json.loads((proxy.tapes_dir / "test_one" / f"{key}.json").read_text())
+    assert tape["meta"]["endpoint"] == "/v1/chat/completions"
+    assert one.models.list().data[0].id == "gpt-4o-mini"
+    assert upstream.received[-1].path == "/v1/models"
+    report = httpx.get(f"{proxy.url}/api/run").json()
+    assert report["recorded"] == [f"test_one/{key}", f"test_two/{key}"]
+    assert report["replayed"] == [f"test_one/{key}"]
+    flows = httpx.get(f"{proxy.url}/api/flows").json()
+    assert {f["scope"] for f in flows} == {"test_one", "test_two"}
+
+
+@pytest.mark.parametrize("scope", ["..", "%2E%2E", ".hidden", "a..b", "x" * 201])
+def test_scopes_that_could_leave_the_tapes_folder_are_refused(
+    proxy: Running, upstream: FakeUpstream, scope: str
+) -> None:
+    with httpx.Client() as http:
+        request = http.build_request(
+            "POST",
+            f"{proxy.url}/v1/chat/completions",
+            json=ask("escape"),
+            headers={"Authorization": f"Bearer {API_KEY}"},
+            # Sent as written: httpx would otherwise resolve the dots itself.
+            extensions={"target": f"/t/{scope}/v1/chat/completions".encode()},
+        )
+        response = http.send(request)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_scope"
+    assert upstream.received == []
+    outside = [
+        p for p in proxy.tapes_dir.parent.rglob("*.json") if proxy.tapes_dir not in p.parents
+    ]
+    assert outside == []
