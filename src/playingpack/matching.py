@@ -8,6 +8,7 @@ a set comparison per candidate rather than reading the folder again.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,37 +60,71 @@ class _Entry:
 
 
 class RequestIndex:
-    """The requests of every tape under one folder (not its subfolders), kept up to date."""
+    """The requests of every tape under one folder (not its subfolders), kept up to date.
+
+    Each (endpoint, path, value) leaf points at the tapes that have it, so finding the nearest
+    request counts shared leaves for the tapes that share any, instead of comparing with all.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._entries: dict[str, _Entry] = {}
+        self._postings: dict[tuple[str, str, str], set[str]] = {}
+        self._counts: dict[str, int] = {}  # tapes per endpoint
+        self._folder_signature: tuple[int, int] | None = None
 
     def nearest(self, body: Any, endpoint: str) -> Nearest | None:
         """The tape whose request shares the most (path, value) leaves with ``body`` among
-        those recorded from ``endpoint``; None when there is none. Blocking: run it off the
-        event loop."""
+        those recorded from ``endpoint`` (Jaccard similarity; the newest wins a tie); None
+        when there is none. Blocking: run it off the event loop."""
         self._refresh()
         wanted = _leaf_set(body)
+        postings = [self._postings.get((endpoint, path, value), ()) for path, value in wanted]
+        # Leaves many tapes share (a system prompt, the tools, the model) say little about which
+        # tape is nearest: the tapes sharing a rare leaf with the request (one in 50 tapes at
+        # most) are compared exactly, and only when there are none is every tape sharing
+        # anything counted.
+        rare_size = max(64, self._counts.get(endpoint, 0) // 50)
+        rare = [names for names in postings if 0 < len(names) <= rare_size]
+        shared: Counter[str] = Counter()
+        if rare:
+            for name in set().union(*rare):
+                shared[name] = len(wanted & self._entries[name].leaves)
+        else:
+            for names in postings:
+                shared.update(names)
         best: tuple[float, str, str] | None = None
-        for name, entry in self._entries.items():
-            if entry.endpoint != endpoint:
-                continue
-            shared = len(wanted & entry.leaves)
-            score = shared / (len(wanted | entry.leaves) or 1)
-            ranked = (score, entry.timestamp, name)
-            if best is None or ranked > best:
-                best = ranked
+        if shared:
+            for name, count in shared.items():
+                entry = self._entries[name]
+                score = count / (len(wanted) + len(entry.leaves) - count)
+                ranked = (score, entry.timestamp, name)
+                if best is None or ranked > best:
+                    best = ranked
+        else:
+            for name, entry in self._entries.items():
+                if entry.endpoint == endpoint:
+                    ranked = (0.0, entry.timestamp, name)
+                    if best is None or ranked > best:
+                        best = ranked
         if best is None:
             return None
         entry = self._entries[best[2]]
         return Nearest(best[2], entry.timestamp, differences(entry.body, body))
 
     def _refresh(self) -> None:
+        # Tapes are written by rename, which changes the folder: an unchanged folder needs
+        # no scan (a file edited in place is seen once anything else changes).
         try:
+            folder = os.stat(self.directory)
             found = list(os.scandir(self.directory))
         except (FileNotFoundError, NotADirectoryError):
-            self._entries.clear()
+            for name in list(self._entries):
+                self._drop(name)
+            self._folder_signature = None
+            return
+        signature = (folder.st_mtime_ns, len(found))
+        if signature == self._folder_signature:
             return
         seen: set[str] = set()
         for item in found:
@@ -97,31 +132,51 @@ class RequestIndex:
                 continue
             name = item.name[:-5]
             try:
+                if not item.is_file():
+                    continue
                 stat = item.stat()
             except OSError:
                 continue
-            if not item.is_file():
-                continue
             seen.add(name)
-            signature = (stat.st_mtime_ns, stat.st_size)
+            file_signature = (stat.st_mtime_ns, stat.st_size)
             entry = self._entries.get(name)
-            if entry is not None and entry.signature == signature:
+            if entry is not None and entry.signature == file_signature:
                 continue
+            self._drop(name)
             try:
                 with open(item.path, "rb") as file:
                     head = _decode_head(file.read())
             except (OSError, msgspec.DecodeError):
-                self._entries.pop(name, None)
                 continue
-            self._entries[name] = _Entry(
-                signature,
-                head.meta.endpoint,
-                head.meta.timestamp,
-                head.request.body,
-                _leaf_set(head.request.body),
-            )
+            self._add(name, file_signature, head)
         for name in set(self._entries) - seen:
-            del self._entries[name]
+            self._drop(name)
+        self._folder_signature = signature
+
+    def _add(self, name: str, signature: tuple[int, int], head: _Head) -> None:
+        entry = _Entry(
+            signature,
+            head.meta.endpoint,
+            head.meta.timestamp,
+            head.request.body,
+            _leaf_set(head.request.body),
+        )
+        self._entries[name] = entry
+        self._counts[entry.endpoint] = self._counts.get(entry.endpoint, 0) + 1
+        for path, value in entry.leaves:
+            self._postings.setdefault((entry.endpoint, path, value), set()).add(name)
+
+    def _drop(self, name: str) -> None:
+        entry = self._entries.pop(name, None)
+        if entry is None:
+            return
+        self._counts[entry.endpoint] -= 1
+        for path, value in entry.leaves:
+            names = self._postings.get((entry.endpoint, path, value))
+            if names is not None:
+                names.discard(name)
+                if not names:
+                    del self._postings[(entry.endpoint, path, value)]
 
 
 def differences(recorded: Any, wanted: Any, limit: int = 3) -> list[str]:
