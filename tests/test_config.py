@@ -72,6 +72,7 @@ def test_no_file_no_env_no_flags_gives_defaults_with_dirs_under_cwd(tmp_path: Pa
         headless=False,
         pause=PauseMode.OFF,
         pause_requests=False,
+        sequence=False,
         hold_timeout=300.0,
         replay_timing=ReplayTiming.ORIGINAL,
         history=500,
@@ -99,6 +100,7 @@ def test_python_file(tmp_path: Path) -> None:
         "config = define_config(upstream='http://localhost:9000/v1/', record='off', port=0,\n"
         "                       headless=True, pause='tool-calls', replay_timing='instant',\n"
         "                       pause_requests=True, hold_timeout=30, history=20,\n"
+        "                       sequence=True,\n"
         f"                       token={TOKEN!r},\n"
         "                       anthropic_upstream=' https://anthropic.gw.test/ ')\n",
     )
@@ -111,6 +113,7 @@ def test_python_file(tmp_path: Path) -> None:
     assert config.pause is PauseMode.TOOL_CALLS
     assert config.replay_timing is ReplayTiming.INSTANT
     assert config.pause_requests is True
+    assert config.sequence is True
     assert config.hold_timeout == 30.0 and isinstance(config.hold_timeout, float)
     assert (config.history, config.token) == (20, TOKEN)
     assert config.host == "127.0.0.1"  # not set in the file: default
@@ -140,10 +143,11 @@ def test_playingpack_toml(tmp_path: Path) -> None:
         'upstream = "https://example.test"\nrecord = "replay-only"\nport = 8080\n'
         'host = "0.0.0.0"\nheadless = true\npause = "all"\nreplay_timing = "instant"\n'
         f'pause_requests = true\nhold_timeout = 2.5\nhistory = 10\ntoken = "{TOKEN}"\n'
-        'anthropic_upstream = "http://localhost:4000/anthropic/"\n',
+        'anthropic_upstream = "http://localhost:4000/anthropic/"\nsequence = true\n',
     )
     config = _load(tmp_path)
     assert config.anthropic_upstream == "http://localhost:4000/anthropic"
+    assert config.sequence is True
     assert (config.upstream, config.record, config.port, config.host) == (
         "https://example.test",
         RecordMode.REPLAY_ONLY,
@@ -344,6 +348,9 @@ def test_define_config_keeps_only_given_keys() -> None:
     given = define_config(pause_requests=False, hold_timeout=5, history=3, token=TOKEN)
     assert given == ConfigFile(pause_requests=False, hold_timeout=5.0, history=3, token=TOKEN)
     assert given.given() == frozenset({"pause_requests", "hold_timeout", "history", "token"})
+    given = define_config(sequence=True)
+    assert given == ConfigFile(sequence=True)
+    assert given.given() == frozenset({"sequence"})
     given = define_config(anthropic_upstream="https://api.anthropic.com/")
     assert given == ConfigFile(anthropic_upstream="https://api.anthropic.com")
     assert given.given() == frozenset({"anthropic_upstream"})
@@ -353,7 +360,7 @@ def test_define_config_validates_immediately() -> None:
     with pytest.raises(ConfigError) as info:
         define_config(record="sometimes")
     assert str(info.value) == (
-        "define_config(): record must be one of auto, off, replay-only (got 'sometimes')"
+        "define_config(): record must be one of auto, off, replay-only, refresh (got 'sometimes')"
     )
     with pytest.raises(ConfigError, match=r"^define_config\(\): port must be an integer"):
         define_config(port=70000)
@@ -365,6 +372,8 @@ def test_define_config_validates_immediately() -> None:
         define_config(hold_timeout=-1)
     with pytest.raises(ConfigError, match=r"^define_config\(\): pause_requests must be true"):
         define_config(pause_requests=1)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"^define_config\(\): sequence must be true or false"):
+        define_config(sequence="yes")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"^define_config\(\): token must be at least 16"):
         define_config(token="short")
     with pytest.raises(ConfigError) as info:
@@ -400,6 +409,7 @@ def test_environment_variables(tmp_path: Path) -> None:
         "PLAYINGPACK_PAUSE": "all",
         "PLAYINGPACK_REPLAY_TIMING": "instant",
         "PLAYINGPACK_PAUSE_REQUESTS": "true",
+        "PLAYINGPACK_SEQUENCE": "1",
         "PLAYINGPACK_HOLD_TIMEOUT": " 2.5 ",
         "PLAYINGPACK_HISTORY": "42",
         "PLAYINGPACK_TOKEN": TOKEN,
@@ -417,6 +427,7 @@ def test_environment_variables(tmp_path: Path) -> None:
         headless=True,
         pause=PauseMode.ALL,
         pause_requests=True,
+        sequence=True,
         hold_timeout=2.5,
         replay_timing=ReplayTiming.INSTANT,
         history=42,
@@ -431,6 +442,7 @@ def test_environment_variables(tmp_path: Path) -> None:
 def test_environment_bool_words(tmp_path: Path, word: str, value: bool) -> None:
     assert _load(tmp_path, env={"PLAYINGPACK_HEADLESS": word}).headless is value
     assert _load(tmp_path, env={"PLAYINGPACK_PAUSE_REQUESTS": word}).pause_requests is value
+    assert _load(tmp_path, env={"PLAYINGPACK_SEQUENCE": word}).sequence is value
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("300", 300.0), ("0.5", 0.5), ("1e3", 1000.0)])
@@ -529,12 +541,17 @@ def test_flags_of_every_kind(tmp_path: Path) -> None:
         "headless": True,
         "pause": "tool-calls",
         "pause_requests": True,
+        "sequence": True,
         "hold_timeout": "0.25",
         "replay_timing": "instant",
         "history": "7",
         "token": TOKEN,
     }
-    env = {"PLAYINGPACK_HEADLESS": "0", "PLAYINGPACK_PAUSE_REQUESTS": "no"}
+    env = {
+        "PLAYINGPACK_HEADLESS": "0",
+        "PLAYINGPACK_PAUSE_REQUESTS": "no",
+        "PLAYINGPACK_SEQUENCE": "no",
+    }
     assert _load(tmp_path, env=env, flags=flags) == Config(
         upstream="https://proxy.test/v1",
         anthropic_upstream="https://proxy.test/anthropic",
@@ -546,6 +563,7 @@ def test_flags_of_every_kind(tmp_path: Path) -> None:
         headless=True,
         pause=PauseMode.TOOL_CALLS,
         pause_requests=True,
+        sequence=True,
         hold_timeout=0.25,
         replay_timing=ReplayTiming.INSTANT,
         history=7,
@@ -599,7 +617,7 @@ def test_relative_dirs_from_env_and_flags_are_relative_to_cwd(tmp_path: Path) ->
 
 _KNOWN = (
     "known keys: upstream, anthropic_upstream, tapes_dir, logs_dir, record, port, host, "
-    "headless, pause, pause_requests, hold_timeout, replay_timing, history, token"
+    "headless, pause, pause_requests, sequence, hold_timeout, replay_timing, history, token"
 )
 
 
@@ -810,7 +828,8 @@ def test_bool_in_a_file_must_be_a_real_bool(tmp_path: Path) -> None:
 
 def test_bad_record_in_env(tmp_path: Path) -> None:
     assert _error(tmp_path, env={"PLAYINGPACK_RECORD": "replay_only"}) == (
-        "PLAYINGPACK_RECORD: record must be one of auto, off, replay-only (got 'replay_only')"
+        "PLAYINGPACK_RECORD: record must be one of auto, off, replay-only, refresh "
+        "(got 'replay_only')"
     )
 
 
@@ -883,6 +902,29 @@ def test_bad_pause_requests(tmp_path: Path) -> None:
     assert _error(tmp_path) == (
         "playingpack.config.json: pause_requests must be true or false (got 'yes')"
     )
+
+
+def test_sequence_precedence_and_errors(tmp_path: Path) -> None:
+    assert _load(tmp_path).sequence is False  # default
+    _write(tmp_path / "playingpack.toml", "sequence = true\n")
+    assert _load(tmp_path).sequence is True  # file > default
+    assert _load(tmp_path, env={"PLAYINGPACK_SEQUENCE": "no"}).sequence is False  # env > file
+    config = _load(tmp_path, env={"PLAYINGPACK_SEQUENCE": "no"}, flags={"sequence": True})
+    assert config.sequence is True  # flag > env
+    assert _error(tmp_path, env={"PLAYINGPACK_SEQUENCE": "always"}) == (
+        "PLAYINGPACK_SEQUENCE: sequence must be one of 1, 0, true, false, yes, no (got 'always')"
+    )
+    assert _error(tmp_path, flags={"sequence": "perhaps"}).startswith(
+        "--sequence: sequence must be one of"
+    )
+    _write(tmp_path / "playingpack.config.json", '{"sequence": 1}')
+    (tmp_path / "playingpack.toml").unlink()
+    assert _error(tmp_path) == "playingpack.config.json: sequence must be true or false (got 1)"
+
+
+def test_refresh_is_a_record_mode(tmp_path: Path) -> None:
+    assert _load(tmp_path, env={"PLAYINGPACK_RECORD": "refresh"}).record is RecordMode.REFRESH
+    assert define_config(record="refresh").record is RecordMode.REFRESH
 
 
 @pytest.mark.parametrize(
@@ -981,7 +1023,7 @@ def test_python_file_with_a_bad_value_names_file_line_and_key(tmp_path: Path) ->
     )
     assert _error(tmp_path) == (
         "playingpack.config.py, line 3: define_config(): record must be one of auto, off, "
-        "replay-only (got 'never')"
+        "replay-only, refresh (got 'never')"
     )
 
 
