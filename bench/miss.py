@@ -11,6 +11,7 @@ later misses (the index is kept and only re-read for changed files). Prints a ma
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import tempfile
@@ -78,10 +79,8 @@ def write_tapes(folder: Path, count: int) -> None:
 
 def timed(call: Any) -> float:
     started = time.perf_counter()
-    try:
+    with contextlib.suppress(openai.NotFoundError):
         call()
-    except openai.NotFoundError:
-        pass
     return (time.perf_counter() - started) * 1000
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import weakref
@@ -731,6 +732,8 @@ class Proxy:
         name = self.stores.name_of(call.store, flow.key, call.index)
         nearest = await asyncio.to_thread(call.store.nearest, call.body, flow.path)
         if nearest is not None:
+            if flow.scope is not None:
+                nearest = dataclasses.replace(nearest, name=f"{flow.scope}/{nearest.name}")
             explanation = nearest.describe()
         else:
             explanation = f"No request to {flow.path} has been recorded in that folder."
@@ -739,7 +742,8 @@ class Proxy:
             f"No tape for this POST {flow.path} request{model}: tape {name} was not found in "
             f"{self.stores.directory}, and the record mode is replay-only, so the upstream was "
             f"not called. {explanation} Record it by running once with --record auto (or "
-            "PLAYINGPACK_RECORD=auto), then commit the new tape."
+            "PLAYINGPACK_RECORD=auto; under pytest, --playingpack-record auto), then commit "
+            "the new tape."
         )
         self.ledger.tape_missing(
             Miss(flow.method, flow.path, flow.model, flow.key, name, explanation)
