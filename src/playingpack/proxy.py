@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import logging
-import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -21,6 +19,7 @@ from playingpack.hashing import InvalidJSON, parse_body
 from playingpack.interceptor import Interceptor, Resolution, Stage
 from playingpack.ledger import Miss, TapeLedger
 from playingpack.providers import EventKind, Provider
+from playingpack.replay import Replays, decode_object
 from playingpack.settings import Settings
 from playingpack.sse import EventSplitter
 from playingpack.store import TapeStore, TapeStores, is_scope
@@ -79,8 +78,7 @@ class Proxy:
         self.anthropic = anthropic
         self.flows = flows
         self.interceptor = interceptor
-        # What a loaded tape turns into for each kind of client, worked out once per tape.
-        self._replays: weakref.WeakKeyDictionary[Tape, _Served] = weakref.WeakKeyDictionary()
+        self._replays = Replays()
 
     async def recorded(self, request: web.Request, provider: Provider) -> web.StreamResponse:
         """A request to an endpoint whose answers are recorded and replayed.
@@ -197,7 +195,7 @@ class Proxy:
         flow.source = Source.TAPE
         flow.status = tape.status
         self.flows.transition(flow, State.REPLAY)
-        served = self._served(tape, call.provider)
+        served = self._replays.of(tape, call.provider)
         flow.summary = served.summary
         flow.chunks = tape.chunks
         flow.answer_streamed = tape.streamed
@@ -315,7 +313,7 @@ class Proxy:
                     "upstream_disconnected",
                 )
             delay = round((loop.time() - sent_at) * 1000)
-            answer = _decode_object(payload)
+            answer = decode_object(payload)
             chunks = (Chunk(payload.decode("utf-8", "replace"), delay),)
             flow.chunks = chunks
             if answer is not None:
@@ -384,7 +382,7 @@ class Proxy:
             payload = await upstream.read()
         except _UPSTREAM_FAILURES:
             payload = b""
-        error = (_decode_object(payload) or {}).get("error")
+        error = (decode_object(payload) or {}).get("error")
         detail = error.get("message") if isinstance(error, dict) else None
         detail = detail or payload.decode("utf-8", "replace")[:500] or upstream.reason
         return await self._error(
@@ -688,12 +686,6 @@ class Proxy:
             return
         self.ledger.tape_recorded(self.stores.name_of(call.store, flow.key, call.index))
 
-    def _served(self, tape: Tape, provider: Provider) -> _Served:
-        served = self._replays.get(tape)
-        if served is None:
-            served = self._replays[tape] = _Served(tape, provider)
-        return served
-
     def _fail(
         self,
         flow: Flow,
@@ -802,61 +794,9 @@ async def _write(response: web.StreamResponse, data: bytes) -> bool:
     return True
 
 
-class _Served:
-    """A tape as each kind of client gets it; each form is built on first use and kept."""
-
-    def __init__(self, tape: Tape, provider: Provider) -> None:
-        self.tape = tape
-        self.provider = provider
-        if tape.streamed:
-            self.summary = provider.summarize_events([chunk.c for chunk in tape.chunks])
-        else:
-            self.summary = provider.summarize(self.answer)
-        self._json: bytes | None = None
-        self._chunks: tuple[Chunk, ...] | None = None
-        self._stream: bytes | None = None
-
-    @functools.cached_property
-    def answer(self) -> dict[str, Any]:
-        if self.tape.streamed:
-            return self.provider.assemble([chunk.c for chunk in self.tape.chunks])
-        return _decode_object(self.tape.body) or {}
-
-    def json_body(self) -> bytes:
-        if self._json is None:
-            self._json = _dumps(self.answer).encode() if self.tape.streamed else self.tape.body
-        return self._json
-
-    def stream_chunks(self, request: Any) -> tuple[Chunk, ...]:
-        # The request's stream_options are part of the tape key, so the converted stream is the
-        # same for every request that finds this tape.
-        if self._chunks is None:
-            if self.tape.streamed:
-                self._chunks = self.tape.chunks
-            else:
-                events = self.provider.to_events(self.answer, request)
-                delay = self.tape.total_delay_ms
-                self._chunks = tuple(Chunk(e, delay if i == 0 else 0) for i, e in enumerate(events))
-        return self._chunks
-
-    def stream_body(self, request: Any) -> bytes:
-        if self._stream is None:
-            chunks = self.stream_chunks(request)
-            self._stream = "".join(chunk.c for chunk in chunks).encode("utf-8")
-        return self._stream
-
-
 def _unscoped(path: str, scope: str | None) -> str:
     """``path`` without its ``/t/<scope>`` prefix."""
     return path if scope is None else path[len(scope) + 3 :]
-
-
-def _decode_object(payload: bytes) -> dict[str, Any] | None:
-    try:
-        value = msgspec.json.decode(payload)
-    except msgspec.DecodeError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _dumps(value: Any) -> str:
