@@ -701,12 +701,6 @@ def test_verify_ignores_masked_empty_and_short_look_alikes(tmp_path: Path) -> No
     assert problems(tmp_path) == []
 
 
-def test_secret_headers_are_upstreams() -> None:
-    from playingpack.upstream import SECRET_HEADERS
-
-    assert catalog.SECRET_HEADERS == SECRET_HEADERS
-
-
 # --- prune ----------------------------------------------------------------------------------------
 
 

@@ -22,17 +22,13 @@ from typing import Any
 
 import msgspec
 
+from playingpack.ledger import USAGE_FILE, USAGE_FORMAT
 from playingpack.providers import Provider, builtin
+from playingpack.redaction import SECRET_HEADERS
 from playingpack.tapes import Tape
 
-USAGE_FILE = "usage.json"
-USAGE_FORMAT = 1
 MIN_PREFIX = 6  # hex digits a hash prefix needs to name a tape
 
-# upstream.SECRET_HEADERS, copied because upstream imports aiohttp; a test keeps them equal.
-SECRET_HEADERS = frozenset(
-    {"authorization", "api-key", "x-api-key", "proxy-authorization", "cookie", "openai-api-key"}
-)
 
 # <key>.json, or <key>.<k>.json for the k-th recording with k >= 2.
 _TAPE_NAME = re.compile(r"([0-9a-f]{64})(?:\.([2-9]|[1-9][0-9]+))?\.json")

@@ -21,6 +21,7 @@ from playingpack.flows import iso_time
 logger = logging.getLogger(__name__)
 
 USAGE_FILE = "usage.json"
+USAGE_FORMAT = 1  # of usage.json; `playingpack tapes prune` refuses other formats
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ class TapeLedger:
         if not used or self.logs_dir is None:
             return None
         document = {
-            "format": 1,
+            "format": USAGE_FORMAT,
             "finished_at": iso_time(time.time()),
             "tapes_dir": str(self.tapes_dir.resolve()),
             "used": sorted(used),

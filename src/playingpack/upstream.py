@@ -31,13 +31,6 @@ _NOT_FORWARDED = _HOP_BY_HOP | {"accept-encoding"}
 # Bodies reach the client decoded, so their length and encoding headers no longer hold.
 _NOT_RETURNED = _HOP_BY_HOP | {"content-encoding"}
 
-SECRET_HEADERS = frozenset(
-    {"authorization", "api-key", "x-api-key", "proxy-authorization", "cookie", "openai-api-key"}
-)
-
-# Headers whose value starts with an auth scheme ("Bearer ...") worth showing.
-_SCHEMED = frozenset({"authorization", "proxy-authorization"})
-
 
 class Upstream:
     """One shared connection pool to the upstream API."""
@@ -108,19 +101,6 @@ def returned_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
         for name, value in headers.items()
         if name.lower() not in _NOT_RETURNED and name.lower() not in connection_tokens
     )
-
-
-def mask(name: str, value: str) -> str:
-    """A header value safe to show: secrets keep their scheme and last four characters."""
-    lowered = name.lower()
-    if lowered not in SECRET_HEADERS:
-        return value
-    if lowered in _SCHEMED and " " in value:
-        scheme, _, token = value.partition(" ")
-    else:
-        scheme, token = "", value
-    tail = token[-4:] if len(token) > 12 else ""
-    return f"{scheme + ' ' if scheme else ''}***{tail}"
 
 
 def _connection_tokens(headers: Mapping[str, str]) -> frozenset[str]:

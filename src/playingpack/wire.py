@@ -14,8 +14,8 @@ import msgspec
 from playingpack.config import PauseMode, RecordMode, ReplayTiming
 from playingpack.flows import Flow, iso_time
 from playingpack.providers import Summary
+from playingpack.redaction import mask
 from playingpack.settings import Settings
-from playingpack.upstream import mask
 
 
 class UsageJSON(msgspec.Struct):
