@@ -403,46 +403,28 @@ class Proxy:
     ) -> web.StreamResponse:
         """Forward a 2xx SSE answer chunk by chunk while cutting it into events for the tape."""
         flow, provider = call.flow, call.provider
-        loop = asyncio.get_running_loop()
         response = await call.open_stream(upstream.status, headers)
-        splitter = EventSplitter()
-        chunks: list[Chunk] = []
-        flow.chunks = chunks
-        flow.answer_streamed = True
-        last = sent_at
-        complete = False
+        capture = _Capture(self, call, upstream.status, sent_at, record)
+        chunks = capture.chunks
         content = upstream.content
         while True:
             # readany() directly, not iter_any(): this loop runs once per network chunk.
             try:
                 data = await content.readany()
             except _UPSTREAM_FAILURES as exc:
-                if complete:
+                if capture.complete:
                     break
                 broken = f"the upstream connection broke off mid-stream ({_reason(exc)})"
                 return await self._break_stream(call, broken)
             if not data:
                 break
-            events = splitter.feed(data)
-            if events:
-                now = loop.time()
-                chunks.append(Chunk(events[0], round((now - last) * 1000)))
-                chunks.extend(Chunk(event, 0) for event in events[1:])
-                last = now
-                if not complete and provider.is_complete(events):
-                    complete = True
-                    if record:
-                        # Saved before the last bytes go out, so a client that has seen the
-                        # end of the answer can rely on the tape being there.
-                        self._save(call, upstream.status, True, tuple(chunks))
-                if self.flows.has_listeners:
-                    self._tell(call, events)
+            capture.feed(data)
             try:
                 await response.write(data)
             except ConnectionResetError:
                 self.flows.fail(flow, "client disconnected")
                 return response
-        if not complete:
+        if not capture.complete:
             failure = provider.failure([chunk.c for chunk in chunks[-3:]])
             if failure is not None:
                 # The client has the upstream's own error event; nothing to add to it.
@@ -473,17 +455,11 @@ class Proxy:
         sees the complete arguments.
         """
         flow, provider = call.flow, call.provider
-        loop = asyncio.get_running_loop()
-        pause = self.settings.pause
-        holding = pause is PauseMode.ALL
-        splitter = EventSplitter()
-        chunks: list[Chunk] = []
-        flow.chunks = chunks
-        flow.answer_streamed = True
+        holding = self.settings.pause is PauseMode.ALL
+        capture = _Capture(self, call, upstream.status, sent_at, record)
+        chunks = capture.chunks
         unsent: list[str] = []
         sent: list[str] = []
-        last = sent_at
-        complete = False
         content = upstream.content
         keepalive = self.interceptor.keepalive_seconds
         while True:
@@ -500,25 +476,15 @@ class Proxy:
                 else:
                     data = await content.readany()
             except _UPSTREAM_FAILURES as exc:
-                if complete:
+                if capture.complete:
                     break
                 broken = f"the upstream connection broke off mid-stream ({_reason(exc)})"
                 return await self._break_stream(call, broken)
             if not data:
                 break
-            events = splitter.feed(data)
+            events = capture.feed(data)
             if not events:
                 continue
-            now = loop.time()
-            chunks.append(Chunk(events[0], round((now - last) * 1000)))
-            chunks.extend(Chunk(event, 0) for event in events[1:])
-            last = now
-            if not complete and provider.is_complete(events):
-                complete = True
-                if record:
-                    self._save(call, upstream.status, True, tuple(chunks))
-            if self.flows.has_listeners:
-                self._tell(call, events)
             if holding:
                 unsent.extend(events)
                 continue
@@ -536,7 +502,7 @@ class Proxy:
                         return response
                     sent.extend(unsent)
                     unsent.clear()
-        if not complete:
+        if not capture.complete:
             failure = provider.failure([chunk.c for chunk in chunks[-3:]])
             if failure is not None:
                 # Not held: there is no answer to decide on. The client gets what the
@@ -743,6 +709,55 @@ class Proxy:
         return await self._error(
             call, 404, message, "tape_not_found", "tape_not_found", retry=False
         )
+
+
+class _Capture:
+    """A streamed answer as it passes: cut into timed events for the flow and the tape, which
+    is saved the moment the answer is complete, before its last bytes go out (so a client that
+    has seen the end of the answer can rely on the tape being there)."""
+
+    __slots__ = (
+        "call",
+        "chunks",
+        "complete",
+        "last",
+        "loop",
+        "proxy",
+        "record",
+        "splitter",
+        "status",
+    )
+
+    def __init__(
+        self, proxy: Proxy, call: _Call, status: int, sent_at: float, record: bool
+    ) -> None:
+        self.proxy = proxy
+        self.call = call
+        self.status = status
+        self.record = record
+        self.loop = asyncio.get_running_loop()
+        self.splitter = EventSplitter()
+        self.chunks: list[Chunk] = []
+        self.last = sent_at
+        self.complete = False
+        call.flow.chunks = self.chunks
+        call.flow.answer_streamed = True
+
+    def feed(self, data: bytes) -> list[str]:
+        """Take the next network chunk; returns the events it completed."""
+        events = self.splitter.feed(data)
+        if events:
+            now = self.loop.time()
+            self.chunks.append(Chunk(events[0], round((now - self.last) * 1000)))
+            self.chunks.extend(Chunk(event, 0) for event in events[1:])
+            self.last = now
+            if not self.complete and self.call.provider.is_complete(events):
+                self.complete = True
+                if self.record:
+                    self.proxy._save(self.call, self.status, True, tuple(self.chunks))
+            if self.proxy.flows.has_listeners:
+                self.proxy._tell(self.call, events)
+        return events
 
 
 class _Call:

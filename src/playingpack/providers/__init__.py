@@ -49,6 +49,14 @@ class Usage:
         return self.input_tokens + self.output_tokens
 
 
+def usage_of(usage: Any, input_field: str, output_field: str | None) -> Usage | None:
+    """The Usage of a provider's usage object (None when there is none)."""
+    if not isinstance(usage, dict):
+        return None
+    output = int(usage.get(output_field) or 0) if output_field else 0
+    return Usage(int(usage.get(input_field) or 0), output)
+
+
 @dataclass(frozen=True, slots=True)
 class Summary:
     """What the terminal line, the logs and the dashboard show of an answer."""

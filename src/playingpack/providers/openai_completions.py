@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from playingpack.providers import EventKind, Provider, Summary, ToolCall, Usage
+from playingpack.providers import EventKind, Provider, Summary, ToolCall, usage_of
 from playingpack.sse import DONE, format_event, parse_events
 
 _encode = msgspec.json.encode
@@ -76,12 +76,7 @@ class OpenAICompletions(Provider):
         return events
 
     def summarize(self, answer: dict[str, Any]) -> Summary:
-        usage = answer.get("usage")
-        tokens = None
-        if isinstance(usage, dict):
-            tokens = Usage(
-                int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-            )
+        tokens = usage_of(answer.get("usage"), "prompt_tokens", "completion_tokens")
         model = answer.get("model")
         return Summary(model if isinstance(model, str) else None, tokens, ())
 

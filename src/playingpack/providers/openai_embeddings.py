@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from playingpack.providers import EventKind, Provider, Summary, Usage
+from playingpack.providers import EventKind, Provider, Summary, usage_of
 
 
 class OpenAIEmbeddings(Provider):
@@ -31,10 +31,7 @@ class OpenAIEmbeddings(Provider):
         return answer if isinstance(answer, dict) else {}
 
     def summarize(self, answer: dict[str, Any]) -> Summary:
-        usage = answer.get("usage")
-        tokens = None
-        if isinstance(usage, dict):
-            tokens = Usage(int(usage.get("prompt_tokens") or 0), 0)
+        tokens = usage_of(answer.get("usage"), "prompt_tokens", None)
         model = answer.get("model")
         return Summary(model if isinstance(model, str) else None, tokens, ())
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from playingpack.providers import EventKind, Provider, Summary, ToolCall, Usage
+from playingpack.providers import EventKind, Provider, Summary, ToolCall, usage_of
 from playingpack.sse import DONE, Event, format_event, parse_events, split_text
 
 _encode = msgspec.json.encode
@@ -83,12 +83,7 @@ class OpenAIResponses(Provider):
         return writer.events
 
     def summarize(self, answer: dict[str, Any]) -> Summary:
-        usage = answer.get("usage")
-        tokens = None
-        if isinstance(usage, dict):
-            tokens = Usage(
-                int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)
-            )
+        tokens = usage_of(answer.get("usage"), "input_tokens", "output_tokens")
         calls = tuple(
             ToolCall(
                 str(item.get("call_id") or ""),
