@@ -231,22 +231,9 @@ class FakeUpstream:
             )
         reply = self.replies.popleft() if self.replies else self.default
         body = json.loads(raw)
-        if reply.hang:
-            try:
-                await asyncio.sleep(3600)
-            except asyncio.CancelledError:
-                self.cancelled.set()
-                raise
-        if reply.status >= 400:
-            error = reply.error_body or {
-                "error": {
-                    "message": "fake failure",
-                    "type": "server_error",
-                    "code": None,
-                    "param": None,
-                }
-            }
-            return web.json_response(error, status=reply.status, headers=reply.headers)
+        failed = await self._hang_or_fail(reply)
+        if failed is not None:
+            return failed
         answer = _Answer(body, reply)
         if not body.get("stream"):
             if reply.first_delay:
@@ -257,27 +244,34 @@ class FakeUpstream:
             events = [event for event in events if not event.startswith("data: [DONE]")]
         return await self._stream(request, reply, events)
 
-    async def _responses(self, request: web.Request) -> web.StreamResponse:
-        """The Responses API: a ``response`` JSON, or its typed events."""
-        raw = await self._remember(request)
-        reply = self.replies.popleft() if self.replies else self.default
-        body = json.loads(raw)
+    async def _hang_or_fail(self, reply: Reply) -> web.Response | None:
+        """Wait until cancelled, or answer with the reply's error status; None otherwise."""
         if reply.hang:
             try:
                 await asyncio.sleep(3600)
             except asyncio.CancelledError:
                 self.cancelled.set()
                 raise
-        if reply.status >= 400:
-            error = reply.error_body or {
-                "error": {
-                    "message": "fake failure",
-                    "type": "server_error",
-                    "code": None,
-                    "param": None,
-                }
+        if reply.status < 400:
+            return None
+        error = reply.error_body or {
+            "error": {
+                "message": "fake failure",
+                "type": "server_error",
+                "code": None,
+                "param": None,
             }
-            return web.json_response(error, status=reply.status, headers=reply.headers)
+        }
+        return web.json_response(error, status=reply.status, headers=reply.headers)
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        """The Responses API: a ``response`` JSON, or its typed events."""
+        raw = await self._remember(request)
+        reply = self.replies.popleft() if self.replies else self.default
+        body = json.loads(raw)
+        failed = await self._hang_or_fail(reply)
+        if failed is not None:
+            return failed
         answer = _ResponsesAnswer(body, reply)
         if not body.get("stream"):
             if reply.first_delay:
