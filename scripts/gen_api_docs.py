@@ -1,4 +1,4 @@
-"""Write the API reference of README.md from ``playingpack.api.openapi_document()``.
+"""Write the API reference of README.md from ``playingpack.openapi.openapi_document()``.
 
     .venv/bin/python scripts/gen_api_docs.py           print the reference
     .venv/bin/python scripts/gen_api_docs.py --write   put it in README.md
@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from playingpack.api import openapi_document
+from playingpack.openapi import openapi_document
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 START = "<!-- api-reference:start -->"

@@ -16,24 +16,21 @@ from typing import Any, get_args
 import msgspec
 from aiohttp import web
 
-from playingpack import __version__
 from playingpack.access import Access
 from playingpack.config import PauseMode, RecordMode, ReplayTiming
 from playingpack.errors import DecisionError, TapeError
 from playingpack.flows import FlowLog, State
+from playingpack.har import har_document
 from playingpack.interceptor import Decision, Interceptor
 from playingpack.ledger import TapeLedger
+from playingpack.openapi import openapi_document
 from playingpack.providers import Provider
 from playingpack.proxy import error_response
 from playingpack.settings import Settings
-from playingpack.store import TapeStore, is_key
+from playingpack.store import TapeStore, TapeStores, is_key, is_scope
 from playingpack.tapes import Tape
 from playingpack.websocket import LiveEvents
 from playingpack.wire import (
-    ErrorJSON,
-    FlowDetailJSON,
-    FlowJSON,
-    SettingsJSON,
     SettingsPatch,
     TapeJSON,
     flow_detail_json,
@@ -68,7 +65,7 @@ class Api:
         flows: FlowLog,
         interceptor: Interceptor,
         settings: Settings,
-        store: TapeStore,
+        stores: TapeStores,
         ledger: TapeLedger,
         providers: Sequence[Provider],
         access: Access,
@@ -77,7 +74,7 @@ class Api:
         self.flows = flows
         self.interceptor = interceptor
         self.settings = settings
-        self.store = store
+        self.stores = stores
         self.ledger = ledger
         self.providers = providers
         self.access = access
@@ -93,11 +90,13 @@ class Api:
         router.add_get("/api/flows/{id}", guard(self.get_flow))
         router.add_post("/api/flows/{id}/decision", guard(self.decide))
         router.add_get("/api/run", guard(self.get_run))
+        router.add_get("/api/har", guard(self.get_har))
         router.add_get("/api/settings", guard(self.get_settings))
         router.add_patch("/api/settings", guard(self.patch_settings))
         router.add_get("/api/tapes", guard(self.list_tapes))
-        router.add_get("/api/tapes/{hash}", guard(self.get_tape))
-        router.add_delete("/api/tapes/{hash}", guard(self.delete_tape))
+        for path in ("/api/tapes/{hash}", "/api/tapes/{scope}/{hash}"):
+            router.add_get(path, guard(self.get_tape))
+            router.add_delete(path, guard(self.delete_tape))
 
     def _guarded(self, handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
@@ -174,6 +173,13 @@ class Api:
         """What this run did with the tapes: recorded, replayed, missing (with why), unused."""
         return _json(self.ledger.report())
 
+    async def get_har(self, request: web.Request) -> web.Response:
+        """The flows in memory as a HAR file, oldest first (a download)."""
+        document = har_document(list(self.flows), f"{request.scheme}://{request.host}")
+        response = _json(document)
+        response.headers["Content-Disposition"] = 'attachment; filename="playingpack.har"'
+        return response
+
     async def get_settings(self, request: web.Request) -> web.Response:
         return _json(settings_json(self.settings))
 
@@ -188,46 +194,57 @@ class Api:
         return _json(settings_json(self.settings))
 
     async def list_tapes(self, request: web.Request) -> web.Response:
-        """Tapes on disk, newest first; ``q`` keeps those whose hash, model or request
-        contains it (case-insensitive)."""
+        """Tapes on disk, newest first, of the top folder and every per-test folder (``scope``
+        keeps one: a folder name, or empty for the top folder); ``q`` keeps those whose hash,
+        model or request contains it (case-insensitive)."""
         query = request.query.get("q", "").lower()
         limit = _int_query(request, "limit")
+        stores = self.stores.all()
+        scope = request.query.get("scope")
+        if scope is not None:
+            if scope and not is_scope(scope):
+                raise _Invalid(
+                    f"`scope` must name a per-test tapes folder, got {scope[:100]!r}.",
+                    param="scope",
+                )
+            stores = [(scope or None, self.stores.get(scope or None))]
         listed: list[tuple[str, TapeJSON]] = []
-        for key, size in self.store.files():
-            try:
-                tape = self.store.load(key)
-            except TapeError:
-                continue
-            if tape is None:
-                continue
-            if query and not _matches(tape, query):
-                continue
-            listed.append((tape.timestamp, self._tape_json(tape, size)))
+        for folder, store in stores:
+            for key, size in store.files():
+                try:
+                    tape = store.load(key)
+                except TapeError:
+                    continue
+                if tape is None:
+                    continue
+                if query and not _matches(tape, query):
+                    continue
+                listed.append((tape.timestamp, self._tape_json(folder, tape, size)))
         listed.sort(key=lambda entry: entry[0], reverse=True)
         tapes = [entry for _, entry in listed]
         return _json(tapes[:limit] if limit is not None else tapes)
 
     async def get_tape(self, request: web.Request) -> web.Response:
         """The tape file's JSON, as stored (fields this version does not know included)."""
-        key = self._key(request)
+        store, key = self._tape(request)
         try:
-            tape = self.store.load(key)
+            tape = store.load(key)
             # The file itself rather than the parsed Tape re-serialised: a tape written by the
             # original tool or a newer version would otherwise show fields it does not have
             # and hide those it does.
-            data = self.store.path(key).read_bytes() if tape is not None else b""
+            data = store.path(key).read_bytes() if tape is not None else b""
         except TapeError as exc:
             raise _Invalid(str(exc), status=500, code="tape_corrupt", param="hash") from None
         except FileNotFoundError:
             tape = None  # deleted in between
         if tape is None:
-            raise _no_tape(key, self.store)
+            raise _no_tape(key, store)
         return web.Response(body=data, content_type="application/json")
 
     async def delete_tape(self, request: web.Request) -> web.Response:
-        key = self._key(request)
-        if not self.store.delete(key):
-            raise _no_tape(key, self.store)
+        store, key = self._tape(request)
+        if not store.delete(key):
+            raise _no_tape(key, store)
         return web.Response(status=204)
 
     def _flow(self, request: web.Request) -> Any:
@@ -237,7 +254,8 @@ class Api:
             raise _unknown_flow(flow_id)
         return flow
 
-    def _key(self, request: web.Request) -> str:
+    def _tape(self, request: web.Request) -> tuple[TapeStore, str]:
+        """The store and key a ``/api/tapes/[<scope>/]<hash>`` path names."""
         key = request.match_info["hash"]
         if not is_key(key):
             raise _Invalid(
@@ -247,9 +265,17 @@ class Api:
                 code="invalid_tape_hash",
                 param="hash",
             )
-        return key
+        scope = request.match_info.get("scope")
+        if scope is not None and not is_scope(scope):
+            raise _Invalid(
+                f"{scope[:100]!r} is not a per-test tapes folder name.",
+                status=400,
+                code="invalid_tape_scope",
+                param="scope",
+            )
+        return self.stores.get(scope), key
 
-    def _tape_json(self, tape: Tape, size: int) -> TapeJSON:
+    def _tape_json(self, scope: str | None, tape: Tape, size: int) -> TapeJSON:
         provider = next((p for p in self.providers if p.serves(tape.endpoint)), None)
         names: list[str] = []
         if provider is not None:
@@ -264,6 +290,8 @@ class Api:
             except (msgspec.DecodeError, ValueError, TypeError, AttributeError):
                 names = []
         return TapeJSON(
+            f"{scope}/{tape.key}" if scope else tape.key,
+            scope,
             tape.key,
             tape.model,
             tape.endpoint,
@@ -363,195 +391,3 @@ def _error(status: int, message: str, code: str, param: str | None) -> web.Respo
 
 def _json(value: Any) -> web.Response:
     return web.Response(body=_encode(value), content_type="application/json")
-
-
-def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 description of ``/api/*``."""
-    shapes: list[Any] = [
-        FlowJSON,
-        FlowDetailJSON,
-        Decision,
-        SettingsJSON,
-        SettingsPatch,
-        TapeJSON,
-        ErrorJSON,
-    ]
-    (flow, detail, decision, settings, patch, tape, error), components = (
-        msgspec.json.schema_components(shapes, ref_template="#/components/schemas/{name}")
-    )
-
-    def body(schema: dict[str, Any]) -> dict[str, Any]:
-        return {"content": {"application/json": {"schema": schema}}}
-
-    def ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-        return {"description": description, **body(schema)}
-
-    def fails(*codes: int) -> dict[str, Any]:
-        meaning = {
-            400: "Not JSON, or a malformed path value",
-            401: "Token required (non-loopback bind)",
-            403: "Foreign Host or cross-site Origin",
-            404: "Unknown id or hash",
-            409: "The flow is not held",
-            422: "A field is invalid; `param` names it",
-            500: "The tape file is corrupt (the message names it)",
-        }
-        return {str(code): ok(meaning[code], error) for code in (401, 403, *codes)}
-
-    flow_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-    tape_hash = {
-        "name": "hash",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-    }
-
-    def query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "name": name,
-            "in": "query",
-            "required": False,
-            "description": description,
-            "schema": schema,
-        }
-
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "playingpack API",
-            "version": __version__,
-            "description": (
-                "The dashboard's JSON API: flows (calls) live and held, decisions, settings and "
-                "tapes. Live events are on the WebSocket at /ws."
-            ),
-        },
-        "paths": {
-            "/api/flows": {
-                "get": {
-                    "summary": "List recent flows, newest first",
-                    "parameters": [
-                        query(
-                            "state",
-                            "Only flows in this state (e.g. INTERCEPT: held)",
-                            {"type": "string", "enum": [s.value for s in State]},
-                        ),
-                        query(
-                            "source",
-                            "Only flows answered from this source",
-                            {"type": "string", "enum": ["tape", "upstream", "mock"]},
-                        ),
-                        query("limit", "At most this many", {"type": "integer", "minimum": 1}),
-                        query(
-                            "bodies",
-                            "Include request and response bodies (default true)",
-                            {"type": "boolean"},
-                        ),
-                    ],
-                    "responses": {
-                        "200": ok("Flows", {"type": "array", "items": flow}),
-                        **fails(422),
-                    },
-                },
-                "delete": {
-                    "summary": "Forget the finished flows (the logs folder keeps them)",
-                    "responses": {
-                        "200": ok(
-                            "How many were dropped",
-                            {"type": "object", "properties": {"dropped": {"type": "integer"}}},
-                        ),
-                        **fails(),
-                    },
-                },
-            },
-            "/api/flows/{id}": {
-                "get": {
-                    "summary": "One flow: request, response, chunks with timing, headers",
-                    "parameters": [flow_id],
-                    "responses": {"200": ok("The flow", detail), **fails(404)},
-                }
-            },
-            "/api/flows/{id}/decision": {
-                "post": {
-                    "summary": "Decide on a held flow: allow, mock, edit, or answer from a tape",
-                    "parameters": [flow_id],
-                    "requestBody": {"required": True, **body(decision)},
-                    "responses": {
-                        "200": ok("Accepted; the flow goes on", flow),
-                        **fails(400, 404, 409, 422),
-                    },
-                }
-            },
-            "/api/run": {
-                "get": {
-                    "summary": "What this run did with the tapes: for test-suite reports",
-                    "responses": {
-                        "200": ok(
-                            "Tapes recorded, replayed, missing (with the nearest recording and "
-                            "how it differs) and unused, by name (path under the tapes folder)",
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "tapes_dir": {"type": "string"},
-                                    "recorded": {"type": "array", "items": {"type": "string"}},
-                                    "replayed": {"type": "array", "items": {"type": "string"}},
-                                    "missing": {"type": "array", "items": {"type": "object"}},
-                                    "unused": {"type": "array", "items": {"type": "string"}},
-                                },
-                            },
-                        ),
-                        **fails(),
-                    },
-                }
-            },
-            "/api/settings": {
-                "get": {
-                    "summary": "The live settings",
-                    "responses": {"200": ok("Settings", settings), **fails()},
-                },
-                "patch": {
-                    "summary": "Change settings (record and pause modes, ...) at runtime",
-                    "requestBody": {"required": True, **body(patch)},
-                    "responses": {"200": ok("The new settings", settings), **fails(400, 422)},
-                },
-            },
-            "/api/tapes": {
-                "get": {
-                    "summary": "List tapes, newest first",
-                    "parameters": [
-                        query(
-                            "q",
-                            "Only tapes whose hash, model or request contains this",
-                            {"type": "string"},
-                        ),
-                        query("limit", "At most this many", {"type": "integer", "minimum": 1}),
-                    ],
-                    "responses": {
-                        "200": ok("Tapes", {"type": "array", "items": tape}),
-                        **fails(422),
-                    },
-                }
-            },
-            "/api/tapes/{hash}": {
-                "get": {
-                    "summary": "A tape file's JSON (meta, request, response with chunks)",
-                    "parameters": [tape_hash],
-                    "responses": {
-                        "200": ok("The tape", {"type": "object"}),
-                        **fails(400, 404, 500),
-                    },
-                },
-                "delete": {
-                    "summary": "Delete a tape",
-                    "parameters": [tape_hash],
-                    "responses": {"204": {"description": "Deleted"}, **fails(400, 404)},
-                },
-            },
-            "/api/openapi.json": {
-                "get": {
-                    "summary": "This description",
-                    "responses": {"200": ok("OpenAPI 3.1", {"type": "object"}), **fails()},
-                }
-            },
-        },
-        "components": {"schemas": components},
-    }

@@ -171,6 +171,19 @@ class TapeStores:
             store = self._scoped[scope] = TapeStore(self.directory / scope)
         return store
 
+    def all(self) -> list[tuple[str | None, TapeStore]]:
+        """The top folder's store (scope None), then one per per-test subfolder on disk, by
+        name."""
+        try:
+            names = sorted(
+                entry.name
+                for entry in os.scandir(self.directory)
+                if entry.is_dir() and is_scope(entry.name)
+            )
+        except FileNotFoundError:
+            names = []
+        return [(None, self.root), *((name, self.get(name)) for name in names)]
+
     def name_of(self, store: TapeStore, key: str, index: int = 1) -> str:
         """A tape's name as reports show it: its path under the tapes folder, without .json."""
         name = file_name(key, index)[: -len(".json")]

@@ -12,7 +12,8 @@ from typing import Annotated, Any
 import msgspec
 
 from playingpack.config import PauseMode, RecordMode, ReplayTiming
-from playingpack.flows import Flow, iso_time
+from playingpack.flows import Flow, Source, State, iso_time
+from playingpack.interceptor import Stage
 from playingpack.providers import Summary
 from playingpack.redaction import mask
 from playingpack.settings import Settings
@@ -31,14 +32,14 @@ class ToolCallJSON(msgspec.Struct):
 
 
 class HoldJSON(msgspec.Struct):
-    stage: str  # "request": held before it was sent; "response": held with its answer
+    stage: Stage  # "request": held before it was sent; "response": held with its answer
     since: str
     deadline: str
     timeout_s: float
 
 
 class StateJSON(msgspec.Struct):
-    state: str
+    state: State
     ms: float  # since the flow started
 
 
@@ -52,8 +53,8 @@ class FlowJSON(msgspec.Struct, kw_only=True):
     """A flow as listed: everything but its chunks and headers."""
 
     id: str
-    state: str
-    source: str | None
+    state: State
+    source: Source | None
     method: str
     path: str
     scope: str | None  # the per-test tapes folder (requests under /t/<scope>/...)
@@ -80,6 +81,7 @@ class FlowDetailJSON(FlowJSON, kw_only=True):
     answer_streamed: bool
     request_headers: dict[str, str]
     response_headers: dict[str, str]
+    text: str  # the answer's text so far (streamed or not); tool calls are in tool_calls
 
 
 class SettingsJSON(msgspec.Struct):
@@ -105,6 +107,8 @@ class SettingsPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tr
 class TapeJSON(msgspec.Struct):
     """A tape as listed."""
 
+    id: str  # the hash, or <scope>/<hash> for a tape of a per-test folder: its /api/tapes/ path
+    scope: str | None  # the per-test folder, None for the top tapes folder
     hash: str
     model: str
     endpoint: str
@@ -158,7 +162,24 @@ def flow_detail_json(flow: Flow) -> FlowDetailJSON:
         answer_streamed=flow.answer_streamed,
         request_headers=_headers(flow.request_headers),
         response_headers=_headers(flow.response_headers),
+        text=answer_text(flow),
     )
+
+
+def answer_text(flow: Flow) -> str:
+    """The text of ``flow``'s answer so far, as the client reads it."""
+    provider = flow.provider
+    if provider is None:
+        return ""
+    try:
+        if flow.answer_streamed:
+            return provider.streamed_text([chunk.c for chunk in flow.chunks])
+        answer = response_of(flow)
+        if not isinstance(answer, dict):
+            return ""
+        return provider.streamed_text(provider.to_events(answer, flow.request))
+    except (msgspec.DecodeError, ValueError, TypeError, AttributeError, KeyError, IndexError):
+        return ""
 
 
 def response_of(flow: Flow) -> Any:
@@ -188,8 +209,8 @@ def _flow_fields(flow: Flow, bodies: bool) -> dict[str, Any]:
     hold = flow.hold
     return {
         "id": flow.id,
-        "state": flow.state.value,
-        "source": flow.source.value if flow.source else None,
+        "state": flow.state,
+        "source": flow.source,
         "method": flow.method,
         "path": flow.path,
         "scope": flow.scope,
@@ -205,7 +226,7 @@ def _flow_fields(flow: Flow, bodies: bool) -> dict[str, Any]:
             for call in (flow.summary.tool_calls if flow.summary else ())
         ],
         "hold": (
-            HoldJSON(hold.stage.value, iso_time(hold.since), iso_time(hold.deadline), hold.timeout)
+            HoldJSON(hold.stage, iso_time(hold.since), iso_time(hold.deadline), hold.timeout)
             if hold is not None
             else None
         ),

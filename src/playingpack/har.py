@@ -1,0 +1,90 @@
+"""The session as a HAR 1.2 file: every flow in memory, for browser devtools and HAR viewers.
+
+Headers are masked as everywhere else; a streamed answer is its SSE text. Fields HAR has no
+place for (state, source, tape, decision) are under ``_playingpack`` on each entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+
+from playingpack import __version__
+from playingpack.flows import Flow
+from playingpack.redaction import mask
+
+
+def har_document(flows: Iterable[Flow], origin: str) -> dict[str, Any]:
+    """A HAR log of ``flows``; ``origin`` (``http://host:port``) completes their URLs."""
+    return {
+        "log": {
+            "version": "1.2",
+            "creator": {"name": "playingpack", "version": __version__},
+            "entries": [_entry(flow, origin) for flow in flows],
+        }
+    }
+
+
+def _entry(flow: Flow, origin: str) -> dict[str, Any]:
+    request_text = msgspec.json.encode(flow.request).decode() if flow.request is not None else ""
+    answer = "".join(chunk.c for chunk in flow.chunks)
+    first = flow.chunks[0].d if flow.chunks else 0
+    total = flow.duration_ms or 0.0
+    status = flow.status or 0
+    return {
+        "startedDateTime": flow.started_at,
+        "time": total,
+        "request": {
+            "method": flow.method,
+            "url": f"{origin}{flow.path}",
+            "httpVersion": "HTTP/1.1",
+            "cookies": [],
+            "headers": _headers(flow.request_headers),
+            "queryString": [],
+            "postData": {"mimeType": "application/json", "text": request_text},
+            "headersSize": -1,
+            "bodySize": len(request_text.encode()),
+        },
+        "response": {
+            "status": status,
+            "statusText": _reason(status),
+            "httpVersion": "HTTP/1.1",
+            "cookies": [],
+            "headers": _headers(flow.response_headers),
+            "content": {
+                "size": len(answer.encode()),
+                "mimeType": "text/event-stream" if flow.answer_streamed else "application/json",
+                "text": answer,
+            },
+            "redirectURL": "",
+            "headersSize": -1,
+            "bodySize": -1,
+        },
+        "cache": {},
+        "timings": {"send": 0, "wait": min(first, total), "receive": max(total - first, 0)},
+        "_playingpack": {
+            "id": flow.id,
+            "state": flow.state.value,
+            "source": flow.source.value if flow.source else None,
+            "tape": flow.key,
+            "scope": flow.scope,
+            "decision": flow.decision,
+            "error": flow.error,
+        },
+    }
+
+
+def _headers(headers: Mapping[str, str] | None) -> list[dict[str, str]]:
+    return [
+        {"name": str(name), "value": mask(name, value)} for name, value in (headers or {}).items()
+    ]
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""

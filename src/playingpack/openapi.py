@@ -1,0 +1,234 @@
+"""The OpenAPI 3.1 description of ``/api/*``, generated from ``wire``'s Structs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from playingpack import __version__
+from playingpack.flows import State
+from playingpack.interceptor import Decision
+from playingpack.wire import (
+    ErrorJSON,
+    FlowDetailJSON,
+    FlowJSON,
+    SettingsJSON,
+    SettingsPatch,
+    TapeJSON,
+)
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 description of ``/api/*``."""
+    shapes: list[Any] = [
+        FlowJSON,
+        FlowDetailJSON,
+        Decision,
+        SettingsJSON,
+        SettingsPatch,
+        TapeJSON,
+        ErrorJSON,
+    ]
+    (flow, detail, decision, settings, patch, tape, error), components = (
+        msgspec.json.schema_components(shapes, ref_template="#/components/schemas/{name}")
+    )
+
+    def body(schema: dict[str, Any]) -> dict[str, Any]:
+        return {"content": {"application/json": {"schema": schema}}}
+
+    def ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"description": description, **body(schema)}
+
+    def fails(*codes: int) -> dict[str, Any]:
+        meaning = {
+            400: "Not JSON, or a malformed path value",
+            401: "Token required (non-loopback bind)",
+            403: "Foreign Host or cross-site Origin",
+            404: "Unknown id or hash",
+            409: "The flow is not held",
+            422: "A field is invalid; `param` names it",
+            500: "The tape file is corrupt (the message names it)",
+        }
+        return {str(code): ok(meaning[code], error) for code in (401, 403, *codes)}
+
+    flow_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+    tape_hash = {
+        "name": "hash",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+    }
+    tape_scope = {
+        "name": "scope",
+        "in": "path",
+        "required": True,
+        "description": "The per-test tapes folder",
+        "schema": {"type": "string"},
+    }
+
+    def tape_operations(parameters: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "get": {
+                "summary": "A tape file's JSON (meta, request, response with chunks)",
+                "parameters": parameters,
+                "responses": {
+                    "200": ok("The tape", {"type": "object"}),
+                    **fails(400, 404, 500),
+                },
+            },
+            "delete": {
+                "summary": "Delete a tape (and its further recordings)",
+                "parameters": parameters,
+                "responses": {"204": {"description": "Deleted"}, **fails(400, 404)},
+            },
+        }
+
+    def query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": description,
+            "schema": schema,
+        }
+
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "playingpack API",
+            "version": __version__,
+            "description": (
+                "The dashboard's JSON API: flows (calls) live and held, decisions, settings and "
+                "tapes. Live events are on the WebSocket at /ws."
+            ),
+        },
+        "paths": {
+            "/api/flows": {
+                "get": {
+                    "summary": "List recent flows, newest first",
+                    "parameters": [
+                        query(
+                            "state",
+                            "Only flows in this state (e.g. INTERCEPT: held)",
+                            {"type": "string", "enum": [s.value for s in State]},
+                        ),
+                        query(
+                            "source",
+                            "Only flows answered from this source",
+                            {"type": "string", "enum": ["tape", "upstream", "mock"]},
+                        ),
+                        query("limit", "At most this many", {"type": "integer", "minimum": 1}),
+                        query(
+                            "bodies",
+                            "Include request and response bodies (default true)",
+                            {"type": "boolean"},
+                        ),
+                    ],
+                    "responses": {
+                        "200": ok("Flows", {"type": "array", "items": flow}),
+                        **fails(422),
+                    },
+                },
+                "delete": {
+                    "summary": "Forget the finished flows (the logs folder keeps them)",
+                    "responses": {
+                        "200": ok(
+                            "How many were dropped",
+                            {"type": "object", "properties": {"dropped": {"type": "integer"}}},
+                        ),
+                        **fails(),
+                    },
+                },
+            },
+            "/api/flows/{id}": {
+                "get": {
+                    "summary": "One flow: request, response, chunks with timing, headers",
+                    "parameters": [flow_id],
+                    "responses": {"200": ok("The flow", detail), **fails(404)},
+                }
+            },
+            "/api/flows/{id}/decision": {
+                "post": {
+                    "summary": "Decide on a held flow: allow, mock, edit, or answer from a tape",
+                    "parameters": [flow_id],
+                    "requestBody": {"required": True, **body(decision)},
+                    "responses": {
+                        "200": ok("Accepted; the flow goes on", flow),
+                        **fails(400, 404, 409, 422),
+                    },
+                }
+            },
+            "/api/run": {
+                "get": {
+                    "summary": "What this run did with the tapes: for test-suite reports",
+                    "responses": {
+                        "200": ok(
+                            "Tapes recorded, replayed, missing (with the nearest recording and "
+                            "how it differs) and unused, by name (path under the tapes folder)",
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "tapes_dir": {"type": "string"},
+                                    "recorded": {"type": "array", "items": {"type": "string"}},
+                                    "replayed": {"type": "array", "items": {"type": "string"}},
+                                    "missing": {"type": "array", "items": {"type": "object"}},
+                                    "unused": {"type": "array", "items": {"type": "string"}},
+                                },
+                            },
+                        ),
+                        **fails(),
+                    },
+                }
+            },
+            "/api/settings": {
+                "get": {
+                    "summary": "The live settings",
+                    "responses": {"200": ok("Settings", settings), **fails()},
+                },
+                "patch": {
+                    "summary": "Change settings (record and pause modes, ...) at runtime",
+                    "requestBody": {"required": True, **body(patch)},
+                    "responses": {"200": ok("The new settings", settings), **fails(400, 422)},
+                },
+            },
+            "/api/tapes": {
+                "get": {
+                    "summary": "List tapes, newest first: the top folder's and every per-test "
+                    "folder's",
+                    "parameters": [
+                        query(
+                            "q",
+                            "Only tapes whose hash, model or request contains this",
+                            {"type": "string"},
+                        ),
+                        query(
+                            "scope",
+                            "Only this per-test folder's tapes (empty: only the top folder's)",
+                            {"type": "string"},
+                        ),
+                        query("limit", "At most this many", {"type": "integer", "minimum": 1}),
+                    ],
+                    "responses": {
+                        "200": ok("Tapes", {"type": "array", "items": tape}),
+                        **fails(422),
+                    },
+                }
+            },
+            "/api/tapes/{hash}": tape_operations([tape_hash]),
+            "/api/tapes/{scope}/{hash}": tape_operations([tape_scope, tape_hash]),
+            "/api/har": {
+                "get": {
+                    "summary": "The flows in memory as a HAR 1.2 file (headers masked)",
+                    "responses": {"200": ok("HAR", {"type": "object"}), **fails()},
+                }
+            },
+            "/api/openapi.json": {
+                "get": {
+                    "summary": "This description",
+                    "responses": {"200": ok("OpenAPI 3.1", {"type": "object"}), **fails()},
+                }
+            },
+        },
+        "components": {"schemas": components},
+    }
