@@ -411,7 +411,7 @@ def test_held_flow_shows_its_answer_and_a_mock_replaces_it(
     assert after["response"]["id"] == answer.id
 
 
-def test_mock_error_leaves_no_answer_on_the_flow(
+def test_mock_error_is_what_the_flow_shows_as_its_answer(
     start_proxy: Callable[..., Running],
     api_of: Callable[[Running], httpx.Client],
     pool: ThreadPoolExecutor,
@@ -428,7 +428,12 @@ def test_mock_error_leaves_no_answer_on_the_flow(
     person.finished(flow_id)
     detail = api.get(f"/api/flows/{flow_id}").json()
     assert (detail["source"], detail["status"]) == ("mock", 503)
-    assert detail["response"] is None and detail["usage"] is None
+    assert detail["usage"] is None and detail["tool_calls"] == [] and detail["text"] == ""
+    assert detail["response"]["error"]["message"] == "made-up outage"
+    (chunk,) = detail["chunks"]
+    assert json.loads(chunk["c"]) == detail["response"] and not detail["answer_streamed"]
+    assert detail["response_headers"]["x-should-retry"] == "false"
+    assert detail["response_headers"]["X-Playingpack-Source"] == "mock"
 
 
 def test_delete_flows_drops_finished_ones_only(

@@ -550,20 +550,25 @@ class Proxy:
             error = reply.error
             flow.status = error.status
             # What the client got is the error, not the real answer held before it.
-            flow.answer, flow.summary, flow.chunks = None, None, ()
+            flow.summary = None
             message, type_, code = error.message, error.type, error.code
             if call.response is not None:
                 event = provider.error_event(message, type_, code)
+                flow.answer, flow.chunks, flow.answer_streamed = None, (Chunk(event, 0),), True
                 if await _write(call.response, event.encode()):
                     await call.response.write_eof()
                 response = call.response
             else:
+                body = provider.error_json(message, type_, code)
+                payload = _dumps(body)
+                flow.answer, flow.chunks, flow.answer_streamed = body, (Chunk(payload, 0),), False
                 retry = {"x-should-retry": "true" if error.retry else "false"}
-                response = web.json_response(
-                    provider.error_json(message, type_, code),
+                flow.response_headers = {"Content-Type": "application/json", **headers, **retry}
+                response = web.Response(
+                    text=payload,
                     status=error.status,
+                    content_type="application/json",
                     headers={**headers, **retry},
-                    dumps=_dumps,
                 )
             self.flows.transition(flow, State.COMPLETE)
             return response
@@ -579,12 +584,15 @@ class Proxy:
             else:
                 events = provider.to_events(answer, call.body)
             chunks = tuple(Chunk(event, 0) for event in events)
+            if call.response is None:
+                flow.response_headers = {**_SSE_HEADERS, **headers}
             response = await call.open_stream(200, {**_SSE_HEADERS, **headers})
             if await _write(response, "".join(events).encode()):
                 await response.write_eof()
         else:
             payload = _dumps(answer)
             chunks = (Chunk(payload, 0),)
+            flow.response_headers = {"Content-Type": "application/json", **headers}
             response = web.Response(text=payload, content_type="application/json", headers=headers)
         flow.chunks = chunks
         flow.answer_streamed = call.stream
