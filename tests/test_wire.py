@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import runpy
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -23,6 +25,8 @@ from playingpack.wire import (
     settings_json,
 )
 from tests.conftest import API_KEY
+
+ROOT = Path(__file__).resolve().parents[1]
 
 chat = OpenAIChat()
 BASE = {"id": "chatcmpl-w1", "object": "chat.completion.chunk", "created": 1700000000}
@@ -261,3 +265,15 @@ def test_settings_json_encodes_modes_as_users_type_them() -> None:
         "hold_timeout": 2.5,
         "sequence": False,
     }
+
+
+def test_dashboard_types_are_generated_from_these_models() -> None:
+    script = runpy.run_path(str(ROOT / "scripts" / "gen_web_types.py"))
+    generated = script["render"]()
+    assert "export interface FlowDetailJSON {" in generated
+    assert 'export type Source = "mock" | "tape" | "upstream";' in generated
+    assert "export type Decision = Allow | MockDecision | Edit | UseTape;" in generated
+    assert (ROOT / "web" / "src" / "api" / "types.gen.ts").read_text("utf-8") == generated, (
+        "web/src/api/types.gen.ts differs from the wire models: run "
+        "`.venv/bin/python scripts/gen_web_types.py --write`"
+    )
