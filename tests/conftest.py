@@ -111,3 +111,15 @@ def client(proxy: Running) -> openai.OpenAI:
 def ask(text: str = "Hello!", **extra: Any) -> dict[str, Any]:
     """Keyword arguments of a chat completion request with one user message."""
     return {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}], **extra}
+
+
+FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Remember whether a test's body failed, for fixtures that keep evidence (screenshots)."""
+    report = yield
+    if report.when == "call":
+        item.stash[FAILED] = report.failed
+    return report
