@@ -11,7 +11,8 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,36 @@ def wait_until(check: Callable[[], bool], what: str, timeout: float = 10) -> Non
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+@dataclass
+class HeldCall:
+    """The SDK's weather call, held by a server whose dashboard is open."""
+
+    proxy: Running
+    page: Page
+    future: Future[Any]
+    flow_id: str
+
+
+@pytest.fixture
+def hold_weather(
+    start_proxy: Callable[..., Running],
+    upstream: FakeUpstream,
+    open_page: Callable[..., Page],
+    pool: ThreadPoolExecutor,
+) -> Callable[[bool], HeldCall]:
+    """Open the dashboard of a server that holds tool calls, and have the SDK's weather call
+    (streamed or not) held there."""
+
+    def hold(stream: bool) -> HeldCall:
+        proxy = start_proxy(pause=PauseMode.TOOL_CALLS, hold_timeout=HOLD_TIMEOUT)
+        page = open_page(proxy)
+        upstream.queue(Reply(content=None, tool_calls=[("get_weather", WEATHER_ARGS)]))
+        future = pool.submit(weather_call, proxy.client(max_retries=0), stream)
+        return HeldCall(proxy, page, future, held_flow_id(proxy))
+
+    return hold
 
 
 def held_flow_id(running: Running) -> str:
@@ -275,16 +306,10 @@ def test_calls_are_listed_newest_first_and_filtered_by_text_and_source(
 
 
 def test_held_call_is_shown_and_allow_releases_the_real_tool_call(
-    start_proxy: Callable[..., Running],
-    upstream: FakeUpstream,
-    open_page: Callable[..., Page],
-    pool: ThreadPoolExecutor,
+    hold_weather: Callable[[bool], HeldCall],
 ) -> None:
-    proxy = start_proxy(pause=PauseMode.TOOL_CALLS, hold_timeout=HOLD_TIMEOUT)
-    page = open_page(proxy)
-    upstream.queue(Reply(content=None, tool_calls=[("get_weather", WEATHER_ARGS)]))
-    future = pool.submit(weather_call, proxy.client(max_retries=0), True)
-    flow_id = held_flow_id(proxy)
+    held = hold_weather(True)
+    proxy, page, future, flow_id = held.proxy, held.page, held.future, held.flow_id
 
     held = held_call(page, flow_id)
     expect(held).to_contain_text("get_weather")
@@ -304,17 +329,10 @@ def test_held_call_is_shown_and_allow_releases_the_real_tool_call(
 
 @pytest.mark.parametrize("stream", [True, False])
 def test_mock_with_typed_text_reaches_the_sdk(
-    start_proxy: Callable[..., Running],
-    upstream: FakeUpstream,
-    open_page: Callable[..., Page],
-    pool: ThreadPoolExecutor,
-    stream: bool,
+    hold_weather: Callable[[bool], HeldCall], stream: bool
 ) -> None:
-    proxy = start_proxy(pause=PauseMode.TOOL_CALLS, hold_timeout=HOLD_TIMEOUT)
-    page = open_page(proxy)
-    upstream.queue(Reply(content=None, tool_calls=[("get_weather", WEATHER_ARGS)]))
-    future = pool.submit(weather_call, proxy.client(max_retries=0), stream)
-    flow_id = held_flow_id(proxy)
+    held = hold_weather(stream)
+    proxy, page, future, flow_id = held.proxy, held.page, held.future, held.flow_id
 
     held_call(page, flow_id).get_by_test_id("mock-button").click()
     editor = page.get_by_test_id("mock-editor")
@@ -334,16 +352,10 @@ def test_mock_with_typed_text_reaches_the_sdk(
 
 
 def test_invalid_mock_shows_an_error_and_nothing_is_sent(
-    start_proxy: Callable[..., Running],
-    upstream: FakeUpstream,
-    open_page: Callable[..., Page],
-    pool: ThreadPoolExecutor,
+    hold_weather: Callable[[bool], HeldCall],
 ) -> None:
-    proxy = start_proxy(pause=PauseMode.TOOL_CALLS, hold_timeout=HOLD_TIMEOUT)
-    page = open_page(proxy)
-    upstream.queue(Reply(content=None, tool_calls=[("get_weather", WEATHER_ARGS)]))
-    future = pool.submit(weather_call, proxy.client(max_retries=0), True)
-    flow_id = held_flow_id(proxy)
+    held = hold_weather(True)
+    proxy, page, future, flow_id = held.proxy, held.page, held.future, held.flow_id
     held_call(page, flow_id).get_by_test_id("mock-button").click()
     error = page.get_by_test_id("mock-error")
     send = page.get_by_test_id("mock-send")
@@ -373,17 +385,9 @@ def test_invalid_mock_shows_an_error_and_nothing_is_sent(
     assert future.result(timeout=10).tool_calls[0].function.name == "get_weather"
 
 
-def test_mock_templates_give_an_error_answer(
-    start_proxy: Callable[..., Running],
-    upstream: FakeUpstream,
-    open_page: Callable[..., Page],
-    pool: ThreadPoolExecutor,
-) -> None:
-    proxy = start_proxy(pause=PauseMode.TOOL_CALLS, hold_timeout=HOLD_TIMEOUT)
-    page = open_page(proxy)
-    upstream.queue(Reply(content=None, tool_calls=[("get_weather", WEATHER_ARGS)]))
-    future = pool.submit(weather_call, proxy.client(max_retries=0), False)
-    flow_id = held_flow_id(proxy)
+def test_mock_templates_give_an_error_answer(hold_weather: Callable[[bool], HeldCall]) -> None:
+    held = hold_weather(False)
+    page, future, flow_id = held.page, held.future, held.flow_id
     held_call(page, flow_id).get_by_test_id("mock-button").click()
     page.get_by_test_id("mock-template").select_option("tool")
     expect(page.get_by_test_id("mock-editor")).to_contain_text("get_weather")
