@@ -55,25 +55,40 @@ def render() -> str:
         "// Run `.venv/bin/python scripts/gen_web_types.py --write` after changing the models.",
         "",
     ]
+    structs = [shape for shape in SHAPES if isinstance(shape, type)]
+    bases = {
+        cls.__name__: base.__name__
+        for cls in structs
+        for base in cls.__mro__[1:2]
+        if base in structs
+    }
     for name in sorted(components):
-        lines.extend(_declaration(name, components[name]))
+        base = bases.get(name)
+        lines.extend(_declaration(name, components[name], base and components[base]))
         lines.append("")
     lines.append(f"export type Decision = {_type(schemas[-1])};")
     return "\n".join(lines) + "\n"
 
 
-def _declaration(name: str, schema: dict[str, Any]) -> list[str]:
+def _declaration(
+    name: str, schema: dict[str, Any], base: dict[str, Any] | None = None
+) -> list[str]:
+    """``name`` as a TypeScript type; a Struct that extends ``base`` lists only its own fields."""
     description = " ".join(schema.get("description", "").split())
     doc = [f"/** {description} */"] if description else []
     if schema.get("type") != "object" or "properties" not in schema:
         return [*doc, f"export type {name} = {_type(schema)};"]
     required = set(schema.get("required", ()))
+    inherited = base["properties"] if base else {}
     fields = []
     for field, value in schema["properties"].items():
+        if inherited.get(field) == value:
+            continue
         key = field if _IDENTIFIER.fullmatch(field) else json.dumps(field)
         optional = "" if field in required else "?"
         fields.append(f"  {key}{optional}: {_type(value)};")
-    return [*doc, f"export interface {name} {{", *fields, "}"]
+    extends = f" extends {base['title']}" if base else ""
+    return [*doc, f"export interface {name}{extends} {{", *fields, "}"]
 
 
 def _type(schema: dict[str, Any]) -> str:

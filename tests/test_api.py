@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import openai
@@ -73,6 +73,27 @@ def api(proxy: Running, api_of: Callable[[Running], httpx.Client]) -> httpx.Clie
 
 def held_server(start_proxy: Callable[..., Running], **overrides: Any) -> Running:
     return start_proxy(pause=PauseMode.ALL, hold_timeout=HOLD_TIMEOUT, **overrides)
+
+
+class HeldCall(NamedTuple):
+    api: httpx.Client
+    person: Person
+    future: Future[ChatCompletion]
+    flow_id: str
+
+
+def hold_call(
+    start_proxy: Callable[..., Running],
+    api_of: Callable[[Running], httpx.Client],
+    pool: ThreadPoolExecutor,
+    text: str,
+) -> HeldCall:
+    """A server that holds every answer, the SDK's call with ``text`` held there, and a person
+    watching."""
+    proxy = held_server(start_proxy)
+    person = proxy.person()
+    future = call_in_thread(proxy, pool, **ask(text))
+    return HeldCall(api_of(proxy), person, future, person.held()["id"])
 
 
 def call_in_thread(
@@ -355,11 +376,7 @@ def test_bad_decisions_are_refused_and_the_flow_stays_held(
     api_of: Callable[[Running], httpx.Client],
     pool: ThreadPoolExecutor,
 ) -> None:
-    proxy = held_server(start_proxy)
-    api = api_of(proxy)
-    person = proxy.person()
-    future = call_in_thread(proxy, pool, **ask("hold me"))
-    flow_id = person.held()["id"]
+    api, person, future, flow_id = hold_call(start_proxy, api_of, pool, "hold me")
     url = f"/api/flows/{flow_id}/decision"
     for body, status, code, param, words in BAD_DECISIONS:
         response = api.post(url, content=body, headers={"Content-Type": "application/json"})
@@ -386,12 +403,8 @@ def test_held_flow_shows_its_answer_and_a_mock_replaces_it(
     api_of: Callable[[Running], httpx.Client],
     pool: ThreadPoolExecutor,
 ) -> None:
-    proxy = held_server(start_proxy)
-    api = api_of(proxy)
-    person = proxy.person()
     upstream.queue(Reply(tool_calls=[("get_weather", WEATHER_ARGS)], piece=3))
-    future = call_in_thread(proxy, pool, **ask("weather, held"))
-    flow_id = person.held()["id"]
+    api, person, future, flow_id = hold_call(start_proxy, api_of, pool, "weather, held")
     detail = api.get(f"/api/flows/{flow_id}").json()
     assert detail["hold"]["stage"] == "response"
     assert detail["tool_calls"][0]["arguments"] == json.loads(WEATHER_ARGS)
@@ -416,11 +429,7 @@ def test_mock_error_is_what_the_flow_shows_as_its_answer(
     api_of: Callable[[Running], httpx.Client],
     pool: ThreadPoolExecutor,
 ) -> None:
-    proxy = held_server(start_proxy)
-    api = api_of(proxy)
-    person = proxy.person()
-    future = call_in_thread(proxy, pool, **ask("fail me on purpose"))
-    flow_id = person.held()["id"]
+    api, person, future, flow_id = hold_call(start_proxy, api_of, pool, "fail me on purpose")
     error = {"status": 503, "message": "made-up outage"}
     person.decide(flow_id, action="mock", mock={"error": error}).raise_for_status()
     with pytest.raises(openai.InternalServerError, match="made-up outage"):

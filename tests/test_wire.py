@@ -270,7 +270,7 @@ def test_settings_json_encodes_modes_as_users_type_them() -> None:
 def test_dashboard_types_are_generated_from_these_models() -> None:
     script = runpy.run_path(str(ROOT / "scripts" / "gen_web_types.py"))
     generated = script["render"]()
-    assert "export interface FlowDetailJSON {" in generated
+    assert "export interface FlowDetailJSON extends FlowJSON {" in generated
     assert 'export type Source = "mock" | "tape" | "upstream";' in generated
     assert "export type Decision = Allow | MockDecision | Edit | UseTape;" in generated
     assert (ROOT / "web" / "src" / "api" / "types.gen.ts").read_text("utf-8") == generated, (

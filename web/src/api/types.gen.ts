@@ -34,26 +34,7 @@ export interface ErrorJSON {
 }
 
 /** One flow in full. */
-export interface FlowDetailJSON {
-  id: string;
-  state: State;
-  source: Source | null;
-  method: string;
-  path: string;
-  scope: string | null;
-  model: string | null;
-  status: number | null;
-  streamed: boolean;
-  tape: string | null;
-  started_at: string;
-  duration_ms: number | null;
-  usage: UsageJSON | null;
-  tool_calls: ToolCallJSON[];
-  hold: HoldJSON | null;
-  decision: string | null;
-  error: string | null;
-  request?: unknown;
-  response?: unknown;
+export interface FlowDetailJSON extends FlowJSON {
   history: StateJSON[];
   chunks: ChunkJSON[];
   answer_streamed: boolean;
