@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -50,6 +60,21 @@ class Running:
 
     def async_client(self, **options: Any) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(base_url=self.base_url, api_key=API_KEY, **options)
+
+    def finished_flows(self, count: int | None = None, timeout: float = 10) -> list[dict[str, Any]]:
+        """``GET /api/flows`` (newest first) once every flow has ended, and there are ``count``
+        of them if given. A flow can end a moment after its client returned: a client that
+        stops reading at ``[DONE]`` leaves playingpack reading the rest of the upstream body."""
+        deadline = time.monotonic() + timeout
+        while True:
+            flows: list[dict[str, Any]] = httpx.get(f"{self.url}/api/flows", timeout=5).json()
+            settled = all(flow["state"] in ("COMPLETE", "ERROR") for flow in flows)
+            if settled and (count is None or len(flows) == count):
+                return flows
+            if time.monotonic() > deadline:
+                states = [flow["state"] for flow in flows]
+                raise AssertionError(f"flows not all ended within {timeout} s: {states}")
+            time.sleep(0.005)
 
     def person(self, headers: dict[str, str] | None = None) -> Person:
         """Someone at the dashboard of this server (watching /ws); closed with the server."""
@@ -111,6 +136,95 @@ def client(proxy: Running) -> openai.OpenAI:
 def ask(text: str = "Hello!", **extra: Any) -> dict[str, Any]:
     """Keyword arguments of a chat completion request with one user message."""
     return {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}], **extra}
+
+
+PLAYINGPACK = [sys.executable, "-m", "playingpack"]
+
+
+class Process:
+    """A `playingpack start` process whose output lines are collected as they come."""
+
+    def __init__(self, popen: subprocess.Popen[str]) -> None:
+        self.popen = popen
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, pattern: str, timeout: float = 10) -> re.Match[str]:
+        """The first line (seen so far or coming) matching ``pattern``, within ``timeout``."""
+        for line in self.lines:
+            if match := re.search(pattern, line):
+                return match
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.lines.append(line)
+            if match := re.search(pattern, line):
+                return match
+        raise AssertionError(f"no line matching {pattern!r} in:\n" + "\n".join(self.lines))
+
+    @property
+    def url(self) -> str:
+        return self.wait_for(r"listening on (http://\S+)").group(1)
+
+    def lines_matching(self, text: str, count: int, timeout: float = 10) -> list[str]:
+        """The lines containing ``text``, once ``count`` of them have come (or ``timeout``
+        passed), plus any more already printed: the caller asserts on how many there are."""
+        deadline = time.monotonic() + timeout
+        while sum(text in line for line in self.lines) < count:
+            try:
+                line = self._queue.get(timeout=max(deadline - time.monotonic(), 0.001))
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.lines.append(line)
+        while True:
+            try:
+                line = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.lines.append(line)
+        return [line for line in self.lines if text in line]
+
+
+@contextmanager
+def started(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Iterator[Process]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PLAYINGPACK_")}
+    environment.update(env or {})
+    popen = subprocess.Popen(
+        [*PLAYINGPACK, "start", "--port", "0", *args],
+        cwd=cwd,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    process = Process(popen)
+    try:
+        yield process
+    finally:
+        popen.send_signal(signal.SIGTERM)
+        try:
+            popen.wait(10)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait(5)
+        assert popen.stdout is not None
+        popen.stdout.close()
 
 
 FAILED = pytest.StashKey[bool]()

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -24,74 +19,8 @@ from playingpack import __version__
 from playingpack.providers.openai_chat import OpenAIChat
 from playingpack.store import TapeStore
 from playingpack.tapes import Chunk, Tape
-from tests.conftest import API_KEY, ask
+from tests.conftest import API_KEY, PLAYINGPACK, Process, ask, started
 from tests.fakes.openai_upstream import FakeUpstream, Reply
-
-PLAYINGPACK = [sys.executable, "-m", "playingpack"]
-
-
-class Process:
-    """A `playingpack start` process whose output lines are collected as they come."""
-
-    def __init__(self, popen: subprocess.Popen[str]) -> None:
-        self.popen = popen
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.popen.stdout is not None
-        for line in self.popen.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def wait_for(self, pattern: str, timeout: float = 10) -> re.Match[str]:
-        """The first line (seen so far or coming) matching ``pattern``, within ``timeout``."""
-        for line in self.lines:
-            if match := re.search(pattern, line):
-                return match
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self._queue.get(timeout=left)
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            self.lines.append(line)
-            if match := re.search(pattern, line):
-                return match
-        raise AssertionError(f"no line matching {pattern!r} in:\n" + "\n".join(self.lines))
-
-    @property
-    def url(self) -> str:
-        return self.wait_for(r"listening on (http://\S+)").group(1)
-
-
-@contextmanager
-def started(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Iterator[Process]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PLAYINGPACK_")}
-    environment.update(env or {})
-    popen = subprocess.Popen(
-        [*PLAYINGPACK, "start", "--port", "0", *args],
-        cwd=cwd,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    process = Process(popen)
-    try:
-        yield process
-    finally:
-        popen.send_signal(signal.SIGTERM)
-        try:
-            popen.wait(10)
-        except subprocess.TimeoutExpired:
-            popen.kill()
-            popen.wait(5)
-        assert popen.stdout is not None
-        popen.stdout.close()
 
 
 def run(

@@ -39,8 +39,10 @@ def test_har_has_every_flow_with_masked_headers_and_bodies(
     assert json.loads(first["request"]["postData"]["text"]) == {**ask("first"), "stream": True}
     assert first["response"]["content"]["mimeType"] == "text/event-stream"
     events = first["response"]["content"]["text"].split("\n\n")
-    assert events[-2:] == ["data: [DONE]", ""]
-    chunks = [json.loads(event.removeprefix("data: ")) for event in events[:-2]]
+    # Every event the upstream sent, its comments included.
+    assert events[-3:] == ["data: [DONE]", ": end of stream", ""]
+    data = [event for event in events if event.startswith("data: ")]
+    chunks = [json.loads(event.removeprefix("data: ")) for event in data[:-1]]
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
     assert text == "streamed text"
     body = json.loads(second["response"]["content"]["text"])

@@ -128,7 +128,8 @@ def test_tool_call_is_held_before_any_tool_call_chunk_reaches_the_client(
     person.decide(held["id"], action="allow")
     assert done.result(10) == 200
     body = b"".join(received).decode()
-    assert '"name":"get_weather"' in body and body.rstrip().endswith("data: [DONE]")
+    assert '"name":"get_weather"' in body
+    assert body.endswith("data: [DONE]\n\n: end of stream\n\n")
 
 
 def test_answers_without_tool_calls_are_not_held_or_delayed(

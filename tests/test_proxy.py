@@ -248,6 +248,7 @@ def test_async_client_records_and_replays(proxy: Running, upstream: FakeUpstream
 def test_tape_file_format(proxy: Running, client: openai.OpenAI, upstream: FakeUpstream) -> None:
     upstream.queue(Reply(content="On tape.", piece=3))
     stream_text(client, **ask("tape format", temperature=0.5))
+    proxy.finished_flows(1)
     (path,) = proxy.tapes()
     text = path.read_text("utf-8")
     tape = json.loads(text)
@@ -259,8 +260,11 @@ def test_tape_file_format(proxy: Running, client: openai.OpenAI, upstream: FakeU
     assert tape["request"]["body"]["temperature"] == 0.5
     assert tape["response"]["status"] == 200
     chunks = tape["response"]["chunks"]
-    assert all(chunk["c"].startswith("data: ") and chunk["c"].endswith("\n\n") for chunk in chunks)
-    assert chunks[-1]["c"] == "data: [DONE]\n\n"
+    assert all(
+        chunk["c"].startswith(("data: ", ":")) and chunk["c"].endswith("\n\n") for chunk in chunks
+    )
+    # Every event to the end of the body, the comments after [DONE] included.
+    assert [chunk["c"] for chunk in chunks[-2:]] == ["data: [DONE]\n\n", ": end of stream\n\n"]
     assert all(isinstance(chunk["d"], int) and chunk["d"] >= 0 for chunk in chunks)
     assert API_KEY not in text and "Authorization" not in text
 
@@ -320,7 +324,10 @@ def test_original_timing_reproduces_recorded_gap(
     recorder = start_proxy(record=RecordMode.AUTO)
     upstream.queue(Reply(content="slow-answer", piece=5, delay=0.3))
     stream_text(recorder.client(), **ask("timing"))
-    gaps = [c["d"] for c in json.loads(recorder.tapes()[0].read_text())["response"]["chunks"]]
+    recorder.finished_flows(1)
+    chunks = json.loads(recorder.tapes()[0].read_text())["response"]["chunks"]
+    # The gaps before the chunks the SDK yields: not comments, not the final [DONE].
+    gaps = [c["d"] for c in chunks if c["c"].startswith("data: {")]
     assert max(gaps) >= 280
 
     def arrival_gaps(proxy: Running) -> list[float]:
@@ -331,8 +338,7 @@ def test_original_timing_reproduces_recorded_gap(
 
     original = arrival_gaps(start_proxy(replay_timing=ReplayTiming.ORIGINAL))
     assert max(original) == pytest.approx(0.3, abs=0.1)
-    # The SDK yields no item for the final [DONE] event, so its gap is not observable.
-    assert sum(1 for gap in original if gap > 0.2) == sum(1 for d in gaps[1:-1] if d > 200)
+    assert sum(1 for gap in original if gap > 0.2) == sum(1 for d in gaps[1:] if d > 200)
     instant = arrival_gaps(start_proxy(replay_timing=ReplayTiming.INSTANT))
     assert max(instant) < 0.1
 
@@ -503,8 +509,10 @@ def test_concurrent_identical_requests_give_one_valid_tape(
     with ThreadPoolExecutor(20) as pool:
         answers = list(pool.map(lambda _: stream_text(client, **ask("identical")), range(20)))
     assert answers == ["same"] * 20
+    proxy.finished_flows(20)
     (path,) = proxy.tapes()
-    assert json.loads(path.read_text("utf-8"))["response"]["chunks"][-1]["c"] == "data: [DONE]\n\n"
+    chunks = json.loads(path.read_text("utf-8"))["response"]["chunks"]
+    assert [chunk["c"] for chunk in chunks[-2:]] == ["data: [DONE]\n\n", ": end of stream\n\n"]
     assert list(proxy.tapes_dir.iterdir()) == [path]
 
 

@@ -25,7 +25,44 @@ from playingpack.upstream import Upstream, forwarded_headers, returned_headers
         ),
         ("https://api.openai.com/v1/", "/v1/models", "", "https://api.openai.com/v1/models"),
         ("http://localhost:11434/v1", "/v1/models", "a=1", "http://localhost:11434/v1/models?a=1"),
-        ("https://gw.example/openai", "/v1/models", "", "https://gw.example/openai/v1/models"),
+        ("https://gw.example/openai", "/v1/models", "", "https://gw.example/openai/models"),
+        (
+            "https://generativelanguage.googleapis.com/v1beta/openai",
+            "/v1/chat/completions",
+            "",
+            "https://generativelanguage.googleapis.com/v1beta/openai/chat/completions",
+        ),
+        (
+            "https://generativelanguage.googleapis.com/v1beta/openai/",
+            "/v1/chat/completions",
+            "",
+            "https://generativelanguage.googleapis.com/v1beta/openai/chat/completions",
+        ),
+        ("https://openrouter.ai/api/v1", "/v1/models", "", "https://openrouter.ai/api/v1/models"),
+        (
+            "https://api.groq.com/openai/v1",
+            "/v1/models",
+            "",
+            "https://api.groq.com/openai/v1/models",
+        ),
+        (
+            "https://res.openai.azure.com",
+            "/openai/deployments/d/chat/completions",
+            "api-version=2024-10-21",
+            "https://res.openai.azure.com/openai/deployments/d/chat/completions?api-version=2024-10-21",
+        ),
+        (
+            "https://res.openai.azure.com/openai/v1",
+            "/openai/v1/chat/completions",
+            "",
+            "https://res.openai.azure.com/openai/v1/chat/completions",
+        ),
+        (
+            "http://gw.example/base",
+            "/openai/v1/models",
+            "",
+            "http://gw.example/base/openai/v1/models",
+        ),
         (
             "https://gw.example/openai/v1",
             "/v1/x%2Fy",
@@ -34,7 +71,9 @@ from playingpack.upstream import Upstream, forwarded_headers, returned_headers
         ),
     ],
 )
-def test_url_for_never_doubles_v1(base: str, path: str, query: str, url: str) -> None:
+def test_url_for_maps_the_client_v1_onto_the_upstream_path(
+    base: str, path: str, query: str, url: str
+) -> None:
     assert str(Upstream(base).url_for(path, query)) == url
 
 

@@ -112,6 +112,7 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
         await live.close()
 
     async def close_all(_: web.Application) -> None:
+        await proxy.close()
         ledger.write_usage()
         await upstream.close()
         if anthropic is not None:

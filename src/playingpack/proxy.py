@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -79,6 +80,7 @@ class Proxy:
         self.flows = flows
         self.interceptor = interceptor
         self._replays = Replays()
+        self._draining: set[asyncio.Task[None]] = set()
 
     async def recorded(self, request: web.Request, provider: Provider) -> web.StreamResponse:
         """A request to an endpoint whose answers are recorded and replayed.
@@ -93,6 +95,7 @@ class Proxy:
         flow.scope = scope
         flow.request_headers = request.headers
         flow.provider = provider
+        call: _Call | None = None
         try:
             if scope is not None and not is_scope(scope):
                 return self._fail(
@@ -166,8 +169,15 @@ class Proxy:
             record = mode is RecordMode.AUTO or mode is RecordMode.REFRESH
             return await self._forward(request, flow, raw, call, record=record)
         except asyncio.CancelledError:
+            self._client_left(flow, call)
+            raise
+        except ConnectionResetError:
+            # Found gone by a write (the headers, say) before aiohttp cancelled the handler.
+            self._client_left(flow, call)
+            return call.response if call is not None and call.response else _nobody()
+        except Exception as exc:
             if not flow.is_finished:
-                self.flows.fail(flow, "client disconnected")
+                self.flows.fail(flow, f"playingpack internal error: {_reason(exc)}")
             raise
 
     async def passthrough(self, request: web.Request) -> web.StreamResponse:
@@ -185,9 +195,36 @@ class Proxy:
                 data = await request.read() if small else request.content
             return await self._forward(request, flow, data, None, record=False)
         except asyncio.CancelledError:
-            if not flow.is_finished:
-                self.flows.fail(flow, "client disconnected")
+            self._client_left(flow, None)
             raise
+        except ConnectionResetError:
+            self._client_left(flow, None)
+            return _nobody()
+        except Exception as exc:
+            if not flow.is_finished:
+                self.flows.fail(flow, f"playingpack internal error: {_reason(exc)}")
+            raise
+
+    def _client_left(self, flow: Flow, call: _Call | None) -> None:
+        """End the flow of a client that went away (its handler is being cancelled).
+
+        A client that leaves once it has the whole answer (openai-python's sync stream closes
+        at ``[DONE]``) has not failed: the flow completes, and a recording still reading the
+        upstream's last bytes finishes on its own (``_drain``).
+        """
+        if flow.is_finished or (call is not None and call.draining):
+            return
+        if call is not None and call.delivered:
+            capture = call.capture
+            if capture is not None and flow.summary is None:
+                flow.summary = call.provider.summarize_events([c.c for c in capture.chunks])
+            self.flows.transition(flow, State.COMPLETE)
+            return
+        failure = call.capture.failure if call is not None and call.capture else None
+        if failure is not None:
+            self.flows.fail(flow, f"the upstream reported an error mid-stream: {failure}")
+        else:
+            self.flows.fail(flow, "client disconnected before the answer was complete")
 
     async def _replay(self, call: _Call, tape: Tape) -> web.StreamResponse:
         flow = call.flow
@@ -214,11 +251,20 @@ class Proxy:
             chunks = served.stream_chunks(call.body)
             if timed or call.response is not None:
                 response = await call.open_stream(tape.status, {**_SSE_HEADERS, **headers})
-                if self.flows.has_listeners:
-                    await play(chunks, self._teller(call, response), timed=timed)
-                else:
-                    await play(chunks, response.write, timed=timed)
-                await response.write_eof()
+                write = self._teller(call, response) if self.flows.has_listeners else None
+                # The client has the answer once its last event is out: what follows (a
+                # comment, the end of the body) may find it gone without that being a failure.
+                whole = _answer_length(call.provider, chunks)
+                try:
+                    await play(chunks[:whole], write or response.write, timed=timed)
+                    call.delivered = True
+                    await play(chunks[whole:], write or response.write, timed=timed)
+                except ConnectionResetError:
+                    self._client_left(flow, call)
+                    return response
+                self.flows.transition(flow, State.COMPLETE)
+                await _close(response)
+                return response
             else:
                 # One write of the whole stream: many times faster than one per event.
                 response = web.Response(
@@ -287,6 +333,7 @@ class Proxy:
                     call, 502, message, "upstream_error", "upstream_unreachable"
                 )
             return self._fail(flow, 502, message, "upstream_error", "upstream_unreachable")
+        handed_over = False
         try:
             flow.status = upstream.status
             self.flows.transition(flow, State.STREAMING)
@@ -298,10 +345,11 @@ class Proxy:
                     return await self._upstream_error(call, upstream)
                 return await self._pipe(request, flow, upstream, headers)
             if streamed:
+                call.capture = _Capture(self, call, upstream.status, sent_at, record)
                 watched = self.settings.pause is not PauseMode.OFF and call.provider.holdable
                 if not watched and call.response is None:
-                    return await self._relay_stream(call, upstream, headers, sent_at, record)
-                return await self._relay_held(call, upstream, headers, sent_at, record)
+                    return await self._relay_stream(call, upstream, headers)
+                return await self._relay_held(call, upstream, headers)
             try:
                 payload = await upstream.read()
             except _UPSTREAM_FAILURES as exc:
@@ -316,6 +364,11 @@ class Proxy:
             answer = decode_object(payload)
             chunks = (Chunk(payload.decode("utf-8", "replace"), delay),)
             flow.chunks = chunks
+            failure = _error_of(answer)
+            if failure is not None and call.response is None:
+                # A 2xx that carries an error object is a failure: passed on as sent, unrecorded.
+                self.flows.fail(flow, f"the upstream reported an error: {failure}")
+                return web.Response(body=payload, status=upstream.status, headers=headers)
             if answer is not None:
                 flow.summary = call.provider.summarize(answer)
                 if record:
@@ -330,15 +383,62 @@ class Proxy:
                     self.flows.transition(flow, State.FLUSH)
             if call.response is not None:
                 # Kept alive with heartbeats while held: the answer goes out as a stream.
+                if failure is not None:
+                    return await self._error(
+                        call,
+                        502,
+                        f"The upstream reported an error: {failure}",
+                        "upstream_error",
+                        "upstream_error",
+                    )
                 events = call.provider.to_events(answer or {}, call.body)
-                await call.response.write("".join(events).encode())
-                await call.response.write_eof()
+                call.delivered = True
+                if not await _write(call.response, "".join(events).encode()):
+                    call.delivered = False
+                    self.flows.fail(flow, "client disconnected before the answer was complete")
+                    return call.response
+                await _close(call.response)
                 self.flows.transition(flow, State.COMPLETE)
                 return call.response
             self.flows.transition(flow, State.COMPLETE)
             return web.Response(body=payload, status=upstream.status, headers=headers)
+        except asyncio.CancelledError:
+            if call is not None and call.delivered and call.capture and not call.capture.ended:
+                # The client has the whole answer and left: record the rest of the body.
+                handed_over = call.draining = True
+                task = asyncio.create_task(self._drain(call, upstream))
+                self._draining.add(task)
+                task.add_done_callback(self._draining.discard)
+            raise
+        finally:
+            if not handed_over:
+                upstream.close()
+
+    async def _drain(self, call: _Call, upstream: aiohttp.ClientResponse) -> None:
+        """Read what is left of an answer whose client has left, so that the tape holds
+        every event the upstream sent; then complete the flow."""
+        capture = call.capture
+        assert capture is not None
+        try:
+            while data := await upstream.content.readany():
+                capture.feed(data)
+        except _UPSTREAM_FAILURES as exc:
+            # The answer was already whole (and is on disk); only its tail is missing.
+            logger.debug("flow %s: the upstream broke off after the answer: %s", call.flow.id, exc)
         finally:
             upstream.close()
+            capture.end()
+            flow = call.flow
+            if not flow.is_finished:
+                flow.summary = call.provider.summarize_events([c.c for c in capture.chunks])
+                self.flows.transition(flow, State.COMPLETE)
+
+    async def close(self) -> None:
+        """Stop recordings still draining the answers of clients that left (at shutdown)."""
+        for task in list(self._draining):
+            task.cancel()
+        if self._draining:
+            await asyncio.gather(*self._draining, return_exceptions=True)
 
     async def _pipe(
         self,
@@ -362,16 +462,15 @@ class Proxy:
                 return response
             if not data:
                 break
-            try:
-                await response.write(data)
-            except ConnectionResetError:
-                self.flows.fail(flow, "client disconnected")
+            if not await _write(response, data):
+                self.flows.fail(flow, "client disconnected before the answer was complete")
                 return response
-        await response.write_eof()
         if upstream.status >= 400:
             self.flows.fail(flow, f"upstream answered {upstream.status}")
         else:
             self.flows.transition(flow, State.COMPLETE)
+        # After the flow ends: a client that leaves now has had every byte.
+        await _close(response)
         return response
 
     async def _upstream_error(
@@ -394,19 +493,18 @@ class Proxy:
         )
 
     async def _relay_stream(
-        self,
-        call: _Call,
-        upstream: aiohttp.ClientResponse,
-        headers: Any,
-        sent_at: float,
-        record: bool,
+        self, call: _Call, upstream: aiohttp.ClientResponse, headers: Any
     ) -> web.StreamResponse:
-        """Forward a 2xx SSE answer chunk by chunk while cutting it into events for the tape."""
-        flow, provider = call.flow, call.provider
+        """Forward a 2xx SSE answer chunk by chunk while cutting it into events for the tape.
+
+        Reads to the end of the upstream body even when the client leaves once it has the
+        whole answer, so the tape holds every event that was sent.
+        """
+        capture = call.capture
+        assert capture is not None
         response = await call.open_stream(upstream.status, headers)
-        capture = _Capture(self, call, upstream.status, sent_at, record)
-        chunks = capture.chunks
         content = upstream.content
+        client_gone = False
         while True:
             # readany() directly, not iter_any(): this loop runs once per network chunk.
             try:
@@ -414,37 +512,52 @@ class Proxy:
             except _UPSTREAM_FAILURES as exc:
                 if capture.complete:
                     break
+                capture.end()
                 broken = f"the upstream connection broke off mid-stream ({_reason(exc)})"
                 return await self._break_stream(call, broken)
             if not data:
                 break
             capture.feed(data)
-            try:
-                await response.write(data)
-            except ConnectionResetError:
-                self.flows.fail(flow, "client disconnected")
-                return response
+            if client_gone:
+                continue
+            had_all = call.delivered
+            # Set before the write: the bytes reach the transport before it can yield.
+            call.delivered = had_all or capture.answered
+            if not await _write(response, data):
+                client_gone = True
+                call.delivered = had_all
+                if not capture.complete:
+                    capture.end()
+                    return self._left(call, response)
+        capture.end()
+        return await self._end_stream(call, response)
+
+    async def _end_stream(self, call: _Call, response: web.StreamResponse) -> web.StreamResponse:
+        """Finish a relayed stream whose upstream body has ended."""
+        flow, capture = call.flow, call.capture
+        assert capture is not None
+        if capture.failure is not None:
+            # The client has the upstream's own error event; nothing to add to it.
+            self.flows.fail(flow, f"the upstream reported an error mid-stream: {capture.failure}")
+            await _close(response)
+            return response
         if not capture.complete:
-            failure = provider.failure([chunk.c for chunk in chunks[-3:]])
-            if failure is not None:
-                # The client has the upstream's own error event; nothing to add to it.
-                await response.write_eof()
-                self.flows.fail(flow, f"the upstream reported an error mid-stream: {failure}")
-                return response
             broken = "the upstream stream ended before the answer was complete"
             return await self._break_stream(call, broken)
-        await response.write_eof()
-        flow.summary = provider.summarize_events([chunk.c for chunk in chunks])
+        if not call.delivered:
+            return self._left(call, response)
+        flow.summary = call.provider.summarize_events([chunk.c for chunk in capture.chunks])
         self.flows.transition(flow, State.COMPLETE)
+        await _close(response)
+        return response
+
+    def _left(self, call: _Call, response: web.StreamResponse) -> web.StreamResponse:
+        """End the flow of a client found gone by a failed write."""
+        self._client_left(call.flow, call)
         return response
 
     async def _relay_held(
-        self,
-        call: _Call,
-        upstream: aiohttp.ClientResponse,
-        headers: Any,
-        sent_at: float,
-        record: bool,
+        self, call: _Call, upstream: aiohttp.ClientResponse, headers: Any
     ) -> web.StreamResponse:
         """Forward a 2xx SSE answer while the pause mode may hold it.
 
@@ -452,16 +565,16 @@ class Proxy:
         pass as they come until the first tool-call event; the opening event waits for the next
         one, so an answer that calls a tool at once reaches the client only after the decision.
         The rest of the answer is read (and recorded) before the flow is held, so the person
-        sees the complete arguments.
+        sees the complete arguments. An answer that reports an error is never held.
         """
-        flow, provider = call.flow, call.provider
+        flow, provider, capture = call.flow, call.provider, call.capture
+        assert capture is not None
         holding = self.settings.pause is PauseMode.ALL
-        capture = _Capture(self, call, upstream.status, sent_at, record)
-        chunks = capture.chunks
         unsent: list[str] = []
         sent: list[str] = []
         content = upstream.content
         keepalive = self.interceptor.keepalive_seconds
+        client_gone = False
         while True:
             try:
                 if holding or not sent:
@@ -478,6 +591,7 @@ class Proxy:
             except _UPSTREAM_FAILURES as exc:
                 if capture.complete:
                     break
+                capture.end()
                 broken = f"the upstream connection broke off mid-stream ({_reason(exc)})"
                 return await self._break_stream(call, broken)
             if not data:
@@ -488,47 +602,49 @@ class Proxy:
             if holding:
                 unsent.extend(events)
                 continue
+            if client_gone:
+                continue
             for position, event in enumerate(events):
                 kind = provider.event_kind(event)
-                if kind is EventKind.TOOL_CALL:
+                if kind is EventKind.TOOL_CALL and capture.failure is None:
                     holding = True
                     unsent.extend(events[position:])
                     break
                 unsent.append(event)
                 if kind is EventKind.TEXT:
                     response = await call.open_stream(upstream.status, headers)
+                    had_all = call.delivered
+                    call.delivered = had_all or capture.is_delivered_by(len(sent) + len(unsent))
                     if not await _write(response, "".join(unsent).encode()):
-                        self.flows.fail(flow, "client disconnected")
-                        return response
+                        call.delivered = had_all
+                        if not capture.complete:
+                            capture.end()
+                            return self._left(call, response)
+                        client_gone = True
+                        break
                     sent.extend(unsent)
                     unsent.clear()
-        if not capture.complete:
-            failure = provider.failure([chunk.c for chunk in chunks[-3:]])
-            if failure is not None:
-                # Not held: there is no answer to decide on. The client gets what the
-                # upstream sent, its error event included.
-                response = await call.open_stream(upstream.status, headers)
-                if await _write(response, "".join(unsent).encode()):
-                    await response.write_eof()
-                self.flows.fail(flow, f"the upstream reported an error mid-stream: {failure}")
-                return response
-            broken = "the upstream stream ended before the answer was complete"
-            return await self._break_stream(call, broken)
-        flow.summary = provider.summarize_events([chunk.c for chunk in chunks])
-        if holding:
-            answer = provider.assemble([chunk.c for chunk in chunks])
-            resolution = await self.interceptor.hold(flow, Stage.RESPONSE, call.keepalive, answer)
-            flow.decision = resolution.action
-            if resolution.reply is not None:
-                return await self._inject(call, resolution, sent)
-            self.flows.transition(flow, State.FLUSH)
+        unsent.extend(capture.end())
+        if capture.failure is None and capture.complete:
+            flow.summary = provider.summarize_events([chunk.c for chunk in capture.chunks])
+            if holding:
+                answer = provider.assemble([chunk.c for chunk in capture.chunks])
+                resolution = await self.interceptor.hold(
+                    flow, Stage.RESPONSE, call.keepalive, answer
+                )
+                flow.decision = resolution.action
+                if resolution.reply is not None:
+                    return await self._inject(call, resolution, sent)
+                self.flows.transition(flow, State.FLUSH)
         response = await call.open_stream(upstream.status, headers)
+        if client_gone:
+            return await self._end_stream(call, response)
+        had_all = call.delivered
+        call.delivered = had_all or capture.answered
         if not await _write(response, "".join(unsent).encode()):
-            self.flows.fail(flow, "client disconnected")
-            return response
-        await response.write_eof()
-        self.flows.transition(flow, State.COMPLETE)
-        return response
+            call.delivered = had_all
+            return self._left(call, response)
+        return await self._end_stream(call, response)
 
     def _tell(self, call: _Call, events: list[str]) -> None:
         text = call.provider.streamed_text(events)
@@ -555,9 +671,11 @@ class Proxy:
             if call.response is not None:
                 event = provider.error_event(message, type_, code)
                 flow.answer, flow.chunks, flow.answer_streamed = None, (Chunk(event, 0),), True
-                if await _write(call.response, event.encode()):
-                    await call.response.write_eof()
                 response = call.response
+                call.delivered = True
+                if not await _write(response, event.encode()):
+                    call.delivered = False
+                    return self._left(call, response)
             else:
                 body = provider.error_json(message, type_, code)
                 payload = _dumps(body)
@@ -571,6 +689,7 @@ class Proxy:
                     headers={**headers, **retry},
                 )
             self.flows.transition(flow, State.COMPLETE)
+            await _close(response)
             return response
         answer = reply.answer
         assert answer is not None
@@ -587,8 +706,10 @@ class Proxy:
             if call.response is None:
                 flow.response_headers = {**_SSE_HEADERS, **headers}
             response = await call.open_stream(200, {**_SSE_HEADERS, **headers})
-            if await _write(response, "".join(events).encode()):
-                await response.write_eof()
+            call.delivered = True
+            if not await _write(response, "".join(events).encode()):
+                call.delivered = False
+                return self._left(call, response)
         else:
             payload = _dumps(answer)
             chunks = (Chunk(payload, 0),)
@@ -600,6 +721,7 @@ class Proxy:
             flow.key = flow.key or provider.key(call.body, flow.path)
             self._save(call, 200, call.stream, chunks)
         self.flows.transition(flow, State.COMPLETE)
+        await _close(response)
         return response
 
     async def _error(
@@ -619,9 +741,10 @@ class Proxy:
                 call.flow, status, message, type_, code, retry=retry, provider=call.provider
             )
         event = call.provider.error_event(message, type_, code)
-        if await _write(call.response, event.encode()):
-            await call.response.write_eof()
+        sent = await _write(call.response, event.encode())
         self.flows.fail(call.flow, message, status)
+        if sent:
+            await _close(call.response)
         return call.response
 
     async def _break_stream(self, call: _Call, broken: str) -> web.StreamResponse:
@@ -641,7 +764,11 @@ class Proxy:
         status: int,
         streamed: bool,
         chunks: tuple[Chunk, ...],
+        *,
+        again: bool = False,
     ) -> None:
+        """Save the tape of ``call``; ``again`` replaces the one saved for it a moment ago
+        (more events arrived after the end of the answer) without counting a new recording."""
         flow, body = call.flow, call.body
         assert flow.key is not None
         tape = Tape(
@@ -658,7 +785,8 @@ class Proxy:
         except OSError as exc:
             logger.warning("could not save tape %s: %s", flow.key, exc)
             return
-        self.ledger.tape_recorded(self.stores.name_of(call.store, flow.key, call.index))
+        if not again:
+            self.ledger.tape_recorded(self.stores.name_of(call.store, flow.key, call.index))
 
     def _fail(
         self,
@@ -720,18 +848,26 @@ class Proxy:
 
 
 class _Capture:
-    """A streamed answer as it passes: cut into timed events for the flow and the tape, which
-    is saved the moment the answer is complete, before its last bytes go out (so a client that
-    has seen the end of the answer can rely on the tape being there)."""
+    """A streamed answer as it passes: cut into timed events for the flow and the tape.
+
+    The tape is saved as soon as the answer is complete, before those bytes go out (so a
+    client that has seen the end of the answer can rely on the tape being there), and saved
+    again when more events follow, so that it ends with the last byte of the body. An answer
+    that reports an error, or never completes, is never saved.
+    """
 
     __slots__ = (
+        "answer_end",
         "call",
         "chunks",
         "complete",
+        "ended",
+        "failure",
         "last",
         "loop",
         "proxy",
         "record",
+        "saved",
         "splitter",
         "status",
     )
@@ -748,31 +884,85 @@ class _Capture:
         self.chunks: list[Chunk] = []
         self.last = sent_at
         self.complete = False
+        self.ended = False
+        self.failure: str | None = None  # the error the upstream reported in the stream
+        self.answer_end = 0  # how many chunks make the whole answer, once complete
+        self.saved = 0  # how many chunks the tape on disk holds
         call.flow.chunks = self.chunks
         call.flow.answer_streamed = True
+
+    @property
+    def answered(self) -> bool:
+        """Whether the events so far make a whole, successful answer."""
+        return self.complete and self.failure is None
+
+    def is_delivered_by(self, events: int) -> bool:
+        """Whether a client sent the first ``events`` events has the whole answer."""
+        return self.answered and events >= self.answer_end
 
     def feed(self, data: bytes) -> list[str]:
         """Take the next network chunk; returns the events it completed."""
         events = self.splitter.feed(data)
         if events:
-            now = self.loop.time()
-            self.chunks.append(Chunk(events[0], round((now - self.last) * 1000)))
-            self.chunks.extend(Chunk(event, 0) for event in events[1:])
-            self.last = now
-            if not self.complete and self.call.provider.is_complete(events):
-                self.complete = True
-                if self.record:
-                    self.proxy._save(self.call, self.status, True, tuple(self.chunks))
-            if self.proxy.flows.has_listeners:
-                self.proxy._tell(self.call, events)
+            self._add(events)
         return events
+
+    def end(self) -> list[str]:
+        """The upstream body has ended (or the relay stops reading it): keep any bytes after
+        its last blank line as a last chunk, and save. Returns that chunk, if any."""
+        if self.ended:
+            return []
+        self.ended = True
+        rest = self.splitter.pending
+        if not rest:
+            self._save()
+            return []
+        tail = [rest.decode("utf-8", "replace")]
+        self._add(tail)
+        return tail
+
+    def _add(self, events: list[str]) -> None:
+        now = self.loop.time()
+        self.chunks.append(Chunk(events[0], round((now - self.last) * 1000)))
+        self.chunks.extend(Chunk(event, 0) for event in events[1:])
+        self.last = now
+        provider = self.call.provider
+        if self.failure is None:
+            self.failure = provider.failure(events)
+        if not self.complete and provider.is_complete(events):
+            self.complete = True
+            first = len(self.chunks) - len(events)
+            self.answer_end = first + next(
+                (n + 1 for n, event in enumerate(events) if provider.is_complete((event,))),
+                len(events),
+            )
+        self._save()
+        if self.proxy.flows.has_listeners:
+            self.proxy._tell(self.call, events)
+
+    def _save(self) -> None:
+        if self.record and self.answered and self.saved < len(self.chunks):
+            self.proxy._save(self.call, self.status, True, tuple(self.chunks), again=self.saved > 0)
+            self.saved = len(self.chunks)
 
 
 class _Call:
     """One recorded-endpoint request on its way: its flow, its parsed body, and the response
     once one has been started (a held stream is kept alive before its answer is known)."""
 
-    __slots__ = ("body", "flow", "index", "provider", "request", "response", "store", "stream")
+    __slots__ = (
+        "body",
+        "capture",
+        "delivered",
+        "draining",
+        "flow",
+        "index",
+        "provider",
+        "request",
+        "response",
+        "store",
+        "stream",
+    )
 
     def __init__(
         self, request: web.Request, flow: Flow, provider: Provider, body: Any, store: TapeStore
@@ -783,6 +973,10 @@ class _Call:
         self.store = store
         self.index = 1  # which recording of this request (sequence replay)
         self.response: web.StreamResponse | None = None
+        self.capture: _Capture | None = None  # the upstream's streamed answer, as it passes
+        # Whether the client has been sent the whole answer: leaving after that is no failure.
+        self.delivered = False
+        self.draining = False  # the rest of the upstream body is read after the client left
         self.describe(body)
 
     def describe(self, body: Any) -> None:
@@ -817,9 +1011,39 @@ async def _write(response: web.StreamResponse, data: bytes) -> bool:
     return True
 
 
+async def _close(response: web.StreamResponse) -> None:
+    """End a streamed response (a whole one is ended by aiohttp once returned); a client
+    already gone has had everything there was."""
+    if response.prepared:
+        with contextlib.suppress(ConnectionResetError):
+            await response.write_eof()
+
+
+def _error_of(answer: dict[str, Any] | None) -> str | None:
+    """The message of the error object a JSON answer carries instead of an answer, if any."""
+    error = answer.get("error") if answer is not None else None
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("code") or error.get("type") or "error")
+    return error if isinstance(error, str) and error else None
+
+
+def _answer_length(provider: Provider, chunks: Sequence[Chunk]) -> int:
+    """How many of ``chunks`` it takes to have the whole answer."""
+    for position, chunk in enumerate(chunks):
+        if provider.is_complete((chunk.c,)):
+            return position + 1
+    return len(chunks)
+
+
 def _unscoped(path: str, scope: str | None) -> str:
     """``path`` without its ``/t/<scope>`` prefix."""
     return path if scope is None else path[len(scope) + 3 :]
+
+
+def _nobody() -> web.StreamResponse:
+    """The response for a client that is gone: aiohttp finds the connection closed and sends
+    nothing."""
+    return web.Response(status=499)
 
 
 def _dumps(value: Any) -> str:

@@ -60,12 +60,21 @@ class Upstream:
             self._session = None
 
     def url_for(self, path: str, query_string: str = "") -> URL:
-        """The upstream URL of a client path such as ``/v1/models``; never doubles ``/v1``."""
+        """The upstream URL of a client path such as ``/v1/models``.
+
+        The upstream is the base URL one would give the SDK: a bare origin keeps the client's
+        path; a base URL with a path takes the place of the client's ``/v1``
+        (``.../v1beta/openai`` + ``/v1/chat/completions`` → ``.../v1beta/openai/chat/completions``).
+        A client path already under the base path (a base ending in ``/v1``, Azure's
+        ``/openai/...``) is kept as it is, so ``/v1`` is never doubled.
+        """
         base_path = self._base.path.rstrip("/")
-        if base_path.endswith("/v1") and (path == "/v1" or path.startswith("/v1/")):
-            path = path[3:]
+        if base_path and not (path == base_path or path.startswith(base_path + "/")):
+            if path == "/v1" or path.startswith("/v1/"):
+                path = path[3:]
+            path = base_path + path
         query = "?" + query_string if query_string else ""
-        return URL(f"{self._origin}{base_path}{path}{query}", encoded=True)
+        return URL(f"{self._origin}{path}{query}", encoded=True)
 
     async def send(
         self, method: str, path: str, query_string: str, headers: Mapping[str, str], data: Any

@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.threaded import LoopThread
+from tests.fakes.untidy import Untidy, finish, send, start
 
 MODEL = "claude-haiku-4-5"
 
@@ -44,6 +45,7 @@ class Reply:
     drop_after: int | None = None  # cut the connection after this many events
     headers: dict[str, str] = field(default_factory=dict)
     message_id: str | None = None
+    untidy: Untidy = field(default_factory=Untidy)  # how the stream goes on the wire
     hold_after_first: threading.Event | None = None
     hold_at: int = 0  # the event after which ``hold_after_first`` parks the stream
 
@@ -122,7 +124,10 @@ class FakeAnthropic:
             }
         )
         await response.prepare(request)
-        for number, event in enumerate(answer.events()):
+        untidy = reply.untidy
+        await start(response, untidy)
+        events = answer.events()
+        for number, event in enumerate(events):
             if number > 0 and reply.delay:
                 await asyncio.sleep(reply.delay)
             if reply.error_after is not None and number == reply.error_after:
@@ -130,20 +135,20 @@ class FakeAnthropic:
                     "type": "error",
                     "error": {"type": reply.error_type, "message": reply.error_message},
                 }
-                await response.write(_sse("error", error).encode())
+                await send(response, _sse("error", error), untidy, tail=True)
                 break
             if reply.drop_after is not None and number == reply.drop_after:
                 assert request.transport is not None
                 request.transport.abort()
                 return response
-            await response.write(event.encode())
+            await send(response, event, untidy, tail=number >= len(events) - 2)
             self.sent_events += 1
             if number == reply.hold_at and reply.hold_after_first is not None:
                 released = await asyncio.get_running_loop().run_in_executor(
                     None, reply.hold_after_first.wait, 10
                 )
                 assert released, "the test never released the rest of the stream"
-        await response.write_eof()
+        await finish(response, untidy)
         return response
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.threaded import LoopThread
+from tests.fakes.untidy import Untidy, finish, send, start
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Reply:
     hang: bool = False
     reasoning: str | None = None  # Responses: a reasoning item with this summary comes first
     incomplete: bool = False  # Responses: cut by max_output_tokens (``response.incomplete``)
+    untidy: Untidy = field(default_factory=Untidy)  # how the stream goes on the wire
 
 
 @dataclass
@@ -285,7 +287,8 @@ class FakeUpstream:
     async def _stream(
         self, request: web.Request, reply: Reply, events: list[str]
     ) -> web.StreamResponse:
-        """Send ``events`` one write each, with the reply's delays, drop and hold."""
+        """Send ``events`` as real servers do (see ``untidy``), with the reply's delays, drop
+        and hold."""
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream; charset=utf-8",
@@ -294,7 +297,9 @@ class FakeUpstream:
             }
         )
         await response.prepare(request)
+        untidy = reply.untidy
         try:
+            await start(response, untidy)
             for number, event in enumerate(events):
                 if number == 0 and reply.first_delay:
                     await asyncio.sleep(reply.first_delay)
@@ -304,17 +309,19 @@ class FakeUpstream:
                     assert request.transport is not None
                     request.transport.abort()
                     return response
-                await response.write(event.encode())
+                await send(response, event, untidy, tail=number >= len(events) - 2)
                 self.sent_chunks += 1
                 if number == reply.hold_at and reply.hold_after_first is not None:
                     released = await asyncio.get_running_loop().run_in_executor(
                         None, reply.hold_after_first.wait, 10
                     )
                     assert released, "the test never released the second chunk"
+            await finish(response, untidy)
         except asyncio.CancelledError:
             self.cancelled.set()
             raise
-        await response.write_eof()
+        except ConnectionResetError:
+            self.cancelled.set()  # the proxy hung up: its client left
         return response
 
 
