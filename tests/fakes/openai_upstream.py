@@ -47,6 +47,11 @@ class Reply:
     reasoning: str | None = None  # Responses: a reasoning item with this summary comes first
     incomplete: bool = False  # Responses: cut by max_output_tokens (``response.incomplete``)
     untidy: Untidy = field(default_factory=Untidy)  # how the stream goes on the wire
+    # A stream that reports an error after this many events (``error_body`` or a server
+    # error), then sends [DONE], as gateways do inside a 200 stream.
+    error_after: int | None = None
+    body: dict[str, Any] | None = None  # a 200 JSON body sent instead of the answer
+    trailing: tuple[str, ...] = ()  # raw events sent after the last one (e.g. a [DONE])
 
 
 @dataclass
@@ -68,6 +73,7 @@ class FakeUpstream:
         self.replies: deque[Reply] = deque()
         self.default = Reply()
         self.sent_chunks = 0
+        self.streamed: list[bytes] = []  # every stream's bytes, as written
         self.cancelled = threading.Event()
         self._thread = LoopThread("fake-upstream")
         self._runner: web.AppRunner | None = None
@@ -95,6 +101,8 @@ class FakeUpstream:
     async def _start(self) -> int:
         app = web.Application(client_max_size=64 * 1024**2)
         app.router.add_route("*", "/v1/chat/completions", self._chat)
+        # An upstream whose base URL has a path of its own (Gemini's OpenAI-compatible API).
+        app.router.add_post("/v1beta/openai/chat/completions", self._chat)
         # Azure OpenAI serves the same formats under deployment paths (and an api-version query).
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
@@ -240,11 +248,17 @@ class FakeUpstream:
         if not body.get("stream"):
             if reply.first_delay:
                 await asyncio.sleep(reply.first_delay)
-            return web.json_response(answer.completion(), headers=reply.headers)
+            return web.json_response(reply.body or answer.completion(), headers=reply.headers)
         events = answer.events()
         if reply.end_without_done:
             events = [event for event in events if not event.startswith("data: [DONE]")]
-        return await self._stream(request, reply, events)
+        if reply.error_after is not None:
+            error = reply.error_body or {
+                "error": {"message": "fake failure mid-stream", "type": "server_error"}
+            }
+            events = [*events[: reply.error_after], f"data: {json.dumps(error)}\n\n"]
+            events.append("data: [DONE]\n\n")
+        return await self._stream(request, reply, [*events, *reply.trailing])
 
     async def _hang_or_fail(self, reply: Reply) -> web.Response | None:
         """Wait until cancelled, or answer with the reply's error status; None otherwise."""
@@ -278,11 +292,11 @@ class FakeUpstream:
         if not body.get("stream"):
             if reply.first_delay:
                 await asyncio.sleep(reply.first_delay)
-            return web.json_response(answer.response(), headers=reply.headers)
+            return web.json_response(reply.body or answer.response(), headers=reply.headers)
         events = answer.events()
         if reply.end_without_done:
             events = events[:-1]  # no response.completed
-        return await self._stream(request, reply, events)
+        return await self._stream(request, reply, [*events, *reply.trailing])
 
     async def _stream(
         self, request: web.Request, reply: Reply, events: list[str]
@@ -298,6 +312,15 @@ class FakeUpstream:
         )
         await response.prepare(request)
         untidy = reply.untidy
+        slot = len(self.streamed)
+        self.streamed.append(b"")
+        write = response.write
+
+        async def keep(data: bytes) -> None:
+            self.streamed[slot] += data
+            await write(data)
+
+        response.write = keep  # type: ignore[method-assign]
         try:
             await start(response, untidy)
             for number, event in enumerate(events):

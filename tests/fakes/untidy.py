@@ -9,6 +9,7 @@ stream through here, so that no test of the product passes only because the wire
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ class Untidy:
 
     seed: int = 0
     split: bool = True  # cut each event at up to two random byte offsets
+    bytewise: bool = False  # send every byte on its own
     comments: bool = True  # a ``:`` comment before the first event and after the last
     crlf: bool = False  # CRLF line ends instead of LF
     tail_gap: float = TAIL_GAP  # before the last two events and before the end of the body
@@ -35,17 +37,19 @@ class Untidy:
     def pieces(self, event: str) -> list[bytes]:
         """``event`` as bytes, cut at up to two random offsets (inside a UTF-8 sequence too)."""
         data = (event.replace("\n", "\r\n") if self.crlf else event).encode()
+        if self.bytewise:
+            return [data[offset : offset + 1] for offset in range(len(data))]
         if not self.split or len(data) < 2:
             return [data]
         cuts = sorted(self.rng.sample(range(1, len(data)), k=min(2, len(data) - 1)))
         bounds = [0, *cuts, len(data)]
-        return [data[start:end] for start, end in zip(bounds, bounds[1:], strict=False)]
+        return [data[start:end] for start, end in itertools.pairwise(bounds)]
 
 
 async def start(response: web.StreamResponse, untidy: Untidy) -> None:
     """What real servers send before the first event."""
     if untidy.comments:
-        await response.write(b": connected\n\n")
+        await send(response, ": connected\n\n", untidy)
 
 
 async def send(
@@ -66,7 +70,7 @@ async def finish(response: web.StreamResponse, untidy: Untidy) -> None:
     if untidy.tail_gap:
         await asyncio.sleep(untidy.tail_gap)
     if untidy.comments:
-        await response.write(b": end of stream\n\n")
+        await send(response, ": end of stream\n\n", untidy)
         if untidy.tail_gap:
             await asyncio.sleep(untidy.tail_gap)
     await response.write_eof()
