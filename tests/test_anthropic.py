@@ -13,6 +13,7 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
+from anthropic.lib.streaming._beta_messages import accumulate_event as accumulate_beta_event
 from anthropic.types import Message, RawMessageStreamEvent
 from pydantic import TypeAdapter
 
@@ -182,6 +183,211 @@ def test_completeness_needs_message_stop() -> None:
     assert not claude.is_complete(events[:-1])
     assert not claude.is_complete([])
     assert not claude.is_complete([claude.error_event("cut", "overloaded_error", "x")])
+
+
+def sse_events(*data: dict[str, Any]) -> list[str]:
+    """Events as Anthropic sends them: named after their type, compact JSON."""
+    return [
+        f"event: {d['type']}\ndata: {json.dumps(d, separators=(',', ':'), ensure_ascii=False)}\n\n"
+        for d in data
+    ]
+
+
+def block_start(index: int, block: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "content_block_start", "index": index, "content_block": block}
+
+
+def block_delta(index: int, delta: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "content_block_delta", "index": index, "delta": delta}
+
+
+def sdk_accumulates(events: list[str]) -> dict[str, Any]:
+    """The message the anthropic SDK's (beta) stream accumulation makes of the events."""
+    snapshot = None
+    buffers: dict[int, bytes] = {}
+    for event in parse_events(events):
+        data = json.loads(event.data)
+        if data["type"] != "ping":
+            snapshot = accumulate_beta_event(
+                event=data, current_snapshot=snapshot, json_bufs=buffers, request_headers={}
+            )
+    assert snapshot is not None
+    message: dict[str, Any] = snapshot.model_dump(exclude_none=True, mode="json")
+    return message
+
+
+# From pydantic/pydantic-ai (MIT) at 4fda3898, tests/models/cassettes/test_anthropic/
+# test_anthropic_compaction_usage_with_cache_streaming.yaml (summary and usage trimmed).
+SUMMARY = (
+    'The user provided a very long context consisting entirely of the repeated sentence "The '
+    'quick brown fox jumps over the lazy dog."\n\nNext step: Say hello to the user.'
+)
+COMPACTION_STREAM = sse_events(
+    {
+        "type": "message_start",
+        "message": {
+            "model": "claude-sonnet-4-6",
+            "id": "msg_011CduoCRono7pFKoTWpPAia",
+            "type": "message",
+            "role": "assistant",
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "stop_details": None,
+            "usage": {"input_tokens": 100, "cache_read_input_tokens": 55096, "output_tokens": 7},
+        },
+    },
+    block_start(0, {"type": "compaction", "content": None}),
+    {"type": "ping"},
+    block_delta(0, {"type": "compaction_delta", "content": SUMMARY}),
+    {"type": "content_block_stop", "index": 0},
+    block_start(1, {"type": "text", "text": ""}),
+    block_delta(1, {"type": "text_delta", "text": "Hello!"}),
+    block_delta(1, {"type": "text_delta", "text": " "}),
+    block_delta(1, {"type": "text_delta", "text": "👋"}),
+    {"type": "content_block_stop", "index": 1},
+    {
+        "type": "message_delta",
+        "delta": {"stop_reason": "end_turn", "stop_sequence": None, "stop_details": None},
+        "usage": {
+            "input_tokens": 181,
+            "cache_read_input_tokens": 0,
+            "output_tokens": 8,
+            "iterations": [
+                {"input_tokens": 100, "output_tokens": 83, "type": "compaction"},
+                {"input_tokens": 181, "output_tokens": 8, "type": "message"},
+            ],
+        },
+        "context_management": {"applied_edits": []},
+    },
+    {"type": "message_stop"},
+)
+
+
+def test_a_compaction_block_gets_its_summary_as_the_sdk_accumulates_it() -> None:
+    # Was: compaction_delta ignored, the block assembled with `content: null`.
+    message = claude.assemble(COMPACTION_STREAM)
+    assert message["content"] == [
+        {"type": "compaction", "content": SUMMARY},
+        {"type": "text", "text": "Hello! 👋"},
+    ]
+    assert message["usage"]["iterations"][0]["type"] == "compaction"
+    sdk = sdk_accumulates(COMPACTION_STREAM)
+    assert sdk["content"] == message["content"]
+    assert {k: v for k, v in message.items() if v is not None} == sdk
+    # Back as a stream: the summary in one compaction_delta after a null, as Anthropic sends it.
+    events = claude.to_events(message, {})
+    blocks = [json.loads(e.data) for e in parse_events(events) if e.event and "block" in e.event]
+    assert blocks[0]["content_block"] == {"type": "compaction", "content": None}
+    assert blocks[1]["delta"] == {"type": "compaction_delta", "content": SUMMARY}
+    assert sdk_accumulates(events)["content"] == message["content"]
+    assert claude.assemble(events) == message
+
+
+def test_every_kind_of_delta_is_applied_to_its_block_by_one_rule() -> None:
+    events = sse_events(
+        {"type": "message_start", "message": {"id": "msg_1", "type": "message", "content": []}},
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+        },
+        block_delta(0, {"type": "thinking_delta", "thinking": "Paris"}),
+        block_delta(0, {"type": "thinking_delta", "thinking": "."}),
+        block_delta(0, {"type": "signature_delta", "signature": "EqQB"}),
+        {
+            "type": "content_block_start",
+            "index": 1,
+            "content_block": {"type": "compaction", "content": None, "encrypted_content": None},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 1,
+            "delta": {"type": "compaction_delta", "content": "Sum", "encrypted_content": "opaque"},
+        },
+        # A delta that does not exist yet: its fields merge into its block all the same.
+        block_start(2, {"type": "verdict", "notes": ""}),
+        block_delta(2, {"type": "verdict_delta", "notes": "Go", "score": 1}),
+        block_delta(2, {"type": "verdict_delta", "notes": "od", "score": 2}),
+        {"type": "message_stop"},
+    )
+    assert claude.assemble(events)["content"] == [
+        {"type": "thinking", "thinking": "Paris.", "signature": "EqQB"},
+        {"type": "compaction", "content": "Sum", "encrypted_content": "opaque"},
+        {"type": "verdict", "notes": "Good", "score": 2},
+    ]
+    assert (
+        claude.assemble(claude.to_events(claude.assemble(events), {}))["content"]
+        == (claude.assemble(events)["content"])
+    )
+
+
+def test_after_a_fallback_the_answer_names_the_model_that_served_it() -> None:
+    # vercel/ai (Apache-2.0) at ed857f50, packages/anthropic/src/__fixtures__/
+    # anthropic-fallback.chunks.txt; its anthropic-fallback.json names the second model.
+    events = sse_events(
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_01FallbackStreamAbcdefghij",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-fable-5",
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 408, "output_tokens": 1},
+            },
+        },
+        block_start(
+            0,
+            {
+                "type": "fallback",
+                "from": {"model": "claude-fable-5"},
+                "to": {"model": "claude-opus-4-8"},
+            },
+        ),
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_stop"},
+    )
+    assert claude.assemble(events)["model"] == "claude-opus-4-8"
+    assert sdk_accumulates(events)["model"] == "claude-opus-4-8"
+
+
+def test_failure_is_an_error_event_anywhere_in_the_batch() -> None:
+    # Anthropic's mid-stream error, as its docs show it.
+    overloaded = (
+        'event: error\ndata: {"type": "error", "error": {"details": null, "type": '
+        '"overloaded_error", "message": "Overloaded"}}\n\n'
+    )
+    assert claude.failure([*COMPACTION_STREAM[:3], overloaded, ": trailing\n\n"]) == "Overloaded"
+    assert claude.failure([overloaded.removeprefix("event: error\n")]) == "Overloaded"
+    assert claude.failure([claude.error_event("cut", "api_error", "x")]) == "cut"
+    talk = sse_events(
+        block_delta(0, {"type": "text_delta", "text": "an error"}),
+        block_delta(0, {"type": "text_delta", "text": '"error"'}),
+        block_start(
+            1,
+            {
+                "type": "web_search_tool_result",
+                "content": {"type": "web_search_tool_result_error", "error_code": "max_uses"},
+            },
+        ),
+    )
+    assert claude.failure(talk) is None
+    assert claude.failure(COMPACTION_STREAM) is None
+
+
+def test_completion_is_message_stop_wherever_it_is_in_a_read() -> None:
+    stop = COMPACTION_STREAM[-1]
+    assert claude.is_complete([COMPACTION_STREAM[-2], stop, ": keepalive\n\n", "\n\n"])
+    assert claude.is_complete([stop, 'event: ping\ndata: {"type": "ping"}\n\n'])
+    assert claude.is_complete([stop.removesuffix("\n")])  # the body's tail
+    assert claude.is_complete(['data: {"type":"message_stop"}\n\n'])  # no event line
+    assert claude.is_complete(["".join(COMPACTION_STREAM)])  # one replayed write
+    assert not claude.is_complete(COMPACTION_STREAM[:-1])
+    mention = sse_events(block_delta(0, {"type": "text_delta", "text": "message_stop"}))
+    assert not claude.is_complete(mention)
 
 
 def test_event_kinds_hold_at_the_first_tool_use_only() -> None:
@@ -424,7 +630,8 @@ def test_streamed_tape_replays_to_a_json_client_as_the_upstream_json(
     (path,) = proxy.tapes()
     tape = json.loads(path.read_text())
     assert tape["meta"]["endpoint"] == "/v1/messages"
-    assert tape["response"]["chunks"][0]["c"].startswith("event: message_start\n")
+    events = [chunk["c"] for chunk in tape["response"]["chunks"] if not chunk["c"].startswith(":")]
+    assert events[0].startswith("event: message_start\n")
 
 
 def test_json_tape_replays_to_a_streaming_client(

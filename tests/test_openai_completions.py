@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import openai
 import pytest
@@ -98,3 +99,62 @@ def provider_call() -> object:
     from playingpack.providers import ToolCall
 
     return ToolCall("", "x", "{}")
+
+
+# From vercel/ai (Apache-2.0) at ed857f50, packages/openai/src/completion/__fixtures__/
+# openai-completion-text.chunks.txt (fewer pieces), with the logprobs a request for them adds.
+ENVELOPE = (
+    '"id":"cmpl-D8ZFN477TMm6AoQohx2jSTOJMh60M","object":"text_completion","created":1770934485'
+)
+MODEL_FIELD = '"model":"gpt-3.5-turbo-instruct:20230824-v2"'
+
+
+def completion_piece(text: str, finish: str | None, logprobs: dict[str, Any] | None) -> str:
+    choice = {"text": text, "index": 0, "logprobs": logprobs, "finish_reason": finish}
+    return f'data: {{{ENVELOPE},"choices":[{json.dumps(choice)}],{MODEL_FIELD},"usage":null}}\n\n'
+
+
+def logprobs_of(token: str, offset: int) -> dict[str, Any]:
+    return {
+        "tokens": [token],
+        "token_logprobs": [-0.5],
+        "top_logprobs": [{token: -0.5}],
+        "text_offset": [offset],
+    }
+
+
+REAL = [
+    completion_piece("The", None, logprobs_of("The", 0)),
+    completion_piece(" holiday", None, logprobs_of(" holiday", 3)),
+    completion_piece(" is", "length", logprobs_of(" is", 11)),
+    f'data: {{{ENVELOPE},{MODEL_FIELD},"usage":{{"prompt_tokens":14,"completion_tokens":16,'
+    '"total_tokens":30},"choices":[]}\n\n',
+    "data: [DONE]\n\n",
+]
+
+
+def test_text_and_logprobs_are_pieces_and_other_fields_take_the_last_value() -> None:
+    provider = OpenAICompletions()
+    answer = provider.assemble(REAL)
+    (choice,) = answer["choices"]
+    assert choice["text"] == "The holiday is"
+    assert choice["finish_reason"] == "length"
+    assert choice["logprobs"] == {
+        "tokens": ["The", " holiday", " is"],
+        "token_logprobs": [-0.5, -0.5, -0.5],
+        "top_logprobs": [{"The": -0.5}, {" holiday": -0.5}, {" is": -0.5}],
+        "text_offset": [0, 3, 11],
+    }
+    assert answer["usage"] == {"prompt_tokens": 14, "completion_tokens": 16, "total_tokens": 30}
+    openai.types.Completion.model_validate(answer)
+    assert provider.assemble(provider.to_events(answer, {})) == {**answer, "usage": None}
+
+
+def test_completion_and_failure_are_seen_in_any_event_of_a_read() -> None:
+    provider = OpenAICompletions()
+    assert provider.is_complete(["data: [DONE]\n\n", ": keepalive\n\n"])
+    assert provider.is_complete(["data: [DONE]"])
+    assert not provider.is_complete(REAL[:-1])
+    error = 'data: {"error":{"message":"The server had an error","type":"server_error"}}\n\n'
+    assert provider.failure([REAL[0], error, "data: [DONE]\n\n"]) == "The server had an error"
+    assert provider.failure(REAL) is None

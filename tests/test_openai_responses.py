@@ -706,3 +706,175 @@ def test_key_includes_the_endpoint() -> None:
     assert responses.key({**body, "stream": True}, "/v1/responses") == responses.key(
         body, "/v1/responses"
     )
+
+
+# --- real traffic ------------------------------------------------------------------------------
+# From vercel/ai (Apache-2.0) at ed857f50, packages/openai/src/responses/__fixtures__/:
+# openai-web-search-tool.1.chunks.txt (one search and the message that cites it; texts, the
+# search's sources and the response's settings trimmed) and openai-error.1.chunks.txt.
+
+
+def typed(*data: dict[str, Any]) -> list[str]:
+    """Events as OpenAI sends them: named after their type, numbered in order."""
+    return [
+        f"event: {d['type']}\ndata: "
+        + json.dumps({"type": d["type"], "sequence_number": n, **d}, separators=(",", ":"))
+        + "\n\n"
+        for n, d in enumerate(data)
+    ]
+
+
+RESPONSE = {
+    "id": "resp_0cc96ac817fdc57e00693337060a408198b92bf1f99cf1b8ec",
+    "object": "response",
+    "created_at": 1764964102,
+    "status": "in_progress",
+    "error": None,
+    "incomplete_details": None,
+    "model": "gpt-5-mini-2025-08-07",
+    "output": [],
+    "parallel_tool_calls": True,
+    "tool_choice": "auto",
+    "tools": [{"type": "web_search", "search_context_size": "medium"}],
+    "usage": None,
+}
+WEB_SEARCH = {
+    "id": "ws_0cc96ac817fdc57e006933370e71cc81989ece73cbdfe67d25",
+    "type": "web_search_call",
+    "status": "completed",
+    "action": {
+        "type": "search",
+        "query": "tech news today December 5 2025",
+        "sources": [{"type": "url", "url": "https://www.wired.com/story/the-big-interview-2025"}],
+    },
+}
+CITATION = {
+    "type": "url_citation",
+    "end_index": 23,
+    "start_index": 0,
+    "title": "Petco confirms security lapse exposed customers\u2019 personal data | TechCrunch",
+    "url": "https://techcrunch.com/2025/12/05/petco-confirms-security-lapse/?utm_source=openai",
+}
+MESSAGE_ID = "msg_0cc96ac817fdc57e006933374a84348198a4e1ac9bc0c4607b"
+TEXT = "Petco confirms a lapse."
+PART = {"type": "output_text", "annotations": [CITATION], "logprobs": [], "text": TEXT}
+MESSAGE = {
+    "id": MESSAGE_ID,
+    "type": "message",
+    "status": "completed",
+    "content": [PART],
+    "role": "assistant",
+}
+USAGE = {
+    "input_tokens": 34138,
+    "input_tokens_details": {"cached_tokens": 0},
+    "output_tokens": 1709,
+    "output_tokens_details": {"reasoning_tokens": 832},
+    "total_tokens": 35847,
+}
+COMPLETED = {**RESPONSE, "status": "completed", "output": [WEB_SEARCH, MESSAGE], "usage": USAGE}
+AT_TEXT = {"item_id": MESSAGE_ID, "output_index": 1, "content_index": 0}
+SEARCH = [
+    {"type": "response.created", "response": RESPONSE},
+    {"type": "response.in_progress", "response": RESPONSE},
+    {
+        "type": "response.output_item.added",
+        "output_index": 0,
+        "item": {"id": WEB_SEARCH["id"], "type": "web_search_call", "status": "in_progress"},
+    },
+    {
+        "type": "response.web_search_call.in_progress",
+        "output_index": 0,
+        "item_id": WEB_SEARCH["id"],
+    },
+    {"type": "response.web_search_call.searching", "output_index": 0, "item_id": WEB_SEARCH["id"]},
+    {"type": "response.web_search_call.completed", "output_index": 0, "item_id": WEB_SEARCH["id"]},
+    {"type": "response.output_item.done", "output_index": 0, "item": WEB_SEARCH},
+    {
+        "type": "response.output_item.added",
+        "output_index": 1,
+        "item": {**MESSAGE, "status": "in_progress", "content": []},
+    },
+    {
+        "type": "response.content_part.added",
+        **AT_TEXT,
+        "part": {**PART, "annotations": [], "text": ""},
+    },
+    {"type": "response.output_text.delta", **AT_TEXT, "delta": "Petco confirms", "logprobs": []},
+    {"type": "response.output_text.delta", **AT_TEXT, "delta": " a lapse.", "logprobs": []},
+    {
+        "type": "response.output_text.annotation.added",
+        **AT_TEXT,
+        "annotation_index": 0,
+        "annotation": CITATION,
+    },
+    {"type": "response.output_text.done", **AT_TEXT, "text": TEXT, "logprobs": []},
+    {"type": "response.content_part.done", **AT_TEXT, "part": PART},
+    {"type": "response.output_item.done", "output_index": 1, "item": MESSAGE},
+]
+SEARCH_STREAM = typed(*SEARCH, {"type": "response.completed", "response": COMPLETED})
+
+
+def test_a_real_search_stream_assembles_to_its_final_response() -> None:
+    assert responses.assemble(SEARCH_STREAM) == COMPLETED
+    # A gateway that leaves the output out of the last event: rebuilt from the items.
+    bare = typed(*SEARCH, {"type": "response.completed", "response": {**COMPLETED, "output": []}})
+    assert responses.assemble(bare) == COMPLETED
+    # Cut before the message was done: its text and citation from the deltas.
+    cut = typed(*SEARCH[:-2])
+    (_, message) = responses.assemble(cut)["output"]
+    assert message["status"] == "in_progress"
+    assert message["content"] == [PART]
+    assert responses.streamed_text(SEARCH_STREAM) == TEXT
+    assert responses.summarize_events(SEARCH_STREAM).usage is not None
+
+
+def test_failure_is_an_error_event_or_a_failed_response() -> None:
+    quota = (
+        "You exceeded your current quota, please check your plan and billing details. For more "
+        "information on this error, read the docs: "
+        "https://platform.openai.com/docs/guides/error-codes/api-errors."
+    )
+    failed_response = {
+        **RESPONSE,
+        "status": "failed",
+        "error": {"code": "insufficient_quota", "message": quota},
+    }
+    error = {
+        "type": "error",
+        "error": {"type": "insufficient_quota", "code": "insufficient_quota", "message": quota},
+    }
+    events = typed(
+        {"type": "response.created", "response": RESPONSE},
+        {"type": "response.in_progress", "response": RESPONSE},
+        error,
+        {"type": "response.failed", "response": failed_response},
+    )
+    assert responses.failure(events) == quota
+    assert responses.failure(events[2:3]) == quota  # the error event alone
+    assert responses.failure(events[3:]) == quota  # the failed response alone
+    assert not responses.is_complete(events)
+    # The documented ResponseErrorEvent: its message at the top.
+    documented = typed({"type": "error", "code": "server_error", "message": "Boom", "param": None})
+    assert responses.failure(documented) == "Boom"
+    assert responses.failure([f"data: {documented[0].split('data: ')[1]}"]) == "Boom"
+    assert responses.failure([responses.error_event("cut", "upstream_error", "x")]) == "cut"
+    # Responses that say `"error": null`, an item's own error, text about errors: no failure.
+    mcp = {"type": "mcp_call", "id": "mcp_1", "error": "tool failed", "output": None}
+    calm = typed(
+        {"type": "response.created", "response": RESPONSE},
+        {"type": "response.output_item.done", "output_index": 0, "item": mcp},
+        {"type": "response.output_text.delta", **AT_TEXT, "delta": 'an "error"'},
+        {"type": "response.completed", "response": COMPLETED},
+    )
+    assert responses.failure(calm) is None
+    assert responses.failure(SEARCH_STREAM) is None
+
+
+def test_completion_is_the_final_event_wherever_it_is_in_a_read() -> None:
+    last = SEARCH_STREAM[-1]
+    assert responses.is_complete([SEARCH_STREAM[-2], last, "data: [DONE]\n\n", ": ping\n\n"])
+    assert responses.is_complete([last.removesuffix("\n")])  # the body's tail
+    incomplete = {**COMPLETED, "status": "incomplete", "incomplete_details": {"reason": "max"}}
+    assert responses.is_complete(typed({"type": "response.incomplete", "response": incomplete}))
+    assert not responses.is_complete(SEARCH_STREAM[:-1])

@@ -117,13 +117,19 @@ def test_a_live_stream_shows_what_has_arrived_so_far_and_a_finished_one_is_kept(
     "fields",
     [
         {"chunks": [Chunk("{not json", 1)], "answer_streamed": False},
-        {"chunks": [Chunk("data: {broken\n\n", 1)], "answer_streamed": True},
         {"chunks": (), "answer_streamed": True},
     ],
-    ids=["bad-json", "bad-event", "no-chunks"],
+    ids=["bad-json", "no-chunks"],
 )
 def test_no_answer_when_the_chunks_hold_none(fields: dict[str, Any]) -> None:
     assert response_of(flow(**fields)) is None
+
+
+def test_a_stream_cut_inside_an_event_shows_what_came_before_it() -> None:
+    cut = [Chunk('data: {"choices":[{"index":0,"delta":{"content":"Hel"}}]}\n\n', 1)]
+    cut.append(Chunk('data: {"choices":[{"ind', 1))
+    answer = response_of(flow(chunks=cut, answer_streamed=True))
+    assert answer is not None and answer["choices"][0]["message"]["content"] == "Hel"
 
 
 def test_no_answer_without_a_provider() -> None:

@@ -11,14 +11,14 @@ import enum
 import functools
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
 from playingpack.hashing import request_key
-from playingpack.sse import format_event, parse_events
+from playingpack.sse import DONE, Event, format_event, parse_event, parse_events, split_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +104,11 @@ class Provider:
         return isinstance(body, dict) and body.get("stream") is True
 
     def is_complete(self, events: Sequence[str]) -> bool:
-        """Whether a recorded stream ended the way the provider ends a whole answer."""
+        """Whether any of ``events`` is the one that ends a whole answer in this format.
+
+        Called with each network read's newly completed events, so the ending event may be
+        followed by others in the same read (comments, blank events, ``[DONE]``); also called
+        with a whole recorded stream."""
         raise NotImplementedError
 
     def assemble(self, events: Sequence[str]) -> dict[str, Any]:
@@ -165,12 +169,17 @@ class Provider:
         raise NotImplementedError
 
     def failure(self, events: Sequence[str]) -> str | None:
-        """The message of an error the upstream itself reported in these (last) events of a
-        stream, or None. OpenAI's shape (``data: {"error": {...}}``) unless overridden."""
-        for event in parse_events(events):
-            message = _error_message(event.data)
-            if message is not None:
-                return message
+        """The message of an error the upstream reported in any of ``events``, or None.
+
+        Called on every batch of events as a stream passes, so an event without an error
+        costs one substring search. OpenAI's shape unless overridden: a data object with an
+        ``error`` key (``data: {"error": {...}}``, whatever follows it)."""
+        for text in events:
+            if '"error"' in text:
+                for event in parsed_events((text,)):
+                    message = _error_message(event.data)
+                    if message is not None:
+                        return message
         return None
 
     def error_json(self, message: str, type_: str, code: str) -> dict[str, Any]:
@@ -193,6 +202,43 @@ def builtin() -> list[Provider]:
         OpenAIEmbeddings(),
         OpenAICompletions(),
     ]
+
+
+def parsed_events(texts: Iterable[str]) -> Iterator[Event]:
+    """The events of ``texts`` (as ``parse_events``), where one text may also hold several
+    events: a replayed tape is written, and so told, in one piece."""
+    for text in texts:
+        if text.endswith("\n\n"):
+            # The two common shapes, read without splitting lines: they run on every event.
+            lines = text.count("\n")
+            if lines == 2 and text.startswith("data: "):
+                data = text[6:-2]
+                if data:
+                    yield Event(None, data)
+                continue
+            if lines == 3 and text.startswith("event: "):
+                cut = text.find("\ndata: ")
+                if cut > 0:
+                    yield Event(text[7:cut], text[cut + 7 : -2])
+                    continue
+        end = text.find("\n\n")
+        if 0 <= end < len(text) - 2:
+            yield from parse_events(split_text(text))
+            continue
+        event = parse_event(text)
+        if event.data or event.event:
+            yield event
+
+
+def has_done(events: Sequence[str]) -> bool:
+    """Whether any of ``events`` is ``data: [DONE]``, the end of an OpenAI chat or completions
+    stream."""
+    for text in events:
+        if DONE in text:
+            for event in parsed_events((text,)):
+                if event.data == DONE:
+                    return True
+    return False
 
 
 @functools.cache

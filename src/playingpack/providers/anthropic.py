@@ -14,8 +14,9 @@ from typing import Any
 
 import msgspec
 
-from playingpack.providers import EventKind, Provider, Summary, ToolCall, Usage
-from playingpack.sse import format_event, parse_event, parse_events
+from playingpack.merging import Merge
+from playingpack.providers import EventKind, Provider, Summary, ToolCall, Usage, parsed_events
+from playingpack.sse import format_event, parse_event
 
 _encode = msgspec.json.encode
 # Message fields a stream only reports at its end, in message_delta's `delta`.
@@ -42,6 +43,8 @@ _SERVER_BLOCKS = frozenset(
         "container_upload",
     }
 )
+# Fields of a compaction block that stream in its compaction_delta.
+_COMPACTION_FIELDS = ("content", "encrypted_content")
 _PING = format_event('{"type":"ping"}', "ping")
 _STOP = format_event('{"type":"message_stop"}', "message_stop")
 
@@ -59,18 +62,20 @@ class AnthropicMessages(Provider):
     azure = False
 
     def is_complete(self, events: Sequence[str]) -> bool:
-        for text in reversed(events):
-            event = parse_event(text)
-            if event.data or event.event:
-                return event.event == "message_stop" or _type_of(event.data) == "message_stop"
-        return False
+        return any(
+            event.event == "message_stop"
+            or (event.event is None and _type_of(event.data) == "message_stop")
+            for text in events
+            if "message_stop" in text
+            for event in parsed_events((text,))
+        )
 
     def assemble(self, events: Sequence[str]) -> dict[str, Any]:
         message: dict[str, Any] = {}
         usage: dict[str, Any] = {}
-        blocks: dict[int, dict[str, Any]] = {}
+        blocks: dict[int, Merge] = {}
         inputs: dict[int, list[str]] = {}
-        for event in parse_events(events):
+        for event in parsed_events(events):
             try:
                 data = msgspec.json.decode(event.data)
             except msgspec.DecodeError:
@@ -79,17 +84,24 @@ class AnthropicMessages(Provider):
                 continue
             kind = data.get("type")
             if kind == "message_start" and isinstance(data.get("message"), dict):
-                message = dict(data["message"])
+                message = data["message"]
                 usage = dict(message.get("usage") or {})
                 for index, block in enumerate(message.get("content") or ()):
                     if isinstance(block, dict):
-                        blocks[index] = dict(block)
+                        blocks[index] = Merge(block)
             elif kind == "content_block_start" and isinstance(data.get("content_block"), dict):
-                blocks[_index(data)] = dict(data["content_block"])
+                block = data["content_block"]
+                blocks[_index(data)] = Merge(block)
+                served_by = block.get("to") if block.get("type") == "fallback" else None
+                if isinstance(served_by, dict) and isinstance(served_by.get("model"), str):
+                    # After a fallback the JSON answer names the model that served it.
+                    message["model"] = served_by["model"]
             elif kind == "content_block_delta" and isinstance(data.get("delta"), dict):
                 index = _index(data)
-                block = blocks.setdefault(index, {})
-                _apply_delta(block, data["delta"], inputs.setdefault(index, []))
+                merge = blocks.get(index)
+                if merge is None:
+                    merge = blocks[index] = Merge()
+                _apply_delta(merge, data["delta"], inputs.setdefault(index, []))
             elif kind == "message_delta":
                 for field, value in data.items():
                     if field == "delta" and isinstance(value, dict):
@@ -102,10 +114,11 @@ class AnthropicMessages(Provider):
                         message[field] = value
             elif kind == "message_stop":
                 break
+        content = {index: merge.result() for index, merge in blocks.items()}
         for index, parts in inputs.items():
             if parts:
-                blocks[index]["input"] = _parse_input("".join(parts))
-        message["content"] = [blocks[i] for i in sorted(blocks)]
+                content[index]["input"] = _parse_input("".join(parts))
+        message["content"] = [content[i] for i in sorted(content)]
         if usage or "usage" in message:
             message["usage"] = usage
         return message
@@ -138,15 +151,22 @@ class AnthropicMessages(Provider):
         return Summary(model if isinstance(model, str) else None, tokens, calls)
 
     def failure(self, events: Sequence[str]) -> str | None:
-        for event in parse_events(events):
-            if event.event != "error":
+        # `event: error` with `{"type": "error", "error": {...}}`: both name "error" in quotes.
+        for text in events:
+            if '"error"' not in text:
                 continue
-            try:
-                data = msgspec.json.decode(event.data)
-            except msgspec.DecodeError:
-                return "error"
-            error = data.get("error") if isinstance(data, dict) else None
-            return str(error.get("message") or "error") if isinstance(error, dict) else "error"
+            for event in parsed_events((text,)):
+                try:
+                    data = msgspec.json.decode(event.data)
+                except msgspec.DecodeError:
+                    data = None
+                if event.event != "error" and not (
+                    isinstance(data, dict) and data.get("type") == "error"
+                ):
+                    continue
+                error = data.get("error") if isinstance(data, dict) else None
+                found = error.get("message") if isinstance(error, dict) else None
+                return str(found or "error")
         return None
 
     def error_event(self, message: str, type_: str, code: str) -> str:
@@ -179,7 +199,7 @@ class AnthropicMessages(Provider):
 
     def streamed_text(self, events: Sequence[str]) -> str:
         parts: list[str] = []
-        for event in parse_events(events):
+        for event in parsed_events(events):
             if '"text_delta"' not in event.data:
                 continue
             try:
@@ -277,7 +297,7 @@ class AnthropicMessages(Provider):
     ) -> list[str]:
         stopped: set[int] = set()
         opened = False
-        for event in parse_events(sent):
+        for event in parsed_events(sent):
             try:
                 view = _decode_kind(event.data)
             except msgspec.DecodeError:
@@ -398,6 +418,12 @@ def _block_events(block: dict[str, Any], index: int) -> list[str]:
             deltas.append({"type": "thinking_delta", "thinking": block["thinking"]})
         if block.get("signature"):
             deltas.append({"type": "signature_delta", "signature": block["signature"]})
+    elif kind == "compaction":
+        # Anthropic opens a compaction block with a null summary and sends it in one delta.
+        streamed = {f: block[f] for f in _COMPACTION_FIELDS if block.get(f) is not None}
+        start.update({f: None for f in _COMPACTION_FIELDS if f in block})
+        if streamed:
+            deltas.append({"type": "compaction_delta", **streamed})
     events = [_event({"type": "content_block_start", "index": index, "content_block": start})]
     events.extend(
         _event({"type": "content_block_delta", "index": index, "delta": delta}) for delta in deltas
@@ -406,21 +432,18 @@ def _block_events(block: dict[str, Any], index: int) -> list[str]:
     return events
 
 
-def _apply_delta(block: dict[str, Any], delta: dict[str, Any], inputs: list[str]) -> None:
+def _apply_delta(block: Merge, delta: dict[str, Any], inputs: list[str]) -> None:
+    """Apply one ``<name>_delta`` to its block: the fields of the delta merge into the block by
+    the one rule (``text_delta``, ``thinking_delta``, ``signature_delta``, ``compaction_delta``,
+    ``citations_delta`` as a ``citations`` entry, and any delta to come), except a tool
+    input's JSON text, joined apart and parsed at the end."""
     kind = delta.get("type")
-    if kind == "text_delta":
-        block["text"] = str(block.get("text") or "") + str(delta.get("text") or "")
-    elif kind == "input_json_delta":
+    if kind == "input_json_delta":
         inputs.append(str(delta.get("partial_json") or ""))
-    elif kind == "thinking_delta":
-        block["thinking"] = str(block.get("thinking") or "") + str(delta.get("thinking") or "")
-    elif kind == "signature_delta":
-        block["signature"] = delta.get("signature")
     elif kind == "citations_delta":
-        citations = block.get("citations")
-        if not isinstance(citations, list):
-            citations = block["citations"] = []
-        citations.append(delta.get("citation"))
+        block.add({"citations": [delta.get("citation")]})
+    else:
+        block.add({field: value for field, value in delta.items() if field != "type"})
 
 
 def _merge(target: dict[str, Any], values: dict[str, Any]) -> None:

@@ -10,8 +10,18 @@ from typing import Any
 import msgspec
 
 from playingpack.hashing import request_key
-from playingpack.providers import EventKind, Provider, Summary, ToolCall, Usage, usage_of
-from playingpack.sse import DONE, format_event, parse_events
+from playingpack.merging import Merge
+from playingpack.providers import (
+    EventKind,
+    Provider,
+    Summary,
+    ToolCall,
+    Usage,
+    has_done,
+    parsed_events,
+    usage_of,
+)
+from playingpack.sse import DONE, format_event
 
 _encode = msgspec.json.encode
 _DONE_EVENT = f"data: {DONE}\n\n"
@@ -19,6 +29,9 @@ _DONE_EVENT = f"data: {DONE}\n\n"
 _NOT_COPIED = frozenset({"object", "choices", "usage", "obfuscation"})
 _DELTA_FIELDS = frozenset({"role", "content", "refusal", "tool_calls"})
 _CHOICE_FIELDS = frozenset({"index", "delta", "message", "logprobs", "finish_reason"})
+_EMPTY: tuple[Any, ...] = (None, "", [], {})
+# Where tool calls without an index go in a summary: after the indexed ones, in order.
+_UNINDEXED = 1 << 30
 
 
 class OpenAIChat(Provider):
@@ -33,16 +46,19 @@ class OpenAIChat(Provider):
         return super().key(body, path)
 
     def is_complete(self, events: Sequence[str]) -> bool:
-        return bool(events) and events[-1].startswith("data: [DONE]")
+        return has_done(events)
 
     def assemble(self, events: Sequence[str]) -> dict[str, Any]:
         answer: dict[str, Any] = {"id": "", "object": "chat.completion", "created": 0, "model": ""}
         choices: dict[int, _Choice] = {}
         usage: Any = None
-        for event in parse_events(events):
+        for event in parsed_events(events):
             if event.data == DONE:
                 break
-            chunk = msgspec.json.decode(event.data)
+            try:
+                chunk = msgspec.json.decode(event.data)
+            except msgspec.DecodeError:
+                continue  # a stream cut inside an event (what came before still counts)
             if not isinstance(chunk, dict):
                 continue
             for field, value in chunk.items():
@@ -88,33 +104,44 @@ class OpenAIChat(Provider):
             def delta(body: dict[str, Any], index: int = index) -> dict[str, Any]:
                 return {"index": index, "delta": body, "logprobs": None, "finish_reason": None}
 
-            # OpenAI opens a text answer with content "" and a tool-call answer with null.
-            opening = "" if isinstance(message.get("content"), str) else None
+            content = message.get("content")
+            # OpenAI opens a text answer with content "" and a tool-call answer with null. An
+            # array of content parts opens with null and comes whole in one delta: the SDK's
+            # accumulation keeps a list only when it meets a null (and joins no two lists).
+            opening = "" if isinstance(content, str) else None
             first: dict[str, Any] = {"role": message.get("role", "assistant"), "content": opening}
             if "refusal" in message:
                 first["refusal"] = None
+            # The fields the message has empty open with it (as OpenAI opens with refusal:
+            # null), so they come back as they were.
+            first.update(
+                {f: v for f, v in message.items() if f not in ("role", "content") and v in _EMPTY}
+            )
             events.append(chunk(delta(first)))
+            # Reasoning, annotations, audio and whatever else the message carries, whole.
             extra = {
                 field: value
                 for field, value in message.items()
-                if field not in _DELTA_FIELDS and value not in (None, [], {}, "")
+                if field not in _DELTA_FIELDS and value not in _EMPTY
             }
             if extra:
                 events.append(chunk(delta(extra)))
-            if message.get("content"):
-                content = delta({"content": message["content"]})
+            if content:
+                content_delta = delta({"content": content})
                 if logprobs is not None:
-                    content["logprobs"] = logprobs
-                events.append(chunk(content))
+                    content_delta["logprobs"] = logprobs
+                events.append(chunk(content_delta))
             if message.get("refusal"):
                 events.append(chunk(delta({"refusal": message["refusal"]})))
             for position, call in enumerate(message.get("tool_calls") or ()):
                 function = call.get("function") or {}
                 tool_delta = {
-                    "index": position,
+                    **call,
+                    "index": position,  # the SDK puts a piece at this position of its list
                     "id": call.get("id"),
                     "type": call.get("type", "function"),
                     "function": {
+                        **function,
                         "name": function.get("name", ""),
                         "arguments": function.get("arguments", ""),
                     },
@@ -153,8 +180,10 @@ class OpenAIChat(Provider):
         # than assembling the answer, and it runs once per streamed call.
         model: str | None = None
         usage: _UsageView | None = None
-        calls: dict[tuple[int, int], list[str]] = {}
-        for event in parse_events(events):
+        # (choice, call) -> id, name pieces, arguments pieces; read by the rule ``merging``
+        # applies, so this summary is the summary of the assembled answer.
+        calls: dict[tuple[int, int], tuple[list[str], list[str], list[str]]] = {}
+        for event in parsed_events(events):
             if event.data == DONE:
                 break
             if model and '"tool_calls"' not in event.data and '"usage"' not in event.data:
@@ -167,17 +196,23 @@ class OpenAIChat(Provider):
             usage = chunk.usage or usage
             for choice in chunk.choices:
                 for call in choice.delta.tool_calls or ():
-                    entry = calls.setdefault((choice.index, call.index), ["", "", ""])
-                    entry[0] = call.id or entry[0]
+                    # A piece without an index is a call of its own (Mistral's whole calls).
+                    position = call.index if call.index is not None else _UNINDEXED + len(calls)
+                    ids, names, arguments = calls.setdefault((choice.index, position), ([], [], []))
+                    if call.id:
+                        ids.append(call.id)
                     if call.function is not None:
-                        entry[1] += call.function.name or ""
-                        entry[2] += call.function.arguments or ""
+                        _add_piece(names, call.function.name)
+                        _add_piece(arguments, call.function.arguments)
         tokens = Usage(usage.prompt_tokens, usage.completion_tokens) if usage else None
-        tool_calls = tuple(ToolCall(*calls[position]) for position in sorted(calls))
+        tool_calls = tuple(
+            ToolCall(ids[-1] if ids else "", "".join(names), "".join(arguments))
+            for ids, names, arguments in (calls[key] for key in sorted(calls))
+        )
         return Summary(model, tokens, tool_calls)
 
     def event_kind(self, event: str) -> EventKind:
-        for parsed in parse_events((event,)):
+        for parsed in parsed_events((event,)):
             try:
                 chunk = msgspec.json.decode(parsed.data)
             except msgspec.DecodeError:
@@ -191,7 +226,7 @@ class OpenAIChat(Provider):
                 if choice.get("finish_reason") is not None:
                     return EventKind.TEXT
                 for field, value in (choice.get("delta") or {}).items():
-                    if field != "role" and value not in (None, ""):
+                    if field != "role" and value not in _EMPTY:
                         return EventKind.TEXT
             if chunk.get("usage") is not None:
                 return EventKind.TEXT
@@ -199,14 +234,20 @@ class OpenAIChat(Provider):
 
     def streamed_text(self, events: Sequence[str]) -> str:
         parts: list[str] = []
-        for event in parse_events(events):
+        for event in parsed_events(events):
             if '"content"' not in event.data:
                 continue
             try:
                 chunk = _decode_text(event.data)
             except msgspec.DecodeError:
                 continue
-            parts.extend(choice.delta.content or "" for choice in chunk.choices)
+            for choice in chunk.choices:
+                content = choice.delta.content
+                if isinstance(content, str):
+                    parts.append(content)
+                elif content is not None:
+                    # Content parts: only the answer's text (a thinking part is not answer).
+                    parts.extend(part.text for part in content if part.type == "text")
         return "".join(parts)
 
     def mock_answer(
@@ -281,8 +322,17 @@ class OpenAIChat(Provider):
             message = choice.get("message")
             if not isinstance(message, dict):
                 raise ValueError(f"`{where}.message` must be an object")
-            if not isinstance(message.get("content"), str | None):
-                raise ValueError(f"`{where}.message.content` must be a string or null")
+            content = message.get("content")
+            if not isinstance(content, str | None) and not (
+                isinstance(content, list)
+                and all(
+                    isinstance(part, dict) and isinstance(part.get("type"), str) for part in content
+                )
+            ):
+                raise ValueError(
+                    f"`{where}.message.content` must be a string or null, or an array of content "
+                    "parts (objects with a `type`)"
+                )
             calls = message.get("tool_calls")
             if calls is not None:
                 if not isinstance(calls, list):
@@ -324,12 +374,24 @@ class OpenAIChat(Provider):
                 message.get("content"),
                 told[position] if position < len(told) else "",
             )
-            if already and isinstance(content, str) and content.startswith(already):
+            if (
+                isinstance(already, str)
+                and already
+                and isinstance(content, str)
+                and content.startswith(already)
+            ):
                 # An edited answer repeats the text the client has; send only what follows.
                 choice = {**choice, "message": {**message, "content": content[len(already) :]}}
             choices.append(choice)
         events = self.to_events({**answer, "choices": choices}, request)
         return events[1:]  # the first event opens the answer, which the client already has
+
+
+def _add_piece(pieces: list[str], piece: str | None) -> None:
+    """Add a piece of a string as ``merging`` joins one: a piece that repeats the whole value
+    so far is the same value sent again."""
+    if piece is not None and not (len(pieces) == 1 and pieces[0] == piece):
+        pieces.append(piece)
 
 
 def _fresh_id() -> str:
@@ -344,8 +406,13 @@ def _tool_call_json(call: ToolCall) -> dict[str, Any]:
     }
 
 
+class _PartView(msgspec.Struct):
+    type: str = ""
+    text: str = ""
+
+
 class _TextDelta(msgspec.Struct):
-    content: str | None = None
+    content: str | list[_PartView] | None = None
 
 
 class _TextChoice(msgspec.Struct):
@@ -365,7 +432,7 @@ class _FunctionView(msgspec.Struct):
 
 
 class _ToolCallView(msgspec.Struct):
-    index: int = 0
+    index: int | None = None
     id: str | None = None
     function: _FunctionView | None = None
 
@@ -394,84 +461,57 @@ _decode_view = msgspec.json.Decoder(_ChunkView).decode
 
 
 class _Choice:
-    """One choice being assembled from deltas."""
+    """One choice being assembled from deltas: the delta pieces merge into the message by
+    the one rule (``merging``); choice fields take their last value, except ``logprobs``,
+    whose lists are pieces too."""
 
     def __init__(self, index: int) -> None:
         self.index = index
-        self.role = "assistant"
-        self.content: list[str] | None = None
-        self.refusal: list[str] | None = None
-        self.tool_calls: dict[int, dict[str, Any]] = {}
-        self.logprobs: dict[str, list[Any]] | None = None
+        self.message = Merge({"role": "assistant", "content": None, "refusal": None})
+        self.logprobs: Merge | None = None
         self.finish_reason: Any = None
-        # Fields some servers add (reasoning_content, reasoning, stop_reason, ...): text is
-        # joined like content, anything else keeps its last value.
-        self.extra_text: dict[str, list[str]] = {}
         self.extra: dict[str, Any] = {}
-        self.choice_extra: dict[str, Any] = {}
 
     def add(self, delta_choice: dict[str, Any]) -> None:
-        delta = delta_choice.get("delta") or {}
-        if delta.get("role"):
-            self.role = delta["role"]
-        if delta.get("content") is not None:
-            if self.content is None:
-                self.content = []
-            self.content.append(delta["content"])
-        if delta.get("refusal") is not None:
-            if self.refusal is None:
-                self.refusal = []
-            self.refusal.append(delta["refusal"])
-        for call in delta.get("tool_calls") or ():
-            position = call.get("index", len(self.tool_calls))
-            merged = self.tool_calls.get(position)
-            function = call.get("function") or {}
-            if merged is None:
-                merged = self.tool_calls[position] = {
-                    "id": call.get("id") or "",
-                    "type": call.get("type") or "function",
-                    "function": {"name": "", "arguments": ""},
-                }
-            elif call.get("id"):
-                merged["id"] = call["id"]
-            if function.get("name"):
-                merged["function"]["name"] += function["name"]
-            if function.get("arguments"):
-                merged["function"]["arguments"] += function["arguments"]
-        for field, value in delta.items():
-            if field in _DELTA_FIELDS or value is None:
-                continue
-            if isinstance(value, str):
-                self.extra_text.setdefault(field, []).append(value)
-            else:
-                self.extra[field] = value
-        for field, value in delta_choice.items():
-            if field not in _CHOICE_FIELDS and value is not None:
-                self.choice_extra[field] = value
+        delta = delta_choice.get("delta")
+        if isinstance(delta, dict):
+            self.message.add(delta)
         logprobs = delta_choice.get("logprobs")
         if isinstance(logprobs, dict):
             if self.logprobs is None:
-                self.logprobs = {}
-            for field, items in logprobs.items():
-                if isinstance(items, list):
-                    self.logprobs.setdefault(field, []).extend(items)
+                self.logprobs = Merge()
+            self.logprobs.add(logprobs)
         if delta_choice.get("finish_reason") is not None:
             self.finish_reason = delta_choice["finish_reason"]
+        for field, value in delta_choice.items():
+            if field not in _CHOICE_FIELDS and value is not None:
+                self.extra[field] = value
 
     def to_json(self) -> dict[str, Any]:
-        message: dict[str, Any] = {
-            "role": self.role,
-            "content": "".join(self.content) if self.content is not None else None,
-            "refusal": "".join(self.refusal) if self.refusal is not None else None,
-        }
-        if self.tool_calls:
-            message["tool_calls"] = [self.tool_calls[i] for i in sorted(self.tool_calls)]
-        message.update({field: "".join(parts) for field, parts in self.extra_text.items()})
-        message.update(self.extra)
+        message = self.message.result()
+        calls = message.get("tool_calls")
+        if isinstance(calls, list):
+            # A JSON answer's tool calls carry no index (the stream's pieces do).
+            message["tool_calls"] = [_whole_call(call) for call in calls if isinstance(call, dict)]
         return {
             "index": self.index,
             "message": message,
-            "logprobs": self.logprobs,
+            "logprobs": self.logprobs.result() if self.logprobs is not None else None,
             "finish_reason": self.finish_reason,
-            **self.choice_extra,
+            **self.extra,
         }
+
+
+def _whole_call(call: dict[str, Any]) -> dict[str, Any]:
+    """A merged tool call as a JSON answer has it: no index; id, type and function always."""
+    function = call.get("function")
+    function = function if isinstance(function, dict) else {}
+    whole = {field: value for field, value in call.items() if field != "index"}
+    whole["id"] = call.get("id") or ""
+    whole["type"] = call.get("type") or "function"
+    whole["function"] = {
+        **function,
+        "name": function.get("name") or "",
+        "arguments": function.get("arguments") or "",
+    }
+    return whole

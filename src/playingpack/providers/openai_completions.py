@@ -10,12 +10,22 @@ from typing import Any
 
 import msgspec
 
-from playingpack.providers import EventKind, Provider, Summary, ToolCall, usage_of
-from playingpack.sse import DONE, format_event, parse_events
+from playingpack.merging import Merge
+from playingpack.providers import (
+    EventKind,
+    Provider,
+    Summary,
+    ToolCall,
+    has_done,
+    parsed_events,
+    usage_of,
+)
+from playingpack.sse import DONE, format_event
 
 _encode = msgspec.json.encode
 _DONE_EVENT = f"data: {DONE}\n\n"
 _NOT_COPIED = frozenset({"choices", "usage"})
+_PIECES = ("text", "logprobs")
 
 
 class OpenAICompletions(Provider):
@@ -24,17 +34,22 @@ class OpenAICompletions(Provider):
     endpoint = "/v1/completions"
 
     def is_complete(self, events: Sequence[str]) -> bool:
-        return bool(events) and events[-1].startswith("data: [DONE]")
+        return has_done(events)
 
     def assemble(self, events: Sequence[str]) -> dict[str, Any]:
         answer: dict[str, Any] = {"id": "", "object": "text_completion", "created": 0, "model": ""}
-        texts: dict[int, list[str]] = {}
         choices: dict[int, dict[str, Any]] = {}
+        # The text and the logprobs' lists are pieces (the one rule); any other field of a
+        # choice keeps its last value.
+        pieces: dict[int, Merge] = {}
         usage: Any = None
-        for event in parse_events(events):
+        for event in parsed_events(events):
             if event.data == DONE:
                 break
-            chunk = msgspec.json.decode(event.data)
+            try:
+                chunk = msgspec.json.decode(event.data)
+            except msgspec.DecodeError:
+                continue  # a stream cut inside an event (what came before still counts)
             if not isinstance(chunk, dict):
                 continue
             for field, value in chunk.items():
@@ -47,12 +62,14 @@ class OpenAICompletions(Provider):
                 choice = choices.setdefault(
                     index, {"text": "", "index": index, "logprobs": None, "finish_reason": None}
                 )
-                texts.setdefault(index, []).append(piece.get("text") or "")
+                pieces.setdefault(index, Merge({"text": ""})).add(
+                    {f: v for f, v in piece.items() if f in _PIECES}
+                )
                 for field, value in piece.items():
-                    if field not in ("text", "index") and value is not None:
+                    if field not in _PIECES and field != "index" and value is not None:
                         choice[field] = value
         for index, choice in choices.items():
-            choice["text"] = "".join(texts[index])
+            choice.update(pieces[index].result())
         answer["choices"] = [choices[i] for i in sorted(choices)]
         answer["usage"] = usage
         return answer
@@ -85,7 +102,7 @@ class OpenAICompletions(Provider):
 
     def streamed_text(self, events: Sequence[str]) -> str:
         parts: list[str] = []
-        for event in parse_events(events):
+        for event in parsed_events(events):
             if event.data == DONE:
                 continue
             try:

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
-from playingpack.providers import EventKind, Provider, Summary, ToolCall, usage_of
-from playingpack.sse import DONE, Event, format_event, parse_events, split_text
+from playingpack.providers import (
+    EventKind,
+    Provider,
+    Summary,
+    ToolCall,
+    parsed_events,
+    usage_of,
+)
+from playingpack.sse import DONE, Event, format_event
 
 _encode = msgspec.json.encode
 
@@ -61,15 +68,18 @@ class OpenAIResponses(Provider):
     def is_complete(self, events: Sequence[str]) -> bool:
         for text in events:
             if "response.completed" in text or "response.incomplete" in text:
-                for event in _events((text,)):
-                    if _type(event, _decode(event.data)) in _COMPLETE:
+                for event in parsed_events((text,)):
+                    data = None if event.event is not None else _decode(event.data)
+                    if _type(event, data) in _COMPLETE:
                         return True
         return False
 
     def assemble(self, events: Sequence[str]) -> dict[str, Any]:
         final = _final_response(events)
-        if final is not None:
+        if final is not None and (final["output"] or final.get("status") == "failed"):
             return final
+        # A stream cut off, or whose last event left the output out (some gateways send
+        # ``response.completed`` with ``output: []``): rebuilt from the items it streamed.
         return _Accumulator(events).answer()
 
     def to_events(self, answer: dict[str, Any], request: Any) -> list[str]:
@@ -97,22 +107,23 @@ class OpenAIResponses(Provider):
         return Summary(model if isinstance(model, str) else None, tokens, calls)
 
     def failure(self, events: Sequence[str]) -> str | None:
-        for event in parse_events(events):
-            try:
-                data = msgspec.json.decode(event.data)
-            except msgspec.DecodeError:
+        # Every event that carries an error names it in quotes: `"type":"error"`, an
+        # `"error"` object, or `response.failed` (whose response has `"error"`). Events with a
+        # whole response also carry `"error":null`, hence the typed decoding after the check.
+        for text in events:
+            if '"error"' not in text:
                 continue
-            if not isinstance(data, dict):
-                continue
-            if data.get("type") == "response.failed":
-                response = data.get("response")
-                error = response.get("error") if isinstance(response, dict) else None
-                found = error.get("message") if isinstance(error, dict) else None
-                return str(found or "the response failed")
-            if data.get("type") == "error" or event.event == "error":
-                error = data.get("error")
-                found = (error if isinstance(error, dict) else data).get("message")
-                return str(found or "error")
+            for event in parsed_events((text,)):
+                try:
+                    view = _decode_failure(event.data)
+                except msgspec.DecodeError:
+                    continue
+                type_ = event.event or view.type
+                if type_ == "response.failed":
+                    error = view.response.error if view.response is not None else None
+                    return str(_message_of(error) or "the response failed")
+                if type_ == "error" or (not type_ and view.error is not None):
+                    return str(_message_of(view.error) or view.message or "error")
         return None
 
     def error_event(self, message: str, type_: str, code: str) -> str:
@@ -134,7 +145,7 @@ class OpenAIResponses(Provider):
         return {"error": {"message": message, "type": type_, "code": code, "param": None}}
 
     def event_kind(self, event: str) -> EventKind:
-        for parsed in _events((event,)):
+        for parsed in parsed_events((event,)):
             data = _decode(parsed.data) if parsed.event is None else None
             type_ = _type(parsed, data)
             if type_ in _TOOL_EVENTS:
@@ -154,7 +165,7 @@ class OpenAIResponses(Provider):
 
     def streamed_text(self, events: Sequence[str]) -> str:
         parts: list[str] = []
-        for event in _events(events):
+        for event in parsed_events(events):
             if "response.output_text.delta" not in event.data:
                 continue
             try:
@@ -248,16 +259,6 @@ class OpenAIResponses(Provider):
 # --- reading events ---------------------------------------------------------------------------
 
 
-def _events(texts: Sequence[str]) -> Iterator[Event]:
-    """Parsed events of ``texts``, where one text may hold several events (a replayed write)."""
-    for text in texts:
-        end = text.find("\n\n")
-        if 0 <= end < len(text) - 2:
-            yield from parse_events(split_text(text))
-        else:
-            yield from parse_events((text,))
-
-
 def _decode(data: str) -> dict[str, Any] | None:
     if not data or data == DONE:
         return None
@@ -276,11 +277,29 @@ def _type(event: Event, data: dict[str, Any] | None) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _message_of(error: Any) -> Any:
+    return error.get("message") if isinstance(error, dict) else None
+
+
+class _FailedResponseView(msgspec.Struct):
+    error: Any = None
+
+
+class _FailureView(msgspec.Struct):
+    type: str | None = None
+    error: Any = None
+    message: Any = None
+    response: _FailedResponseView | None = None
+
+
+_decode_failure = msgspec.json.Decoder(_FailureView).decode
+
+
 def _final_response(events: Sequence[str]) -> dict[str, Any] | None:
     """The response of the stream's last event when that event ends the stream with the whole
     output: the answer a non-streaming call gets, with nothing to rebuild."""
     for text in reversed(events):
-        for event in reversed(list(_events((text,)))):
+        for event in reversed(list(parsed_events((text,)))):
             if event.data == DONE:
                 continue
             data = _decode(event.data)
@@ -302,7 +321,7 @@ class _Accumulator:
         self.items: dict[int, dict[str, Any]] = {}
         self.done: set[int] = set()
         self.last_sequence = -1
-        for event in _events(events):
+        for event in parsed_events(events):
             data = _decode(event.data)
             if data is not None:
                 self._add(_type(event, data) or "", data)
