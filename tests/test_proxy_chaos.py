@@ -220,14 +220,16 @@ def test_clients_that_leave_anywhere_leave_every_flow_ended_once(
         for line in path.read_text("utf-8").splitlines()
     ]
     assert sorted(entry["id"] for entry in logged) == sorted(flow["id"] for flow in flows)
-    assert not [line for line in process.lines if "Traceback" in line or "Error handling" in line], "\n".join(process.lines[-80:])
+    noisy = [line for line in process.lines if "Traceback" in line or "Error handling" in line]
+    assert not noisy, "\n".join(process.lines[-80:])
 
     # The clients that had the whole answer completed; the sync SDK's [DONE] close included.
     by_prompt = {flow["tape"]: flow for flow in flows if flow["source"] == "upstream"}
     for kind, way, request in text + held:
         flow = by_prompt[request_key(request)] if way != "before_headers" else None
         if way in ("after_done", "to_end", "json") or kind == "sdk":
-            assert flow is not None and flow["state"] == "COMPLETE", (way, flow["error"] if flow else None)
+            assert flow is not None, way
+            assert flow["state"] == "COMPLETE", (way, flow["error"])
     # A tape exists exactly for the answers that completed, and each one is whole.
     for _, way, request in text + held:
         flow = by_prompt.get(request_key(request))
