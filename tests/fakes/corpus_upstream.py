@@ -1,0 +1,148 @@
+"""An upstream that replays recorded provider traffic (tests/corpus/) byte for byte.
+
+Every request names the interaction to replay in the ``X-Corpus-Interaction`` header (playingpack
+forwards unknown headers unchanged); the path and the body do not matter. The answer goes out
+with the recorded status and safe headers. A JSON body is one write. A stream is one write per
+recorded event with a small gap after each, and the end of the body comes in a write of its own
+after a last gap, as a real server's last event, ``[DONE]`` and end of body come in separate
+network reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.threaded import LoopThread
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+HEADER = "X-Corpus-Interaction"
+# Gaps are small so the suite stays fast, and a long stream's gaps add up to at most BUDGET; the
+# events before the last one, the last one and the end of the body are always apart.
+GAP = 0.002
+BUDGET = 0.05
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One corpus interaction: what was asked and what the provider answered."""
+
+    id: str
+    provider: str
+    endpoint: str
+    stream: bool
+    features: tuple[str, ...]
+    tape: bool  # whether playingpack must record it (a complete, successful answer)
+    why: str
+    provenance: dict[str, Any]
+    request: dict[str, Any]
+    status: int
+    headers: dict[str, str]
+    events: tuple[str, ...]  # a stream's events; joined, they are the body
+    body: str  # the whole body
+
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> Recorded:
+        response = document["response"]
+        events = tuple(response["events"]) if document["stream"] else ()
+        return cls(
+            id=document["id"],
+            provider=document["provider"],
+            endpoint=document["endpoint"],
+            stream=document["stream"],
+            features=tuple(document["features"]),
+            tape=document["expect"]["tape"],
+            why=document["expect"]["why"],
+            provenance=document["provenance"],
+            request=document["request"]["body"],
+            status=response["status"],
+            headers=response["headers"],
+            events=events,
+            body="".join(events) if document["stream"] else response["body"],
+        )
+
+    @property
+    def derived(self) -> bool:
+        """Made from a real interaction by cutting it short (see provenance.derived)."""
+        return "derived" in self.provenance
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "application/json")
+
+
+def load_corpus(folder: Path = CORPUS) -> dict[str, Recorded]:
+    """Every interaction of the corpus, by id, in id order."""
+    found = [
+        Recorded.from_json(json.loads(path.read_text("utf-8")))
+        for path in sorted(folder.glob("*/*.json"))
+    ]
+    return {recorded.id: recorded for recorded in sorted(found, key=lambda r: r.id)}
+
+
+class CorpusUpstream:
+    """The replaying upstream on 127.0.0.1 (a free port), served from a background thread."""
+
+    def __init__(self, corpus: dict[str, Recorded]) -> None:
+        self.corpus = corpus
+        self.served: list[str] = []  # ids of the interactions answered, in order
+        self._thread = LoopThread("corpus-upstream")
+        self._runner: web.AppRunner | None = None
+        self._closed = False
+        self.port = self._thread.run(self._start())
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        """Stop serving; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+
+        async def stop() -> None:
+            assert self._runner is not None
+            await self._runner.cleanup()
+
+        self._thread.close(stop)
+
+    async def _start(self) -> int:
+        app = web.Application(client_max_size=64 * 1024**2)
+        app.router.add_route("*", "/{tail:.*}", self._answer)
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        return int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
+        await request.read()
+        name = request.headers.get(HEADER, "")
+        recorded = self.corpus.get(name)
+        if recorded is None:
+            return web.json_response(
+                {"error": {"message": f"no corpus interaction {name!r} (header {HEADER})"}},
+                status=421,
+            )
+        self.served.append(name)
+        if not recorded.stream:
+            return web.Response(
+                body=recorded.body.encode("utf-8"),
+                status=recorded.status,
+                headers=recorded.headers,
+            )
+        response = web.StreamResponse(status=recorded.status, headers=recorded.headers)
+        await response.prepare(request)
+        gap = min(GAP, BUDGET / max(len(recorded.events), 1))
+        last = len(recorded.events) - 1
+        for number, event in enumerate(recorded.events):
+            await response.write(event.encode("utf-8"))
+            # The last events always come apart, whatever the budget.
+            await asyncio.sleep(GAP if number >= last - 1 else gap)
+        await response.write_eof()
+        return response

@@ -1,0 +1,866 @@
+"""Conformance: real recorded provider traffic (tests/corpus/) through a real playingpack.
+
+A replaying upstream (tests/fakes/corpus_upstream.py) answers every corpus interaction byte for
+byte, event by event, and each one goes through playingpack with raw HTTP and with the official
+SDK (openai for chat completions and Responses, anthropic for Messages). For every interaction:
+
+1. pass-through is exact: the status and body bytes a raw client gets equal what the upstream
+   sent, and the SDK parses through playingpack what it parses from the upstream directly;
+2. a tape is saved only for a complete, successful answer, it holds every byte of the answer,
+   and the flow ends COMPLETE (else: no tape, and the flow ends ERROR);
+3. replay-only, with the upstream unreachable, gives the same events or the same JSON (and a
+   404 ``tape_not_found`` where nothing was recorded);
+4. cross-format replay (a stream tape to a JSON client, a JSON tape to a streaming client) gives
+   what the SDK parses from the original: content, tool calls, reasoning, citations and
+   annotations, finish or stop reason, and usage.
+
+The module shares two servers: one records (``auto``) from the replaying upstream, the other
+replays (``replay-only``) with a closed port as its upstream. They share the tapes folder, and
+each interaction has its own tapes folders under it: ``/t/raw-<id>/...`` and ``/t/sdk-<id>/...``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import socket
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import pytest
+from openai.lib.streaming.chat import ChatCompletionStreamState
+
+from playingpack.config import Config, RecordMode, ReplayTiming
+from tests.conftest import API_KEY, Running
+from tests.fakes.corpus_upstream import CORPUS, HEADER, CorpusUpstream, Recorded, load_corpus
+
+ANTHROPIC_KEY = "sk-ant-pptest-Wq4Rz8Tn2Vb6Xc1Ym5Kd9Lf3Hg7Js0"
+CHAT, RESPONSES, MESSAGES = "/v1/chat/completions", "/v1/responses", "/v1/messages"
+TERMINAL = ("COMPLETE", "ERROR")
+
+# The recorded requests name the models of their day; the anthropic SDK warns about old ones
+# (and about their thinking setting) before sending.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:Using Claude with .* is deprecated:DeprecationWarning"),
+    # responses.stream() copies the final output through pydantic, which warns about values
+    # newer than the SDK's types (a web search source of type "api").
+    pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning"),
+]
+
+INTERACTIONS = load_corpus()
+IDS = list(INTERACTIONS)
+TAPED = [name for name, recorded in INTERACTIONS.items() if recorded.tape]
+
+
+# --- what a client got ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """What a raw HTTP client got: status, headers (names in lower case) and body bytes."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An exception the SDK raised, as far as it says anything about the answer."""
+
+    kind: str
+    status: int | None
+    message: str
+    body: Any
+
+
+@dataclass
+class Outcome:
+    """What the SDK made of one answer.
+
+    ``items`` are the stream's events (or the one JSON answer) as the SDK typed them, dumped;
+    ``final`` is the answer they add up to: the JSON answer itself, or the stream accumulated by
+    the SDK (``note`` says when the SDK could not and the issue's rule was used instead).
+    """
+
+    items: list[Any] = field(default_factory=list)
+    failure: Failure | None = None
+    final: dict[str, Any] | None = None
+    note: str = ""
+
+    def same(self) -> tuple[list[Any], Failure | None]:
+        return self.items, self.failure
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One interaction's call through the recording server, and what it left."""
+
+    scope: str
+    got: Any  # an Exchange (raw HTTP) or an Outcome (SDK)
+    flow: dict[str, Any] | None  # the flow once finished; None when it did not finish in time
+    tapes: list[Path]
+
+
+# --- the servers ------------------------------------------------------------------------------
+
+
+def _closed_port() -> str:
+    """The URL of a loopback port nothing listens on (connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+class Lab:
+    """The replaying upstream, a recording playingpack, a replaying one, and the clients."""
+
+    def __init__(self, folder: Path) -> None:
+        self.upstream = CorpusUpstream(INTERACTIONS)
+        self.tapes_dir = folder / "tapes"
+        self.recorder = Running(
+            Config(
+                upstream=self.upstream.url,
+                tapes_dir=self.tapes_dir,
+                logs_dir=folder / "logs",
+                port=0,
+                headless=True,
+            )
+        )
+        gone = _closed_port()
+        self.player = Running(
+            Config(
+                upstream=gone,
+                anthropic_upstream=gone,
+                tapes_dir=self.tapes_dir,
+                logs_dir=folder / "replay-logs",
+                record=RecordMode.REPLAY_ONLY,
+                replay_timing=ReplayTiming.INSTANT,
+                port=0,
+                headless=True,
+            )
+        )
+        self.watcher = self.recorder.person()
+        self.http = httpx.Client(timeout=30)
+        self.openai = openai.OpenAI(
+            api_key=API_KEY, base_url=self.upstream.url + "/v1", max_retries=0, timeout=30
+        )
+        self.anthropic = anthropic.Anthropic(
+            api_key=ANTHROPIC_KEY, base_url=self.upstream.url, max_retries=0, timeout=30
+        )
+        self._raw: dict[str, Recording] = {}
+        self._sdk: dict[str, Recording] = {}
+        self._direct: dict[str, Outcome] = {}
+
+    def close(self) -> None:
+        self.openai.close()
+        self.anthropic.close()
+        self.http.close()
+        self.recorder.close()
+        self.player.close()
+        self.upstream.close()
+
+    # raw HTTP
+
+    def post(self, base: str, recorded: Recorded) -> Exchange:
+        """POST the interaction's request to ``base`` + its endpoint, read to the end."""
+        headers = {"content-type": "application/json", HEADER: recorded.id}
+        if recorded.endpoint == MESSAGES:
+            headers |= {"x-api-key": ANTHROPIC_KEY, "anthropic-version": "2023-06-01"}
+        else:
+            headers["authorization"] = f"Bearer {API_KEY}"
+        content = json.dumps(recorded.request, ensure_ascii=False).encode()
+        url = base + recorded.endpoint
+        with self.http.stream("POST", url, content=content, headers=headers) as response:
+            data = b"".join(response.iter_raw())  # as sent: not decompressed, not decoded
+            return Exchange(
+                response.status_code, {k.lower(): v for k, v in response.headers.items()}, data
+            )
+
+    def raw(self, name: str) -> Recording:
+        """The raw request of interaction ``name`` through the recording server (made once)."""
+        if name not in self._raw:
+            scope = f"raw-{name}"
+            got = self.post(f"{self.recorder.url}/t/{scope}", INTERACTIONS[name])
+            self._raw[name] = self._recorded(scope, got)
+        return self._raw[name]
+
+    # the SDKs
+
+    def direct(self, name: str) -> Outcome:
+        """What the SDK makes of the interaction straight from the upstream (made once)."""
+        if name not in self._direct:
+            recorded = INTERACTIONS[name]
+            base = self.upstream.url + ("" if recorded.endpoint == MESSAGES else "/v1")
+            self._direct[name] = self.call(base, recorded, recorded.stream)
+        return self._direct[name]
+
+    def sdk(self, name: str) -> Recording:
+        """The SDK's request of interaction ``name`` through the recording server (made once)."""
+        if name not in self._sdk:
+            scope = f"sdk-{name}"
+            got = self.call(self.base(self.recorder, scope, name), INTERACTIONS[name])
+            self._sdk[name] = self._recorded(scope, got)
+        return self._sdk[name]
+
+    def base(self, server: Running, scope: str, name: str) -> str:
+        """The SDK's base URL for a tapes folder of ``server``."""
+        openai_style = INTERACTIONS[name].endpoint != MESSAGES
+        return f"{server.url}/t/{scope}" + ("/v1" if openai_style else "")
+
+    def call(
+        self, base: str, recorded: Recorded, stream: bool | None = None, *, helper: bool = False
+    ) -> Outcome:
+        """Send the interaction's request with its SDK, asking for a stream or not (as recorded
+        when None). With ``helper`` a Responses stream is read with ``responses.stream()``,
+        which checks the events and adds the answer up from them."""
+        stream = recorded.stream if stream is None else stream
+        rest = {k: v for k, v in recorded.request.items() if k != "stream"}
+        headers = {HEADER: recorded.id}
+        outcome = Outcome()
+        try:
+            if recorded.endpoint == CHAT:
+                _chat(self.openai.with_options(base_url=base), rest, stream, headers, outcome)
+            elif recorded.endpoint == RESPONSES:
+                read = _responses_helper if helper and stream else _responses
+                read(self.openai.with_options(base_url=base), rest, stream, headers, outcome)
+            else:
+                client = self.anthropic.with_options(base_url=base)
+                _messages(client, rest, stream, headers, outcome)
+        except (openai.APIError, anthropic.APIError) as exc:
+            status = getattr(exc, "status_code", None)
+            outcome.failure = Failure(type(exc).__name__, status, exc.message, exc.body)
+        except Exception as exc:  # the SDK could not parse what it got: that is the outcome
+            outcome.failure = Failure(type(exc).__name__, None, str(exc), None)
+        return outcome
+
+    # what a recording left
+
+    def _recorded(self, scope: str, got: Any) -> Recording:
+        flow = self.finished(scope)
+        folder = self.tapes_dir / scope
+        tapes = sorted(folder.glob("*.json")) if folder.exists() else []
+        return Recording(scope, got, flow, tapes)
+
+    def finished(self, scope: str) -> dict[str, Any] | None:
+        """The recording server's flow of ``scope`` once it is COMPLETE or ERROR, as /ws tells."""
+
+        def done(message: dict[str, Any]) -> bool:
+            flow = message.get("flow") or {}
+            return (
+                message.get("type") == "flow"
+                and flow.get("scope") == scope
+                and flow.get("state") in TERMINAL
+            )
+
+        try:
+            found: dict[str, Any] = self.watcher.wait(done, timeout=5)["flow"]
+        except AssertionError:
+            return None
+        return found
+
+
+def _dump(value: Any) -> Any:
+    return value.model_dump(mode="json", warnings=False)
+
+
+def _chat(
+    client: openai.OpenAI,
+    rest: dict[str, Any],
+    stream: bool,
+    headers: dict[str, str],
+    outcome: Outcome,
+) -> None:
+    model, messages = rest["model"], rest["messages"]
+    body = {k: v for k, v in rest.items() if k not in ("model", "messages")}
+    if not stream:
+        completion = client.chat.completions.create(
+            model=model, messages=messages, extra_body=body, extra_headers=headers
+        )
+        outcome.items.append(_dump(completion))
+        outcome.final = _dump(completion)
+        return
+    chunks = []
+    for chunk in client.chat.completions.create(
+        model=model, messages=messages, stream=True, extra_body=body, extra_headers=headers
+    ):
+        chunks.append(chunk)
+        outcome.items.append(_dump(chunk))
+    state: ChatCompletionStreamState[Any] = ChatCompletionStreamState()
+    try:
+        for chunk in chunks:
+            state.handle_chunk(chunk)
+        outcome.final = _dump(state.get_final_completion())
+        # The SDK takes every chunk's usage, so a later chunk with "usage": null (OpenAI's
+        # moderation chunk comes after the usage chunk) erases it; a null erases nothing.
+        usages = [item["usage"] for item in outcome.items if item.get("usage") is not None]
+        if outcome.final.get("usage") is None and usages:
+            outcome.final["usage"] = usages[-1]
+    except Exception as exc:
+        # The SDK's accumulator takes no list entries without an index (content parts,
+        # annotations); the issue's rule says how such a stream adds up.
+        outcome.final = assemble_chat(outcome.items)
+        outcome.note = f"ChatCompletionStreamState raised {type(exc).__name__}: {exc}"
+
+
+def _responses(
+    client: openai.OpenAI,
+    rest: dict[str, Any],
+    stream: bool,
+    headers: dict[str, str],
+    outcome: Outcome,
+) -> None:
+    if not stream:
+        response = client.responses.create(extra_body=rest, extra_headers=headers)
+        outcome.items.append(_dump(response))
+        outcome.final = _dump(response)
+        return
+    for event in client.responses.create(stream=True, extra_body=rest, extra_headers=headers):
+        outcome.items.append(_dump(event))
+    # What responses.stream().get_final_response() returns: the terminal event's response.
+    for item in outcome.items:
+        if item.get("type") in ("response.completed", "response.incomplete"):
+            outcome.final = item["response"]
+
+
+def _responses_helper(
+    client: openai.OpenAI,
+    rest: dict[str, Any],
+    stream: bool,
+    headers: dict[str, str],
+    outcome: Outcome,
+) -> None:
+    body = {k: v for k, v in rest.items() if k not in ("model", "input")}
+    with client.responses.stream(
+        model=rest["model"], input=rest["input"], extra_body=body, extra_headers=headers
+    ) as events:
+        for event in events:
+            outcome.items.append(_dump(event))
+        outcome.final = _dump(events.get_final_response())
+
+
+def _messages(
+    client: anthropic.Anthropic,
+    rest: dict[str, Any],
+    stream: bool,
+    headers: dict[str, str],
+    outcome: Outcome,
+) -> None:
+    required = {k: rest[k] for k in ("model", "max_tokens", "messages")}
+    body = {k: v for k, v in rest.items() if k not in required}
+    # The beta client: its types and its accumulator know every block and delta of the corpus
+    # (server tools, compaction), which the plain one drops.
+    if not stream:
+        message = client.beta.messages.create(**required, extra_body=body, extra_headers=headers)
+        outcome.items.append(_dump(message))
+        outcome.final = _dump(message)
+        return
+    with client.beta.messages.stream(**required, extra_body=body, extra_headers=headers) as events:
+        for event in events:
+            outcome.items.append(_dump(event))
+        outcome.final = _dump(events.get_final_message())
+
+
+# --- how a stream adds up, and what is compared -----------------------------------------------
+
+
+def merge(into: dict[str, Any], delta: dict[str, Any]) -> None:
+    """The issue's rule: strings are joined, objects merged, list entries with an ``index``
+    merged by index, entries without one appended, content parts kept as parts."""
+    for key, value in delta.items():
+        if value is None:
+            continue
+        old = into.get(key)
+        if key in ("index", "type"):
+            into[key] = value
+        elif old is None:
+            if isinstance(value, dict):
+                into[key] = {}
+                merge(into[key], value)
+            elif isinstance(value, list):
+                into[key] = []
+                _merge_list(into[key], value)
+            else:
+                into[key] = value
+        elif isinstance(old, str) and isinstance(value, str):
+            into[key] = old + value
+        elif isinstance(old, dict) and isinstance(value, dict):
+            merge(old, value)
+        elif isinstance(old, list) and isinstance(value, list):
+            _merge_list(old, value)
+        elif isinstance(old, list) and isinstance(value, str):
+            if value:
+                old.append({"type": "text", "text": value})
+        elif isinstance(old, str) and isinstance(value, list):
+            into[key] = ([{"type": "text", "text": old}] if old else []) + copy.deepcopy(value)
+        else:
+            into[key] = value
+
+
+def _merge_list(into: list[Any], entries: list[Any]) -> None:
+    for entry in entries:
+        if isinstance(entry, dict) and isinstance(entry.get("index"), int):
+            for have in into:
+                if isinstance(have, dict) and have.get("index") == entry["index"]:
+                    merge(have, entry)
+                    break
+            else:
+                into.append(copy.deepcopy(entry))
+        else:
+            into.append(copy.deepcopy(entry))
+
+
+def assemble_chat(chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A chat completion from its chunks, by the issue's rule."""
+    answer: dict[str, Any] = {}
+    choices: dict[int, dict[str, Any]] = {}
+    for chunk in chunks:
+        for key, value in chunk.items():
+            if key != "choices" and value is not None:
+                answer[key] = value
+        for piece in chunk.get("choices") or ():
+            index = piece.get("index", 0)
+            choice = choices.setdefault(index, {"index": index, "message": {}})
+            merge(choice["message"], piece.get("delta") or {})
+            for key, value in piece.items():
+                if key not in ("delta", "index") and value is not None:
+                    choice[key] = value
+    answer["choices"] = [choices[index] for index in sorted(choices)]
+    return answer
+
+
+def clean(value: Any) -> Any:
+    """``value`` without null fields and empty lists, which the two shapes of one answer may
+    leave out or spell differently."""
+    if isinstance(value, dict):
+        return {
+            k: clean(v) for k, v in value.items() if v is not None and v != [] and k != "parsed"
+        }
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value
+
+
+def _parts_text(content: Any, kind: str) -> str:
+    """The text of the ``kind`` parts of a content that is a string or a list of parts."""
+    if isinstance(content, str):
+        return content if kind == "text" else ""
+    texts: list[str] = []
+    for part in content or ():
+        if not isinstance(part, dict) or part.get("type") != kind:
+            continue
+        inner = part.get(kind)
+        if kind == "thinking" and isinstance(inner, list):
+            texts.extend(str(p.get("text", "")) for p in inner if isinstance(p, dict))
+        elif isinstance(inner, str):
+            texts.append(inner)
+    return "".join(texts)
+
+
+def _label(text: Any) -> Any:
+    """A name or id the way it was sent once: some providers repeat it in every delta
+    (OpenRouter a tool call's id and name, and ``format`` and ``id`` of reasoning details),
+    which the SDK's accumulator joins into ``"0000"`` or ``"llm_versionllm_version"``."""
+    if not isinstance(text, str) or not text:
+        return text
+    for period in range(1, len(text) // 2 + 1):
+        if len(text) % period == 0 and text[:period] * (len(text) // period) == text:
+            return text[:period]
+    return text
+
+
+def _details(entries: Any) -> list[Any]:
+    """Reasoning details as a stream can carry them: entries with one index are one entry
+    (OpenRouter gives a summary and its encrypted form the same index)."""
+    merged: list[Any] = []
+    _merge_list(merged, [e for e in entries or () if isinstance(e, dict)])
+    return [
+        clean({k: _label(v) if k in ("id", "format", "type") else v for k, v in e.items()})
+        for e in merged
+    ]
+
+
+def chat_view(completion: dict[str, Any]) -> dict[str, Any]:
+    """What the issue names of a chat completion."""
+    choices = []
+    for choice in sorted(completion.get("choices") or (), key=lambda c: c.get("index", 0)):
+        message = choice.get("message") or {}
+        content = message.get("content")
+        calls = []
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") or {}
+            calls.append(
+                {
+                    "id": _label(call.get("id") or ""),
+                    "name": _label(function.get("name")),
+                    "arguments": function.get("arguments") or "",
+                }
+            )
+        choices.append(
+            {
+                "index": choice.get("index", 0),
+                "content": _parts_text(content, "text"),
+                "thinking": _parts_text(content, "thinking"),
+                "reasoning_content": message.get("reasoning_content") or "",
+                "reasoning": message.get("reasoning") or "",
+                "reasoning_details": _details(message.get("reasoning_details")),
+                "tool_calls": calls,
+                "annotations": clean(message.get("annotations") or []),
+                "refusal": message.get("refusal") or "",
+                # The SDK takes no "" finish reason from a stream (Snowflake answers "").
+                "finish_reason": choice.get("finish_reason") or None,
+            }
+        )
+    return {
+        "choices": choices,
+        "usage": clean(completion.get("usage")),
+        "citations": completion.get("citations"),
+        "search_results": clean(completion.get("search_results")),
+    }
+
+
+def responses_view(response: dict[str, Any]) -> dict[str, Any]:
+    """What the issue names of a Responses answer: its output items whole (text, tool calls,
+    reasoning, annotations, server tools), status and usage."""
+    return {
+        "status": response.get("status"),
+        "output": clean(response.get("output") or []),
+        "usage": clean(response.get("usage")),
+        "error": clean(response.get("error")),
+        "incomplete_details": clean(response.get("incomplete_details")),
+    }
+
+
+def messages_view(message: dict[str, Any]) -> dict[str, Any]:
+    """What the issue names of a Messages answer: its content blocks whole (text, citations,
+    thinking, tool and server-tool use and results), stop reason and usage."""
+    return {
+        "content": clean(message.get("content") or []),
+        "stop_reason": message.get("stop_reason"),
+        "stop_sequence": message.get("stop_sequence"),
+        "usage": clean(message.get("usage")),
+    }
+
+
+VIEWS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    CHAT: chat_view,
+    RESPONSES: responses_view,
+    MESSAGES: messages_view,
+}
+
+
+# --- SSE, read independently of playingpack ---------------------------------------------------
+
+
+def events_of(body: str) -> list[tuple[str | None, str]]:
+    """The (event name, data) of each SSE event with data; comments and blank lines skipped."""
+    found = []
+    for block in re.split(r"\r\n\r\n|\n\n|\r\r", body):
+        name: str | None = None
+        data: list[str] = []
+        for line in re.split(r"\r\n|\r|\n", block):
+            if not line or line.startswith(":"):
+                continue
+            key, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if key == "event":
+                name = value
+            elif key == "data":
+                data.append(value)
+        if data:
+            found.append((name, "\n".join(data)))
+    return found
+
+
+def is_error_event(name: str | None, data: str) -> bool:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return False
+    return name == "error" or (isinstance(value, dict) and "error" in value)
+
+
+def differences(got: Any, expected: Any, path: str = "") -> list[str]:
+    """Where two JSON values differ, one line per place (for assertion messages)."""
+    if type(got) is not type(expected):
+        return [f"{path or '.'}: got {_short(got)}, expected {_short(expected)}"]
+    if isinstance(got, dict):
+        found = []
+        for key in sorted(set(got) | set(expected)):
+            if key not in got:
+                found.append(f"{path}.{key}: missing, expected {_short(expected[key])}")
+            elif key not in expected:
+                found.append(f"{path}.{key}: not expected, got {_short(got[key])}")
+            else:
+                found += differences(got[key], expected[key], f"{path}.{key}")
+        return found
+    if isinstance(got, list):
+        found = (
+            []
+            if len(got) == len(expected)
+            else [f"{path}: {len(got)} entries, expected {len(expected)}"]
+        )
+        for number, (one, other) in enumerate(zip(got, expected, strict=False)):
+            found += differences(one, other, f"{path}[{number}]")
+        return found
+    return [] if got == expected else [f"{path}: got {_short(got)}, expected {_short(expected)}"]
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def first_difference(got: bytes, expected: bytes) -> str:
+    """Where two bodies part, with a little of each from there."""
+    at = next(
+        (n for n, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b),
+        min(len(got), len(expected)),
+    )
+    return (
+        f"{len(got)} bytes, expected {len(expected)}; they part at byte {at}: "
+        f"got {got[at : at + 120]!r}, expected {expected[at : at + 120]!r}"
+    )
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    running = Lab(tmp_path_factory.mktemp("conformance"))
+    yield running
+    running.close()
+
+
+def _tape_text(path: Path) -> str:
+    tape = json.loads(path.read_text("utf-8"))
+    return "".join(chunk["c"] for chunk in tape["response"]["chunks"])
+
+
+def _check_tapes(recording: Recording, recorded: Recorded) -> None:
+    flow = recording.flow
+    assert flow is not None, (
+        f"the flow of {recording.scope} did not reach COMPLETE or ERROR within 5 s"
+    )
+    names = [path.name for path in recording.tapes]
+    if recorded.tape:
+        assert flow["state"] == "COMPLETE", (
+            f"{recorded.why}: expected COMPLETE, the flow ended {flow['state']}: {flow['error']}"
+        )
+        assert len(recording.tapes) == 1, f"{recorded.why}: expected one tape, found {names}"
+        text = recording.tapes[0].read_text("utf-8")
+        assert API_KEY not in text and ANTHROPIC_KEY not in text
+        held = _tape_text(recording.tapes[0])
+        if recorded.stream:
+            missing = recorded.body[len(held) :] if recorded.body.startswith(held) else None
+            assert held == recorded.body, (
+                "the tape does not hold the whole stream the upstream sent: "
+                + (f"missing at the end: {missing[:300]!r}" if missing is not None else "differs")
+            )
+        else:
+            assert json.loads(held) == json.loads(recorded.body)
+    else:
+        assert names == [], f"{recorded.why}: expected no tape, found {names}"
+        assert flow["state"] == "ERROR", (
+            f"{recorded.why}: expected ERROR, the flow ended {flow['state']}"
+        )
+
+
+def _check_truncated(got: bytes, recorded: Recorded) -> None:
+    """A cut stream goes through as far as it came; playingpack may add one error event."""
+    sent = recorded.body.encode()
+    assert got.startswith(sent), "the client did not get the bytes the upstream sent"
+    rest = got[len(sent) :].decode()
+    added = events_of(rest)
+    assert not rest or (len(added) == 1 and is_error_event(*added[0])), (
+        f"after the upstream's bytes came more than one error event: {rest[:300]!r}"
+    )
+
+
+# --- the corpus itself ------------------------------------------------------------------------
+
+
+def test_the_corpus_is_big_and_varied_enough() -> None:
+    real = [r for r in INTERACTIONS.values() if not r.derived]
+    assert len(real) >= 120
+    assert len({r.provenance["repo"] for r in real}) >= 3
+    assert len({r.provider for r in real}) >= 10
+    kinds = Counter((r.endpoint, r.stream) for r in real)
+    assert all(kinds[(e, s)] for e in (CHAT, RESPONSES, MESSAGES) for s in (False, True)), kinds
+    features = Counter(f for r in real for f in r.features)
+    for feature in (
+        "tool_calls",
+        "parallel_tool_calls",
+        "reasoning",
+        "annotations",
+        "usage",
+        "refusal",
+        "server_tools",
+        "http_error",
+        "error_event",
+        "content_parts",
+    ):
+        assert features[feature], f"no interaction shows {feature}"
+    assert any(not r.tape and "truncated" in r.id for r in INTERACTIONS.values())
+
+
+def test_every_interaction_says_where_it_comes_from() -> None:
+    for recorded in INTERACTIONS.values():
+        provenance = recorded.provenance
+        for key in ("repo", "commit", "path", "license", "interaction"):
+            assert key in provenance, f"{recorded.id}: provenance has no {key}"
+        assert re.fullmatch(r"[0-9a-f]{40}", provenance["commit"]), recorded.id
+        assert provenance["license"] in ("MIT", "Apache-2.0"), recorded.id
+        assert isinstance(recorded.request, dict), recorded.id
+
+
+SECRETS = re.compile(
+    r"\bsk-(?:proj-|ant-|or-)?[A-Za-z0-9_-]{20,}|\bgsk_[A-Za-z0-9]{20,}|\bxai-[A-Za-z0-9]{20,}"
+    r"|\bAIza[0-9A-Za-z_-]{35}|\bhf_[A-Za-z0-9]{30,}|\bAKIA[0-9A-Z]{16}\b"
+    r"|(?i:\bbearer\s+[A-Za-z0-9._~+/-]{16,})|\borg-[A-Za-z0-9]{20,}|\bproj_[A-Za-z0-9]{20,}"
+)
+UNSAFE_HEADERS = re.compile(
+    r"authorization|api-key|x-api-key|cookie|set-cookie|openai-organization|openai-project"
+    r"|anthropic-organization-id|x-goog-api-key"
+)
+
+
+def test_the_corpus_holds_no_secrets() -> None:
+    for path in sorted(CORPUS.glob("*/*.json")):
+        text = path.read_text("utf-8")
+        assert not SECRETS.findall(text), f"{path.name}: {SECRETS.findall(text)[:3]}"
+    for recorded in INTERACTIONS.values():
+        unsafe = [name for name in recorded.headers if UNSAFE_HEADERS.fullmatch(name)]
+        assert not unsafe, f"{recorded.id} keeps {unsafe}"
+
+
+def test_the_readme_counts_match_the_corpus() -> None:
+    readme = (CORPUS / "README.md").read_text("utf-8")
+    real = [r for r in INTERACTIONS.values() if not r.derived]
+    assert f"{len(real)} recorded interactions" in readme
+    total = re.search(r"^\| \*\*all\*\* \|.*\| \*\*(\d+)\*\* \|$", readme, re.MULTILINE)
+    assert total is not None and int(total.group(1)) == len(real), (
+        "the counts in tests/corpus/README.md are stale: rerun scripts/build_corpus.py"
+    )
+
+
+# --- 1. pass-through is exact -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_passthrough_raw(lab: Lab, name: str) -> None:
+    recorded = INTERACTIONS[name]
+    got = lab.raw(name).got
+    assert got.status == recorded.status
+    if recorded.derived:
+        _check_truncated(got.body, recorded)
+        return
+    sent = recorded.body.encode()
+    assert got.body == sent, "not what the upstream sent: " + first_difference(got.body, sent)
+    mime = recorded.content_type.split(";")[0].strip()
+    assert got.headers.get("content-type", "").split(";")[0].strip() == mime
+    for header, value in recorded.headers.items():
+        if header != "content-type":
+            assert got.headers.get(header) == value, f"header {header} was not passed through"
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_passthrough_sdk(lab: Lab, name: str) -> None:
+    recorded = INTERACTIONS[name]
+    direct, via = lab.direct(name), lab.sdk(name).got
+    if recorded.derived:
+        # Cut short, the SDK gets what came; playingpack makes it raise rather than end quietly.
+        assert via.items[: len(direct.items)] == direct.items
+        assert via.failure is not None or via.same() == direct.same()
+        return
+    assert via.failure == direct.failure
+    assert via.items == direct.items, "; ".join(differences(via.items, direct.items)[:8])
+
+
+# --- 2. a tape only for a complete, successful answer -----------------------------------------
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_tape_raw(lab: Lab, name: str) -> None:
+    _check_tapes(lab.raw(name), INTERACTIONS[name])
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_tape_sdk(lab: Lab, name: str) -> None:
+    _check_tapes(lab.sdk(name), INTERACTIONS[name])
+
+
+# --- 3. replay-only with the upstream unreachable ---------------------------------------------
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_replay_raw(lab: Lab, name: str) -> None:
+    recorded = INTERACTIONS[name]
+    scope = lab.raw(name).scope
+    got = lab.post(f"{lab.player.url}/t/{scope}", recorded)
+    if not recorded.tape:
+        assert got.status == 404, got.body[:300]
+        error = json.loads(got.body)["error"]  # OpenAI's shape has a code, Anthropic's a type
+        assert "tape_not_found" in (error.get("code"), error.get("type")), error
+        return
+    assert got.status == recorded.status
+    if recorded.stream:
+        assert got.headers.get("content-type", "").startswith("text/event-stream")
+        replayed, sent = events_of(got.body.decode()), events_of(recorded.body)
+        assert replayed == sent, "; ".join(differences(replayed, sent)[:8])
+    else:
+        replayed, sent = json.loads(got.body), json.loads(recorded.body)
+        assert replayed == sent, "; ".join(differences(replayed, sent)[:8])
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_replay_sdk(lab: Lab, name: str) -> None:
+    recorded = INTERACTIONS[name]
+    scope = lab.sdk(name).scope
+    got = lab.call(lab.base(lab.player, scope, name), recorded)
+    if not recorded.tape:
+        assert got.failure is not None and got.failure.status == 404, got.failure
+        error = got.failure.body if recorded.endpoint == MESSAGES else {"error": got.failure.body}
+        assert "tape_not_found" in json.dumps(error)
+        return
+    direct = lab.direct(name)
+    assert got.failure == direct.failure
+    assert got.items == direct.items, "; ".join(differences(got.items, direct.items)[:8])
+
+
+# --- 4. cross-format replay -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", TAPED)
+def test_cross_format(lab: Lab, name: str) -> None:
+    recorded = INTERACTIONS[name]
+    lab.sdk(name)  # the tape, recorded in the kind the provider answered
+    original = lab.direct(name)
+    base = lab.base(lab.player, f"sdk-{name}", name)
+    if recorded.stream:
+        other = lab.call(base, recorded, stream=False)
+    else:
+        other = lab.call(base, recorded, stream=True, helper=True)
+    assert original.failure is None and original.final is not None, original.failure
+    assert other.failure is None, other.failure
+    assert other.final is not None, "the replayed stream did not add up to an answer"
+    view = VIEWS[recorded.endpoint]
+    expected, got = view(original.final), view(other.final)
+    options = recorded.request.get("stream_options") or {}
+    if recorded.endpoint == CHAT and not recorded.stream and not options.get("include_usage"):
+        # A chat stream carries usage only when the request asks for it (stream_options), and
+        # asking would make it another request with another tape.
+        expected.pop("usage"), got.pop("usage")
+    note = original.note or other.note
+    note = f" ({note[:200]})" if note else ""
+    assert got == expected, f"differs{note}: " + "; ".join(differences(got, expected)[:8])
