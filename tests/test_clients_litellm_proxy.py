@@ -17,7 +17,7 @@ import httpx
 import openai
 import pytest
 
-from tests.clients.harness import Playingpack, check_flows, not_listening
+from tests.clients.harness import Playingpack, check_flows, not_listening, wait_finished
 from tests.conftest import API_KEY
 
 MODEL = "gpt-4o-mini"
@@ -29,6 +29,24 @@ model_list:
       model: openai/{MODEL}
       api_key: sk-not-used
       mock_response: "{ANSWER}"
+  # LiteLLM's own error answers, as its proxy sends them for a failing provider.
+  - model_name: broken
+    litellm_params:
+      model: openai/broken
+      api_key: sk-not-used
+      mock_response: "litellm.InternalServerError"
+  - model_name: limited
+    litellm_params:
+      model: openai/limited
+      api_key: sk-not-used
+      mock_response: "litellm.RateLimitError"
+  - model_name: overloaded
+    litellm_params:
+      model: openai/overloaded
+      api_key: sk-not-used
+      mock_response: "Exception: mock_streaming_error"
+router_settings:
+  num_retries: 0  # the errors go straight to the client, whose SDK decides on retrying
 """
 CALLS = 8  # of each kind: the issue saw about 1 flow in 4 stuck in STREAMING
 
@@ -178,3 +196,64 @@ def test_litellm_proxy_as_upstream(tmp_path: Path) -> None:
     finally:
         replaying.stop()
     assert replayed == recorded
+
+
+@pytest.mark.timeout(150)
+def test_litellm_proxy_errors_pass_through_and_leave_no_tape(tmp_path: Path) -> None:
+    """Real 500, 429 and 529 answers of a real server reach the SDK as sent: same status and
+    body, the SDK raises its usual error, the flow ends in ERROR, and nothing is recorded."""
+    tapes = tmp_path / "tapes"
+    litellm = LiteLLMProxy(tmp_path / "litellm")
+    try:
+        pp = Playingpack(
+            tmp_path / "pp",
+            upstream=litellm.url,
+            record="auto",
+            tapes_dir=tapes,
+            logs_dir=tmp_path / "logs",
+        )
+        try:
+            since = pp.mark()
+            cases = [
+                ("broken", False, 500, openai.InternalServerError),
+                ("limited", False, 429, openai.RateLimitError),
+                ("overloaded", True, 529, openai.APIStatusError),
+            ]
+            headers = {"Authorization": f"Bearer {API_KEY}"}
+            for model, stream, status, error in cases:
+                request = {
+                    "model": model,
+                    "messages": [{"role": "user", "content": f"fail as {model}"}],
+                    "stream": stream,
+                }
+                direct = httpx.post(
+                    f"{litellm.url}/v1/chat/completions", json=request, headers=headers, timeout=60
+                )
+                through = httpx.post(
+                    f"{pp.base_url('errors')}/chat/completions",
+                    json=request,
+                    headers=headers,
+                    timeout=60,
+                )
+                assert direct.status_code == through.status_code == status
+                assert through.json() == direct.json()
+                assert through.headers["x-litellm-call-id"]  # the upstream's own headers
+                with (
+                    openai.OpenAI(
+                        base_url=pp.base_url("errors"), api_key=API_KEY, max_retries=0
+                    ) as client,
+                    pytest.raises(error) as raised,
+                ):
+                    client.chat.completions.create(**request)
+                assert raised.value.status_code == status
+            flows = wait_finished(pp, "errors")
+            assert [(flow["state"], flow["status"]) for flow in flows] == [
+                ("ERROR", status) for _, _, status, _ in cases for _ in range(2)
+            ]
+            assert len(pp.wait_flow_lines(since, len(flows))) == len(flows)
+            assert pp.stderr_since(since) == []
+        finally:
+            pp.stop()
+    finally:
+        litellm.stop()
+    assert not list(tapes.rglob("*.json"))
