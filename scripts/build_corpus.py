@@ -9,7 +9,7 @@ files instead.
     .venv/bin/python scripts/build_corpus.py MIRRORS --check    fail if it would change
 
 MIRRORS is a folder of git repositories, one per source, found as ``MIRRORS/<owner>+<name>/repo``
-(what the ``fetch`` tool leaves in /work/.mirror), ``MIRRORS/<owner>+<name>``,
+(a mirror), ``MIRRORS/<owner>+<name>``,
 ``MIRRORS/<owner>/<name>`` or ``MIRRORS/<name>``; bare repositories and clones both work. Files
 are read with ``git show <commit>:<path>`` at the commits pinned in SOURCES, so the result does not
 depend on what is checked out. It needs PyYAML (installed with the test extras). To add an
@@ -579,7 +579,7 @@ def find_mirror(mirrors: Path, repo: str) -> Path:
             return candidate
     raise SystemExit(
         f"no repository for {repo} under {mirrors}: expected {owner}+{name}/repo, "
-        f"{owner}+{name}, {owner}/{name} or {name} (clone it, or fetch it with the fetch tool)"
+        f"{owner}+{name}, {owner}/{name} or {name} (clone or mirror it there)"
     )
 
 
