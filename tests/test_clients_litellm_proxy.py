@@ -100,6 +100,12 @@ class LiteLLMProxy:
             + log.read_text(errors="replace")[-3000:]
         )
 
+    def __enter__(self) -> LiteLLMProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -162,39 +168,32 @@ def run_calls(base_url: str) -> list[tuple[str, str, str]]:
 @pytest.mark.timeout(150)
 def test_litellm_proxy_as_upstream(tmp_path: Path) -> None:
     tapes = tmp_path / "tapes"
-    litellm = LiteLLMProxy(tmp_path / "litellm")
-    try:
-        recording = Playingpack(
+    with (
+        LiteLLMProxy(tmp_path / "litellm") as litellm,
+        Playingpack(
             tmp_path / "recording",
             upstream=litellm.url,
             record="auto",
             tapes_dir=tapes,
             logs_dir=tmp_path / "logs-recording",
-        )
-        try:
-            since = recording.mark()
-            recorded = run_calls(recording.root("litellm") + "/v1")
-            check_flows(recording, "litellm", since, calls=4 * CALLS, source="upstream", tools=[])
-        finally:
-            recording.stop()
-    finally:
-        litellm.stop()
+        ) as recording,
+    ):
+        since = recording.mark()
+        recorded = run_calls(recording.root("litellm") + "/v1")
+        check_flows(recording, "litellm", since, calls=4 * CALLS, source="upstream", tools=[])
     assert [answer for _, _, answer in recorded] == [ANSWER] * (4 * CALLS)
     assert len(list((tapes / "litellm").glob("*.json"))) == 4 * CALLS
 
-    replaying = Playingpack(
+    with Playingpack(
         tmp_path / "replaying",
         upstream=litellm.url,  # stopped: nothing listens there any more
         record="replay-only",
         tapes_dir=tapes,
         logs_dir=tmp_path / "logs-replaying",
-    )
-    try:
+    ) as replaying:
         since = replaying.mark()
         replayed = run_calls(replaying.root("litellm") + "/v1")
         check_flows(replaying, "litellm", since, calls=4 * CALLS, source="tape", tools=[])
-    finally:
-        replaying.stop()
     assert replayed == recorded
 
 
@@ -203,57 +202,53 @@ def test_litellm_proxy_errors_pass_through_and_leave_no_tape(tmp_path: Path) -> 
     """Real 500, 429 and 529 answers of a real server reach the SDK as sent: same status and
     body, the SDK raises its usual error, the flow ends in ERROR, and nothing is recorded."""
     tapes = tmp_path / "tapes"
-    litellm = LiteLLMProxy(tmp_path / "litellm")
-    try:
-        pp = Playingpack(
+    cases = [
+        ("broken", False, 500, openai.InternalServerError),
+        ("limited", False, 429, openai.RateLimitError),
+        ("overloaded", True, 529, openai.APIStatusError),
+    ]
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    with (
+        LiteLLMProxy(tmp_path / "litellm") as litellm,
+        Playingpack(
             tmp_path / "pp",
             upstream=litellm.url,
             record="auto",
             tapes_dir=tapes,
             logs_dir=tmp_path / "logs",
-        )
-        try:
-            since = pp.mark()
-            cases = [
-                ("broken", False, 500, openai.InternalServerError),
-                ("limited", False, 429, openai.RateLimitError),
-                ("overloaded", True, 529, openai.APIStatusError),
-            ]
-            headers = {"Authorization": f"Bearer {API_KEY}"}
-            for model, stream, status, error in cases:
-                request = {
-                    "model": model,
-                    "messages": [{"role": "user", "content": f"fail as {model}"}],
-                    "stream": stream,
-                }
-                direct = httpx.post(
-                    f"{litellm.url}/v1/chat/completions", json=request, headers=headers, timeout=60
-                )
-                through = httpx.post(
-                    f"{pp.base_url('errors')}/chat/completions",
-                    json=request,
-                    headers=headers,
-                    timeout=60,
-                )
-                assert direct.status_code == through.status_code == status
-                assert through.json() == direct.json()
-                assert through.headers["x-litellm-call-id"]  # the upstream's own headers
-                with (
-                    openai.OpenAI(
-                        base_url=pp.base_url("errors"), api_key=API_KEY, max_retries=0
-                    ) as client,
-                    pytest.raises(error) as raised,
-                ):
-                    client.chat.completions.create(**request)
-                assert raised.value.status_code == status
-            flows = wait_finished(pp, "errors")
-            assert [(flow["state"], flow["status"]) for flow in flows] == [
-                ("ERROR", status) for _, _, status, _ in cases for _ in range(2)
-            ]
-            assert len(pp.wait_flow_lines(since, len(flows))) == len(flows)
-            assert pp.stderr_since(since) == []
-        finally:
-            pp.stop()
-    finally:
-        litellm.stop()
+        ) as pp,
+    ):
+        since = pp.mark()
+        for model, stream, status, error in cases:
+            request = {
+                "model": model,
+                "messages": [{"role": "user", "content": f"fail as {model}"}],
+                "stream": stream,
+            }
+            direct = httpx.post(
+                f"{litellm.url}/v1/chat/completions", json=request, headers=headers, timeout=60
+            )
+            through = httpx.post(
+                f"{pp.base_url('errors')}/chat/completions",
+                json=request,
+                headers=headers,
+                timeout=60,
+            )
+            assert direct.status_code == through.status_code == status
+            assert through.json() == direct.json()
+            assert through.headers["x-litellm-call-id"]  # the upstream's own headers
+            with (
+                openai.OpenAI(
+                    base_url=pp.base_url("errors"), api_key=API_KEY, max_retries=0
+                ) as client,
+                pytest.raises(error) as raised,
+            ):
+                client.chat.completions.create(**request)
+            assert raised.value.status_code == status
+        flows = wait_finished(pp, "errors")
+        assert [(flow["state"], flow["status"]) for flow in flows] == [
+            ("ERROR", status) for _, _, status, _ in cases for _ in range(2)
+        ]
+        assert len(pp.wait_flow_lines(since, len(flows))) == len(flows)
+        assert pp.stderr_since(since) == []
     assert not list(tapes.rglob("*.json"))

@@ -178,6 +178,12 @@ class Playingpack:
             for line in path.read_text(encoding="utf-8").splitlines()
         ]
 
+    def __enter__(self) -> Playingpack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         """Stop it as Ctrl-C would and wait (bounded) until it has exited."""
         self.http.close()
