@@ -846,9 +846,17 @@ def test_empty_host(tmp_path: Path) -> None:
     )
 
 
-_HISTORY = "history must be an integer of 1 or more (how many recent calls are kept in memory)"
-_SECONDS = "hold_timeout must be a number of seconds greater than 0, such as 300 or 2.5"
-_TOKEN_RULE = "token must be at least 16 characters, each a letter, a digit, '-' or '_'"
+_HISTORY = (
+    "history must be an integer of 1 or more, up to 100000 "
+    "(how many recent calls are kept in memory)"
+)
+_SECONDS = (
+    "hold_timeout must be a number of seconds greater than 0 and at most 86400 (a day), "
+    "such as 300 or 2.5"
+)
+_TOKEN_RULE = (
+    "token must be at least 16 characters and at most 512, each a letter, a digit, '-' or '_'"
+)
 
 
 @pytest.mark.parametrize("history", ["0", "-3", "2.5", '"10"', "true"])

@@ -22,8 +22,9 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from playingpack.proxy import error_response
+from playingpack.redaction import TOKEN_COOKIE, TOKEN_HEADER
 
-COOKIE = "playingpack_token"
+COOKIE = TOKEN_COOKIE
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -88,7 +89,7 @@ class Access:
         authorization = request.headers.get("Authorization", "")
         offered = (
             request.query.get("token")
-            or request.headers.get("X-Playingpack-Token")
+            or request.headers.get(TOKEN_HEADER)
             or (authorization[7:] if authorization[:7].lower() == "bearer " else None)
             or request.cookies.get(COOKIE)
             or ""

@@ -244,7 +244,13 @@ def tapes_show(tape: str, raw: bool, **given: Path | None) -> None:
             "`playingpack tapes list` shows them"
         )
     if raw:
-        sys.stdout.buffer.write(found[0].path.read_bytes())
+        from playingpack.errors import TapeError
+        from playingpack.store import read_file
+
+        try:
+            sys.stdout.buffer.write(read_file(found[0].path)[0])
+        except (TapeError, OSError) as exc:
+            raise click.ClickException(f"cannot read {_shown(found[0].path)}: {exc}") from None
         return
     try:
         click.echo(catalog.format_tape(found[0], found[1:]))
@@ -279,14 +285,17 @@ def tapes_rm(tape: tuple[str, ...], **given: Path | None) -> None:
 def tapes_verify(**given: Path | None) -> None:
     """Check every tape's format, hash and secrets.
 
-    Every *.json file must parse as a tape, be named by the hash of its request as stored, and
-    hold nothing that looks like an API key or a secret header. Exit status 1, with one line per
-    problem, when any is found.
+    Every *.json file must parse as a tape whose answer can be replayed, be named by the hash of
+    its request as stored, and hold nothing that looks like an API key or a secret header. Exit
+    status 1, with one line per problem, when any is found. Temporary files of tape writes are
+    warnings (exit status 0).
     """
     from playingpack import catalog
 
     config = _tapes_config(**given)
     result = catalog.verify(config.tapes_dir)
+    for warning in result.warnings:
+        click.echo(f"warning: {_shown(warning.path)}: {warning.what}", err=True)
     for problem in result.problems:
         click.echo(f"{_shown(problem.path)}: {problem.what}")
     checked = f"{result.checked} tape file{'' if result.checked == 1 else 's'}"
@@ -376,17 +385,28 @@ class _Lines:
 
 
 def _setup_logging() -> None:
-    """Flow lines to stdout as they finish; warnings and errors to stderr, prefixed."""
+    """Flow lines to stdout as they finish; warnings and errors to stderr, prefixed. aiohttp's
+    and asyncio's warnings go the same way; every record has its secrets masked."""
+    from playingpack.logs import SECRET_FILTER, guard_loggers
+
     lines = logging.StreamHandler(sys.stdout)
     lines.addFilter(lambda record: record.levelno < logging.WARNING)
     lines.setFormatter(logging.Formatter("%(message)s"))
     problems = logging.StreamHandler(sys.stderr)
     problems.setLevel(logging.WARNING)
     problems.setFormatter(_LevelFormatter())
+    # On the handlers too, for loggers created after guard_loggers() ran.
+    for handler in (lines, problems):
+        handler.addFilter(SECRET_FILTER)
     root = logging.getLogger("playingpack")
     root.handlers[:] = [lines, problems]
     root.setLevel(logging.INFO)
     root.propagate = False
+    for name in ("aiohttp", "asyncio"):
+        other = logging.getLogger(name)
+        other.handlers[:] = [problems]
+        other.propagate = False
+    guard_loggers()
 
 
 class _LevelFormatter(logging.Formatter):

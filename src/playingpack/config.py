@@ -58,6 +58,17 @@ class ReplayTiming(enum.StrEnum):
 DEFAULT_UPSTREAM = "https://api.openai.com"
 DEFAULT_ANTHROPIC_UPSTREAM = "https://api.anthropic.com"
 
+# Upper bounds of the numeric settings: past them a value is a mistake, and some would break
+# things further on (a hold deadline past year 9999 cannot be shown as a date).
+MAX_HOLD_TIMEOUT = 86400.0  # a day
+MAX_HISTORY = 100_000
+# A longer token could not be sent at all: aiohttp refuses header and request lines over 8 KiB.
+MAX_TOKEN_LENGTH = 512
+HOLD_TIMEOUT_RULE = (
+    f"must be a number of seconds greater than 0 and at most {MAX_HOLD_TIMEOUT:g} (a day), "
+    "such as 300 or 2.5"
+)
+
 
 @dataclass(frozen=True)
 class Config:
@@ -187,27 +198,29 @@ def _parse_port(value: object, text: bool) -> int:
 def _parse_history(value: object, text: bool) -> int:
     if text and isinstance(value, str) and value.strip().isdecimal():
         value = int(value.strip())
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_HISTORY:
         return value
-    raise _BadValue("must be an integer of 1 or more (how many recent calls are kept in memory)")
+    raise _BadValue(
+        f"must be an integer of 1 or more, up to {MAX_HISTORY} "
+        "(how many recent calls are kept in memory)"
+    )
 
 
 def _parse_seconds(value: object, text: bool) -> float:
-    expected = "must be a number of seconds greater than 0, such as 300 or 2.5"
     if text and isinstance(value, str):
         try:
             value = float(value.strip())
         except ValueError:
-            raise _BadValue(expected) from None
-    # inf passes `> 0`, but a hold that never ends is not a timeout.
+            raise _BadValue(HOLD_TIMEOUT_RULE) from None
+    # NaN fails every comparison; inf and 1e400 fail the upper bound.
     if (
         isinstance(value, int | float)
         and not isinstance(value, bool)
         and math.isfinite(value)
-        and value > 0
+        and 0 < value <= MAX_HOLD_TIMEOUT
     ):
         return float(value)
-    raise _BadValue(expected)
+    raise _BadValue(HOLD_TIMEOUT_RULE)
 
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,}")
@@ -215,11 +228,14 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,}")
 
 def _parse_token(value: object, text: bool) -> str:
     # The token is a secret: messages say what is wrong with it but never show it.
-    expected = "must be at least 16 characters, each a letter, a digit, '-' or '_'"
+    expected = (
+        f"must be at least 16 characters and at most {MAX_TOKEN_LENGTH}, "
+        "each a letter, a digit, '-' or '_'"
+    )
     if not isinstance(value, str):
         raise _BadValue(expected, found=f"{type(value).__name__}; value not shown")
     token = value.strip() if text else value
-    if len(token) < 16:
+    if not 16 <= len(token) <= MAX_TOKEN_LENGTH:
         raise _BadValue(expected, found=f"{len(token)} characters; value not shown")
     if not _TOKEN.fullmatch(token):
         raise _BadValue(expected, found="a character outside that set; value not shown")

@@ -6,12 +6,13 @@ generated from them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Annotated, Any
 
 import msgspec
 
-from playingpack.config import PauseMode, RecordMode, ReplayTiming
+from playingpack.config import MAX_HOLD_TIMEOUT, PauseMode, RecordMode, ReplayTiming
 from playingpack.flows import Flow, Source, State, iso_time
 from playingpack.interceptor import Stage
 from playingpack.providers import Summary
@@ -100,7 +101,7 @@ class SettingsPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tr
     pause: PauseMode | None = None
     replay_timing: ReplayTiming | None = None
     pause_requests: bool | None = None
-    hold_timeout: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    hold_timeout: Annotated[float, msgspec.Meta(gt=0, le=MAX_HOLD_TIMEOUT)] | None = None
     sequence: bool | None = None
 
 
@@ -248,3 +249,12 @@ def _headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     if headers is None:
         return {}
     return {name: mask(name, value) for name, value in headers.items()}
+
+
+def encode(value: Any) -> bytes:
+    """``value`` (wire Structs included) as JSON. A request may hold lone surrogates (JSON
+    allows ``\\ud800``; UTF-8 cannot carry it), which are written as such escapes."""
+    try:
+        return msgspec.json.encode(value)
+    except UnicodeEncodeError:
+        return json.dumps(msgspec.to_builtins(value), separators=(",", ":")).encode()
