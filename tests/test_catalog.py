@@ -630,17 +630,18 @@ def test_verify_misnamed_tape_and_temporary_file(tmp_path: Path) -> None:
     found = problems(tmp_path)
     assert found == [
         (
-            f".{tape.key[:16]}.x1y2.tmp",
-            "temporary file left by an interrupted write; delete it",
-        ),
-        (
             f"{tape.key}.1.json",
             "is not named like a tape (expected <64 hex digits>.json, or <64 hex digits>.<k>.json "
             f"with k >= 2 for a repeated request); rename it to {tape.key}.json if it is one",
         ),
-        ("sub/copy of tape.json", found[2][1]),
+        ("sub/copy of tape.json", found[1][1]),
     ]
-    assert found[2][1].startswith("is not named like a tape")
+    assert found[1][1].startswith("is not named like a tape")
+    (warning,) = catalog.verify(tmp_path).warnings
+    temporary, what = warning.path, warning.what
+    assert temporary.name == f".{tape.key[:16]}.x1y2.tmp"
+    assert what.startswith("temporary file of a tape being written")
+    assert f"remove it with `rm {temporary}`" in what
 
 
 def test_verify_an_unknown_endpoint(tmp_path: Path) -> None:

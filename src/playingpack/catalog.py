@@ -14,17 +14,29 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from playingpack.errors import TapeError
 from playingpack.ledger import USAGE_FILE, USAGE_FORMAT
 from playingpack.providers import Provider, builtin
 from playingpack.redaction import SECRET_HEADERS
+from playingpack.replay import InvalidReplay, Replay
+from playingpack.store import (
+    MAX_TAPE_FILE,
+    STALE_TEMPORARY,
+    is_temporary,
+    read_file,
+    refusal,
+    too_big,
+)
 from playingpack.tapes import Tape
 
 MIN_PREFIX = 6  # hex digits a hash prefix needs to name a tape
@@ -62,13 +74,18 @@ def find_tapes(tapes_dir: Path) -> list[TapeFile]:
     """Every tape file under ``tapes_dir``, sorted by id; [] when the folder does not exist.
 
     Files whose name is not a tape's (see _TAPE_NAME) are left out; verify() reports them.
+    Entries named like tapes that are not regular files (links, FIFOs) are in, to be reported
+    as unreadable; nothing is read through them (see store.refusal).
     """
     found = []
     for path in _walk(tapes_dir):
         match = _TAPE_NAME.fullmatch(path.name)
         if match is None:
             continue
-        stat = path.stat()
+        try:
+            stat = path.lstat()
+        except FileNotFoundError:
+            continue
         found.append(
             TapeFile(
                 id=path.relative_to(tapes_dir).as_posix().removesuffix(".json"),
@@ -83,11 +100,24 @@ def find_tapes(tapes_dir: Path) -> list[TapeFile]:
 
 
 def _walk(tapes_dir: Path) -> Iterable[Path]:
+    """Every file under ``tapes_dir``, and every link to a folder (which is not entered)."""
     for folder, subfolders, names in os.walk(tapes_dir):
         # Hidden folders (.git, editors' state) hold no tapes; hidden files may be .tmp ones.
-        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
-        for name in sorted(names):
+        visible = sorted(name for name in subfolders if not name.startswith("."))
+        links = [name for name in visible if os.path.islink(os.path.join(folder, name))]
+        subfolders[:] = [name for name in visible if name not in links]
+        for name in sorted(names + links):
             yield Path(folder, name)
+
+
+def _read(path: Path) -> bytes:
+    """The bytes of a tape file; raises ValueError saying why it cannot be read."""
+    try:
+        return read_file(path)[0]
+    except TapeError as exc:
+        raise ValueError(exc.reason) from None
+    except OSError as exc:
+        raise ValueError(exc.strerror or str(exc)) from None
 
 
 # --- resolving what the user typed ---------------------------------------------------------------
@@ -180,8 +210,8 @@ _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 def _row(file: TapeFile) -> TapeRow:
     try:
-        tape = Tape.from_json(file.path.read_bytes())
-    except (OSError, ValueError) as exc:
+        tape = Tape.from_json(_read(file.path))
+    except ValueError as exc:
         return TapeRow(file, None, None, None, None, None, str(exc))
     return TapeRow(
         file,
@@ -312,9 +342,9 @@ def format_tape(file: TapeFile, others: list[TapeFile] | None = None) -> str:
     """A tape for reading: its request (messages, tools offered) and its answer (text, tool
     calls with their arguments, usage). ``others`` are further recordings of the same request.
 
-    Raises ValueError when the file does not parse.
+    Raises ValueError when the file cannot be read or does not parse.
     """
-    tape = Tape.from_json(file.path.read_bytes())
+    tape = Tape.from_json(_read(file.path))
     recording = f" (recording {file.index})" if file.index > 1 else ""
     if tape.streamed:
         seconds = tape.total_delay_ms / 1000
@@ -421,7 +451,7 @@ def _answer_lines(tape: Tape) -> list[str]:
     try:
         answer = _answer(provider, tape)
         summary = provider.summarize(answer)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         return [f"  (cannot read the answer: {exc}; --raw shows the file)"]
     text = _answer_text(answer)
     lines = _said("text", text) if text else []
@@ -440,13 +470,8 @@ def _answer_lines(tape: Tape) -> list[str]:
 
 
 def _answer(provider: Provider, tape: Tape) -> dict[str, Any]:
-    """The JSON answer a non-streaming client gets from this tape."""
-    if tape.streamed:
-        return provider.assemble([chunk.c for chunk in tape.chunks])
-    answer = msgspec.json.decode(tape.body)
-    if not isinstance(answer, dict):
-        raise ValueError(f"the answer is a JSON {type(answer).__name__}, not an object")
-    return answer
+    """The JSON answer a non-streaming client gets from this tape (InvalidReplay if none)."""
+    return Replay(tape, provider).answer
 
 
 def _answer_text(answer: dict[str, Any]) -> str:
@@ -556,29 +581,53 @@ class Problem:
 class Verification:
     checked: int  # .json files read
     problems: list[Problem]
+    warnings: list[Problem] = field(default_factory=list)  # worth a look, not wrong
 
 
-def verify(tapes_dir: Path) -> Verification:
-    """Check every ``*.json`` file under ``tapes_dir``: it parses as a tape, its name is a tape
-    name whose key is ``meta.hash`` and the key of the request as stored, and its text holds
-    nothing that looks like an API key or a secret header. Temporary files a crash left behind
-    (``.*.tmp``) are problems too."""
+def verify(tapes_dir: Path, now: float | None = None) -> Verification:
+    """Check every ``*.json`` file under ``tapes_dir``: it parses as a tape whose answer can be
+    replayed, its name is a tape name whose key is ``meta.hash`` and the key of the request as
+    stored, and its text holds nothing that looks like an API key or a secret header. A link
+    to a folder (not entered) is a problem too. The temporary files of tape writes are
+    warnings: of a write in progress, or of one a killed process left behind (``playingpack
+    start`` removes those once they are STALE_TEMPORARY seconds old)."""
+    moment = time.time() if now is None else now
     checked = 0
     problems: list[Problem] = []
+    warnings: list[Problem] = []
     for path in _walk(tapes_dir):
-        if path.name.startswith(".") and path.name.endswith(".tmp"):
-            problems.append(Problem(path, "temporary file left by an interrupted write; delete it"))
+        try:
+            mode = path.lstat()
+        except FileNotFoundError:
+            continue
+        if is_temporary(path.name):
+            warnings.append(Problem(path, _temporary(path, moment - mode.st_mtime)))
         elif path.name.endswith(".json"):
             checked += 1
             problems += [Problem(path, what) for what in _check(path)]
-    return Verification(checked, problems)
+        elif os.path.isdir(path):  # a link to a folder: _walk yields no other
+            problems.append(Problem(path, refusal(mode.st_mode, folder=True) or ""))
+    return Verification(checked, problems, warnings)
+
+
+def _temporary(path: Path, age: float) -> str:
+    remove = f"`rm {shlex.quote(str(path))}`"
+    if age < STALE_TEMPORARY:
+        return (
+            f"temporary file of a tape being written ({age:.0f} s old); if no playingpack is "
+            f"running, it was left by an interrupted write: remove it with {remove}"
+        )
+    return (
+        f"temporary file left by an interrupted write ({age / 60:.0f} min old; `playingpack "
+        f"start` removes it): remove it with {remove}"
+    )
 
 
 def _check(path: Path) -> list[str]:
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return [f"cannot be read: {exc.strerror or exc}"]
+        data = _read(path)
+    except ValueError as exc:
+        return [f"cannot be read: {exc}"]
     found = [
         f"{kind} at line {line} ({shown}); {_SECRET_ADVICE}" for kind, line, shown in _secrets(data)
     ]
@@ -606,14 +655,28 @@ def _check(path: Path) -> list[str]:
         found.insert(
             0, f"endpoint {tape.endpoint!r} is not one playingpack records; its hash is unchecked"
         )
-    elif (computed := provider.key(tape.request, tape.endpoint)) != key:
-        found.insert(
-            0,
-            f"the request hashes to {computed[:12]}…, not to the {key[:12]}… of the file name: "
-            "it was edited after recording, so it can never be replayed; re-record it "
-            "(--record refresh) or delete it",
-        )
+    else:
+        if (computed := provider.key(tape.request, tape.endpoint)) != key:
+            found.insert(
+                0,
+                f"the request hashes to {computed[:12]}…, not to the {key[:12]}… of the file "
+                "name: it was edited after recording, so it can never be replayed; re-record it "
+                "(--record refresh) or delete it",
+            )
+        unplayable = too_big(len(data)) if len(data) > MAX_TAPE_FILE else None
+        unplayable = unplayable or _unplayable(tape, provider)
+        if unplayable is not None:
+            found.insert(0, f"cannot be replayed: {unplayable}; re-record it or delete it")
     return found
+
+
+def _unplayable(tape: Tape, provider: Provider) -> str | None:
+    """Why ``tape`` cannot be replayed (its summary, or the JSON answer), or None."""
+    try:
+        Replay(tape, provider).json_body()
+    except InvalidReplay as exc:
+        return str(exc)
+    return None
 
 
 _SECRET_ADVICE = "remove it from the tape (and revoke the key if it is real)"

@@ -119,7 +119,7 @@ def tape_names(tapes_dir: Path) -> list[str]:
     for entry in entries:
         if entry.name.startswith("."):
             continue
-        if entry.is_dir():
+        if entry.is_dir(follow_symlinks=False):  # links are not followed (see store.refusal)
             names.extend(
                 f"{entry.name}/{inner.name[:-5]}"
                 for inner in os.scandir(entry.path)

@@ -7,6 +7,7 @@ a set comparison per candidate rather than reading the folder again.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -14,6 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+
+from playingpack.hashing import nests_deeper
+from playingpack.tapes import MAX_DEPTH, decode
+
+logger = logging.getLogger(__name__)
 
 _SHOWN = 40  # characters of each value shown around the first difference
 
@@ -47,9 +53,6 @@ class _Head(msgspec.Struct):
     request: _Request = msgspec.field(default_factory=_Request)
 
 
-_decode_head = msgspec.json.Decoder(_Head).decode
-
-
 @dataclass(frozen=True)
 class _Entry:
     signature: tuple[int, int]
@@ -72,6 +75,7 @@ class RequestIndex:
         self._postings: dict[tuple[str, str, str], set[str]] = {}
         self._counts: dict[str, int] = {}  # tapes per endpoint
         self._folder_signature: tuple[int, int] | None = None
+        self._skipped: dict[str, tuple[int, int]] = {}  # unreadable files, reported once
 
     def nearest(self, body: Any, endpoint: str) -> Nearest | None:
         """The tape whose request shares the most (path, value) leaves with ``body`` among
@@ -132,9 +136,10 @@ class RequestIndex:
                 continue
             name = item.name[:-5]
             try:
-                if not item.is_file():
+                # Links and FIFOs are never opened (see store.refusal).
+                if not item.is_file(follow_symlinks=False):
                     continue
-                stat = item.stat()
+                stat = item.stat(follow_symlinks=False)
             except OSError:
                 continue
             seen.add(name)
@@ -142,15 +147,33 @@ class RequestIndex:
             entry = self._entries.get(name)
             if entry is not None and entry.signature == file_signature:
                 continue
-            self._drop(name)
-            try:
-                with open(item.path, "rb") as file:
-                    head = _decode_head(file.read())
-            except (OSError, msgspec.DecodeError):
+            if self._skipped.get(name) == file_signature:
                 continue
+            self._drop(name)
+            problem = None
+            try:
+                with open(item.path, "rb", opener=_no_follow) as file:
+                    data = file.read()
+                head = decode(data, _Head)
+                body = head.request.body
+                if type(body) in (dict, list) and nests_deeper(body, MAX_DEPTH, data):
+                    problem = f"its request nests more than {MAX_DEPTH} arrays and objects deep"
+            except OSError as exc:
+                problem = exc.strerror or str(exc)
+            except ValueError as exc:
+                problem = str(exc)
+            if problem is not None:
+                self._skipped[name] = file_signature
+                logger.warning(
+                    "tape %s is left out of the nearest-tape search: %s", item.path, problem
+                )
+                continue
+            self._skipped.pop(name, None)
             self._add(name, file_signature, head)
         for name in set(self._entries) - seen:
             self._drop(name)
+        for name in set(self._skipped) - seen:
+            del self._skipped[name]
         self._folder_signature = signature
 
     def _add(self, name: str, signature: tuple[int, int], head: _Head) -> None:
@@ -177,6 +200,10 @@ class RequestIndex:
                 names.discard(name)
                 if not names:
                     del self._postings[(entry.endpoint, path, value)]
+
+
+def _no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK)
 
 
 def differences(recorded: Any, wanted: Any, limit: int = 3) -> list[str]:

@@ -1,12 +1,23 @@
-"""TapeStore: where tapes live on disk; load, save atomically, delete."""
+"""TapeStore: where tapes live on disk; load, save atomically, delete.
+
+What playingpack reads or writes below a tapes folder follows one rule, shared by the server
+and the ``playingpack tapes`` commands (see ``refusal``): only regular files and folders are
+used, and no symbolic link below the tapes folder is followed, wherever it points (the tapes
+folder itself may be a link). A link, a FIFO or a device named like a tape is reported by
+name as unreadable; nothing is read, listed, written or deleted through it.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import logging
 import os
 import re
+import stat
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -17,8 +28,19 @@ from playingpack.tapes import Tape
 
 logger = logging.getLogger(__name__)
 
+CACHE_ENTRIES = 512  # parsed tapes kept per store
+CACHE_BUDGET = 64 * 1024**2  # bytes of tape files whose parsed tapes a store keeps
+CACHE_TAPE_LIMIT = 8 * 1024**2  # a tape file bigger than this is parsed on every use, not kept
+READ_INLINE = 1024**2  # bigger files are read and parsed in a worker thread by TapeStore.fetch
+# The biggest tape file replayed: bigger than any recording (see proxy.MAX_RECORDED_BODY and
+# MAX_ANSWER), and reading one that big would hold up every other request.
+MAX_TAPE_FILE = 64 * 1024**2
+STALE_TEMPORARY = 300.0  # seconds after which a temporary file no write is using is removed
+
 _KEY = re.compile(r"[0-9a-f]{64}")
-_CACHE_SIZE = 512
+# TapeStore.save's temporary files: "." + the key's first 16 digits + "." + mkstemp's + ".tmp".
+_TEMPORARY = re.compile(r"\.[0-9a-f]{16}\.[A-Za-z0-9_]+\.tmp")
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def file_name(key: str, index: int = 1) -> str:
@@ -32,23 +54,89 @@ def is_key(text: str) -> bool:
     return _KEY.fullmatch(text) is not None
 
 
+def is_temporary(name: str) -> bool:
+    """Whether ``name`` is that of a temporary file TapeStore.save writes a tape into."""
+    return _TEMPORARY.fullmatch(name) is not None
+
+
+def refusal(mode: int, *, folder: bool = False) -> str | None:
+    """Why an entry below a tapes folder, of ``lstat`` mode ``mode``, is neither read nor
+    written through; None for a regular file (a folder when ``folder``)."""
+    if stat.S_ISLNK(mode):
+        return (
+            "is a symbolic link; playingpack follows no link inside the tapes folder (it could "
+            f"lead outside it): put the {'folder' if folder else 'file'} itself there"
+        )
+    if folder:
+        return None if stat.S_ISDIR(mode) else "is not a folder"
+    if stat.S_ISREG(mode):
+        return None
+    kinds = {stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket"}
+    kind = next((name for test, name in kinds.items() if test(mode)), "a device")
+    return f"is not a regular file ({kind})"
+
+
+def read_file(path: str | os.PathLike[str]) -> tuple[bytes, os.stat_result]:
+    """The bytes of the tape file at ``path`` and its ``stat``, opened only when it is a regular
+    file (never through a link, never waiting on a FIFO). Raises FileNotFoundError when there is
+    none, TapeError naming it when it is refused or cannot be read."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise TapeError(Path(path), refusal(stat.S_IFLNK) or "") from None
+        raise TapeError(Path(path), exc.strerror or str(exc)) from None
+    try:
+        status = os.fstat(fd)
+        reason = refusal(status.st_mode)
+        if reason is not None:
+            raise TapeError(Path(path), reason)
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            data = file.read()
+    except OSError as exc:
+        raise TapeError(Path(path), exc.strerror or str(exc)) from None
+    finally:
+        os.close(fd)
+    return data, status
+
+
+def too_big(size: int) -> str:
+    """Why a tape file of ``size`` bytes is not replayed."""
+    return (
+        f"is {size / 1024**2:.0f} MiB, more than the {MAX_TAPE_FILE // 1024**2} MiB playingpack "
+        "replays (it records nothing that big)"
+    )
+
+
 class TapeStore:
     """Tapes under one folder, named ``<key>.json``.
 
-    Parsed tapes are cached and revalidated with one ``stat`` per lookup, so a tape edited or
+    Parsed tapes are cached and revalidated with one ``lstat`` per lookup, so a tape edited or
     deleted on disk is seen at once while replays of an unchanged tape skip reading and parsing.
+    The cache is bounded twice: at most CACHE_ENTRIES tapes, and at most CACHE_BUDGET bytes of
+    tape files (a parsed tape takes about as much memory as its file, a few times more for
+    streams of many small events); a file over CACHE_TAPE_LIMIT bytes is never kept. The least
+    recently used tapes go first. Safe to use from the event loop and worker threads at once.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, scoped: bool = False) -> None:
         self.directory = directory
         self._prefix = os.path.join(directory, "")
+        # A per-test subfolder must not be a link; the tapes folder itself may be.
+        self._scoped = scoped
         self._cache: OrderedDict[str, tuple[tuple[int, int], Tape]] = OrderedDict()
+        self._cached_bytes = 0
+        self._cache_lock = threading.Lock()
         self._index: RequestIndex | None = None
         self._index_lock = threading.Lock()
 
     def nearest(self, body: Any, endpoint: str) -> Nearest | None:
         """The recorded request nearest to ``body`` (see matching). Blocking, and safe to call
         from several threads: run it off the event loop."""
+        if self._folder_refusal() is not None:
+            return None
         with self._index_lock:
             if self._index is None:
                 self._index = RequestIndex(self.directory)
@@ -63,42 +151,80 @@ class TapeStore:
 
     def load(self, key: str, index: int = 1) -> Tape | None:
         """The tape for ``key`` (its ``index``-th recording), or None when there is none;
-        raises TapeError if it is corrupt."""
+        raises TapeError naming the file if it is corrupt, unreadable, or not a regular file.
+
+        Never waits on a FIFO; a big file is read here all the same (``fetch`` reads it in a
+        worker thread)."""
+        found = self._find(key, index)
+        if found is None or isinstance(found, Tape):
+            return found
+        return self._read(*found)
+
+    async def fetch(self, key: str, index: int = 1) -> Tape | None:
+        """``load`` for the event loop: a file over READ_INLINE bytes that is not cached is read
+        and parsed in a worker thread."""
+        found = self._find(key, index)
+        if found is None or isinstance(found, Tape):
+            return found
+        if found[2] > READ_INLINE:
+            return await asyncio.to_thread(self._read, *found)
+        return self._read(*found)
+
+    def _find(self, key: str, index: int) -> Tape | tuple[str, str, int] | None:
+        """The cached tape, or (name, file, size) of the file to read, or None for no file."""
         if not is_key(key):
             raise ValueError(f"not a tape key: {key!r} (expected 64 hex digits)")
+        if self._scoped:
+            reason = self._folder_refusal()
+            if reason is not None:
+                raise TapeError(self.directory, reason)
         # A plain string path: this runs on every recorded request.
         name = file_name(key, index)
         file = f"{self._prefix}{name}"
         try:
-            stat = os.stat(file)
+            status = os.lstat(file)
         except (FileNotFoundError, NotADirectoryError):
-            self._cache.pop(name, None)
+            self._forget(name)
             return None
         except OSError as exc:
             raise TapeError(Path(file), exc.strerror or str(exc)) from None
-        signature = (stat.st_mtime_ns, stat.st_size)
-        cached = self._cache.get(name)
-        if cached is not None and cached[0] == signature:
-            self._cache.move_to_end(name)
-            return cached[1]
+        reason = refusal(status.st_mode)
+        if reason is not None:
+            self._forget(name)
+            raise TapeError(Path(file), reason)
+        if status.st_size > MAX_TAPE_FILE:
+            raise TapeError(Path(file), too_big(status.st_size))
+        signature = (status.st_mtime_ns, status.st_size)
+        with self._cache_lock:
+            cached = self._cache.get(name)
+            if cached is not None and cached[0] == signature:
+                self._cache.move_to_end(name)
+                return cached[1]
+        return name, file, status.st_size
+
+    def _read(self, name: str, file: str, size: int) -> Tape | None:
         try:
-            with open(file, "rb") as handle:
-                data = handle.read()
+            data, status = read_file(file)
         except FileNotFoundError:
+            self._forget(name)
             return None
-        except OSError as exc:
-            raise TapeError(Path(file), exc.strerror or str(exc)) from None
         try:
             tape = Tape.from_json(data)
         except ValueError as exc:
             raise TapeError(Path(file), str(exc)) from None
-        self._remember(name, signature, tape)
+        self._remember(name, (status.st_mtime_ns, status.st_size), tape)
         return tape
 
     def save(self, tape: Tape, index: int = 1) -> Path:
         """Write ``tape`` (as the ``index``-th recording of its request) atomically: a temporary
-        file in the same folder, then a rename. An existing file is replaced whole."""
+        file in the same folder, then a rename. An existing file is replaced whole (a link in
+        its place is replaced, not written through). Raises TapeError when the folder is a
+        link, OSError when the disk refuses."""
         path = self.path(tape.key, index)
+        if self._scoped:
+            reason = self._folder_refusal()
+            if reason is not None:
+                raise TapeError(self.directory, reason)
         self.directory.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(
             prefix=f".{tape.key[:16]}.", suffix=".tmp", dir=self.directory
@@ -112,30 +238,54 @@ class TapeStore:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-        stat = os.stat(path)
-        self._remember(path.name, (stat.st_mtime_ns, stat.st_size), tape)
+        status = os.stat(path)
+        self._remember(path.name, (status.st_mtime_ns, status.st_size), tape)
         return path
 
+    def raw(self, key: str) -> bytes | None:
+        """The bytes of the file of ``key`` as stored, or None when there is none; raises
+        TapeError as load does."""
+        if self._scoped:
+            reason = self._folder_refusal()
+            if reason is not None:
+                raise TapeError(self.directory, reason)
+        try:
+            return read_file(self.path(key))[0]
+        except FileNotFoundError:
+            return None
+
     def files(self) -> list[tuple[str, int]]:
-        """The key and size in bytes of every tape file in the folder."""
+        """The key and size in bytes of every entry named like a first recording in the folder
+        (links and other entries ``load`` refuses included, so that they are reported)."""
+        if self._scoped and self._folder_refusal() is not None:
+            return []
         try:
             entries = list(os.scandir(self.directory))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return []
         found = []
         for entry in entries:
             key, dot, extension = entry.name.partition(".")
-            if dot and extension == "json" and is_key(key) and entry.is_file():
-                found.append((key, entry.stat().st_size))
+            if dot and extension == "json" and is_key(key):
+                try:
+                    found.append((key, entry.stat(follow_symlinks=False).st_size))
+                except FileNotFoundError:
+                    continue
         return found
 
     def delete(self, key: str) -> bool:
-        """Remove the tape of ``key`` and its further recordings; False when there was none."""
+        """Remove the tape of ``key`` and its further recordings; False when there was none.
+        A link named like a tape is removed itself, its target left alone. Raises TapeError
+        when this folder is a link, OSError when the disk refuses."""
+        if self._scoped:
+            reason = self._folder_refusal()
+            if reason is not None:
+                raise TapeError(self.directory, reason)
         found = False
         index = 1
         while True:
             path = self.path(key, index)
-            self._cache.pop(path.name, None)
+            self._forget(path.name)
             try:
                 path.unlink()
             except FileNotFoundError:
@@ -147,11 +297,58 @@ class TapeStore:
                 return False
             index += 1
 
+    def sweep(self, now: float | None = None) -> list[Path]:
+        """Remove the temporary files of writes that a killed process left (those untouched for
+        STALE_TEMPORARY seconds: a write in progress, in any process, is younger); returns
+        them. Files it cannot remove are left, with a warning."""
+        moment = time.time() if now is None else now
+        removed: list[Path] = []
+        try:
+            entries = list(os.scandir(self.directory))
+        except (FileNotFoundError, NotADirectoryError):
+            return removed
+        for entry in entries:
+            if not is_temporary(entry.name):
+                continue
+            try:
+                status = entry.stat(follow_symlinks=False)
+                if not stat.S_ISREG(status.st_mode) or moment - status.st_mtime < STALE_TEMPORARY:
+                    continue
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                logger.warning("could not remove %s: %s", entry.path, exc.strerror or exc)
+                continue
+            removed.append(Path(entry.path))
+        return removed
+
+    def _folder_refusal(self) -> str | None:
+        try:
+            return refusal(os.lstat(self.directory).st_mode, folder=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
     def _remember(self, name: str, signature: tuple[int, int], tape: Tape) -> None:
-        self._cache[name] = (signature, tape)
-        self._cache.move_to_end(name)
-        while len(self._cache) > _CACHE_SIZE:
-            self._cache.popitem(last=False)
+        size = signature[1]
+        with self._cache_lock:
+            self._drop(name)
+            if size > CACHE_TAPE_LIMIT:
+                return
+            self._cache[name] = (signature, tape)
+            self._cached_bytes += size
+            while len(self._cache) > CACHE_ENTRIES or self._cached_bytes > CACHE_BUDGET:
+                (_, size), _ = self._cache.popitem(last=False)[1]
+                self._cached_bytes -= size
+
+    def _forget(self, name: str) -> None:
+        with self._cache_lock:
+            self._drop(name)
+
+    def _drop(self, name: str) -> None:
+        cached = self._cache.pop(name, None)
+        if cached is not None:
+            self._cached_bytes -= cached[0][1]
 
 
 class TapeStores:
@@ -168,21 +365,36 @@ class TapeStores:
             return self.root
         store = self._scoped.get(scope)
         if store is None:
-            store = self._scoped[scope] = TapeStore(self.directory / scope)
+            # setdefault: the API lists tapes in a worker thread while the loop serves calls.
+            store = self._scoped.setdefault(scope, TapeStore(self.directory / scope, scoped=True))
         return store
 
     def all(self) -> list[tuple[str | None, TapeStore]]:
         """The top folder's store (scope None), then one per per-test subfolder on disk, by
-        name."""
+        name (a link to a folder is none: see ``refusal``)."""
         try:
             names = sorted(
                 entry.name
                 for entry in os.scandir(self.directory)
-                if entry.is_dir() and is_scope(entry.name)
+                if entry.is_dir(follow_symlinks=False) and is_scope(entry.name)
             )
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             names = []
         return [(None, self.root), *((name, self.get(name)) for name in names)]
+
+    def sweep(self) -> list[Path]:
+        """Remove the stale temporary files of killed writes in every store (TapeStore.sweep),
+        logging what went. Blocking; it lists each folder once, so it is quick for a folder of
+        thousands of tapes: call it once at start, in a worker thread."""
+        removed = [path for _, store in self.all() for path in store.sweep()]
+        if removed:
+            logger.info(
+                "removed %d temporary file%s left by interrupted tape writes in %s",
+                len(removed),
+                "" if len(removed) == 1 else "s",
+                self.directory,
+            )
+        return removed
 
     def name_of(self, store: TapeStore, key: str, index: int = 1) -> str:
         """A tape's name as reports show it: its path under the tapes folder, without .json."""

@@ -10,23 +10,38 @@ File format (SPEC §6), UTF-8 JSON, pretty-printed with sorted keys::
 answer) and ``d`` the milliseconds since the previous chunk (for the first, since the request was
 sent). ``format`` and ``streamed`` are additions; tapes without them (the original tool's) are read
 by sniffing the first chunk. Unknown fields are ignored.
+
+A tape must make sense as an answer: its status is a final HTTP status (200..599), it has at
+least one chunk, and its request nests at most MAX_DEPTH arrays and objects deep (the readers of
+tapes walk requests recursively). Lone UTF-16 surrogates, which JSON allows as escapes
+(``"\\ud800"``), are written as such escapes and read back as they were.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, NamedTuple, TypeVar
 
 import msgspec
 
+from playingpack.hashing import nests_deeper, reject_constant
+
 FORMAT_VERSION = 1
+_BIG_CHUNK = 1024**2  # a chunk longer than this is encoded off the loop and written in pieces
+# Arrays and objects nested in a tape's request; deeper is refused as corrupt. Above the limit
+# on requests (hashing.MAX_DEPTH), so every tape recorded reads; below where the readers'
+# recursion (hashing, matching, the CLI) would run out of stack.
+MAX_DEPTH = 300
 _SSE_PREFIXES = ("data:", "event:", ":", "id:", "retry:")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_T = TypeVar("_T")
 
 
 class Chunk(NamedTuple):
@@ -82,22 +97,35 @@ class Tape:
                 "chunks": [{"c": chunk.c, "d": chunk.d} for chunk in self.chunks],
             },
         }
-        text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)
-        return (text + "\n").encode("utf-8")
+        try:
+            # msgspec's C encoder and formatter hold the interpreter for far less time than
+            # json's indenting encoder (which big tapes, written from a worker thread, need).
+            return (
+                msgspec.json.format(msgspec.json.encode(document, order="sorted"), indent=2) + b"\n"
+            )
+        except UnicodeEncodeError:
+            text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+            # Lone surrogates can only be inside strings, where their escape means the same.
+            return _LONE_SURROGATE.sub(_escape, text).encode("utf-8")
 
     @classmethod
     def from_json(cls, data: bytes) -> Tape:
         """Read a tape file's bytes; raise ValueError saying what is wrong."""
-        try:
-            document = msgspec.json.decode(data, type=_TapeFile)
-        except msgspec.ValidationError as exc:
-            raise ValueError(f"unexpected content: {exc}") from None
-        except msgspec.DecodeError as exc:
-            raise ValueError(f"not valid JSON: {exc}") from None
-        chunks = tuple(Chunk(chunk.c, chunk.d) for chunk in document.response.chunks)
+        document = decode(data, _TapeFile)
+        response = document.response
+        if not 200 <= response.status <= 599:
+            raise ValueError(
+                f"response.status is {response.status}, not a final HTTP status (200..599)"
+            )
+        if not response.chunks:
+            raise ValueError("response.chunks is empty: the tape holds no answer")
+        body = document.request.body
+        if type(body) in (dict, list) and nests_deeper(body, MAX_DEPTH, data):
+            raise ValueError(f"its request nests more than {MAX_DEPTH} arrays and objects deep")
+        chunks = tuple(Chunk(chunk.c, chunk.d) for chunk in response.chunks)
         streamed = document.response.streamed
         if streamed is None:
-            streamed = bool(chunks) and chunks[0].c.lstrip().startswith(_SSE_PREFIXES)
+            streamed = chunks[0].c.lstrip().startswith(_SSE_PREFIXES)
         meta = document.meta
         return cls(
             key=meta.hash,
@@ -113,7 +141,10 @@ class Tape:
 
 
 async def play(
-    chunks: Sequence[Chunk], write: Callable[[bytes], Awaitable[None]], *, timed: bool
+    chunks: Sequence[Chunk],
+    write: Callable[[bytes | memoryview], Awaitable[None]],
+    *,
+    timed: bool,
 ) -> None:
     """Write chunks through ``write``, sleeping each chunk's recorded delay first when timed."""
     if not timed:
@@ -122,7 +153,45 @@ async def play(
     for chunk in chunks:
         if chunk.d > 0:
             await asyncio.sleep(chunk.d / 1000)
-        await write(chunk.c.encode("utf-8"))
+        if len(chunk.c) > _BIG_CHUNK:
+            # Encoding it would hold up the loop; so would writing it whole.
+            data = await asyncio.to_thread(chunk.c.encode, "utf-8")
+            view = memoryview(data)
+            for start in range(0, len(view), _BIG_CHUNK):
+                await write(view[start : start + _BIG_CHUNK])
+        else:
+            await write(chunk.c.encode("utf-8"))
+
+
+def decode(data: bytes, shape: type[_T]) -> _T:
+    """``data`` (a tape file's bytes) read as ``shape``, a msgspec Struct; raises ValueError
+    saying what is wrong, nesting too deep to read included. Escaped lone surrogates are read."""
+    try:
+        return msgspec.json.decode(data, type=shape)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"unexpected content: {exc}") from None
+    except RecursionError:
+        raise ValueError(_TOO_DEEP) from None
+    except msgspec.DecodeError as exc:
+        reason = f"not valid JSON: {exc}"
+    # msgspec rejects escaped lone surrogates, which JSON allows; the stdlib reads them.
+    try:
+        document = json.loads(data, parse_constant=reject_constant)
+    except RecursionError:
+        raise ValueError(_TOO_DEEP) from None
+    except ValueError:
+        raise ValueError(reason) from None
+    try:
+        return msgspec.convert(document, shape)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"unexpected content: {exc}") from None
+
+
+_TOO_DEEP = f"it nests more than {MAX_DEPTH} arrays and objects deep"
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def _utc_now() -> str:
