@@ -10,8 +10,9 @@ Messages (JSON text frames)::
 A snapshot can come again (after ``DELETE /api/flows``); it replaces the list.
 
 Flows are sent without their request and response bodies; ``GET /api/flows/{id}`` has them.
-Each socket has a bounded queue: one that falls too far behind is closed (code 1013) and the
-dashboard reconnects and gets a fresh snapshot.
+Each socket has a bounded queue: one that falls too far behind is closed (code 1013), or cut
+off when it has not read that far within CLOSE_TIMEOUT seconds; the dashboard reconnects and
+gets a fresh snapshot.
 """
 
 from __future__ import annotations
@@ -19,17 +20,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 from collections.abc import Callable
+from socket import SO_LINGER, SOL_SOCKET
 from typing import Any
 
-import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from playingpack import __version__
 from playingpack.access import Access
 from playingpack.flows import Flow, FlowLog
 from playingpack.settings import Settings
-from playingpack.wire import flow_json, settings_json
+from playingpack.wire import encode, flow_json, settings_json
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +40,6 @@ QUEUE_SIZE = 2000
 # whose reader stopped reading must not keep a task, or the server's shutdown, waiting forever.
 CLOSE_TIMEOUT = 10.0
 CLOSE_TIMEOUT_STOPPING = 1.0
-_encode = msgspec.json.encode
 
 
 class LiveEvents:
@@ -64,19 +65,12 @@ class LiveEvents:
         socket = _Socket(ws, request.transport)
         # Queued before the socket is registered, in the same loop turn: every event after
         # the snapshot reaches the socket, none before it.
-        socket.send(_encode(self._snapshot()).decode())
+        socket.send(encode(self._snapshot()).decode())
         self._add(socket)
-        sender = asyncio.create_task(socket.run())
         try:
-            async for message in ws:
-                if message.type is WSMsgType.ERROR:
-                    break
+            await socket.serve()
         finally:
             self._remove(socket)
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
-            await ws.close()
         return ws
 
     def settings_changed(self) -> None:
@@ -114,10 +108,10 @@ class LiveEvents:
     def _broadcast(self, message: dict[str, Any]) -> None:
         if not self._sockets:
             return
-        data = _encode(message).decode()
+        data = encode(message).decode()
         for socket in list(self._sockets):
             if not socket.send(data):
-                logger.warning("a dashboard socket fell %d messages behind; closed", QUEUE_SIZE)
+                logger.warning("a dashboard socket fell %d messages behind; closing it", QUEUE_SIZE)
                 self._remove(socket)
 
     def _add(self, socket: _Socket) -> None:
@@ -141,29 +135,84 @@ class _Socket:
         self.ws = ws
         self.transport = transport
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_SIZE)
+        self._receiver: asyncio.Task[None] | None = None
+        self._closing = False
+        self._cutoff: asyncio.TimerHandle | None = None
 
     def send(self, data: str) -> bool:
         """Queue ``data``; False (and the socket is being closed) when the queue is full."""
+        if self._cutoff is not None:
+            return False
         try:
             self.queue.put_nowait(data)
         except asyncio.QueueFull:
-            # Dropped wholesale: the dashboard resyncs from a fresh snapshot anyway.
+            # Dropped wholesale: the dashboard reconnects and gets a fresh snapshot.
             while not self.queue.empty():
                 self.queue.get_nowait()
             self.queue.put_nowait(None)
+            # The close frame goes after what the reader has not taken yet, which it may never
+            # take: past CLOSE_TIMEOUT the connection is cut.
+            self._cutoff = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self._cut)
             return False
         return True
 
-    async def run(self) -> None:
+    async def serve(self) -> None:
+        """Send what is queued and take what the dashboard sends, until the connection ends;
+        then close it, cutting it if bytes are still unsent."""
+        receiver = self._receiver = asyncio.create_task(self._receive())
+        sender = asyncio.create_task(self._send_queued())
+        try:
+            await asyncio.wait({receiver})
+            if self._closing:
+                await asyncio.wait({sender})
+        finally:
+            receiver.cancel()
+            sender.cancel()
+            await asyncio.wait({receiver, sender})
+            if self._cutoff is not None:
+                self._cutoff.cancel()
+            if self.transport is not None and self.transport.get_write_buffer_size() > 0:
+                # A graceful close would wait for them, forever if the reader stopped reading.
+                self._cut()
+            else:
+                await self.close(WSCloseCode.OK, b"", CLOSE_TIMEOUT)
+
+    async def _receive(self) -> None:
+        async for message in self.ws:
+            if message.type is WSMsgType.ERROR:
+                return
+
+    async def _send_queued(self) -> None:
         while True:
             data = await self.queue.get()
             if data is None:
-                await self.close(WSCloseCode.TRY_AGAIN_LATER, b"too far behind", CLOSE_TIMEOUT)
+                await self._close_behind()
                 return
             try:
                 await self.ws.send_str(data)
             except ConnectionResetError:
                 return
+
+    async def _close_behind(self) -> None:
+        self._closing = True
+        if self._receiver is not None:
+            # With a receive pending, aiohttp closes the connection right after the close
+            # frame; without, it waits for the dashboard's answer, so the connection is still
+            # there for the cut-off if the dashboard never reads that far.
+            self._receiver.cancel()
+            await asyncio.wait({self._receiver})
+        await self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too far behind")
+
+    def _cut(self) -> None:
+        if self.transport is None:
+            return
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                # A reset: a socket merely closed keeps its unsent bytes in the kernel, and
+                # the connection open, until the reader takes them.
+                sock.setsockopt(SOL_SOCKET, SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
 
     async def close(self, code: WSCloseCode, message: bytes, timeout: float) -> None:
         """Send the close frame, or cut the connection when it cannot go out within ``timeout``
@@ -172,5 +221,4 @@ class _Socket:
             async with asyncio.timeout(timeout):
                 await self.ws.close(code=code, message=message)
         except TimeoutError:
-            if self.transport is not None:
-                self.transport.abort()
+            self._cut()
