@@ -20,6 +20,7 @@ import httpx
 import openai
 import pytest
 
+from playingpack import Serving, serve
 from playingpack.app import Server, create_app, start_server
 from playingpack.config import Config
 from tests.fakes.openai_upstream import FakeUpstream
@@ -28,6 +29,23 @@ from tests.fakes.threaded import LoopThread
 
 # Distinctive, so a test can grep every written file and every output line for it.
 API_KEY = "sk-pptest-Qz7XwV3kLm9Np2Rt5Ys8Ub4Hc6Jd1Fg0"
+
+# A chat completion as OpenAI sends it, for tests that write an upstream's answer themselves.
+COMPLETION = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "created": 1,
+    "model": "gpt-4o-mini",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "Hi there", "refusal": None},
+            "logprobs": None,
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+}
 
 
 class Running:
@@ -201,10 +219,28 @@ class Process:
         return [line for line in self.lines if text in line]
 
 
-@contextmanager
-def started(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Iterator[Process]:
+def clean_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without PLAYINGPACK_* variables, plus ``env``."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PLAYINGPACK_")}
     environment.update(env or {})
+    return environment
+
+
+def serving(tmp_path: Path, upstream: FakeUpstream, **settings: Any) -> Serving:
+    """serve() against the fake, with no config file and no PLAYINGPACK_* variable around."""
+    return serve(
+        cwd=tmp_path,
+        env={},
+        upstream=upstream.url,
+        tapes_dir=tmp_path / "tapes",
+        logs_dir=tmp_path / "logs",
+        **settings,
+    )
+
+
+@contextmanager
+def started(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Iterator[Process]:
+    environment = clean_env(env)
     popen = subprocess.Popen(
         [*PLAYINGPACK, "start", "--port", "0", *args],
         cwd=cwd,

@@ -237,9 +237,12 @@ def test_clients_that_leave_anywhere_leave_every_flow_ended_once(
         if flow is None:
             assert way == "before_headers" and not tape.exists()
             continue
-        if flow["state"] == "ERROR":
+        # A client leaving mid-stream may leave as the answer's last bytes go out, after the
+        # whole answer was saved; then the tape is checked whole below.
+        if flow["state"] == "ERROR" and (way != "mid_stream" or not tape.exists()):
             assert not tape.exists(), (way, flow)
-        elif request["stream"] or way in ("json", "sync_json"):
+            continue
+        if request["stream"] or way in ("json", "sync_json"):
             assert tape.exists(), (way, flow)
             chunks = [c["c"] for c in json.loads(tape.read_text("utf-8"))["response"]["chunks"]]
             if request["stream"]:

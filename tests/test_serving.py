@@ -7,28 +7,15 @@ import contextlib
 import socket
 import threading
 from pathlib import Path
-from typing import Any
 
 import openai
 import pytest
 
-from playingpack import Serving, serve
+from playingpack import serve
 from playingpack.config import RecordMode
 from playingpack.errors import ConfigError
-from tests.conftest import API_KEY, ask
+from tests.conftest import API_KEY, ask, serving
 from tests.fakes.openai_upstream import FakeUpstream, Reply
-
-
-def serving(tmp_path: Path, upstream: FakeUpstream, **settings: Any) -> Serving:
-    """serve() against the fake, with no config file and no PLAYINGPACK_* variable around."""
-    return serve(
-        cwd=tmp_path,
-        env={},
-        upstream=upstream.url,
-        tapes_dir=tmp_path / "tapes",
-        logs_dir=tmp_path / "logs",
-        **settings,
-    )
 
 
 def is_listening(port: int) -> bool:

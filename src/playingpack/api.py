@@ -8,6 +8,7 @@ names the field at fault.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,7 +18,7 @@ import msgspec
 from aiohttp import web
 
 from playingpack.access import Access
-from playingpack.config import PauseMode, RecordMode, ReplayTiming
+from playingpack.config import HOLD_TIMEOUT_RULE, PauseMode, RecordMode, ReplayTiming
 from playingpack.errors import DecisionError, TapeError
 from playingpack.flows import FlowLog, State
 from playingpack.har import har_document
@@ -33,6 +34,7 @@ from playingpack.websocket import LiveEvents
 from playingpack.wire import (
     SettingsPatch,
     TapeJSON,
+    encode,
     flow_detail_json,
     flow_json,
     settings_json,
@@ -42,9 +44,11 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-_encode = msgspec.json.encode
 _decode_decision = msgspec.json.Decoder(Decision).decode
 _decode_patch = msgspec.json.Decoder(SettingsPatch).decode
+# Calls whose bodies are bigger than this (bytes) are listed without them: encoding them holds
+# up the server; they come with the call alone.
+LISTED_BODIES = 1024**2
 _AT = re.compile(r" - at `\$\.?(.*)`$")
 # The field a "missing required field" or "unknown field" message names, below its ``at`` path.
 _NAMED_FIELD = re.compile(r"(?:missing required|unknown) field `([^`]*)`")
@@ -79,6 +83,7 @@ class Api:
         self.providers = providers
         self.access = access
         self.live = live
+        self._unreadable: set[str] = set()  # tape problems the listing has logged
 
     def add_routes(self, app: web.Application) -> None:
         """Register every route of the API (each behind the access checks)."""
@@ -148,7 +153,8 @@ class Api:
                 continue
             if source is not None and (flow.source is None or flow.source.value != source):
                 continue
-            found.append(flow_json(flow, bodies=bodies))
+            # A big call's bodies come only with it alone (GET /api/flows/{id}).
+            found.append(flow_json(flow, bodies=bodies and flow.size <= LISTED_BODIES))
             if limit is not None and len(found) >= limit:
                 break
         return _json(found)
@@ -160,7 +166,11 @@ class Api:
         return _json({"dropped": dropped})
 
     async def get_flow(self, request: web.Request) -> web.Response:
-        return _json(flow_detail_json(self._flow(request)))
+        flow = self._flow(request)
+        detail = flow_detail_json(flow)
+        if flow.size > LISTED_BODIES:
+            return await asyncio.to_thread(_json, detail)
+        return _json(detail)
 
     async def decide(self, request: web.Request) -> web.Response:
         """Carry a decision to a held flow."""
@@ -176,7 +186,7 @@ class Api:
     async def get_har(self, request: web.Request) -> web.Response:
         """The flows in memory as a HAR file, oldest first (a download)."""
         document = har_document(list(self.flows), f"{request.scheme}://{request.host}")
-        response = _json(document)
+        response = await asyncio.to_thread(_json, document)
         response.headers["Content-Disposition"] = 'attachment; filename="playingpack.har"'
         return response
 
@@ -185,7 +195,13 @@ class Api:
 
     async def patch_settings(self, request: web.Request) -> web.Response:
         """Change some settings; the others keep their value. Held calls stay held."""
-        patch = _decode(await request.read(), _decode_patch)
+        try:
+            patch = _decode(await request.read(), _decode_patch)
+        except _Invalid as exc:
+            if exc.param != "hold_timeout":
+                raise
+            # msgspec names only the bound that failed; say both, as the config checks do.
+            raise _Invalid(f"{exc} `hold_timeout` {HOLD_TIMEOUT_RULE}.", param=exc.param) from None
         for name in patch.__struct_fields__:
             value = getattr(patch, name)
             if value is not None:
@@ -199,21 +215,32 @@ class Api:
         model or request contains it (case-insensitive)."""
         query = request.query.get("q", "").lower()
         limit = _int_query(request, "limit")
-        stores = self.stores.all()
         scope = request.query.get("scope")
-        if scope is not None:
-            if scope and not is_scope(scope):
-                raise _Invalid(
-                    f"`scope` must name a per-test tapes folder, got {scope[:100]!r}.",
-                    param="scope",
-                )
+        if scope and not is_scope(scope):
+            raise _Invalid(
+                f"`scope` must name a per-test tapes folder, got {scope[:100]!r}.",
+                param="scope",
+            )
+        # Reading every tape file would hold up the event loop.
+        tapes = await asyncio.to_thread(self._listed, scope, query)
+        return _json(tapes[:limit] if limit is not None else tapes)
+
+    def _listed(self, scope: str | None, query: str) -> list[TapeJSON]:
+        """The tapes list_tapes gives, newest first; unreadable ones are logged (once each)
+        and left out."""
+        if scope is None:
+            stores = self.stores.all()
+        else:
             stores = [(scope or None, self.stores.get(scope or None))]
         listed: list[tuple[str, TapeJSON]] = []
         for folder, store in stores:
             for key, size in store.files():
                 try:
                     tape = store.load(key)
-                except TapeError:
+                except TapeError as exc:
+                    if str(exc) not in self._unreadable:
+                        self._unreadable.add(str(exc))
+                        logger.warning("%s; it is left out of the tapes list", exc)
                     continue
                 if tape is None:
                     continue
@@ -221,29 +248,32 @@ class Api:
                     continue
                 listed.append((tape.timestamp, self._tape_json(folder, tape, size)))
         listed.sort(key=lambda entry: entry[0], reverse=True)
-        tapes = [entry for _, entry in listed]
-        return _json(tapes[:limit] if limit is not None else tapes)
+        return [entry for _, entry in listed]
 
     async def get_tape(self, request: web.Request) -> web.Response:
         """The tape file's JSON, as stored (fields this version does not know included)."""
         store, key = self._tape(request)
         try:
-            tape = store.load(key)
+            tape = await store.fetch(key)
             # The file itself rather than the parsed Tape re-serialised: a tape written by the
             # original tool or a newer version would otherwise show fields it does not have
             # and hide those it does.
-            data = store.path(key).read_bytes() if tape is not None else b""
+            data = await asyncio.to_thread(store.raw, key) if tape is not None else None
         except TapeError as exc:
             raise _Invalid(str(exc), status=500, code="tape_corrupt", param="hash") from None
-        except FileNotFoundError:
-            tape = None  # deleted in between
-        if tape is None:
+        if data is None:  # none, or deleted in between
             raise _no_tape(key, store)
         return web.Response(body=data, content_type="application/json")
 
     async def delete_tape(self, request: web.Request) -> web.Response:
         store, key = self._tape(request)
-        if not store.delete(key):
+        try:
+            deleted = store.delete(key)
+        except TapeError as exc:
+            raise _Invalid(str(exc), status=409, code="tape_refused", param="scope") from None
+        except OSError as exc:
+            raise _cannot_delete(store, key, exc) from None
+        if not deleted:
             raise _no_tape(key, store)
         return web.Response(status=204)
 
@@ -287,8 +317,8 @@ class Api:
                     else provider.summarize(msgspec.json.decode(tape.body))
                 )
                 names = [call.name for call in summary.tool_calls]
-            except (msgspec.DecodeError, ValueError, TypeError, AttributeError):
-                names = []
+            except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError):
+                names = []  # the file is listed all the same; replaying it will say why
         return TapeJSON(
             f"{scope}/{tape.key}" if scope else tape.key,
             scope,
@@ -366,7 +396,7 @@ def _bool_query(request: web.Request, name: str, *, default: bool) -> bool:
 def _matches(tape: Tape, query: str) -> bool:
     if query in tape.key or query in tape.model.lower():
         return True
-    return query in _encode(tape.request).decode().lower()
+    return query in encode(tape.request).decode().lower()
 
 
 def _unknown_flow(flow_id: str) -> _Invalid:
@@ -385,9 +415,25 @@ def _no_tape(key: str, store: TapeStore) -> _Invalid:
     )
 
 
+def _cannot_delete(store: TapeStore, key: str, exc: OSError) -> _Invalid:
+    where = exc.filename or store.path(key)
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return _Invalid(
+            f"Cannot delete tape {where}: {reason}. playingpack may not change {store.directory} "
+            "(read-only, or protected); make it writable, or delete the file yourself.",
+            status=409,
+            code="tapes_read_only",
+            param="hash",
+        )
+    return _Invalid(
+        f"Cannot delete tape {where}: {reason}.", status=500, code="tape_io_error", param="hash"
+    )
+
+
 def _error(status: int, message: str, code: str, param: str | None) -> web.Response:
     return error_response(status, message, "invalid_request_error", code, param=param)
 
 
 def _json(value: Any) -> web.Response:
-    return web.Response(body=_encode(value), content_type="application/json")
+    return web.Response(body=encode(value), content_type="application/json")

@@ -10,15 +10,21 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from playingpack import __version__, dashboard
+from playingpack import __version__, dashboard, logs
 from playingpack.access import Access
 from playingpack.api import Api
 from playingpack.config import Config, anthropic_upstream_of
+from playingpack.connections import (
+    HEADER_TIMEOUT,
+    KEEPALIVE_TIMEOUT,
+    Connections,
+    connection_limit,
+)
 from playingpack.flows import FlowLog
 from playingpack.interceptor import Interceptor
 from playingpack.ledger import TapeLedger
 from playingpack.providers import Provider, builtin
-from playingpack.proxy import Proxy, error_response
+from playingpack.proxy import MAX_RECORDED_BODY, Proxy, error_response
 from playingpack.settings import Settings
 from playingpack.store import TapeStores
 from playingpack.upstream import Upstream
@@ -40,6 +46,7 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
 
     ``echo`` receives one terminal line per finished call (otherwise they are logged at INFO).
     """
+    logs.guard_loggers()
     settings = Settings.from_config(config)
     upstream = Upstream(config.upstream)
     anthropic_url = anthropic_upstream_of(config)
@@ -63,7 +70,7 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
         live=live,
     )
 
-    app = web.Application(client_max_size=256 * 1024**2)
+    app = web.Application(client_max_size=MAX_RECORDED_BODY)
     app[CONFIG] = config
     app[PROXY] = proxy
     app[ACCESS] = access
@@ -107,6 +114,8 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
         await upstream.start()
         if anthropic is not None:
             await anthropic.start()
+        # Temporary files left by a recording that was killed mid-write.
+        await asyncio.to_thread(stores.sweep)
 
     async def close_sockets(_: web.Application) -> None:
         await live.close()
@@ -185,11 +194,12 @@ def _is_machine_path(path: str) -> bool:
 
 @dataclass
 class Server:
-    """A running server: its address and the runner that stops it."""
+    """A running server: its address, what listens and the runner that stops it."""
 
     runner: web.AppRunner
     host: str
     port: int
+    listener: asyncio.AbstractServer
 
     @property
     def url(self) -> str:
@@ -213,6 +223,7 @@ class Server:
 
     async def stop(self) -> None:
         """Stop accepting, cancel open requests and close the upstream pool."""
+        self.listener.close()
         await self.runner.cleanup()
 
 
@@ -221,15 +232,31 @@ async def start_server(
     *,
     app: web.Application | None = None,
     echo: Callable[[str], object] | None = None,
+    header_timeout: float = HEADER_TIMEOUT,
+    keepalive_timeout: float = KEEPALIVE_TIMEOUT,
+    max_connections: int | None = None,
 ) -> Server:
-    """Serve ``config`` (port 0 picks a free port); raises OSError if the address is taken."""
+    """Serve ``config`` (port 0 picks a free port); raises OSError if the address is taken.
+
+    A connection must send its first request's headers within ``header_timeout`` seconds; an
+    idle keep-alive connection is closed after ``keepalive_timeout``; at most
+    ``max_connections`` (by default ``connection_limit()``) are open at once (see
+    playingpack.connections).
+    """
     runner = web.AppRunner(
         app or create_app(config, echo=echo),
         handler_cancellation=True,
         access_log=None,
         shutdown_timeout=1.0,
+        keepalive_timeout=keepalive_timeout,
     )
     await runner.setup()
+    assert runner.server is not None
+    connections = Connections(
+        runner.server,
+        limit=max_connections if max_connections is not None else connection_limit(),
+        header_timeout=header_timeout,
+    )
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -237,10 +264,11 @@ async def start_server(
         sock.bind((config.host, config.port))
         sock.listen(1024)
         sock.setblocking(False)
-        site = web.SockSite(runner, sock)
-        await site.start()
+        listener = await asyncio.get_running_loop().create_server(
+            connections, sock=sock, backlog=1024
+        )
     except BaseException:
         sock.close()
         await runner.cleanup()
         raise
-    return Server(runner, config.host, sock.getsockname()[1])
+    return Server(runner, config.host, sock.getsockname()[1], listener)

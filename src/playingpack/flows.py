@@ -65,6 +65,10 @@ _NEXT: dict[State, frozenset[State]] = {
 }
 FINAL_STATES = frozenset({State.COMPLETE, State.ERROR})
 
+# How many bytes of request and answer bodies the finished flows kept in memory may hold in all.
+# Past it the oldest finished flows let go of their bodies (the logs never held them).
+BODY_BUDGET = 256 * 1024**2
+
 # Called with the flow on every change, or with the flow and the text that just streamed in.
 Listener = Callable[["Flow", "str | None"], None]
 
@@ -98,6 +102,8 @@ class Flow:
     answer: dict[str, Any] | None = None  # the JSON answer, when already known (mocks, holds)
     hold: Any = None  # the interceptor's Hold while the flow waits for a decision
     decision: str | None = None  # what ended the hold: allow, mock, edit, tape, timeout
+    size: int = 0  # bytes of the request body; the answer's are added when the flow ends
+    trimmed: bool = False  # its bodies were let go of to stay within BODY_BUDGET
     _started: float = field(default_factory=time.perf_counter, repr=False)
 
     @property
@@ -145,6 +151,8 @@ class FlowLog:
         logs_dir: Path | None,
         history: int = 500,
         echo: Callable[[str], object] | None = None,
+        *,
+        body_budget: int = BODY_BUDGET,
     ) -> None:
         """``echo`` receives each finished flow's terminal line; without it the line is logged
         at INFO on this module's logger."""
@@ -155,6 +163,10 @@ class FlowLog:
         self.history = history
         self._flows: deque[Flow] = deque()
         self._by_id: dict[str, Flow] = {}
+        # Finished flows still holding bodies, oldest first, and their bytes in all.
+        self._bodies: dict[str, Flow] = {}
+        self._body_bytes = 0
+        self.body_budget = body_budget
         self._listeners: list[Listener] = []
         # Ids are unique per server run and sort in arrival order; cheaper than a uuid4 each.
         self._run = uuid.uuid4().hex[:8]
@@ -188,7 +200,10 @@ class FlowLog:
         flow = Flow(f"{self._run}-{next(self._count):06d}", method, path)
         flow.history.append((State.LOOKUP, 0.0))
         if len(self._flows) >= self.history:
-            del self._by_id[self._flows.popleft().id]
+            dropped = self._flows.popleft()
+            del self._by_id[dropped.id]
+            if self._bodies.pop(dropped.id, None) is not None:
+                self._body_bytes -= dropped.size
         self._flows.append(flow)
         self._by_id[flow.id] = flow
         self._notify(flow)
@@ -209,6 +224,8 @@ class FlowLog:
         dropped = len(self._flows) - len(kept)
         self._flows = deque(kept)
         self._by_id = {flow.id: flow for flow in kept}
+        self._bodies.clear()
+        self._body_bytes = 0
         return dropped
 
     def transition(self, flow: Flow, state: State) -> None:
@@ -254,7 +271,20 @@ class FlowLog:
             self._log_file.close()
             self._log_file = None
 
+    def _keep_bodies(self, flow: Flow) -> None:
+        """Count ``flow``'s bodies against the budget; let go of the oldest ones past it."""
+        flow.size += sum(len(chunk.c) for chunk in flow.chunks)
+        self._bodies[flow.id] = flow
+        self._body_bytes += flow.size
+        while self._body_bytes > self.body_budget and len(self._bodies) > 1:
+            oldest = self._bodies.pop(next(iter(self._bodies)))
+            self._body_bytes -= oldest.size
+            oldest.request = oldest.answer = None
+            oldest.chunks = ()
+            oldest.trimmed = True
+
     def _finish(self, flow: Flow) -> None:
+        self._keep_bodies(flow)
         if self._echo is not None:
             self._echo(format_line(flow))
         elif logger.isEnabledFor(logging.INFO):

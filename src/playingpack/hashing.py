@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any
 
 import msgspec
 
 IGNORED_KEYS = frozenset({"stream", "request_id", "timestamp"})
+# How deep a request body may nest arrays and objects. Real requests (JSON schemas of tools
+# included) stay far below it; every part of playingpack that walks a body handles it.
+MAX_DEPTH = 256
 
 _MAX_ARRAY_INDEX = 2**32 - 2
 _SAFE_INTEGER = 2**53
@@ -26,16 +30,70 @@ class InvalidJSON(ValueError):
     """The request body is not valid JSON."""
 
 
+class UnsupportedJSON(ValueError):
+    """The request body is JSON that playingpack cannot keep exactly: a number out of a
+    double's range, or nesting deeper than MAX_DEPTH. The message says which."""
+
+
 def parse_body(raw: bytes) -> Any:
-    """Parse a request body as JSON; raise InvalidJSON with the parser's reason otherwise."""
+    """Parse a request body as JSON; raise InvalidJSON with the parser's reason, or
+    UnsupportedJSON, otherwise."""
     try:
-        return msgspec.json.decode(raw)
+        value = msgspec.json.decode(raw)
+    except RecursionError:
+        raise _too_deep() from None
     except msgspec.DecodeError as exc:
         # msgspec rejects lone surrogates, which JSON.parse accepts; the stdlib accepts them too.
+        # It also rejects numbers beyond 64 bits, which only the fallback tells apart.
         try:
-            return json.loads(raw, parse_constant=_reject_constant)
+            value = json.loads(raw, parse_constant=reject_constant, parse_float=_float)
+        except UnsupportedJSON:
+            raise
+        except RecursionError:
+            raise _too_deep() from None
         except (ValueError, UnicodeDecodeError):
             raise InvalidJSON(str(exc)) from None
+    if nests_deeper(value, MAX_DEPTH, raw):
+        raise _too_deep()
+    return value
+
+
+def nests_deeper(value: Any, limit: int, raw: bytes | None = None) -> bool:
+    """Whether ``value`` nests arrays and objects more than ``limit`` deep, without recursion;
+    ``raw``, the JSON it was parsed from, spares the walk when it has too few brackets."""
+    if raw is not None and raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    level = [value] if type(value) in (dict, list) else []
+    for _ in range(limit):
+        if not level:
+            return False
+        inner: list[Any] = []
+        for item in level:
+            children = item.values() if type(item) is dict else item
+            inner.extend([child for child in children if type(child) in (dict, list)])
+        level = inner
+    return bool(level)
+
+
+def _too_deep() -> UnsupportedJSON:
+    return UnsupportedJSON(
+        f"the request body nests arrays or objects deeper than {MAX_DEPTH} levels"
+    )
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise UnsupportedJSON(_out_of_range(text))
+    return value
+
+
+def _out_of_range(text: str) -> str:
+    shown = text if len(text) <= 40 else text[:20] + "..." + text[-8:]
+    return (
+        f"the number {shown} is out of the range of a 64-bit float, which JSON numbers are "
+        "read as by the providers' APIs"
+    )
 
 
 def request_key(body: Any, *, extra: str = "") -> str:
@@ -79,7 +137,7 @@ def _normalise(value: Any) -> Any:
     if kind is float:
         return msgspec.Raw(js_number(value).encode())
     if kind is int and not -_SAFE_INTEGER < value < _SAFE_INTEGER:
-        return msgspec.Raw(js_number(float(value)).encode())
+        return msgspec.Raw(_js_integer(value).encode())
     return value
 
 
@@ -105,6 +163,15 @@ def _write(value: Any, out: list[str]) -> None:
         out.append("]")
     else:
         out.append(_encoder.encode(_normalise(value)).decode())
+
+
+def _js_integer(value: int) -> str:
+    """An integer as JavaScript prints it: beyond a double's range it is Infinity, which
+    JSON.stringify writes as null."""
+    try:
+        return js_number(float(value))
+    except OverflowError:
+        return "null"
 
 
 def js_number(x: float) -> str:
@@ -172,5 +239,6 @@ def _js_string(text: str) -> str:
     return "".join(out)
 
 
-def _reject_constant(name: str) -> Any:
+def reject_constant(name: str) -> Any:
+    """A ``parse_constant`` for json.loads: NaN and Infinity are not JSON."""
     raise ValueError(f"{name} is not valid JSON")

@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import msgspec
@@ -16,18 +16,27 @@ from aiohttp import web
 from playingpack.config import PauseMode, RecordMode, ReplayTiming
 from playingpack.errors import TapeError
 from playingpack.flows import Flow, FlowLog, Source, State
-from playingpack.hashing import InvalidJSON, parse_body
+from playingpack.hashing import InvalidJSON, UnsupportedJSON, parse_body
 from playingpack.interceptor import Interceptor, Resolution, Stage
 from playingpack.ledger import Miss, TapeLedger
-from playingpack.providers import EventKind, Provider
-from playingpack.replay import Replays, decode_object
+from playingpack.providers import EventKind, Provider, Summary
+from playingpack.replay import InvalidReplay, Replays, decode_object
 from playingpack.settings import Settings
 from playingpack.sse import EventSplitter
 from playingpack.store import TapeStore, TapeStores, is_scope
 from playingpack.tapes import Chunk, Tape, play
-from playingpack.upstream import Upstream, forwarded_headers, returned_headers
+from playingpack.upstream import (
+    BadTarget,
+    Upstream,
+    client_path,
+    failure_text,
+    forwarded_headers,
+    is_decoded,
+    returned_headers,
+)
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 _SSE_HEADERS = {
     "Content-Type": "text/event-stream; charset=utf-8",
@@ -36,6 +45,18 @@ _SSE_HEADERS = {
 }
 _KEEPALIVE = b": playingpack: held, waiting for a decision\n\n"
 _BUFFERED = 8 * 1024**2
+# Bodies, events and tapes bigger than this are parsed, hashed, encoded and written in a worker
+# thread: on the event loop they would hold up every other request for tens of milliseconds.
+OFF_LOOP = 1024**2
+# The biggest request body recorded. Its handling needs a few times as much memory for a moment
+# (parsed, hashed, written as a tape), and each of those steps holds the interpreter for a time
+# that grows with the body. Bigger requests are passed through unrecorded (like uploads).
+MAX_RECORDED_BODY = 32 * 1024**2
+_PIECE = 256 * 1024  # how much of a big answer is written at a time
+# The biggest answer recorded. A bigger one is passed on byte for byte, unread and unrecorded:
+# reading it (joining, decoding, parsing, writing it as JSON) holds the interpreter long enough
+# to stall every other request, and so would replaying it.
+MAX_ANSWER = 16 * 1024**2
 _UPSTREAM_FAILURES = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
@@ -88,7 +109,6 @@ class Proxy:
         Under ``/t/<scope>/...`` the tapes live in the ``<scope>`` subfolder of the tapes
         folder; the prefix is not part of the tape key nor of what the upstream sees.
         """
-        raw = await request.read()
         scope = request.match_info.get("scope")
         path = _unscoped(request.path, scope)
         flow = self.flows.open(request.method, path)
@@ -108,7 +128,40 @@ class Proxy:
                     provider=provider,
                 )
             try:
-                body = parse_body(raw)
+                target = client_path(request.raw_path, scope)
+            except BadTarget as exc:
+                return self._refuse(flow, exc, provider)
+            known = request.content_length
+            limit = f"{MAX_RECORDED_BODY // 1024**2} MiB"
+            replay_only = self.settings.record is RecordMode.REPLAY_ONLY
+            if known is not None and known > MAX_RECORDED_BODY and not replay_only:
+                # Forwarded as it comes, unread: reading it would hold up every other request.
+                logger.warning("flow %s: not recorded: the request body is over %s", flow.id, limit)
+                return await self._forward(
+                    request, flow, target, request.content, None, record=False
+                )
+            try:
+                if known is not None and known > MAX_RECORDED_BODY:
+                    raise web.HTTPRequestEntityTooLarge(MAX_RECORDED_BODY, known)
+                raw = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                return self._fail(
+                    flow,
+                    413,
+                    f"The request body is over {limit}, the most playingpack records or "
+                    f"replays for {flow.path}. "
+                    + (
+                        "In replay-only mode there is no tape for it: send a smaller request."
+                        if replay_only
+                        else "A bigger one is passed through unrecorded only when it comes "
+                        "with a Content-Length: send it with one, or send a smaller request."
+                    ),
+                    "invalid_request_error",
+                    "request_too_large",
+                    provider=provider,
+                )
+            try:
+                body = await _run(len(raw) > OFF_LOOP, parse_body, raw)
             except InvalidJSON as exc:
                 return self._fail(
                     flow,
@@ -117,6 +170,16 @@ class Proxy:
                     "Send the request as a JSON object.",
                     "invalid_request_error",
                     "invalid_json",
+                    provider=provider,
+                )
+            except UnsupportedJSON as exc:
+                return self._fail(
+                    flow,
+                    400,
+                    f"playingpack cannot record this request: {exc}. Send numbers a double can "
+                    "hold and keep the body's nesting within that limit.",
+                    "invalid_request_error",
+                    "unsupported_json",
                     provider=provider,
                 )
             if not isinstance(body, dict):
@@ -129,6 +192,7 @@ class Proxy:
                     provider=provider,
                 )
             call = _Call(request, flow, provider, body, self.stores.get(scope))
+            call.size = flow.size = len(raw)
             tape: Tape | None = None
             if self.settings.pause_requests and provider.holdable:
                 resolution = await self.interceptor.hold(
@@ -140,16 +204,17 @@ class Proxy:
                 if resolution.request is not None:
                     call.describe(resolution.request)
                     raw = msgspec.json.encode(resolution.request)
+                    call.size = flow.size = len(raw)
                 tape = resolution.tape
             mode = self.settings.record
             if tape is None and mode is not RecordMode.OFF:
-                key = flow.key = provider.key(call.body, flow.path)
+                key = flow.key = await _run(call.big, provider.key, call.body, flow.path)
                 if self.settings.sequence:
                     seen = (str(call.store.directory), key)
                     call.index = self._seen[seen] = self._seen.get(seen, 0) + 1
                 try:
                     if mode is not RecordMode.REFRESH:
-                        tape = self._load(call, key)
+                        tape = await self._load(call, key)
                 except TapeError as exc:
                     logger.warning("%s", exc)
                     return await self._error(
@@ -167,7 +232,7 @@ class Proxy:
                 flow.key = tape.key
                 return await self._replay(call, tape)
             record = mode is RecordMode.AUTO or mode is RecordMode.REFRESH
-            return await self._forward(request, flow, raw, call, record=record)
+            return await self._forward(request, flow, target, raw, call, record=record)
         except asyncio.CancelledError:
             self._client_left(flow, call)
             raise
@@ -187,13 +252,17 @@ class Proxy:
         flow.scope = scope
         flow.request_headers = request.headers
         try:
+            try:
+                target = client_path(request.raw_path, scope)
+            except BadTarget as exc:
+                return self._refuse(flow, exc, None)
             data: Any = None
             if request.body_exists:
                 known = request.content_length
                 # Small bodies go with a Content-Length, as sent; large uploads stream through.
                 small = known is not None and known <= _BUFFERED
                 data = await request.read() if small else request.content
-            return await self._forward(request, flow, data, None, record=False)
+            return await self._forward(request, flow, target, data, None, record=False)
         except asyncio.CancelledError:
             self._client_left(flow, None)
             raise
@@ -228,11 +297,23 @@ class Proxy:
 
     async def _replay(self, call: _Call, tape: Tape) -> web.StreamResponse:
         flow = call.flow
+        try:
+            served = await self._replays.prepared(tape, call.provider, call.body, call.stream)
+        except InvalidReplay as exc:
+            problem = TapeError(call.store.path(tape.key, call.index), str(exc))
+            logger.warning("%s", problem)
+            return await self._error(
+                call,
+                500,
+                f"{problem}. Fix the file or delete it to record the answer again.",
+                "tape_error",
+                "tape_corrupt",
+                retry=False,
+            )
         self.ledger.tape_replayed(self.stores.name_of(call.store, tape.key, call.index))
         flow.source = Source.TAPE
         flow.status = tape.status
         self.flows.transition(flow, State.REPLAY)
-        served = self._replays.of(tape, call.provider)
         flow.summary = served.summary
         flow.chunks = tape.chunks
         flow.answer_streamed = tape.streamed
@@ -267,32 +348,51 @@ class Proxy:
                 return response
             else:
                 # One write of the whole stream: many times faster than one per event.
+                body = served.stream_body(call.body)
+                if len(body) > OFF_LOOP:
+                    return await self._send_big(
+                        call, body, tape.status, {**_SSE_HEADERS, **headers}
+                    )
                 response = web.Response(
-                    body=served.stream_body(call.body),
-                    status=tape.status,
-                    headers={**_SSE_HEADERS, **headers},
+                    body=body, status=tape.status, headers={**_SSE_HEADERS, **headers}
                 )
         else:
             if timed and tape.total_delay_ms:
                 await asyncio.sleep(tape.total_delay_ms / 1000)
-            response = web.Response(
-                body=served.json_body(),
-                status=tape.status,
-                content_type="application/json",
-                headers=headers,
-            )
+            body = served.json_body()
+            headers["Content-Type"] = "application/json"
+            if len(body) > OFF_LOOP:
+                return await self._send_big(call, body, tape.status, headers)
+            response = web.Response(body=body, status=tape.status, headers=headers)
         self.flows.transition(flow, State.COMPLETE)
+        return response
+
+    async def _send_big(
+        self, call: _Call, body: bytes, status: int, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        """Send a whole answer too big for one write (its copy into the socket's buffer would
+        hold up the loop) in pieces, and complete the flow."""
+        response = web.StreamResponse(status=status, headers=headers)
+        response.content_length = len(body)
+        await response.prepare(call.request)
+        if not await _write_in_pieces(response, body):
+            return self._left(call, response)
+        call.delivered = True
+        self.flows.transition(call.flow, State.COMPLETE)
+        await _close(response)
         return response
 
     def _teller(
         self, call: _Call, response: web.StreamResponse
-    ) -> Callable[[bytes], Awaitable[None]]:
-        """A write function that also tells listeners the text of each replayed chunk."""
+    ) -> Callable[[bytes | memoryview], Awaitable[None]]:
+        """A write function that also tells listeners the text of each replayed chunk (a
+        piece of a chunk too big to read on the loop is only sent)."""
 
-        async def write(data: bytes) -> None:
-            text = call.provider.streamed_text((data.decode("utf-8"),))
-            if text:
-                self.flows.streamed_text(call.flow, text)
+        async def write(data: bytes | memoryview) -> None:
+            if isinstance(data, bytes):
+                text = call.provider.streamed_text((data.decode("utf-8"),))
+                if text:
+                    self.flows.streamed_text(call.flow, text)
             await response.write(data)
 
         return write
@@ -301,6 +401,7 @@ class Proxy:
         self,
         request: web.Request,
         flow: Flow,
+        target: tuple[str, str],
         data: Any,
         call: _Call | None,
         *,
@@ -310,23 +411,24 @@ class Proxy:
         self.flows.transition(flow, State.CONNECT)
         loop = asyncio.get_running_loop()
         sent_at = loop.time()
-        # raw_path is the target exactly as the client sent it; the parsed URL re-quotes it.
-        path, _, query = request.raw_path.partition("?")
-        path = _unscoped(path, flow.scope)
-        target = self.upstream
+        # The path as the client sent it (checked by client_path), not the re-quoted parse.
+        path, query = target
+        destination = self.upstream
         if self.anthropic is not None and "anthropic-version" in request.headers:
-            target = self.anthropic
+            destination = self.anthropic
+        headers = forwarded_headers(request.headers)
+        if data is request.content and request.content_length is not None:
+            # Streamed through with the length it came with, not re-framed as chunks.
+            headers["Content-Length"] = str(request.content_length)
         try:
-            upstream = await target.send(
-                request.method, path, query, forwarded_headers(request.headers), data
-            )
+            upstream = await destination.send(request.method, path, query, headers, data)
         except _UPSTREAM_FAILURES as exc:
-            url = target.url_for(flow.path)
-            setting = "anthropic_upstream" if target is self.anthropic else "upstream"
+            url = destination.url_for(path)
+            setting = "anthropic_upstream" if destination is self.anthropic else "upstream"
             message = (
-                f"Could not reach the upstream at {url}: {_reason(exc)}. Check that it "
-                f"is running and that --{setting.replace('_', '-')} (or "
-                f"PLAYINGPACK_{setting.upper()}) points at it."
+                f"playingpack could not get an answer from the upstream: "
+                f"{failure_text(exc, url)} The upstream is set by "
+                f"--{setting.replace('_', '-')} (or PLAYINGPACK_{setting.upper()})."
             )
             if call is not None:
                 return await self._error(
@@ -340,7 +442,9 @@ class Proxy:
             headers = returned_headers(upstream.headers)
             flow.response_headers = headers
             streamed = upstream.content_type == "text/event-stream"
-            if call is None or not 200 <= upstream.status < 300:
+            # A body in an encoding aiohttp cannot undo is passed on as it came, unread.
+            readable = is_decoded(upstream.headers)
+            if call is None or not 200 <= upstream.status < 300 or not readable:
                 if call is not None and call.response is not None:
                     return await self._upstream_error(call, upstream)
                 return await self._pipe(request, flow, upstream, headers)
@@ -350,6 +454,14 @@ class Proxy:
                 if not watched and call.response is None:
                     return await self._relay_stream(call, upstream, headers)
                 return await self._relay_held(call, upstream, headers)
+            length = upstream.content_length
+            if length is not None and length > MAX_ANSWER and call.response is None:
+                logger.warning(
+                    "flow %s: not recorded: the answer is over %d MiB",
+                    flow.id,
+                    MAX_ANSWER // 1024**2,
+                )
+                return await self._pipe(request, flow, upstream, headers)
             try:
                 payload = await upstream.read()
             except _UPSTREAM_FAILURES as exc:
@@ -361,8 +473,16 @@ class Proxy:
                     "upstream_disconnected",
                 )
             delay = round((loop.time() - sent_at) * 1000)
-            answer = decode_object(payload)
-            chunks = (Chunk(payload.decode("utf-8", "replace"), delay),)
+            chunks: tuple[Chunk, ...] = ()
+            answer = None
+            if len(payload) > MAX_ANSWER:
+                # Only its end showed how big it is: passed on as it came, unread.
+                record = False
+            else:
+                big = len(payload) > OFF_LOOP
+                answer = await _run(big, decode_object, payload)
+                text = await _run(big, payload.decode, "utf-8", "replace")
+                chunks = (Chunk(text, delay),)
             flow.chunks = chunks
             failure = _error_of(answer)
             if failure is not None and call.response is None:
@@ -372,7 +492,7 @@ class Proxy:
             if answer is not None:
                 flow.summary = call.provider.summarize(answer)
                 if record:
-                    self._save(call, upstream.status, False, chunks)
+                    await self._save(call, upstream.status, False, chunks)
                 if self.interceptor.holds(call.provider, flow.summary):
                     resolution = await self.interceptor.hold(
                         flow, Stage.RESPONSE, call.keepalive if call.stream else None, answer
@@ -421,16 +541,16 @@ class Proxy:
         assert capture is not None
         try:
             while data := await upstream.content.readany():
-                capture.feed(data)
+                await capture.feed(data)
         except _UPSTREAM_FAILURES as exc:
             # The answer was already whole (and is on disk); only its tail is missing.
             logger.debug("flow %s: the upstream broke off after the answer: %s", call.flow.id, exc)
         finally:
             upstream.close()
-            capture.end()
+            await capture.end()
             flow = call.flow
             if not flow.is_finished:
-                flow.summary = call.provider.summarize_events([c.c for c in capture.chunks])
+                flow.summary = await capture.summary()
                 self.flows.transition(flow, State.COMPLETE)
 
     async def close(self) -> None:
@@ -512,12 +632,12 @@ class Proxy:
             except _UPSTREAM_FAILURES as exc:
                 if capture.complete:
                     break
-                capture.end()
+                await capture.end()
                 broken = f"the upstream connection broke off mid-stream ({_reason(exc)})"
                 return await self._break_stream(call, broken)
             if not data:
                 break
-            capture.feed(data)
+            await capture.feed(data)
             if client_gone:
                 continue
             had_all = call.delivered
@@ -527,9 +647,9 @@ class Proxy:
                 client_gone = True
                 call.delivered = had_all
                 if not capture.complete:
-                    capture.end()
+                    await capture.end()
                     return self._left(call, response)
-        capture.end()
+        await capture.end()
         return await self._end_stream(call, response)
 
     async def _end_stream(self, call: _Call, response: web.StreamResponse) -> web.StreamResponse:
@@ -541,12 +661,23 @@ class Proxy:
             self.flows.fail(flow, f"the upstream reported an error mid-stream: {capture.failure}")
             await _close(response)
             return response
+        if capture.oversized:
+            # Relayed whole but unread: its end is the end of the body.
+            logger.warning(
+                "flow %s: not recorded: its answer is over %d MiB, the most playingpack "
+                "records; it was passed on unchanged",
+                flow.id,
+                MAX_ANSWER // 1024**2,
+            )
+            self.flows.transition(flow, State.COMPLETE)
+            await _close(response)
+            return response
         if not capture.complete:
             broken = "the upstream stream ended before the answer was complete"
             return await self._break_stream(call, broken)
         if not call.delivered:
             return self._left(call, response)
-        flow.summary = call.provider.summarize_events([chunk.c for chunk in capture.chunks])
+        flow.summary = await capture.summary()
         self.flows.transition(flow, State.COMPLETE)
         await _close(response)
         return response
@@ -591,12 +722,24 @@ class Proxy:
             except _UPSTREAM_FAILURES as exc:
                 if capture.complete:
                     break
-                capture.end()
+                await capture.end()
                 broken = f"the upstream connection broke off mid-stream ({_reason(exc)})"
                 return await self._break_stream(call, broken)
             if not data:
                 break
-            events = capture.feed(data)
+            events = await capture.feed(data)
+            if capture.oversized:
+                # Too big to read: what was kept back goes out, then the rest as it comes.
+                spilled, capture.spill = capture.spill, b""
+                if client_gone:
+                    continue
+                response = await call.open_stream(upstream.status, headers)
+                if not await _write(response, "".join(unsent).encode() + spilled + data):
+                    await capture.end()
+                    return self._left(call, response)
+                unsent.clear()
+                holding = False
+                continue
             if not events:
                 continue
             if holding:
@@ -618,17 +761,17 @@ class Proxy:
                     if not await _write(response, "".join(unsent).encode()):
                         call.delivered = had_all
                         if not capture.complete:
-                            capture.end()
+                            await capture.end()
                             return self._left(call, response)
                         client_gone = True
                         break
                     sent.extend(unsent)
                     unsent.clear()
-        unsent.extend(capture.end())
+        unsent.extend(await capture.end())
         if capture.failure is None and capture.complete:
-            flow.summary = provider.summarize_events([chunk.c for chunk in capture.chunks])
+            flow.summary = await capture.summary()
             if holding:
-                answer = provider.assemble([chunk.c for chunk in capture.chunks])
+                answer = await _run(capture.big, provider.assemble, capture.texts())
                 resolution = await self.interceptor.hold(
                     flow, Stage.RESPONSE, call.keepalive, answer
                 )
@@ -719,7 +862,7 @@ class Proxy:
         flow.answer_streamed = call.stream
         if resolution.save:
             flow.key = flow.key or provider.key(call.body, flow.path)
-            self._save(call, 200, call.stream, chunks)
+            await self._save(call, 200, call.stream, chunks)
         self.flows.transition(flow, State.COMPLETE)
         await _close(response)
         return response
@@ -758,7 +901,7 @@ class Proxy:
             "upstream_disconnected",
         )
 
-    def _save(
+    async def _save(
         self,
         call: _Call,
         status: int,
@@ -780,10 +923,12 @@ class Proxy:
             streamed=streamed,
             model=flow.model or "",
         )
+        big = call.big or sum(len(chunk.c) for chunk in chunks) > OFF_LOOP
         try:
-            call.store.save(tape, call.index)
-        except OSError as exc:
-            logger.warning("could not save tape %s: %s", flow.key, exc)
+            await _run(big, call.store.save, tape, call.index)
+        except Exception as exc:
+            # The client's answer never depends on the tape: it still gets every byte.
+            logger.warning("could not save tape %s: %s", flow.key, _reason(exc))
             return
         if not again:
             self.ledger.tape_recorded(self.stores.name_of(call.store, flow.key, call.index))
@@ -808,14 +953,21 @@ class Proxy:
             provider.error_json(message, type_, code), status=status, headers=headers, dumps=_dumps
         )
 
-    def _load(self, call: _Call, key: str) -> Tape | None:
+    def _refuse(self, flow: Flow, exc: BadTarget, provider: Provider | None) -> web.Response:
+        """A 400 for a request target that is not forwarded (see client_path)."""
+        message = f"playingpack does not forward this request: {exc}"
+        return self._fail(
+            flow, 400, message, "invalid_request_error", "invalid_path", provider=provider
+        )
+
+    async def _load(self, call: _Call, key: str) -> Tape | None:
         """The tape for this call; in a sequence beyond its recordings, replay-only replays the
         last one (so a folder recorded without sequences keeps working)."""
-        tape = call.store.load(key, call.index)
+        tape = await call.store.fetch(key, call.index)
         if tape is None and call.index > 1 and self.settings.record is RecordMode.REPLAY_ONLY:
             while tape is None and call.index > 1:
                 call.index -= 1
-                tape = call.store.load(key, call.index)
+                tape = await call.store.fetch(key, call.index)
         return tape
 
     async def _miss(self, call: _Call) -> web.StreamResponse:
@@ -858,6 +1010,7 @@ class _Capture:
 
     __slots__ = (
         "answer_end",
+        "big",
         "call",
         "chunks",
         "complete",
@@ -865,9 +1018,12 @@ class _Capture:
         "failure",
         "last",
         "loop",
+        "oversized",
         "proxy",
+        "received",
         "record",
         "saved",
+        "spill",
         "splitter",
         "status",
     )
@@ -888,6 +1044,10 @@ class _Capture:
         self.failure: str | None = None  # the error the upstream reported in the stream
         self.answer_end = 0  # how many chunks make the whole answer, once complete
         self.saved = 0  # how many chunks the tape on disk holds
+        self.big = call.big  # whether reading the answer's events is done off the loop
+        self.oversized = False  # the answer went over MAX_ANSWER: the rest is not read
+        self.spill = b""  # the bytes of the unfinished event kept back until then
+        self.received = 0  # bytes of the answer so far
         call.flow.chunks = self.chunks
         call.flow.answer_streamed = True
 
@@ -900,14 +1060,35 @@ class _Capture:
         """Whether a client sent the first ``events`` events has the whole answer."""
         return self.answered and events >= self.answer_end
 
-    def feed(self, data: bytes) -> list[str]:
+    async def feed(self, data: bytes) -> list[str]:
         """Take the next network chunk; returns the events it completed."""
-        events = self.splitter.feed(data)
+        if self.oversized:
+            return []
+        self.received += len(data)
+        if self.received > MAX_ANSWER:
+            self.oversized = True
+            self.record = False
+            self.spill = self.splitter.pending
+            self.splitter = EventSplitter()
+            return []
+        if self.splitter.size > OFF_LOOP:
+            # An event that big is joined and decoded off the loop when it ends.
+            events = await asyncio.to_thread(self.splitter.feed, data)
+        else:
+            events = self.splitter.feed(data)
         if events:
-            self._add(events)
+            await self._add(events)
         return events
 
-    def end(self) -> list[str]:
+    def texts(self) -> list[str]:
+        """The answer's event texts so far."""
+        return [chunk.c for chunk in self.chunks]
+
+    async def summary(self) -> Summary:
+        """What the events so far say: model, usage, tool calls."""
+        return await _run(self.big, self.call.provider.summarize_events, self.texts())
+
+    async def end(self) -> list[str]:
         """The upstream body has ended (or the relay stops reading it): keep any bytes after
         its last blank line as a last chunk, and save. Returns that chunk, if any."""
         if self.ended:
@@ -915,35 +1096,53 @@ class _Capture:
         self.ended = True
         rest = self.splitter.pending
         if not rest:
-            self._save()
+            await self._save()
             return []
         tail = [rest.decode("utf-8", "replace")]
-        self._add(tail)
+        await self._add(tail)
         return tail
 
-    def _add(self, events: list[str]) -> None:
+    async def _add(self, events: list[str]) -> None:
         now = self.loop.time()
         self.chunks.append(Chunk(events[0], round((now - self.last) * 1000)))
         self.chunks.extend(Chunk(event, 0) for event in events[1:])
         self.last = now
-        provider = self.call.provider
+        big = sum(map(len, events)) > OFF_LOOP
+        self.big = self.big or big
+        if big:
+            failure, ends = await asyncio.to_thread(self._read, events)
+        else:
+            failure, ends = self._read(events)
         if self.failure is None:
-            self.failure = provider.failure(events)
-        if not self.complete and provider.is_complete(events):
+            self.failure = failure
+        if not self.complete and ends is not None:
             self.complete = True
-            first = len(self.chunks) - len(events)
-            self.answer_end = first + next(
+            self.answer_end = len(self.chunks) - len(events) + ends
+        await self._save()
+        if self.proxy.flows.has_listeners and not big:
+            # Text too big to read on the loop reaches listeners with the finished flow.
+            self.proxy._tell(self.call, events)
+
+    def _read(self, events: list[str]) -> tuple[str | None, int | None]:
+        """The error these events report, and how many of them it takes to complete the
+        answer (None when they do not)."""
+        provider = self.call.provider
+        failure = provider.failure(events) if self.failure is None else None
+        ends = None
+        if not self.complete and provider.is_complete(events):
+            ends = next(
                 (n + 1 for n, event in enumerate(events) if provider.is_complete((event,))),
                 len(events),
             )
-        self._save()
-        if self.proxy.flows.has_listeners:
-            self.proxy._tell(self.call, events)
+        return failure, ends
 
-    def _save(self) -> None:
+    async def _save(self) -> None:
         if self.record and self.answered and self.saved < len(self.chunks):
-            self.proxy._save(self.call, self.status, True, tuple(self.chunks), again=self.saved > 0)
-            self.saved = len(self.chunks)
+            saved = len(self.chunks)
+            await self.proxy._save(
+                self.call, self.status, True, tuple(self.chunks), again=self.saved > 0
+            )
+            self.saved = saved
 
 
 class _Call:
@@ -960,6 +1159,7 @@ class _Call:
         "provider",
         "request",
         "response",
+        "size",
         "store",
         "stream",
     )
@@ -977,7 +1177,13 @@ class _Call:
         # Whether the client has been sent the whole answer: leaving after that is no failure.
         self.delivered = False
         self.draining = False  # the rest of the upstream body is read after the client left
+        self.size = 0  # the request body's length in bytes
         self.describe(body)
+
+    @property
+    def big(self) -> bool:
+        """Whether the request is big enough that work on it is done off the loop."""
+        return self.size > OFF_LOOP
 
     def describe(self, body: Any) -> None:
         """Take ``body`` as the request (again, after an edit)."""
@@ -1002,12 +1208,22 @@ class _Call:
         await response.write(_KEEPALIVE)
 
 
-async def _write(response: web.StreamResponse, data: bytes) -> bool:
+async def _write(response: web.StreamResponse, data: bytes | memoryview) -> bool:
     """Send ``data`` to the client; False when the client has gone away."""
     try:
         await response.write(data)
     except ConnectionResetError:
         return False
+    return True
+
+
+async def _write_in_pieces(response: web.StreamResponse, data: bytes) -> bool:
+    """Send ``data`` a slice at a time, each written once the last has gone; False when the
+    client has gone away."""
+    view = memoryview(data)
+    for start in range(0, len(view), _PIECE):
+        if not await _write(response, view[start : start + _PIECE]):
+            return False
     return True
 
 
@@ -1017,6 +1233,13 @@ async def _close(response: web.StreamResponse) -> None:
     if response.prepared:
         with contextlib.suppress(ConnectionResetError):
             await response.write_eof()
+
+
+async def _run(big: bool, function: Callable[..., _T], *args: Any) -> _T:
+    """``function(*args)``, in a worker thread when its input is big (see OFF_LOOP)."""
+    if big:
+        return await asyncio.to_thread(function, *args)
+    return function(*args)
 
 
 def _error_of(answer: dict[str, Any] | None) -> str | None:

@@ -20,30 +20,52 @@ class Event(NamedTuple):
 
 
 class EventSplitter:
-    """Cuts arbitrary network chunks into whole SSE event texts, each ending in a blank line."""
+    """Cuts arbitrary network chunks into whole SSE event texts, each ending in a blank line.
 
-    __slots__ = ("_buffer",)
+    Linear in the bytes fed, however an event is cut: bytes that end no event are only kept,
+    and joined once, when the chunk that ends the event arrives. Bytes that are not UTF-8 are
+    read as U+FFFD (the client is sent the bytes themselves).
+    """
+
+    __slots__ = ("_parts", "size")
 
     def __init__(self) -> None:
-        self._buffer = b""
+        self._parts: list[bytes] = []
+        self.size = 0  # how many bytes are pending
 
     def feed(self, chunk: bytes) -> list[str]:
         """Add bytes; return the events completed by them (normalised to ``\\n`` line ends)."""
-        buffer = self._buffer + chunk if self._buffer else chunk
+        parts = self._parts
+        if parts:
+            # A blank line may start in the bytes kept so far: look at their last three too.
+            window = parts[-1][-3:] + chunk[:3]
+            ends = b"\n\n" in window or b"\n\r\n" in window
+            if not ends and b"\n\n" not in chunk and b"\n\r\n" not in chunk:
+                parts.append(chunk)
+                self.size += len(chunk)
+                return []
+            parts.append(chunk)
+            buffer = b"".join(parts)
+        else:
+            buffer = chunk
         if b"\r" in buffer:
             # A "\r" at the very end stays pending until its "\n" arrives.
             buffer = buffer.replace(b"\r\n", b"\n")
         end = buffer.rfind(b"\n\n")
         if end < 0:
-            self._buffer = buffer
+            self._parts = [buffer]
+            self.size = len(buffer)
             return []
-        complete, self._buffer = buffer[: end + 2], buffer[end + 2 :]
-        return [part + "\n\n" for part in complete.decode("utf-8").split("\n\n") if part]
+        complete, rest = buffer[: end + 2], buffer[end + 2 :]
+        self._parts = [rest] if rest else []
+        self.size = len(rest)
+        text = complete.decode("utf-8", "replace")
+        return [part + "\n\n" for part in text.split("\n\n") if part]
 
     @property
     def pending(self) -> bytes:
         """Bytes received after the last complete event."""
-        return self._buffer
+        return b"".join(self._parts)
 
 
 def parse_event(text: str) -> Event:
@@ -85,7 +107,7 @@ def split_text(text: str) -> list[str]:
     """Split a whole SSE body (as stored or replayed) into event texts."""
     splitter = EventSplitter()
     events = splitter.feed(text.encode("utf-8"))
-    rest = splitter.pending.decode("utf-8").strip("\n")
+    rest = splitter.pending.decode("utf-8", "replace").strip("\n")
     if rest:
         events.append(rest + "\n\n")
     return events
