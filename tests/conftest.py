@@ -239,7 +239,14 @@ def serving(tmp_path: Path, upstream: FakeUpstream, **settings: Any) -> Serving:
 
 
 @contextmanager
-def started(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Iterator[Process]:
+def started(
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    preexec: Callable[[], None] | None = None,
+) -> Iterator[Process]:
+    """`playingpack start` on a free port; ``preexec`` runs in the child before it starts
+    (to lower a resource limit, say)."""
     environment = clean_env(env)
     popen = subprocess.Popen(
         [*PLAYINGPACK, "start", "--port", "0", *args],
@@ -248,6 +255,7 @@ def started(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Iterato
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=preexec,
     )
     process = Process(popen)
     try:

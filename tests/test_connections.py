@@ -7,11 +7,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import resource
-import signal
 import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +21,7 @@ import pytest
 import tests.conftest
 from playingpack.app import start_server
 from playingpack.config import PauseMode
-from tests.conftest import PLAYINGPACK, Process, Running, ask
+from tests.conftest import Running, ask, started
 from tests.fakes.openai_upstream import FakeUpstream, Reply
 
 # Short limits for the servers these tests start, so a bound is seen in about a second.
@@ -293,49 +290,31 @@ def test_at_the_limit_with_every_connection_busy_new_ones_get_503(
 
 def test_health_answers_under_a_flood_past_the_fd_limit(tmp_path: Path) -> None:
     """2000 silent connections against a CLI server limited to 256 file descriptors."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PLAYINGPACK_")}
 
     def few_descriptors() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
 
-    popen = subprocess.Popen(
-        [*PLAYINGPACK, "start", "--port", "0", "--no-ui"],
-        cwd=tmp_path,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=few_descriptors,
-    )
-    process = Process(popen)
     flood: list[socket.socket] = []
-    try:
-        url = process.url
-        host, port = url.removeprefix("http://").rsplit(":", 1)
-        with httpx.Client(base_url=url, timeout=5) as regular:
-            assert regular.get("/health").status_code == 200
-            for _ in range(2000):
-                sock = socket.socket()
-                sock.setblocking(False)
-                sock.connect_ex((host, int(port)))
-                flood.append(sock)
-            for _ in range(5):
-                assert httpx.get(f"{url}/health", timeout=5).status_code == 200
-            assert regular.get("/health").status_code == 200
-        # Those left open are closed after the production header timeout.
-        from playingpack.connections import HEADER_TIMEOUT as production
-
-        wait_closed(flood, production + MARGIN)
-        assert len(process.lines_matching("back under the limit", 1)) == 1
-        assert len([line for line in process.lines if "reached the limit of" in line]) == 1
-    finally:
-        for sock in flood:
-            sock.close()
-        popen.send_signal(signal.SIGTERM)
+    with started("--no-ui", cwd=tmp_path, preexec=few_descriptors) as process:
         try:
-            popen.wait(10)
-        except subprocess.TimeoutExpired:
-            popen.kill()
-            popen.wait(5)
-        assert popen.stdout is not None
-        popen.stdout.close()
+            url = process.url
+            host, port = url.removeprefix("http://").rsplit(":", 1)
+            with httpx.Client(base_url=url, timeout=5) as regular:
+                assert regular.get("/health").status_code == 200
+                for _ in range(2000):
+                    sock = socket.socket()
+                    sock.setblocking(False)
+                    sock.connect_ex((host, int(port)))
+                    flood.append(sock)
+                for _ in range(5):
+                    assert httpx.get(f"{url}/health", timeout=5).status_code == 200
+                assert regular.get("/health").status_code == 200
+            # Those left open are closed after the production header timeout.
+            from playingpack.connections import HEADER_TIMEOUT as production
+
+            wait_closed(flood, production + MARGIN)
+            assert len(process.lines_matching("back under the limit", 1)) == 1
+            assert len([line for line in process.lines if "reached the limit of" in line]) == 1
+        finally:
+            for sock in flood:
+                sock.close()
