@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.threaded import LoopThread
+from tests.fakes.threaded import AppServer
 from tests.fakes.untidy import Untidy, finish, send, start
 
 MODEL = "claude-haiku-4-5"
@@ -60,7 +60,7 @@ class Received:
     body: bytes
 
 
-class FakeAnthropic:
+class FakeAnthropic(AppServer):
     """The fake Anthropic API on 127.0.0.1 (a free port), served from a background thread."""
 
     def __init__(self) -> None:
@@ -68,32 +68,14 @@ class FakeAnthropic:
         self.replies: deque[Reply] = deque()
         self.default = Reply()
         self.sent_events = 0
-        self._thread = LoopThread("fake-anthropic")
-        self._runner: web.AppRunner | None = None
-        self.port = self._thread.run(self._start())
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.start("fake-anthropic")
 
     def queue(self, *replies: Reply) -> None:
         """Answer the next requests with these replies, in order."""
         self.replies.extend(replies)
 
-    def close(self) -> None:
-        async def stop() -> None:
-            assert self._runner is not None
-            await self._runner.cleanup()
-
-        self._thread.close(stop)
-
-    async def _start(self) -> int:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self._messages)
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        return int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.threaded import LoopThread
+from tests.fakes.threaded import AppServer
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 HEADER = "X-Corpus-Interaction"
@@ -85,40 +85,16 @@ def load_corpus(folder: Path = CORPUS) -> dict[str, Recorded]:
     return {recorded.id: recorded for recorded in sorted(found, key=lambda r: r.id)}
 
 
-class CorpusUpstream:
+class CorpusUpstream(AppServer):
     """The replaying upstream on 127.0.0.1 (a free port), served from a background thread."""
 
     def __init__(self, corpus: dict[str, Recorded]) -> None:
         self.corpus = corpus
         self.served: list[str] = []  # ids of the interactions answered, in order
-        self._thread = LoopThread("corpus-upstream")
-        self._runner: web.AppRunner | None = None
-        self._closed = False
-        self.port = self._thread.run(self._start())
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.start("corpus-upstream", client_max_size=64 * 1024**2)
 
-    def close(self) -> None:
-        """Stop serving; safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-
-        async def stop() -> None:
-            assert self._runner is not None
-            await self._runner.cleanup()
-
-        self._thread.close(stop)
-
-    async def _start(self) -> int:
-        app = web.Application(client_max_size=64 * 1024**2)
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/{tail:.*}", self._answer)
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        return int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         await request.read()

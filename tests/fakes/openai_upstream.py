@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.threaded import LoopThread
+from tests.fakes.threaded import AppServer
 from tests.fakes.untidy import Untidy, finish, send, start
 
 
@@ -65,7 +65,7 @@ class Received:
     body: bytes
 
 
-class FakeUpstream:
+class FakeUpstream(AppServer):
     """The fake OpenAI API on 127.0.0.1 (a free port), served from a background thread."""
 
     def __init__(self) -> None:
@@ -75,31 +75,13 @@ class FakeUpstream:
         self.sent_chunks = 0
         self.streamed: list[bytes] = []  # every stream's bytes, as written
         self.cancelled = threading.Event()
-        self._thread = LoopThread("fake-upstream")
-        self._runner: web.AppRunner | None = None
-        self._closed = False
-        self.port = self._thread.run(self._start())
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.start("fake-upstream", client_max_size=64 * 1024**2)
 
     def queue(self, *replies: Reply) -> None:
         """Answer the next requests with these replies, in order."""
         self.replies.extend(replies)
 
-    def close(self) -> None:
-        """Stop serving (a test may stop it early to prove nothing reaches it); safe to call
-        twice."""
-        if self._closed:
-            return
-        self._closed = True
-
-        async def stop() -> None:
-            assert self._runner is not None
-            await self._runner.cleanup()
-
-        self._thread.close(stop)
-
-    async def _start(self) -> int:
-        app = web.Application(client_max_size=64 * 1024**2)
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/v1/chat/completions", self._chat)
         # An upstream whose base URL has a path of its own (Gemini's OpenAI-compatible API).
         app.router.add_post("/v1beta/openai/chat/completions", self._chat)
@@ -114,13 +96,6 @@ class FakeUpstream:
         app.router.add_post("/openai/responses", self._responses)
         app.router.add_get("/v1/models", self._models)
         app.router.add_route("*", "/v1/echo/{tail:.*}", self._echo)
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        return int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
 
     async def _remember(self, request: web.Request) -> bytes:
         body = await request.read()

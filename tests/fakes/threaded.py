@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
@@ -9,6 +10,7 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 import uvloop
+from aiohttp import web
 
 T = TypeVar("T")
 
@@ -47,3 +49,44 @@ class LoopThread:
         if self._thread.is_alive():
             raise RuntimeError(f"{self._thread.name} did not stop within 10 s")
         self.loop.close()
+
+
+class AppServer(abc.ABC):
+    """An aiohttp application on 127.0.0.1 (a free port), served from its own LoopThread: the
+    fake upstreams add their routes in ``routes`` and call ``start`` once they are set up."""
+
+    def start(self, name: str, *, client_max_size: int = 1024**2) -> None:
+        """Serve on a new loop thread called ``name``; sets ``port`` and ``url``."""
+        self._thread = LoopThread(name)
+        self._runner: web.AppRunner | None = None
+        self._closed = False
+        self.port = self._thread.run(self._serve(client_max_size))
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    @abc.abstractmethod
+    def routes(self, app: web.Application) -> None:
+        """Add the fake's routes to ``app``."""
+
+    def close(self) -> None:
+        """Stop serving (a test may stop it early to prove nothing reaches it); safe to call
+        twice."""
+        if self._closed:
+            return
+        self._closed = True
+
+        async def stop() -> None:
+            assert self._runner is not None
+            await self._runner.cleanup()
+
+        self._thread.close(stop)
+
+    async def _serve(self, client_max_size: int) -> int:
+        app = web.Application(client_max_size=client_max_size)
+        self.routes(app)
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        return int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
