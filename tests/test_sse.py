@@ -33,6 +33,17 @@ def test_crlf_line_ends_are_normalised_even_when_split() -> None:
     assert splitter.feed(b"\ndata: y\r\n\r\n") == ["data: x\n\n", "data: y\n\n"]
 
 
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+def test_crlf_events_fed_in_small_reads_are_found(size: int) -> None:
+    raw = BODY.replace("\n", "\r\n").encode("utf-8")
+    splitter = EventSplitter()
+    events: list[str] = []
+    for start in range(0, len(raw), size):
+        events.extend(splitter.feed(raw[start : start + size]))
+    assert events == EVENTS
+    assert splitter.pending == b""
+
+
 def test_incomplete_event_stays_pending() -> None:
     splitter = EventSplitter()
     assert splitter.feed(b"data: 1\n\ndata: 2\n") == ["data: 1\n\n"]

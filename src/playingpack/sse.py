@@ -27,10 +27,11 @@ class EventSplitter:
     read as U+FFFD (the client is sent the bytes themselves).
     """
 
-    __slots__ = ("_parts", "size")
+    __slots__ = ("_parts", "_tail", "size")
 
     def __init__(self) -> None:
         self._parts: list[bytes] = []
+        self._tail = b""  # the last three pending bytes, however many reads they came in
         self.size = 0  # how many bytes are pending
 
     def feed(self, chunk: bytes) -> list[str]:
@@ -38,10 +39,11 @@ class EventSplitter:
         parts = self._parts
         if parts:
             # A blank line may start in the bytes kept so far: look at their last three too.
-            window = parts[-1][-3:] + chunk[:3]
+            window = self._tail + chunk[:3]
             ends = b"\n\n" in window or b"\n\r\n" in window
             if not ends and b"\n\n" not in chunk and b"\n\r\n" not in chunk:
                 parts.append(chunk)
+                self._tail = (self._tail + chunk[-3:])[-3:]
                 self.size += len(chunk)
                 return []
             parts.append(chunk)
@@ -54,10 +56,12 @@ class EventSplitter:
         end = buffer.rfind(b"\n\n")
         if end < 0:
             self._parts = [buffer]
+            self._tail = buffer[-3:]
             self.size = len(buffer)
             return []
         complete, rest = buffer[: end + 2], buffer[end + 2 :]
         self._parts = [rest] if rest else []
+        self._tail = rest[-3:]
         self.size = len(rest)
         text = complete.decode("utf-8", "replace")
         return [part + "\n\n" for part in text.split("\n\n") if part]
