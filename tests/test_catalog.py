@@ -1,4 +1,4 @@
-"""catalog: finding, listing, showing, deleting, verifying and pruning tapes on disk."""
+"""catalog: resolving, deleting, verifying and pruning tapes on disk."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from playingpack import catalog
-from playingpack.catalog import TapeFile
+from playingpack.ledger import read_last_run
 from playingpack.providers import builtin
 from playingpack.store import TapeStore
+from playingpack.tape_files import TapeFile, find_tapes
 from playingpack.tapes import Chunk, Tape
 
 # --- tapes as the proxy writes them ---------------------------------------------------------------
@@ -170,162 +171,12 @@ def make_tape(
 
 def save(tapes_dir: Path, tape: Tape, *, folder: str = "", index: int = 1) -> TapeFile:
     path = TapeStore(tapes_dir / folder if folder else tapes_dir).save(tape, index)
-    (found,) = [t for t in catalog.find_tapes(tapes_dir) if t.path == path]
+    (found,) = [t for t in find_tapes(tapes_dir) if t.path == path]
     return found
 
 
 def chat_tape(**kwargs: Any) -> Tape:
     return make_tape(CHAT, CHAT_REQUEST, CHAT_EVENTS, **kwargs)
-
-
-# --- finding tapes --------------------------------------------------------------------------------
-
-
-def test_find_tapes_walks_subfolders_and_names_them_by_relative_id(tmp_path: Path) -> None:
-    tape = chat_tape()
-    key = tape.key
-    save(tmp_path, tape)
-    save(tmp_path, tape, index=2)
-    save(tmp_path, tape, folder="test_foo")
-    save(tmp_path, tape, folder="test_foo/case_1")
-    (tmp_path / "README.md").write_text("not a tape")
-    (tmp_path / "notes.json").write_text("{}")
-    (tmp_path / f"{key}.1.json").write_text("{}")  # the first recording is <key>.json
-    (tmp_path / f".{key[:16]}.abc.tmp").write_text("")
-    (tmp_path / ".git").mkdir()
-    (tmp_path / ".git" / f"{key}.json").write_text("{}")
-    found = catalog.find_tapes(tmp_path)
-    assert [(t.id, t.key, t.index, t.folder) for t in found] == [
-        (key, key, 1, ""),
-        (f"{key}.2", key, 2, ""),
-        (f"test_foo/{key}", key, 1, "test_foo"),
-        (f"test_foo/case_1/{key}", key, 1, "test_foo/case_1"),
-    ]
-    assert found[1].short_id == f"{key[:12]}.2"
-    assert found[2].short_id == f"test_foo/{key[:12]}"
-    assert found[0].size == found[0].path.stat().st_size > 0
-
-
-def test_find_tapes_in_a_missing_folder_is_empty(tmp_path: Path) -> None:
-    assert catalog.find_tapes(tmp_path / "nothing-here") == []
-
-
-# --- list -----------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("body", "expected"),
-    [
-        (CHAT_REQUEST, "What is the weather\n  in Paris?"),
-        (
-            {
-                "messages": [
-                    {"role": "developer", "content": "x"},
-                    {
-                        "role": "user",
-                        "content": [
-                            {"type": "text", "text": "Look:"},
-                            {"type": "image_url", "image_url": {"url": "data:..."}},
-                        ],
-                    },
-                ]
-            },
-            "Look:\n[image]",
-        ),
-        (ANTHROPIC_REQUEST, "[image]\nWhat is in Rome today?"),
-        (RESPONSES_REQUEST, "Weather in Oslo?"),
-        ({"model": "gpt-4.1", "input": "Tell me a joke"}, "Tell me a joke"),
-        (
-            {"input": [{"type": "message", "role": "user", "content": "Hi"}]},
-            "Hi",
-        ),
-        (EMBEDDINGS_REQUEST, "first text (+1 more)"),
-        ({"input": "one text"}, "one text"),
-        ({"input": [1, 2, 3]}, "[3 token ids]"),
-        ({"input": [[1, 2], [3]]}, "[2 token ids] (+1 more)"),
-        (COMPLETIONS_REQUEST, "The quick brown fox"),
-        ({"prompt": ["a", "b", "c"]}, "a (+2 more)"),
-        ({"messages": [{"role": "system", "content": "only a system prompt"}]}, None),
-        ({"model": "m"}, None),
-        (["not", "an", "object"], None),
-    ],
-)
-def test_first_user_message(body: Any, expected: str | None) -> None:
-    assert catalog.first_user_message(body) == expected
-
-
-def test_list_tapes_newest_first_with_every_field(tmp_path: Path) -> None:
-    old = save(tmp_path, chat_tape(timestamp="2025-05-01T10:00:00.000Z"))
-    new = save(
-        tmp_path,
-        make_tape(RESPONSES, RESPONSES_REQUEST, RESPONSES_ANSWER, timestamp="2026-02-01T00:00:00Z"),
-        folder="test_weather",
-    )
-    middle = save(
-        tmp_path,
-        make_tape(EMBEDDINGS, EMBEDDINGS_REQUEST, EMBEDDINGS_ANSWER, timestamp="2025-09-01"),
-    )
-    broken = tmp_path / ("f" * 64 + ".json")
-    broken.write_text("{not json")
-    rows = catalog.list_tapes(tmp_path)
-    assert [row.file.id for row in rows] == [new.id, middle.id, old.id, "f" * 64]
-    assert rows[0].to_json() == {
-        "id": new.id,
-        "hash": new.key,
-        "recording": 1,
-        "folder": "test_weather",
-        "path": str(new.path),
-        "size": new.size,
-        "model": "gpt-4.1-mini",
-        "endpoint": "/v1/responses",
-        "recorded_at": "2026-02-01T00:00:00Z",
-        "streamed": False,
-        "first_user_message": "Weather in Oslo?",
-        "error": None,
-    }
-    assert rows[2].streamed is True
-    last = rows[3].to_json()
-    assert last["model"] is None and last["error"].startswith("not valid JSON")
-
-
-def test_format_list_is_a_table_with_a_total(tmp_path: Path) -> None:
-    long_request = {"model": "gpt-4o", "messages": [{"role": "user", "content": "word " * 40}]}
-    first = save(tmp_path, chat_tape(timestamp="2026-01-02T03:04:05.678Z"))
-    second = save(
-        tmp_path,
-        make_tape(CHAT, long_request, CHAT_EVENTS, timestamp="2026-01-01T00:00:00Z"),
-        folder="test_long",
-        index=2,
-    )
-    (tmp_path / ("e" * 64 + ".json")).write_text("[]")
-    lines = catalog.format_list(catalog.list_tapes(tmp_path)).splitlines()
-    assert lines[0].split() == [
-        "tape", "model", "endpoint", "recorded", "(UTC)", "size", "first", "user", "message"
-    ]  # fmt: skip
-    assert lines[1].split() == [
-        first.key[:12],
-        "gpt-4o-mini",
-        CHAT,
-        "2026-01-02",
-        "03:04:05",
-        *catalog.format_size(first.size).split(),
-        *["What", "is", "the", "weather", "in", "Paris?"],
-    ]
-    assert lines[2].startswith(f"test_long/{second.key[:12]}.2  gpt-4o ")
-    assert lines[2].endswith("word word…") and len(lines[2].split("  ")[-1]) <= 60
-    assert lines[3].startswith("e" * 12) and "(unreadable: unexpected content" in lines[3]
-    total = catalog.format_size(sum(t.size for t in catalog.find_tapes(tmp_path)))
-    assert lines[4] == f"3 tapes, {total} (1 unreadable: run `playingpack tapes verify`)"
-
-
-def test_format_size() -> None:
-    assert [catalog.format_size(n) for n in (0, 1023, 1024, 2150, 3 * 1024 * 1024)] == [
-        "0 B",
-        "1023 B",
-        "1.0 KB",
-        "2.1 KB",
-        "3.0 MB",
-    ]
 
 
 # --- resolving references -------------------------------------------------------------------------
@@ -339,14 +190,14 @@ def files(*ids: str) -> list[TapeFile]:
     result = []
     for tape_id in ids:
         name = tape_id.rpartition("/")[2]
-        key, _, index = name.partition(".")
+        hash_, _, index = name.partition(".")
         path = Path("/tapes", f"{tape_id}.json")
-        result.append(TapeFile(tape_id, path, key, int(index or 1), 10, 0.0))
+        result.append(TapeFile(tape_id, path, hash_, int(index or 1), 10, 0.0))
     return result
 
 
 def ids(found: list[TapeFile]) -> list[str]:
-    return [tape.id for tape in found]
+    return [tape.key for tape in found]
 
 
 def test_resolve_full_hash_prefix_and_recordings() -> None:
@@ -391,139 +242,6 @@ def test_resolve_rejects_what_is_not_a_hash(ref: str) -> None:
         catalog.resolve(files(A), ref)
 
 
-# --- show -----------------------------------------------------------------------------------------
-
-
-def test_show_chat_stream(tmp_path: Path) -> None:
-    file = save(tmp_path, chat_tape())
-    second = save(tmp_path, chat_tape(), index=2)
-    text = catalog.format_tape(file, [second])
-    assert text.splitlines()[:7] == [
-        f"tape      {file.key}",
-        f"file      {file.path}",
-        "endpoint  /v1/chat/completions",
-        "model     gpt-4o-mini",
-        "recorded  2026-01-02T03:04:05.678Z",
-        "answer    200, streamed, 3 chunks over 0.02 s",
-        f"also      {file.key}.2",
-    ]
-    assert text.split("\nRequest\n")[1] == (
-        "  system: Be brief.\n"
-        "  user: What is the weather\n"
-        "          in Paris?\n"
-        "  tools offered: get_weather\n"
-        "  settings: stream=true, temperature=0\n"
-        "\n"
-        "Answer\n"
-        "  text: Checking.\n"
-        "  tool call get_weather (call_0)\n"
-        "    {\n"
-        '      "city": "Paris"\n'
-        "    }\n"
-        "  usage: 12 in + 8 out = 20 tokens"
-    )
-    assert "(recording 2)" in catalog.format_tape(second).splitlines()[0]
-
-
-def test_show_responses(tmp_path: Path) -> None:
-    file = save(tmp_path, make_tape(RESPONSES, RESPONSES_REQUEST, RESPONSES_ANSWER))
-    text = catalog.format_tape(file)
-    assert "answer    200, JSON, answered after 0.25 s" in text
-    assert text.split("\nRequest\n")[1] == (
-        "  instructions: You are a weather bot.\n"
-        "  user: Weather in Oslo?\n"
-        "  assistant: → get_weather({})\n"
-        "  tool (call_1): rainy\n"
-        "  tools offered: get_weather, web_search\n"
-        "\n"
-        "Answer\n"
-        "  text: Oslo is rainy.\n"
-        "  tool call book_umbrella (call_9)\n"
-        "    {\n"
-        '      "size": "large"\n'
-        "    }\n"
-        "  usage: 20 in + 9 out = 29 tokens"
-    )
-
-
-def test_show_anthropic(tmp_path: Path) -> None:
-    file = save(tmp_path, make_tape(ANTHROPIC, ANTHROPIC_REQUEST, ANTHROPIC_ANSWER))
-    assert catalog.format_tape(file).split("\nRequest\n")[1] == (
-        "  system: Answer in French.\n"
-        "  user: [image]\n"
-        "        What is in Rome today?\n"
-        "  assistant: → events({})\n"
-        "  user: ← toolu_1: a concert\n"
-        "  tools offered: events\n"
-        "  settings: max_tokens=1024\n"
-        "\n"
-        "Answer\n"
-        "  text: Un concert.\n"
-        "  tool call book (toolu_2)\n"
-        "    {\n"
-        '      "seats": 2\n'
-        "    }\n"
-        "  usage: 30 in + 15 out = 45 tokens"
-    )
-
-
-def test_show_embeddings_and_completions(tmp_path: Path) -> None:
-    file = save(tmp_path, make_tape(EMBEDDINGS, EMBEDDINGS_REQUEST, EMBEDDINGS_ANSWER))
-    assert catalog.format_tape(file).split("\nRequest\n")[1] == (
-        "  input 0: first text\n"
-        "  input 1: second\n"
-        "\n"
-        "Answer\n"
-        "  text: [2 embeddings of 3 dimensions]\n"
-        "  usage: 4 in + 0 out = 4 tokens"
-    )
-    file = save(tmp_path, make_tape(COMPLETIONS, COMPLETIONS_REQUEST, COMPLETIONS_ANSWER))
-    assert catalog.format_tape(file).split("\nRequest\n")[1] == (
-        "  prompt: The quick brown fox\n\nAnswer\n  text:  jumps.\n  usage: 5 in + 3 out = 8 tokens"
-    )
-
-
-def test_show_azure_path_and_unknown_endpoint(tmp_path: Path) -> None:
-    azure = "/openai/deployments/prod/chat/completions"
-    file = save(tmp_path, make_tape(azure, CHAT_REQUEST, CHAT_EVENTS))
-    assert "  usage: 12 in + 8 out = 20 tokens" in catalog.format_tape(file)
-    odd = Tape(
-        key="c" * 64,
-        endpoint="/v1/audio/speech",
-        request={"model": "tts-1", "input": "Hello"},
-        status=200,
-        chunks=(Chunk("RIFF", 1),),
-        streamed=False,
-    )
-    text = catalog.format_tape(save(tmp_path, odd))
-    assert "\nmodel     tts-1\n" in text  # from the request when the meta has none
-    assert text.endswith(
-        "answer    200, JSON, answered after 0.00 s\n\nRequest\n  input: Hello\n\nAnswer\n"
-        "  (no wire format known for /v1/audio/speech; --raw shows the file)"
-    )
-
-
-def test_show_an_unreadable_answer_says_so(tmp_path: Path) -> None:
-    tape = Tape(
-        key=key_of(COMPLETIONS_REQUEST, COMPLETIONS),
-        endpoint=COMPLETIONS,
-        request=COMPLETIONS_REQUEST,
-        status=200,
-        chunks=(Chunk("<html>oops</html>", 1),),
-        streamed=False,
-    )
-    text = catalog.format_tape(save(tmp_path, tape))
-    assert text.splitlines()[-1].startswith("  (cannot read the answer: ")
-    assert text.endswith("; --raw shows the file)")
-
-
-def test_show_a_broken_file_raises_value_error(tmp_path: Path) -> None:
-    (tmp_path / f"{A}.json").write_text('{"meta": {}}')
-    (file,) = catalog.find_tapes(tmp_path)
-    with pytest.raises(ValueError, match="unexpected content"):
-        catalog.format_tape(file)
-
-
 # --- rm -------------------------------------------------------------------------------------------
 
 
@@ -543,7 +261,7 @@ def test_remove_deletes_every_recording_and_empty_folders(tmp_path: Path) -> Non
         f"test_b/deep/{other.key}",
     ]
     assert removal.unknown == ["abcdef"]
-    assert ids(catalog.find_tapes(tmp_path)) == [other.key]
+    assert ids(find_tapes(tmp_path)) == [other.key]
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{other.key}.json"]
 
 
@@ -552,14 +270,14 @@ def test_remove_with_a_bad_reference_deletes_nothing(tmp_path: Path) -> None:
     save(tmp_path, tape)
     with pytest.raises(ValueError, match="not a tape hash"):
         catalog.remove(tmp_path, [tape.key, "xyz"])
-    assert ids(catalog.find_tapes(tmp_path)) == [tape.key]
+    assert ids(find_tapes(tmp_path)) == [tape.key]
 
 
 # --- verify ---------------------------------------------------------------------------------------
 
 
 def problems(tapes_dir: Path) -> list[tuple[str, str]]:
-    result = catalog.verify(tapes_dir)
+    result = catalog.verify(tapes_dir, builtin())
     return [(p.path.relative_to(tapes_dir).as_posix(), p.what) for p in result.problems]
 
 
@@ -574,11 +292,11 @@ def test_verify_clean_tapes_of_every_kind(tmp_path: Path) -> None:
     azure = "/openai/deployments/prod/chat/completions"
     save(tmp_path, make_tape(azure, CHAT_REQUEST, CHAT_EVENTS))
     (tmp_path / "README.md").write_text("sk-" + "x" * 30)  # not a .json file: not read
-    assert catalog.verify(tmp_path) == catalog.Verification(8, [])
+    assert catalog.verify(tmp_path, builtin()) == catalog.Verification(8, [])
 
 
 def test_verify_a_missing_folder_checks_nothing(tmp_path: Path) -> None:
-    assert catalog.verify(tmp_path / "none") == catalog.Verification(0, [])
+    assert catalog.verify(tmp_path / "none", builtin()) == catalog.Verification(0, [])
 
 
 def test_verify_a_request_edited_after_recording(tmp_path: Path) -> None:
@@ -588,9 +306,9 @@ def test_verify_a_request_edited_after_recording(tmp_path: Path) -> None:
     file.path.write_text(json.dumps(document))
     edited = dict(CHAT_REQUEST, temperature=1)
     ((where, what),) = problems(tmp_path)
-    assert where == f"test_x/{file.key}.json"
+    assert where == f"test_x/{file.hash}.json"
     assert what == (
-        f"the request hashes to {key_of(edited, CHAT)[:12]}…, not to the {file.key[:12]}… of the "
+        f"the request hashes to {key_of(edited, CHAT)[:12]}…, not to the {file.hash[:12]}… of the "
         "file name: it was edited after recording, so it can never be replayed; re-record it "
         "(--record refresh) or delete it"
     )
@@ -601,8 +319,8 @@ def test_verify_renamed_file_and_edited_meta(tmp_path: Path) -> None:
     renamed = file.path.with_name(f"{B}.json")
     file.path.rename(renamed)
     assert [what.split(":")[0] for _, what in problems(tmp_path)] == [
-        f"the request hashes to {file.key[:12]}…, not to the {B[:12]}… of the file name",
-        f"meta.hash is {file.key[:12]}…, but the file name says {B[:12]}…; the file was "
+        f"the request hashes to {file.hash[:12]}…, not to the {B[:12]}… of the file name",
+        f"meta.hash is {file.hash[:12]}…, but the file name says {B[:12]}…; the file was "
         "renamed or its meta edited",
     ]
 
@@ -637,7 +355,7 @@ def test_verify_misnamed_tape_and_temporary_file(tmp_path: Path) -> None:
         ("sub/copy of tape.json", found[1][1]),
     ]
     assert found[1][1].startswith("is not named like a tape")
-    (warning,) = catalog.verify(tmp_path).warnings
+    (warning,) = catalog.verify(tmp_path, builtin()).warnings
     temporary, what = warning.path, warning.what
     assert temporary.name == f".{tape.key[:16]}.x1y2.tmp"
     assert what.startswith("temporary file of a tape being written")
@@ -726,53 +444,6 @@ def age(*tapes: TapeFile) -> None:
         os.utime(tape.path, (1_700_000_000, 1_700_000_000))
 
 
-def test_read_last_run(tmp_path: Path) -> None:
-    tapes_dir = tmp_path / "tapes"
-    write_usage(tmp_path / "logs", tapes_dir, ["a", "test_x/b"])
-    # The same folder written differently (relative, with ..) is the same folder.
-    same = tmp_path / "tapes" / ".." / "tapes"
-    last_run = catalog.read_last_run(tmp_path / "logs", same)
-    assert last_run.used == frozenset({"a", "test_x/b"})
-    assert last_run.finished_at.isoformat() == "2026-03-01T12:00:00+00:00"
-    assert last_run.tapes_dir == tapes_dir.resolve()
-
-
-def test_read_last_run_without_a_usage_file(tmp_path: Path) -> None:
-    with pytest.raises(ValueError) as info:
-        catalog.read_last_run(tmp_path / "logs", tmp_path / "tapes")
-    assert str(info.value).startswith(
-        f"no usage record at {tmp_path / 'logs' / 'usage.json'}: prune deletes the tapes the last "
-        "run did not use"
-    )
-
-
-@pytest.mark.parametrize(
-    ("changes", "expected"),
-    [
-        ({"format": 2}, "has format 2; this playingpack reads format 1"),
-        ({"finished_at": "yesterday"}, "finished_at must be an ISO-8601 time (got 'yesterday')"),
-        ({"used": "all"}, "is not a usage record (Expected `array`, got `str` - at `$.used`)"),
-    ],
-)
-def test_read_last_run_rejects_a_bad_file(
-    tmp_path: Path, changes: dict[str, Any], expected: str
-) -> None:
-    write_usage(tmp_path, tmp_path / "tapes", [], changes)
-    with pytest.raises(ValueError, match=r"usage\.json") as info:
-        catalog.read_last_run(tmp_path, tmp_path / "tapes")
-    assert expected in str(info.value)
-
-
-def test_read_last_run_of_another_tapes_folder(tmp_path: Path) -> None:
-    write_usage(tmp_path, tmp_path / "other", [])
-    with pytest.raises(ValueError) as info:
-        catalog.read_last_run(tmp_path, tmp_path / "tapes")
-    assert str(info.value) == (
-        f"{tmp_path / 'usage.json'} records the tapes used in {tmp_path / 'other'}, not in "
-        f"{tmp_path / 'tapes'}; prune that folder (--tapes-dir), or run once with this one"
-    )
-
-
 def test_prune_deletes_unused_tapes_and_empty_folders(tmp_path: Path) -> None:
     tapes_dir = tmp_path / "tapes"
     chat, other = chat_tape(), make_tape(EMBEDDINGS, EMBEDDINGS_REQUEST, EMBEDDINGS_ANSWER)
@@ -785,19 +456,19 @@ def test_prune_deletes_unused_tapes_and_empty_folders(tmp_path: Path) -> None:
     fresh = save(tapes_dir, other)  # written after the run: kept
     age(*used, *unused)
     write_usage(tmp_path / "logs", tapes_dir, [*ids(used), "test_gone/" + A])
-    last_run = catalog.read_last_run(tmp_path / "logs", tapes_dir)
+    last_run = read_last_run(tmp_path / "logs", tapes_dir)
 
     dry = catalog.prune(tapes_dir, last_run, dry_run=True)
     assert (ids(dry.deleted), ids(dry.kept), ids(dry.newer)) == (
         sorted(ids(unused)),
         sorted(ids(used)),
-        [fresh.id],
+        [fresh.key],
     )
-    assert len(catalog.find_tapes(tapes_dir)) == 6  # nothing deleted
+    assert len(find_tapes(tapes_dir)) == 6  # nothing deleted
 
     result = catalog.prune(tapes_dir, last_run)
     assert ids(result.deleted) == sorted(ids(unused))
-    assert ids(catalog.find_tapes(tapes_dir)) == sorted([*ids(used), fresh.id])
+    assert ids(find_tapes(tapes_dir)) == sorted([*ids(used), fresh.key])
     assert not (tapes_dir / "test_b").exists()
     assert not (tapes_dir / "test_a" / "case").exists() and (tapes_dir / "test_a").is_dir()
     assert catalog.prune(tapes_dir, last_run).deleted == []
@@ -807,6 +478,6 @@ def test_prune_keeps_the_tapes_folder_itself(tmp_path: Path) -> None:
     tape = save(tmp_path / "tapes", chat_tape())
     age(tape)
     write_usage(tmp_path, tmp_path / "tapes", [])
-    result = catalog.prune(tmp_path / "tapes", catalog.read_last_run(tmp_path, tmp_path / "tapes"))
-    assert ids(result.deleted) == [tape.id]
+    result = catalog.prune(tmp_path / "tapes", read_last_run(tmp_path, tmp_path / "tapes"))
+    assert ids(result.deleted) == [tape.key]
     assert (tmp_path / "tapes").is_dir() and not any((tmp_path / "tapes").iterdir())

@@ -517,3 +517,27 @@ def test_a_big_tape_is_read_off_the_event_loop(tmp_path: Path) -> None:
 
     assert asyncio.run(loop_turns_during(TapeStore(tmp_path).fetch(key))) > 0
     assert asyncio.run(loop_turns_during(TapeStore(tmp_path).fetch(small))) == 0
+
+
+# --- a tape of a newer format ---------------------------------------------------------------------
+
+
+def test_a_tape_of_a_newer_format_is_refused_by_the_proxy_and_the_cli_saying_what_to_do(
+    start_proxy: Callable[..., Running], tmp_path: Path
+) -> None:
+    proxy = start_proxy(record=RecordMode.REPLAY_ONLY)
+    path = write_tape(proxy.tapes_dir, tape_for(ask("from the future")))
+    edit_tape(path, lambda document: document["meta"].update(format=99))
+    replay = post(proxy, ask("from the future"))
+    assert replay.status_code == 500
+    error = error_of(replay)
+    assert error["code"] == "tape_corrupt"
+    assert str(path) in error["message"] and "Upgrade playingpack" in error["message"]
+    shown = cli("tapes", "show", path.stem, "--tapes-dir", "tapes", cwd=tmp_path)
+    assert shown.returncode == 1 and "Traceback" not in shown.stderr
+    assert "meta.format is 99, newer than the tape format 1" in shown.stderr
+    verified = cli("tapes", "verify", "--tapes-dir", "tapes", cwd=tmp_path)
+    assert verified.returncode == 1
+    (line,) = verified.stdout.splitlines()
+    assert line.startswith(f"tapes/{path.name}: is not a tape: meta.format is 99")
+    assert "Upgrade playingpack (pip install -U playingpack)" in line

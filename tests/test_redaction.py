@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from playingpack.redaction import mask
+from playingpack.redaction import Secret, find_secrets, mask
 
 
 def test_mask_hides_secrets_only() -> None:
@@ -15,3 +15,16 @@ def test_mask_hides_secrets_only() -> None:
 def test_a_cookie_is_masked_whole_even_with_spaces() -> None:
     shown = mask("Cookie", "session=s3cr3t-session-value-1234; theme=dark")
     assert "s3cr3t" not in shown and shown.startswith("***")
+
+
+def test_find_secrets_says_what_and_where_without_the_value() -> None:
+    data = (
+        '{\n  "a": "sk-' + "x1" * 12 + '",\n  "api_key": "short",\n'
+        '  "authorization": "Bearer ***abcd",\n  "c": "Bearer ' + "t" * 24 + '"\n}'
+    ).encode()
+    assert find_secrets(data) == [
+        Secret("an API key", 2, "…x1x1"),
+        Secret("a 'api_key' field", 3, "value not shown"),
+        Secret("a bearer token", 5, "…tttt"),
+    ]
+    assert find_secrets(b'{"text": "sk-short, task-' + b"x" * 30 + b'"}') == []

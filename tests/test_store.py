@@ -89,3 +89,16 @@ def test_delete(tmp_path: Path) -> None:
     assert store.delete(KEY) is True
     assert store.delete(KEY) is False
     assert store.load(KEY) is None
+
+
+def test_recordings_of_a_sequence_are_read_and_deleted_alone_or_together(tmp_path: Path) -> None:
+    store = TapeStore(tmp_path)
+    for index, text in enumerate(("{}", '{"n": 2}', '{"n": 3}'), start=1):
+        store.save(tape(text), index)
+    assert (store.raw(KEY, 2) or b"").count(b'\\"n\\": 2') == 1
+    assert store.delete(KEY, 2) is True
+    assert store.delete(KEY, 2) is False
+    assert store.load(KEY, 2) is None and store.raw(KEY, 2) is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{KEY}.3.json", f"{KEY}.json"]
+    assert store.delete(KEY) is True  # the first, and the recordings after it
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{KEY}.3.json"]

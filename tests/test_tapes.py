@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from playingpack.tapes import Chunk, Tape, play
+from playingpack.tapes import FORMAT_VERSION, Chunk, Tape, parse_time, play
 
 KEY = "a" * 64
 
@@ -102,8 +102,8 @@ def test_play_timed_and_instant() -> None:
     chunks = (Chunk("a", 0), Chunk("b", 120), Chunk("c", 0))
     writes: list[tuple[bytes, float]] = []
 
-    async def write(data: bytes) -> None:
-        writes.append((data, time.perf_counter()))
+    async def write(data: bytes | memoryview) -> None:
+        writes.append((bytes(data), time.perf_counter()))
 
     started = time.perf_counter()
     asyncio.run(play(chunks, write, timed=True))
@@ -114,3 +114,43 @@ def test_play_timed_and_instant() -> None:
     writes.clear()
     asyncio.run(play(chunks, write, timed=False))
     assert [w[0] for w in writes] == [b"abc"]
+
+
+def test_the_format_written_is_read_and_a_newer_one_is_refused_saying_what_to_do() -> None:
+    document = json.loads(make_tape().to_json())
+    assert document["meta"]["format"] == FORMAT_VERSION
+    assert Tape.from_json(json.dumps(document).encode()).key == KEY
+    document["meta"]["format"] = FORMAT_VERSION + 1
+    with pytest.raises(ValueError) as info:
+        Tape.from_json(json.dumps(document).encode())
+    assert str(info.value) == (
+        f"meta.format is {FORMAT_VERSION + 1}, newer than the tape format {FORMAT_VERSION} this "
+        "playingpack reads: it was written by a newer playingpack. Upgrade playingpack (pip "
+        "install -U playingpack) to replay it, or re-record it with this version"
+    )
+
+
+@pytest.mark.parametrize("version", [0, -1])
+def test_a_format_never_written_is_refused(version: int) -> None:
+    document = json.loads(make_tape().to_json())
+    document["meta"]["format"] = version
+    with pytest.raises(ValueError, match=f"meta.format is {version}, not a tape format"):
+        Tape.from_json(json.dumps(document).encode())
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "expected"),
+    [
+        ("2026-01-02T03:04:05.678Z", "2026-01-02T03:04:05.678000+00:00"),
+        ("2026-01-02T04:04:05+01:00", "2026-01-02T03:04:05+00:00"),
+        ("2026-01-02", "2026-01-02T00:00:00+00:00"),  # naive: taken as UTC
+    ],
+)
+def test_parse_time(timestamp: str, expected: str) -> None:
+    parsed = parse_time(timestamp)
+    assert parsed is not None and parsed.isoformat() == expected
+
+
+@pytest.mark.parametrize("timestamp", [None, "", "yesterday"])
+def test_parse_time_of_what_is_no_time(timestamp: str | None) -> None:
+    assert parse_time(timestamp) is None

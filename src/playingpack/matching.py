@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from playingpack.hashing import nests_deeper
+from playingpack.tape_files import parse_name
 from playingpack.tapes import MAX_DEPTH, decode
 
 logger = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ class RequestIndex:
             return
         seen: set[str] = set()
         for item in found:
-            if not item.name.endswith(".json") or item.name.startswith("."):
+            if parse_name(item.name) is None:  # the files tapes are named as (see tape_files)
                 continue
             name = item.name[:-5]
             try:

@@ -8,11 +8,14 @@ and ``_``), or holds "secret" or "cookie": ``x-goog-api-key``, ``Ocp-Apim-Subscr
 ``Set-Cookie``, ``X-Playingpack-Token``. Counting headers such as
 ``x-ratelimit-remaining-tokens`` are not secret (``tokens`` is another word), nor is
 ``Idempotency-Key``.
+
+``find_secrets`` scans a file (a tape) for secrets that should never have been written.
 """
 
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 SECRET_HEADERS = frozenset(
     {
@@ -140,3 +143,56 @@ def _mask_shaped(match: re.Match[str]) -> str:
     if match.group("scheme"):
         return match.group("scheme") + masked(match.group("token"))
     return masked(match.group())
+
+
+class Secret(NamedTuple):
+    """Something in a file that looks like a secret, shown masked."""
+
+    what: str  # "an API key", "a 'x-api-key' field", ...
+    line: int
+    shown: str  # its last four characters, or "value not shown" when it is short
+
+
+_KEY_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("an Anthropic API key", re.compile(r"(?<![\w-])sk-ant-[\w-]{20,}")),
+    ("an OpenAI project API key", re.compile(r"(?<![\w-])sk-proj-[\w-]{20,}")),
+    ("an API key", re.compile(r"(?<![\w-])sk-[\w-]{20,}")),
+    ("a bearer token", re.compile(r"\bBearer\s+[\w.~+/=-]{20,}", re.IGNORECASE)),
+    ("an AWS access key id", re.compile(r"\bAKIA[0-9A-Z]{16}\b")),
+)
+# A JSON key named like a secret header (or with underscores), holding a string; the quotes
+# may be escaped, as in a chunk's text.
+_SECRET_FIELD = re.compile(
+    r'\\*"('
+    + "|".join(
+        sorted({re.escape(name) for h in SECRET_HEADERS for name in (h, h.replace("-", "_"))})
+    )
+    + r')\\*"\s*:\s*\\*"([^"\\]*)',
+    re.IGNORECASE,
+)
+
+
+def find_secrets(data: bytes) -> list[Secret]:
+    """Everything in ``data`` (a file's bytes) that looks like an API key, a bearer token or
+    the value of a secret header, in order; a value already masked (``***abcd``) is not."""
+    text = data.decode("utf-8", "replace")
+    # (start, rank, end, what): where two patterns match at one place, the first listed wins.
+    spans: list[tuple[int, int, int, str]] = []
+    for rank, (kind, pattern) in enumerate(_KEY_PATTERNS):
+        spans += [(m.start(), rank, m.end(), kind) for m in pattern.finditer(text)]
+    for m in _SECRET_FIELD.finditer(text):
+        value = m.group(2)
+        if value.strip() and "***" not in value:
+            spans.append(
+                (m.start(2), len(_KEY_PATTERNS), m.end(2), f"a {m.group(1).lower()!r} field")
+            )
+    found = []
+    end = -1
+    for start, _, stop, kind in sorted(spans):
+        if start < end:
+            continue  # inside one already reported (a key after "Bearer", in an api-key field)
+        end = stop
+        value = text[start:stop]
+        shown = f"…{value[-4:]}" if len(value) > 12 else "value not shown"
+        found.append(Secret(kind, text.count("\n", 0, start) + 1, shown))
+    return found

@@ -242,45 +242,35 @@ class TapeStore:
         self._remember(path.name, (status.st_mtime_ns, status.st_size), tape)
         return path
 
-    def raw(self, key: str) -> bytes | None:
-        """The bytes of the file of ``key`` as stored, or None when there is none; raises
-        TapeError as load does."""
+    def raw(self, key: str, index: int = 1) -> bytes | None:
+        """The bytes of the file of ``key`` (its ``index``-th recording) as stored, or None
+        when there is none; raises TapeError as load does."""
         if self._scoped:
             reason = self._folder_refusal()
             if reason is not None:
                 raise TapeError(self.directory, reason)
         try:
-            return read_file(self.path(key))[0]
+            return read_file(self.path(key, index))[0]
         except FileNotFoundError:
             return None
 
-    def files(self) -> list[tuple[str, int]]:
-        """The key and size in bytes of every entry named like a first recording in the folder
-        (links and other entries ``load`` refuses included, so that they are reported)."""
-        if self._scoped and self._folder_refusal() is not None:
-            return []
-        try:
-            entries = list(os.scandir(self.directory))
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        found = []
-        for entry in entries:
-            key, dot, extension = entry.name.partition(".")
-            if dot and extension == "json" and is_key(key):
-                try:
-                    found.append((key, entry.stat(follow_symlinks=False).st_size))
-                except FileNotFoundError:
-                    continue
-        return found
-
-    def delete(self, key: str) -> bool:
-        """Remove the tape of ``key`` and its further recordings; False when there was none.
-        A link named like a tape is removed itself, its target left alone. Raises TapeError
-        when this folder is a link, OSError when the disk refuses."""
+    def delete(self, key: str, index: int | None = None) -> bool:
+        """Remove the tape of ``key`` and its further recordings, or only its ``index``-th
+        recording; False when there was none. A link named like a tape is removed itself,
+        its target left alone. Raises TapeError when this folder is a link, OSError when the
+        disk refuses."""
         if self._scoped:
             reason = self._folder_refusal()
             if reason is not None:
                 raise TapeError(self.directory, reason)
+        if index is not None:
+            path = self.path(key, index)
+            self._forget(path.name)
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return False
+            return True
         found = False
         index = 1
         while True:
@@ -397,7 +387,7 @@ class TapeStores:
         return removed
 
     def name_of(self, store: TapeStore, key: str, index: int = 1) -> str:
-        """A tape's name as reports show it: its path under the tapes folder, without .json."""
+        """A tape's key (see tape_files): its path under the tapes folder, without .json."""
         name = file_name(key, index)[: -len(".json")]
         if store is self.root:
             return name

@@ -1,6 +1,6 @@
 """Tapes: one recorded answer, its JSON file format, and replaying its chunks with their timing.
 
-File format (SPEC §6), UTF-8 JSON, pretty-printed with sorted keys::
+File format, UTF-8 JSON, pretty-printed with sorted keys::
 
     {"meta": {"id", "hash", "timestamp", "model", "endpoint", "format"},
      "request": {"body": <request JSON>},
@@ -9,7 +9,8 @@ File format (SPEC §6), UTF-8 JSON, pretty-printed with sorted keys::
 ``c`` is the raw text of one chunk (one SSE event, or the whole JSON body of a non-streamed
 answer) and ``d`` the milliseconds since the previous chunk (for the first, since the request was
 sent). ``format`` and ``streamed`` are additions; tapes without them (the original tool's) are read
-by sniffing the first chunk. Unknown fields are ignored.
+by sniffing the first chunk. Unknown fields are ignored, but a ``format`` newer than
+FORMAT_VERSION is refused: such a tape may mean something this version cannot tell.
 
 A tape must make sense as an answer: its status is a final HTTP status (200..599), it has at
 least one chunk, and its request nests at most MAX_DEPTH arrays and objects deep (the readers of
@@ -33,7 +34,7 @@ import msgspec
 
 from playingpack.hashing import nests_deeper, reject_constant
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # of the tape files written; older and newer ones are refused on read
 _BIG_CHUNK = 1024**2  # a chunk longer than this is encoded off the loop and written in pieces
 # Arrays and objects nested in a tape's request; deeper is refused as corrupt. Above the limit
 # on requests (hashing.MAX_DEPTH), so every tape recorded reads; below where the readers'
@@ -112,6 +113,9 @@ class Tape:
     def from_json(cls, data: bytes) -> Tape:
         """Read a tape file's bytes; raise ValueError saying what is wrong."""
         document = decode(data, _TapeFile)
+        version = document.meta.format
+        if version is not None and version != FORMAT_VERSION:
+            raise ValueError(_unknown_format(version))
         response = document.response
         if not 200 <= response.status <= 599:
             raise ValueError(
@@ -190,6 +194,31 @@ def decode(data: bytes, shape: type[_T]) -> _T:
 _TOO_DEEP = f"it nests more than {MAX_DEPTH} arrays and objects deep"
 
 
+def _unknown_format(version: int) -> str:
+    if version > FORMAT_VERSION:
+        return (
+            f"meta.format is {version}, newer than the tape format {FORMAT_VERSION} this "
+            "playingpack reads: it was written by a newer playingpack. Upgrade playingpack "
+            "(pip install -U playingpack) to replay it, or re-record it with this version"
+        )
+    return (
+        f"meta.format is {version}, not a tape format playingpack ever wrote (this version "
+        f"reads format {FORMAT_VERSION}, and tapes without one): re-record it"
+    )
+
+
+def parse_time(timestamp: str | None) -> datetime | None:
+    """An ISO-8601 time (as tapes and usage records hold them) as an aware datetime, naive
+    ones taken as UTC; None when it is not one."""
+    if not timestamp:
+        return None
+    try:
+        moment = datetime.fromisoformat(timestamp)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def _escape(match: re.Match[str]) -> str:
     return f"\\u{ord(match.group()):04x}"
 
@@ -204,6 +233,7 @@ class _Meta(msgspec.Struct):
     timestamp: str = ""
     model: str = ""
     endpoint: str = "/v1/chat/completions"
+    format: int | None = None  # absent in the original tool's tapes
 
 
 class _Request(msgspec.Struct):

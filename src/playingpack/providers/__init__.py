@@ -1,190 +1,31 @@
-"""Wire formats, one module each, behind one seam.
-
-The proxy core never looks inside a body itself: it asks the flow's Provider whether a request
-wants a stream, whether a recorded stream is complete, how to turn a stream into the JSON answer
-and back, and what model, usage and tool calls an answer carries.
-"""
+"""Wire formats, one module each, behind one seam (see ``base``)."""
 
 from __future__ import annotations
 
-import enum
-import functools
-import json
-import re
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from playingpack.providers.base import (
+    EventKind,
+    Holdable,
+    Provider,
+    Summary,
+    ToolCall,
+    Usage,
+    has_done,
+    parsed_events,
+    usage_of,
+)
 
-import msgspec
-
-from playingpack.hashing import request_key
-from playingpack.sse import DONE, Event, format_event, parse_event, parse_events, split_text
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCall:
-    """One tool call of an answer; ``arguments`` is the JSON text the model produced."""
-
-    id: str
-    name: str
-    arguments: str
-
-    def parsed_arguments(self) -> Any:
-        """The arguments as JSON, or the raw text when the model produced invalid JSON."""
-        try:
-            return json.loads(self.arguments) if self.arguments else {}
-        except ValueError:
-            return self.arguments
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """Token counts, mapped from each provider's own field names."""
-
-    input_tokens: int
-    output_tokens: int
-
-    @property
-    def total_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
-
-
-def usage_of(usage: Any, input_field: str, output_field: str | None) -> Usage | None:
-    """The Usage of a provider's usage object (None when there is none)."""
-    if not isinstance(usage, dict):
-        return None
-    output = int(usage.get(output_field) or 0) if output_field else 0
-    return Usage(int(usage.get(input_field) or 0), output)
-
-
-@dataclass(frozen=True, slots=True)
-class Summary:
-    """What the terminal line, the logs and the dashboard show of an answer."""
-
-    model: str | None
-    usage: Usage | None
-    tool_calls: tuple[ToolCall, ...]
-
-
-class EventKind(enum.Enum):
-    """What one streamed event carries, as far as holding an answer is concerned."""
-
-    OPENING = "opening"  # nothing the person would hold for yet (role, empty delta)
-    TEXT = "text"  # anything else that is not a tool call: text, reasoning, finish, usage
-    TOOL_CALL = "tool_call"  # part of a tool call
-
-
-class Provider:
-    """One wire format. Subclasses implement every method.
-
-    ``endpoint`` is the OpenAI-style path (``/v1/...``); the same format is also served under
-    Azure OpenAI's deployment paths (``/openai/deployments/<name>/...``).
-    """
-
-    endpoint: str
-    # Whether the interceptor may hold its answers (model answers; not embeddings).
-    holdable: bool = True
-    # Whether Azure OpenAI serves it: under /openai/deployments/<name>/..., its v1 API
-    # /openai/v1/..., or /openai/... with an api-version query (the Responses API).
-    azure: bool = True
-
-    def serves(self, path: str) -> bool:
-        """Whether a request to ``path`` speaks this format."""
-        if path == self.endpoint:
-            return True
-        return self.azure and _served_path(self.endpoint).fullmatch(path) is not None
-
-    def key(self, body: Any, path: str) -> str:
-        """The tape key of a parsed request body sent to ``path``: the path is part of the
-        hashed text, so equal bodies on different endpoints (or deployments) never collide."""
-        return request_key(body, extra=path + "\n")
-
-    def wants_stream(self, body: Any) -> bool:
-        """Whether the client asked for a streamed answer."""
-        return isinstance(body, dict) and body.get("stream") is True
-
-    def is_complete(self, events: Sequence[str]) -> bool:
-        """Whether any of ``events`` is the one that ends a whole answer in this format.
-
-        Called with each network read's newly completed events, so the ending event may be
-        followed by others in the same read (comments, blank events, ``[DONE]``); also called
-        with a whole recorded stream."""
-        raise NotImplementedError
-
-    def assemble(self, events: Sequence[str]) -> dict[str, Any]:
-        """The JSON answer a non-streaming client would have got for this stream."""
-        raise NotImplementedError
-
-    def to_events(self, answer: dict[str, Any], request: Any) -> list[str]:
-        """The SSE events a streaming client would have got for this JSON answer."""
-        raise NotImplementedError
-
-    def summarize(self, answer: dict[str, Any]) -> Summary:
-        """Model, usage and tool calls of a JSON answer."""
-        raise NotImplementedError
-
-    def summarize_events(self, events: Sequence[str]) -> Summary:
-        """Model, usage and tool calls of a streamed answer (overridden where a faster read
-        than assembling the whole answer exists)."""
-        return self.summarize(self.assemble(events))
-
-    def error_event(self, message: str, type_: str, code: str) -> str:
-        """An SSE event that makes the provider's SDK raise an error mid-stream (OpenAI's
-        shape unless overridden)."""
-        return format_event(msgspec.json.encode(self.error_json(message, type_, code)).decode())
-
-    def event_kind(self, event: str) -> EventKind:
-        """Whether ``event`` opens the answer, carries text, or is part of a tool call."""
-        raise NotImplementedError
-
-    def streamed_text(self, events: Sequence[str]) -> str:
-        """The answer text these events add (for the live view)."""
-        raise NotImplementedError
-
-    def mock_answer(
-        self, model: str, content: str | None, tool_calls: Sequence[ToolCall]
-    ) -> dict[str, Any]:
-        """A complete JSON answer with fresh ids, as the provider would have sent it."""
-        raise NotImplementedError
-
-    def edit_answer(
-        self,
-        answer: dict[str, Any],
-        content: str | None,
-        tool_calls: Sequence[ToolCall] | None,
-    ) -> dict[str, Any]:
-        """A copy of ``answer`` with its text and/or tool calls replaced (None keeps them)."""
-        raise NotImplementedError
-
-    def check_answer(self, answer: Any, model: str) -> dict[str, Any]:
-        """A full JSON answer given by a person, completed where it may be (ids, model);
-        raises ValueError saying what is wrong when the SDK could not parse it."""
-        raise NotImplementedError
-
-    def continue_events(
-        self, answer: dict[str, Any], request: Any, sent: Sequence[str]
-    ) -> list[str]:
-        """The events that deliver ``answer`` to a client that already got ``sent`` (the
-        opening of another answer): same ids, no second opening."""
-        raise NotImplementedError
-
-    def failure(self, events: Sequence[str]) -> str | None:
-        """The message of an error the upstream reported in any of ``events``, or None.
-
-        Called on every batch of events as a stream passes, so an event without an error
-        costs one substring search. OpenAI's shape unless overridden: a data object with an
-        ``error`` key (``data: {"error": {...}}``, whatever follows it)."""
-        for text in events:
-            if '"error"' in text:
-                for event in parsed_events((text,)):
-                    message = _error_message(event.data)
-                    if message is not None:
-                        return message
-        return None
-
-    def error_json(self, message: str, type_: str, code: str) -> dict[str, Any]:
-        """The provider's JSON error body (OpenAI's shape unless overridden)."""
-        return {"error": {"message": message, "type": type_, "code": code, "param": None}}
+__all__ = [
+    "EventKind",
+    "Holdable",
+    "Provider",
+    "Summary",
+    "ToolCall",
+    "Usage",
+    "builtin",
+    "has_done",
+    "parsed_events",
+    "usage_of",
+]
 
 
 def builtin() -> list[Provider]:
@@ -202,60 +43,3 @@ def builtin() -> list[Provider]:
         OpenAIEmbeddings(),
         OpenAICompletions(),
     ]
-
-
-def parsed_events(texts: Iterable[str]) -> Iterator[Event]:
-    """The events of ``texts`` (as ``parse_events``), where one text may also hold several
-    events: a replayed tape is written, and so told, in one piece."""
-    for text in texts:
-        if text.endswith("\n\n"):
-            # The two common shapes, read without splitting lines: they run on every event.
-            lines = text.count("\n")
-            if lines == 2 and text.startswith("data: "):
-                data = text[6:-2]
-                if data:
-                    yield Event(None, data)
-                continue
-            if lines == 3 and text.startswith("event: "):
-                cut = text.find("\ndata: ")
-                if cut > 0:
-                    yield Event(text[7:cut], text[cut + 7 : -2])
-                    continue
-        end = text.find("\n\n")
-        if 0 <= end < len(text) - 2:
-            yield from parse_events(split_text(text))
-            continue
-        event = parse_event(text)
-        if event.data or event.event:
-            yield event
-
-
-def has_done(events: Sequence[str]) -> bool:
-    """Whether any of ``events`` is ``data: [DONE]``, the end of an OpenAI chat or completions
-    stream."""
-    for text in events:
-        if DONE in text:
-            for event in parsed_events((text,)):
-                if event.data == DONE:
-                    return True
-    return False
-
-
-@functools.cache
-def _served_path(endpoint: str) -> re.Pattern[str]:
-    suffix = re.escape(endpoint.removeprefix("/v1"))
-    return re.compile(rf"/openai(?:/deployments/[^/]+|/v1)?{suffix}")
-
-
-def _error_message(data: str) -> str | None:
-    """``error.message`` (or the error text) of an event's JSON data, if it carries one."""
-    try:
-        value = msgspec.json.decode(data)
-    except msgspec.DecodeError:
-        return None
-    error = value.get("error") if isinstance(value, dict) else None
-    if isinstance(error, dict):
-        return str(error.get("message") or error.get("type") or "error")
-    if isinstance(error, str):
-        return error
-    return None

@@ -14,8 +14,14 @@ from typing import Any
 
 import msgspec
 
+from playingpack.conversation import (
+    Conversation,
+    message_turns,
+    read_conversation,
+    system_turns,
+)
 from playingpack.merging import Merge
-from playingpack.providers import EventKind, Provider, Summary, ToolCall, Usage, parsed_events
+from playingpack.providers.base import EventKind, Holdable, Summary, ToolCall, Usage, parsed_events
 from playingpack.sse import format_event, parse_event
 
 _encode = msgspec.json.encode
@@ -49,7 +55,7 @@ _PING = format_event('{"type":"ping"}', "ping")
 _STOP = format_event('{"type":"message_stop"}', "message_stop")
 
 
-class AnthropicMessages(Provider):
+class AnthropicMessages(Holdable):
     """Anthropic Messages: ``message`` JSON, or ``message_start`` ... ``message_stop`` events.
 
     Usage maps to input tokens = ``input_tokens`` + ``cache_creation_input_tokens`` +
@@ -60,6 +66,15 @@ class AnthropicMessages(Provider):
 
     endpoint = "/v1/messages"
     azure = False
+
+    def turns(self, body: Any) -> Conversation:
+        return read_conversation(
+            body,
+            lambda request: [
+                *system_turns(request.get("system")),
+                *message_turns(request.get("messages")),
+            ],
+        )
 
     def is_complete(self, events: Sequence[str]) -> bool:
         return any(
@@ -129,6 +144,13 @@ class AnthropicMessages(Provider):
             events.extend(_block_events(block, index))
         events.extend(_closing(answer))
         return events
+
+    def answer_text(self, answer: dict[str, Any]) -> str:
+        return "".join(
+            block["text"]
+            for block in _blocks(answer)
+            if block.get("type") == "text" and isinstance(block.get("text"), str)
+        )
 
     def summarize(self, answer: dict[str, Any]) -> Summary:
         usage = answer.get("usage")

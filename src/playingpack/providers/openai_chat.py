@@ -9,11 +9,12 @@ from typing import Any
 
 import msgspec
 
+from playingpack.conversation import Conversation, message_turns, read_conversation
 from playingpack.hashing import request_key
 from playingpack.merging import Merge
-from playingpack.providers import (
+from playingpack.providers.base import (
     EventKind,
-    Provider,
+    Holdable,
     Summary,
     ToolCall,
     Usage,
@@ -34,7 +35,7 @@ _EMPTY: tuple[Any, ...] = (None, "", [], {})
 _UNINDEXED = 1 << 30
 
 
-class OpenAIChat(Provider):
+class OpenAIChat(Holdable):
     """Chat completions: ``chat.completion`` JSON, or ``chat.completion.chunk`` events + [DONE]."""
 
     endpoint = "/v1/chat/completions"
@@ -44,6 +45,9 @@ class OpenAIChat(Provider):
             # No endpoint in the hashed text: keys stay equal to the original tool's.
             return request_key(body)
         return super().key(body, path)
+
+    def turns(self, body: Any) -> Conversation:
+        return read_conversation(body, lambda request: message_turns(request.get("messages")))
 
     def is_complete(self, events: Sequence[str]) -> bool:
         return has_done(events)
@@ -157,6 +161,22 @@ class OpenAIChat(Provider):
             )
         events.append(_DONE_EVENT)
         return events
+
+    def answer_text(self, answer: dict[str, Any]) -> str:
+        texts: list[str] = []
+        for choice in _listed(answer.get("choices")):
+            message = choice.get("message")
+            content = message.get("content") if isinstance(message, dict) else None
+            if isinstance(content, str):
+                texts.append(content)
+            else:
+                # Content parts: only the answer's text (a thinking part is not answer).
+                texts.extend(
+                    part["text"]
+                    for part in _listed(content)
+                    if part.get("type") == "text" and isinstance(part.get("text"), str)
+                )
+        return "".join(texts)
 
     def summarize(self, answer: dict[str, Any]) -> Summary:
         tokens = usage_of(answer.get("usage"), "prompt_tokens", "completion_tokens")
@@ -385,6 +405,11 @@ class OpenAIChat(Provider):
             choices.append(choice)
         events = self.to_events({**answer, "choices": choices}, request)
         return events[1:]  # the first event opens the answer, which the client already has
+
+
+def _listed(value: Any) -> list[dict[str, Any]]:
+    """The objects of a JSON array (none when it is not one)."""
+    return [entry for entry in value if isinstance(entry, dict)] if isinstance(value, list) else []
 
 
 def _add_piece(pieces: list[str], piece: str | None) -> None:

@@ -10,10 +10,11 @@ from typing import Any
 
 import msgspec
 
+from playingpack.conversation import Conversation, prompt_turns, read_conversation
 from playingpack.merging import Merge
-from playingpack.providers import (
+from playingpack.providers.base import (
     EventKind,
-    Provider,
+    Holdable,
     Summary,
     ToolCall,
     has_done,
@@ -28,10 +29,15 @@ _NOT_COPIED = frozenset({"choices", "usage"})
 _PIECES = ("text", "logprobs")
 
 
-class OpenAICompletions(Provider):
+class OpenAICompletions(Holdable):
     """Legacy completions: one ``text`` per choice, streamed as text pieces."""
 
     endpoint = "/v1/completions"
+
+    def turns(self, body: Any) -> Conversation:
+        return read_conversation(
+            body, lambda request: prompt_turns(request["prompt"]) if "prompt" in request else []
+        )
 
     def is_complete(self, events: Sequence[str]) -> bool:
         return has_done(events)
@@ -91,6 +97,14 @@ class OpenAICompletions(Provider):
             )
         events.append(_DONE_EVENT)
         return events
+
+    def answer_text(self, answer: dict[str, Any]) -> str:
+        choices = answer.get("choices")
+        return "".join(
+            choice["text"]
+            for choice in (choices if isinstance(choices, list) else ())
+            if isinstance(choice, dict) and isinstance(choice.get("text"), str)
+        )
 
     def summarize(self, answer: dict[str, Any]) -> Summary:
         tokens = usage_of(answer.get("usage"), "prompt_tokens", "completion_tokens")

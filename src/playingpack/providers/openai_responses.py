@@ -15,9 +15,16 @@ from typing import Any
 
 import msgspec
 
-from playingpack.providers import (
+from playingpack.conversation import (
+    Conversation,
+    Turn,
+    input_turns,
+    read_conversation,
+    system_turns,
+)
+from playingpack.providers.base import (
     EventKind,
-    Provider,
+    Holdable,
     Summary,
     ToolCall,
     parsed_events,
@@ -60,10 +67,13 @@ _ITEM_TYPES = frozenset({
 _STATUSES = ("completed", "incomplete", "failed")
 
 
-class OpenAIResponses(Provider):
+class OpenAIResponses(Holdable):
     """The Responses API: ``response`` JSON, or typed events ending in ``response.completed``."""
 
     endpoint = "/v1/responses"
+
+    def turns(self, body: Any) -> Conversation:
+        return read_conversation(body, _input_turns)
 
     def is_complete(self, events: Sequence[str]) -> bool:
         for text in events:
@@ -91,6 +101,15 @@ class OpenAIResponses(Provider):
             writer.item(index, item)
         writer.add(_terminal_type(answer), response=answer)
         return writer.events
+
+    def answer_text(self, answer: dict[str, Any]) -> str:
+        return "".join(
+            part["text"]
+            for item in _output(answer)
+            if item.get("type") == "message"
+            for part in _list(item.get("content"))
+            if part.get("type") == "output_text" and isinstance(part.get("text"), str)
+        )
 
     def summarize(self, answer: dict[str, Any]) -> Summary:
         tokens = usage_of(answer.get("usage"), "input_tokens", "output_tokens")
@@ -257,6 +276,13 @@ class OpenAIResponses(Provider):
 
 
 # --- reading events ---------------------------------------------------------------------------
+
+
+def _input_turns(request: dict[str, Any]) -> list[Turn]:
+    turns = system_turns(request.get("instructions"))
+    if "input" in request:
+        turns += input_turns(request["input"], conversational=True)
+    return turns
 
 
 def _decode(data: str) -> dict[str, Any] | None:

@@ -1,0 +1,199 @@
+"""/api/tapes: the tapes of the folder and its per-test folders, listed, read and deleted."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from playingpack.api import Handler, Invalid, bool_query, int_query, json_response
+from playingpack.errors import TapeError
+from playingpack.providers import Provider
+from playingpack.store import TapeStore, TapeStores, is_scope
+from playingpack.tape_files import TapeFile, find_tapes, parse_name
+from playingpack.tapes import Tape, decode
+from playingpack.wire import TapeJSON, encode
+
+logger = logging.getLogger(__name__)
+
+
+class TapeRoutes:
+    """The handlers of ``/api/tapes`` over the tapes folder."""
+
+    def __init__(self, stores: TapeStores, providers: Sequence[Provider]) -> None:
+        self.stores = stores
+        self.providers = providers
+        self._unreadable: set[str] = set()  # tape problems the listing has logged
+
+    def add_routes(self, app: web.Application, guard: Callable[[Handler], Handler]) -> None:
+        """Register the routes, each behind ``guard`` (the API's access checks)."""
+        router = app.router
+        router.add_get("/api/tapes", guard(self.list_tapes))
+        for path in ("/api/tapes/{hash}", "/api/tapes/{scope}/{hash}"):
+            router.add_get(path, guard(self.get_tape))
+            router.add_delete(path, guard(self.delete_tape))
+
+    async def list_tapes(self, request: web.Request) -> web.Response:
+        """Tapes on disk, newest first, of the top folder and every per-test folder (``scope``
+        keeps one: a folder name, or empty for the top folder); ``q`` keeps those whose hash,
+        model or request contains it (case-insensitive)."""
+        query = request.query.get("q", "").lower()
+        limit = int_query(request, "limit")
+        scope = request.query.get("scope")
+        if scope and not is_scope(scope):
+            raise Invalid(
+                f"`scope` must name a per-test tapes folder, got {scope[:100]!r}.",
+                param="scope",
+            )
+        # Reading every tape file would hold up the event loop.
+        tapes = await asyncio.to_thread(self._listed, scope, query)
+        return json_response(tapes[:limit] if limit is not None else tapes)
+
+    def _listed(self, scope: str | None, query: str) -> list[TapeJSON]:
+        """The tapes list_tapes gives, every recording of a sequence included, newest first;
+        unreadable ones are logged (once each) and left out."""
+        listed: list[tuple[str, TapeJSON]] = []
+        for file in find_tapes(self.stores.directory):
+            folder = file.folder
+            # Only the folders a /api/tapes/{scope}/{hash} path can name.
+            if (folder and not is_scope(folder)) or (scope is not None and folder != scope):
+                continue
+            store = self.stores.get(folder or None)
+            try:
+                tape = store.load(file.hash, file.index)
+            except TapeError as exc:
+                if str(exc) not in self._unreadable:
+                    self._unreadable.add(str(exc))
+                    logger.warning("%s; it is left out of the tapes list", exc)
+                continue
+            if tape is None:
+                continue
+            if query and not _matches(tape, query):
+                continue
+            listed.append((tape.timestamp, self._tape_json(file, tape)))
+        listed.sort(key=lambda entry: entry[0], reverse=True)
+        return [entry for _, entry in listed]
+
+    async def get_tape(self, request: web.Request) -> web.Response:
+        """The tape file's JSON, as stored (fields this version does not know included);
+        with ``conversation=true``, plus a ``conversation`` field: its request as turns, tools
+        and parameters (null for an endpoint playingpack does not record)."""
+        store, key, index = self._tape(request)
+        conversation = bool_query(request, "conversation", default=False)
+        try:
+            tape = await store.fetch(key, index)
+            # The file itself rather than the parsed Tape re-serialised: a tape written by the
+            # original tool or a newer version would otherwise show fields it does not have
+            # and hide those it does.
+            data = await asyncio.to_thread(store.raw, key, index) if tape is not None else None
+        except TapeError as exc:
+            raise Invalid(str(exc), status=500, code="tape_corrupt", param="hash") from None
+        if data is None or tape is None:  # none, or deleted in between
+            raise _no_tape(key, store)
+        if not conversation:
+            return web.Response(body=data, content_type="application/json")
+        provider = next((p for p in self.providers if p.serves(tape.endpoint)), None)
+        document = await asyncio.to_thread(decode, data, dict[str, Any])
+        document["conversation"] = None if provider is None else provider.turns(tape.request)
+        return await asyncio.to_thread(json_response, document)
+
+    async def delete_tape(self, request: web.Request) -> web.Response:
+        """Delete a tape: ``<hash>`` with every further recording of its request, ``<hash>.<k>``
+        that recording alone."""
+        store, key, index = self._tape(request)
+        try:
+            deleted = store.delete(key, index if index > 1 else None)
+        except TapeError as exc:
+            raise Invalid(str(exc), status=409, code="tape_refused", param="scope") from None
+        except OSError as exc:
+            raise _cannot_delete(store, key, exc) from None
+        if not deleted:
+            raise _no_tape(key, store)
+        return web.Response(status=204)
+
+    def _tape(self, request: web.Request) -> tuple[TapeStore, str, int]:
+        """The store, hash and recording number a ``/api/tapes/[<scope>/]<hash>[.<k>]`` path
+        names."""
+        given = request.match_info["hash"]
+        named = parse_name(f"{given}.json")
+        if named is None:
+            raise Invalid(
+                f"{given[:100]!r} is not a tape hash: a tape is named by 64 lowercase hex "
+                "digits, and .<k> for the k-th recording of a repeated request "
+                "(see GET /api/tapes).",
+                status=400,
+                code="invalid_tape_hash",
+                param="hash",
+            )
+        scope = request.match_info.get("scope")
+        if scope is not None and not is_scope(scope):
+            raise Invalid(
+                f"{scope[:100]!r} is not a per-test tapes folder name.",
+                status=400,
+                code="invalid_tape_scope",
+                param="scope",
+            )
+        return self.stores.get(scope), *named
+
+    def _tape_json(self, file: TapeFile, tape: Tape) -> TapeJSON:
+        provider = next((p for p in self.providers if p.serves(tape.endpoint)), None)
+        names: list[str] = []
+        if provider is not None:
+            try:
+                texts = [chunk.c for chunk in tape.chunks]
+                summary = (
+                    provider.summarize_events(texts)
+                    if tape.streamed
+                    else provider.summarize(msgspec.json.decode(tape.body))
+                )
+                names = [call.name for call in summary.tool_calls]
+            except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError):
+                names = []  # the file is listed all the same; replaying it will say why
+        return TapeJSON(
+            key=file.key,
+            id=file.key,
+            scope=file.folder or None,
+            hash=file.hash,
+            recording=file.index,
+            model=tape.model,
+            endpoint=tape.endpoint,
+            timestamp=tape.timestamp,
+            status=tape.status,
+            streamed=tape.streamed,
+            size=file.size,
+            chunks=len(tape.chunks),
+            tool_calls=names,
+        )
+
+
+def _matches(tape: Tape, query: str) -> bool:
+    if query in tape.key or query in tape.model.lower():
+        return True
+    return query in encode(tape.request).decode().lower()
+
+
+def _no_tape(key: str, store: TapeStore) -> Invalid:
+    return Invalid(
+        f"No tape {key} in {store.directory}.", status=404, code="tape_not_found", param="hash"
+    )
+
+
+def _cannot_delete(store: TapeStore, key: str, exc: OSError) -> Invalid:
+    where = exc.filename or store.path(key)
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return Invalid(
+            f"Cannot delete tape {where}: {reason}. playingpack may not change {store.directory} "
+            "(read-only, or protected); make it writable, or delete the file yourself.",
+            status=409,
+            code="tapes_read_only",
+            param="hash",
+        )
+    return Invalid(
+        f"Cannot delete tape {where}: {reason}.", status=500, code="tape_io_error", param="hash"
+    )

@@ -1,0 +1,327 @@
+"""How tapes read for a person: the rows of ``playingpack tapes list`` and the text of
+``playingpack tapes show``.
+
+Bodies are read only through the tape's provider: its turns for the request, its summary and
+answer text for the answer. Nothing here imports the server stack (aiohttp).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from playingpack.catalog import provider_for, read_tape
+from playingpack.conversation import (
+    Conversation,
+    ImagePart,
+    Part,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+    Turn,
+    read_content,
+)
+from playingpack.providers import Provider
+from playingpack.replay import Replay
+from playingpack.tape_files import TapeFile, find_tapes
+from playingpack.tapes import Tape, parse_time
+
+# --- list ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TapeRow:
+    """What `tapes list` shows of one tape; the fields are None when the file does not parse."""
+
+    file: TapeFile
+    model: str | None
+    endpoint: str | None
+    recorded_at: str | None
+    first_user_message: str | None
+    streamed: bool | None
+    error: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The row as `tapes list --json` prints it (``id`` is the old name of ``key``)."""
+        return {
+            "key": self.file.key,
+            "id": self.file.key,
+            "hash": self.file.hash,
+            "recording": self.file.index,
+            "folder": self.file.folder,
+            "path": str(self.file.path),
+            "size": self.file.size,
+            "model": self.model,
+            "endpoint": self.endpoint,
+            "recorded_at": self.recorded_at,
+            "streamed": self.streamed,
+            "first_user_message": self.first_user_message,
+            "error": self.error,
+        }
+
+
+def list_tapes(tapes_dir: Path, providers: Sequence[Provider]) -> list[TapeRow]:
+    """A row per tape, the most recently recorded first (unparsable ones last)."""
+    rows = [_row(tape, providers) for tape in find_tapes(tapes_dir)]
+    return sorted(rows, key=lambda row: parse_time(row.recorded_at) or _EPOCH, reverse=True)
+
+
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+def _row(file: TapeFile, providers: Sequence[Provider]) -> TapeRow:
+    try:
+        tape = Tape.from_json(read_tape(file.path))
+    except ValueError as exc:
+        return TapeRow(file, None, None, None, None, None, str(exc))
+    conversation = _conversation(tape, providers)
+    return TapeRow(
+        file,
+        tape.model or _model_of(conversation),
+        tape.endpoint,
+        tape.timestamp or None,
+        first_user_message(conversation) if conversation is not None else None,
+        tape.streamed,
+        None,
+    )
+
+
+def format_list(rows: list[TapeRow], *, message_width: int = 60) -> str:
+    """The `tapes list` table, with a total line."""
+    table = [("tape", "model", "endpoint", "recorded (UTC)", "size", "first user message")]
+    for row in rows:
+        recorded = parse_time(row.recorded_at)
+        message = row.first_user_message or ""
+        if row.error is not None:
+            message = f"(unreadable: {row.error})"
+        table.append(
+            (
+                row.file.short_key,
+                row.model or "-",
+                row.endpoint or "-",
+                recorded.strftime("%Y-%m-%d %H:%M:%S") if recorded else row.recorded_at or "-",
+                format_size(row.file.size),
+                _one_line(message, message_width),
+            )
+        )
+    widths = [max(len(line[column]) for line in table) for column in range(len(table[0]))]
+    lines = [
+        "  ".join(
+            cell.rjust(width) if column == 4 else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(line, widths, strict=True))
+        ).rstrip()
+        for line in table
+    ]
+    total = sum(row.file.size for row in rows)
+    unreadable = sum(row.error is not None for row in rows)
+    summary = f"{_count(len(rows), 'tape')}, {format_size(total)}"
+    if unreadable:
+        summary += f" ({unreadable} unreadable: run `playingpack tapes verify`)"
+    return "\n".join([*lines, summary])
+
+
+def first_user_message(conversation: Conversation) -> str | None:
+    """The text of the first thing the user said: the first user turn, else the first text
+    to embed or prompt to complete (saying how many more there are)."""
+    turns = conversation.turns
+    user = next((turn for turn in turns if turn.role == "user"), None)
+    if user is not None:
+        return _parts_text(user.parts)
+    given = [turn for turn in turns if turn.role in ("input", "prompt")]
+    if not given:
+        return None
+    same = sum(turn.role == given[0].role for turn in given)
+    return _parts_text(given[0].parts) + (f" (+{same - 1} more)" if same > 1 else "")
+
+
+# --- show ----------------------------------------------------------------------------------------
+
+
+def format_tape(
+    file: TapeFile, providers: Sequence[Provider], others: list[TapeFile] | None = None
+) -> str:
+    """A tape for reading: its request (turns, tools offered, settings) and its answer (text,
+    tool calls with their arguments, usage). ``others`` are further recordings of the same
+    request.
+
+    Raises ValueError when the file cannot be read or does not parse.
+    """
+    tape = Tape.from_json(read_tape(file.path))
+    provider = provider_for(tape.endpoint, providers)
+    conversation = None if provider is None else provider.turns(tape.request)
+    recording = f" (recording {file.index})" if file.index > 1 else ""
+    if tape.streamed:
+        seconds = tape.total_delay_ms / 1000
+        answer_kind = f"streamed, {_count(len(tape.chunks), 'chunk')} over {seconds:.2f} s"
+    else:
+        answer_kind = f"JSON, answered after {tape.total_delay_ms / 1000:.2f} s"
+    model = tape.model or (_model_of(conversation) if conversation else None)
+    lines = [
+        f"tape      {file.key}{recording}",
+        f"file      {file.path}",
+        f"endpoint  {tape.endpoint}",
+        f"model     {model or '-'}",
+        f"recorded  {tape.timestamp or '-'}",
+        f"answer    {tape.status}, {answer_kind}",
+    ]
+    if others:
+        lines.append("also      " + ", ".join(other.key for other in others))
+    lines += ["", "Request"]
+    lines += (
+        [f"  {_compact(tape.request)}"] if conversation is None else _request_lines(conversation)
+    )
+    lines += ["", "Answer", *_answer_lines(tape, provider)]
+    return "\n".join(lines)
+
+
+def _request_lines(conversation: Conversation) -> list[str]:
+    lines: list[str] = []
+    turns = conversation.turns
+    for turn in turns:
+        lines += _said(_label(turn, turns), _turn_text(turn))
+    if conversation.tools:
+        lines.append("  tools offered: " + ", ".join(tool.name for tool in conversation.tools))
+    settings = [
+        f"{key}={_compact(value)}"
+        for key, value in sorted(conversation.params, key=lambda param: param[0])
+        if key != "model" and isinstance(value, str | int | float | bool)
+    ]
+    if settings:
+        lines.append("  settings: " + ", ".join(settings))
+    return lines or ["  (empty)"]
+
+
+def _label(turn: Turn, turns: list[Turn]) -> str:
+    """Who said ``turn``: its role, with the id of the call a tool answers, numbered among
+    several texts to embed or prompts."""
+    first = turn.parts[0] if turn.parts else None
+    if turn.role == "tool" and isinstance(first, ToolResultPart) and first.id:
+        return f"tool ({first.id})"
+    if turn.role in ("input", "prompt"):
+        same = [other for other in turns if other.role == turn.role]
+        if len(same) > 1:
+            return f"{turn.role} {next(n for n, other in enumerate(same) if other is turn)}"
+    return turn.role
+
+
+def _turn_text(turn: Turn) -> str:
+    first = turn.parts[0] if turn.parts else None
+    if turn.role == "tool" and isinstance(first, ToolResultPart) and first.id:
+        return "\n".join(filter(None, [_content_text(first.content), _parts_text(turn.parts[1:])]))
+    return _parts_text(turn.parts)
+
+
+def _parts_text(parts: Sequence[Part]) -> str:
+    """Parts as lines of text; non-text parts as [image], [file], → call(...), ← result."""
+    return "\n".join(text for text in map(_part_text, parts) if text)
+
+
+def _part_text(part: Part) -> str:
+    if isinstance(part, TextPart):
+        return part.text
+    if isinstance(part, ImagePart):
+        return "[image]"
+    if isinstance(part, ToolCallPart):
+        arguments = part.arguments
+        shown = arguments if isinstance(arguments, str) else _compact(arguments)
+        return f"→ {part.name}({'' if arguments is None else shown})"
+    if isinstance(part, ToolResultPart):
+        return f"← {part.id}: {_content_text(part.content)}"
+    return _value_text(part.value)
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "" if content is None else _parts_text(read_content(content))
+
+
+def _value_text(value: Any) -> str:
+    """A part no format names: a block by its type, token ids by their count, else JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        text = value.get("text")
+        if isinstance(text, str):
+            return text
+        kind = str(value.get("type") or "")
+        if "image" in kind:
+            return "[image]"
+        return "[file]" if kind in ("file", "input_file", "document") else f"[{kind or 'part'}]"
+    if isinstance(value, list) and value:
+        if all(isinstance(item, int) for item in value):
+            return f"[{len(value)} token ids]"
+        if isinstance(value[0], list):
+            more = f" (+{len(value) - 1} more)" if len(value) > 1 else ""
+            return f"[{len(value[0])} token ids]{more}"
+    return _compact(value)
+
+
+def _answer_lines(tape: Tape, provider: Provider | None) -> list[str]:
+    if provider is None:
+        return [f"  (no wire format known for {tape.endpoint}; --raw shows the file)"]
+    try:
+        answer = Replay(tape, provider).answer
+        summary = provider.summarize(answer)
+        text = provider.answer_text(answer)
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        return [f"  (cannot read the answer: {exc}; --raw shows the file)"]
+    lines = _said("text", text) if text else []
+    for call in summary.tool_calls:
+        arguments = call.parsed_arguments()
+        shown = arguments if isinstance(arguments, str) else json.dumps(arguments, indent=2)
+        lines.append(f"  tool call {call.name} ({call.id})")
+        lines += ["    " + line for line in shown.splitlines()]
+    if summary.usage:
+        usage = summary.usage
+        lines.append(
+            f"  usage: {usage.input_tokens} in + {usage.output_tokens} out = "
+            f"{usage.total_tokens} tokens"
+        )
+    return lines or ["  (no text and no tool calls)"]
+
+
+def _said(who: str, text: str) -> list[str]:
+    """``  who: text``, with further lines indented under the first."""
+    head = f"  {who}: "
+    lines = (text or "").splitlines() or [""]
+    return [head + lines[0], *(" " * len(head) + line for line in lines[1:])]
+
+
+# --- small helpers -------------------------------------------------------------------------------
+
+
+def format_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
+def _conversation(tape: Tape, providers: Sequence[Provider]) -> Conversation | None:
+    provider = provider_for(tape.endpoint, providers)
+    return None if provider is None else provider.turns(tape.request)
+
+
+def _model_of(conversation: Conversation | None) -> str | None:
+    """The ``model`` the request names, when the tape's meta has none."""
+    model = dict(conversation.params).get("model") if conversation else None
+    return model if isinstance(model, str) else None
+
+
+def _one_line(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _compact(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
