@@ -1,4 +1,4 @@
-"""Flows: the lifecycle of SPEC §5, the terminal line and the JSON log line."""
+"""Flows: their lifecycle, the terminal line and the JSON log line."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from playingpack.flows import FlowLog, Source, State, format_line
+from playingpack.flows import FlowLog, Source, State
 from playingpack.providers import Summary, ToolCall, Usage
+from playingpack.request_log import format_line
 
 
 def test_replay_lifecycle_and_log_line(tmp_path: Path) -> None:

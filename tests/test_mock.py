@@ -13,7 +13,7 @@ from openai.types.chat import ChatCompletion
 
 from playingpack.errors import DecisionError
 from playingpack.interceptor import Allow, Decision, Edit, MockDecision, UseTape
-from playingpack.mock import Mock, MockError, MockToolCall, reply_for
+from playingpack.mock import Mock, MockError, MockToolCall, render
 from playingpack.providers.openai_chat import OpenAIChat
 
 chat = OpenAIChat()
@@ -22,7 +22,7 @@ decode_decision = msgspec.json.Decoder(Decision).decode
 
 def answer_of(mock: Mock, model: str = "gpt-4o") -> dict[str, Any]:
     """The JSON answer ``mock`` stands for, checked to parse as the SDK parses a real one."""
-    reply = reply_for(mock, chat, model)
+    reply = render(mock, chat, model)
     assert reply.error is None and reply.answer is not None
     ChatCompletion.model_validate(reply.answer)
     return reply.answer
@@ -30,7 +30,7 @@ def answer_of(mock: Mock, model: str = "gpt-4o") -> dict[str, Any]:
 
 def refusal(mock: Mock) -> DecisionError:
     with pytest.raises(DecisionError) as raised:
-        reply_for(mock, chat, "gpt-4o")
+        render(mock, chat, "gpt-4o")
     assert raised.value.status == 422
     return raised.value
 
@@ -111,7 +111,7 @@ def test_tool_call_arguments_string_that_is_not_json_is_refused(text: str) -> No
 
 def test_where_names_the_mock_inside_the_decision() -> None:
     with pytest.raises(DecisionError) as raised:
-        reply_for(Mock(tool_calls=[MockToolCall("x", "{")]), chat, "m", where="edit.mock")
+        render(Mock(tool_calls=[MockToolCall("x", "{")]), chat, "m", where="edit.mock")
     assert raised.value.param == "edit.mock.tool_calls[0].arguments"
 
 
@@ -120,7 +120,7 @@ def test_where_names_the_mock_inside_the_decision() -> None:
 
 def test_error_mock_is_returned_as_given() -> None:
     error = MockError(429, "slow down", type="rate_limit_error", code="rate_limited", retry=True)
-    reply = reply_for(Mock(error=error), chat, "gpt-4o")
+    reply = render(Mock(error=error), chat, "gpt-4o")
     assert reply.answer is None
     assert reply.error == error
 
@@ -129,7 +129,7 @@ def test_error_mock_defaults() -> None:
     (mock,) = msgspec.json.decode(
         b'[{"error": {"status": 500, "message": "boom"}}]', type=list[Mock]
     )
-    reply = reply_for(mock, chat, "gpt-4o")
+    reply = render(mock, chat, "gpt-4o")
     assert reply.error == MockError(500, "boom", "mock_error", "mock_error", False)
 
 

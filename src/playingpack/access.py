@@ -1,4 +1,4 @@
-"""Who may use the dashboard, its API and the WebSocket (SPEC §11).
+"""Who may use the dashboard, its API and the WebSocket.
 
 - The ``Host`` header must name the loopback address the server is bound to (``localhost``,
   ``127.0.0.1``, ``[::1]``, ``*.localhost``): a page on another domain that re-resolved its name
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from playingpack.proxy import error_response
+from playingpack.errors import error_response
 from playingpack.redaction import TOKEN_COOKIE, TOKEN_HEADER
 
 COOKIE = TOKEN_COOKIE

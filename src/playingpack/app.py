@@ -13,6 +13,8 @@ from aiohttp import web
 from playingpack import __version__, dashboard, logs
 from playingpack.access import Access
 from playingpack.api import Api
+from playingpack.api_tapes import TapeRoutes
+from playingpack.call import MAX_RECORDED_BODY
 from playingpack.config import Config, anthropic_upstream_of
 from playingpack.connections import (
     HEADER_TIMEOUT,
@@ -20,11 +22,12 @@ from playingpack.connections import (
     Connections,
     connection_limit,
 )
+from playingpack.errors import error_response
 from playingpack.flows import FlowLog
 from playingpack.interceptor import Interceptor
 from playingpack.ledger import TapeLedger
 from playingpack.providers import Provider, builtin
-from playingpack.proxy import MAX_RECORDED_BODY, Proxy, error_response
+from playingpack.proxy import Proxy
 from playingpack.settings import Settings
 from playingpack.store import TapeStores
 from playingpack.upstream import Upstream
@@ -105,6 +108,7 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
         app.router.add_route("*", scope + "/openai/{tail:.*}", _guarded(proxy.passthrough))
     app.router.add_get("/health", health)
     api.add_routes(app)
+    TapeRoutes(stores, providers).add_routes(app, api.guarded)
     app.router.add_get("/ws", live.handle)
     if not config.headless:
         dashboard.add_routes(app, access)

@@ -1,13 +1,13 @@
 """Flows: one proxied request and everything that happened to it, and the log of recent flows.
 
-Every state change goes through FlowLog.transition, which checks it against the lifecycle of
-SPEC §5 and tells subscribers. A finished flow becomes one INFO log line and one JSON line in the
-logs folder.
+Only a flow changes its own state, through the methods named for its lifecycle (connect,
+stream, replay, begin_hold, flush, inject, complete, fail). Each move is checked against the
+lifecycle's table and told to the FlowLog that opened the flow, which tells subscribers. A
+finished flow becomes one INFO log line and one JSON line in the logs folder.
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import itertools
 import logging
@@ -17,17 +17,19 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from playingpack.providers import Summary
+from playingpack.request_log import RequestLog, format_line
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from playingpack.interceptor import Hold
     from playingpack.providers import Provider
-    from playingpack.tapes import Chunk
+    from playingpack.tapes import Chunk, Tape
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ class State(enum.StrEnum):
     REPLAY = "REPLAY"
     CONNECT = "CONNECT"
     STREAMING = "STREAMING"
-    INTERCEPT = "INTERCEPT"
+    HELD = "INTERCEPT"  # waiting for a person's decision; the wire keeps its first name
     FLUSH = "FLUSH"
     INJECT = "INJECT"
     COMPLETE = "COMPLETE"
@@ -50,14 +52,14 @@ class Source(enum.StrEnum):
     MOCK = "mock"
 
 
-# INTERCEPT right after LOOKUP is a call held before it is sent; the person's decision then
-# sends it (CONNECT), answers it from a tape (REPLAY) or with a mock (INJECT).
+# HELD right after LOOKUP is a call held before it is sent; the person's decision then sends it
+# (CONNECT), answers it from a tape (REPLAY) or with a mock (INJECT).
 _NEXT: dict[State, frozenset[State]] = {
-    State.LOOKUP: frozenset({State.REPLAY, State.CONNECT, State.INTERCEPT}),
-    State.REPLAY: frozenset({State.COMPLETE, State.INTERCEPT}),
+    State.LOOKUP: frozenset({State.REPLAY, State.CONNECT, State.HELD}),
+    State.REPLAY: frozenset({State.COMPLETE, State.HELD}),
     State.CONNECT: frozenset({State.STREAMING}),
-    State.STREAMING: frozenset({State.COMPLETE, State.INTERCEPT}),
-    State.INTERCEPT: frozenset({State.FLUSH, State.INJECT, State.REPLAY, State.CONNECT}),
+    State.STREAMING: frozenset({State.COMPLETE, State.HELD}),
+    State.HELD: frozenset({State.FLUSH, State.INJECT, State.REPLAY, State.CONNECT}),
     State.FLUSH: frozenset({State.COMPLETE}),
     State.INJECT: frozenset({State.COMPLETE}),
     State.COMPLETE: frozenset(),
@@ -75,7 +77,11 @@ Listener = Callable[["Flow", "str | None"], None]
 
 @dataclass(eq=False)
 class Flow:
-    """One client request through playingpack."""
+    """One client request through playingpack.
+
+    Its fields are read by anyone and written only by its own methods; a method that moves it
+    to another state sets what that state shows first, so the event tells the whole change.
+    """
 
     id: str
     method: str
@@ -100,11 +106,13 @@ class Flow:
     chunks: Sequence[Chunk] = ()
     answer_streamed: bool = False
     answer: dict[str, Any] | None = None  # the JSON answer, when already known (mocks, holds)
-    hold: Any = None  # the interceptor's Hold while the flow waits for a decision
+    hold: Hold | None = None  # set while the flow waits for a decision
     decision: str | None = None  # what ended the hold: allow, mock, edit, tape, timeout
     size: int = 0  # bytes of the request body; the answer's are added when the flow ends
     trimmed: bool = False  # its bodies were let go of to stay within BODY_BUDGET
     _started: float = field(default_factory=time.perf_counter, repr=False)
+    # Told of every move (the FlowLog that opened the flow).
+    _on_move: Callable[[Flow], None] | None = field(default=None, repr=False)
 
     @property
     def is_finished(self) -> bool:
@@ -115,36 +123,148 @@ class Flow:
         """When the flow started, ISO-8601 UTC with milliseconds."""
         return iso_time(self.started)
 
-    def log_record(self) -> dict[str, Any]:
-        """The flow as one JSON line of the logs folder: no headers, no bodies."""
-        summary = self.summary
-        return {
-            "id": self.id,
-            "started_at": self.started_at,
-            "method": self.method,
-            "path": self.path,
-            "model": self.model,
-            "state": self.state,
-            "source": self.source,
-            "status": self.status,
-            "duration_ms": self.duration_ms,
-            "tape": self.key,
-            "usage": (
-                {
-                    "input_tokens": summary.usage.input_tokens,
-                    "output_tokens": summary.usage.output_tokens,
-                }
-                if summary and summary.usage
-                else None
-            ),
-            "tool_calls": [call.name for call in summary.tool_calls] if summary else [],
-            "decision": self.decision,
-            "error": self.error,
-        }
+    def json_answer(self) -> Any:
+        """The JSON answer: as given when known, else assembled from the chunks (None when they
+        do not make one); worked out once for a finished flow."""
+        if self.answer is not None:
+            return self.answer
+        provider = self.provider
+        if provider is None or not self.chunks:
+            return None
+        texts = [chunk.c for chunk in self.chunks]
+        try:
+            answer = (
+                provider.assemble(texts)
+                if self.answer_streamed
+                else msgspec.json.decode("".join(texts))
+            )
+        except (msgspec.DecodeError, ValueError, TypeError, AttributeError):
+            return None
+        if self.is_finished:
+            self.answer = answer
+        return answer
+
+    def set_request(self, body: Any, *, streamed: bool, size: int) -> None:
+        """Take ``body`` (``size`` bytes) as the request, again after an edit; no event."""
+        self.request = body
+        model = body.get("model") if isinstance(body, dict) else None
+        self.model = model if isinstance(model, str) else None
+        self.streamed = streamed
+        self.size = size
+
+    def set_key(self, key: str) -> None:
+        """The key of the tape that answers, or would answer, the request; no event."""
+        self.key = key
+
+    def set_summary(self, summary: Summary) -> None:
+        """What the answer known so far says (shown with the next event)."""
+        self.summary = summary
+
+    def take_answer(self, chunks: Sequence[Chunk], *, streamed: bool) -> None:
+        """The answer's chunks as they arrive: ``chunks`` may still grow (a stream); no event."""
+        self.chunks = chunks
+        self.answer_streamed = streamed
+
+    def connect(self) -> None:
+        """The request is on its way to the upstream (CONNECT)."""
+        self.source = Source.UPSTREAM
+        self._move(State.CONNECT)
+
+    def stream(self, status: int, headers: Mapping[str, str]) -> None:
+        """The upstream answered with ``status`` and ``headers``; its body follows (STREAMING)."""
+        self.status = status
+        self.response_headers = headers
+        self._move(State.STREAMING)
+
+    def replay(self, tape: Tape, summary: Summary) -> None:
+        """``tape`` answers the request (REPLAY)."""
+        self.source = Source.TAPE
+        self.status = tape.status
+        self.summary = summary
+        self.chunks = tape.chunks
+        self.answer_streamed = tape.streamed
+        self._move(State.REPLAY)
+
+    def begin_hold(self, hold: Hold) -> None:
+        """Wait for a person's decision (HELD), with the answer when held with one."""
+        self.hold = hold
+        if hold.answer is not None:
+            self.answer = hold.answer
+        self._move(State.HELD)
+
+    def decide(self, decision: str) -> None:
+        """Note what ended the hold (allow, mock, edit, tape, timeout); no event."""
+        self.decision = decision
+
+    def end_hold(self) -> None:
+        """The wait is over (decided, timed out or abandoned); no event."""
+        self.hold = None
+
+    def flush(self) -> None:
+        """The held answer goes on to the client as it was (FLUSH)."""
+        self._move(State.FLUSH)
+
+    def inject(
+        self,
+        status: int,
+        answer: dict[str, Any] | None,
+        chunks: Sequence[Chunk],
+        *,
+        streamed: bool,
+        summary: Summary | None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """A mock or an edited answer takes the place of the real one (INJECT). ``headers``
+        are the response's, when this answer starts it."""
+        self.source = Source.MOCK
+        self.status = status
+        self.answer = answer
+        self.summary = summary
+        self.chunks = chunks
+        self.answer_streamed = streamed
+        if headers is not None:
+            self.response_headers = headers
+        self._move(State.INJECT)
+
+    def complete(self, summary: Summary | None = None) -> None:
+        """The client has the whole answer (COMPLETE); ``summary`` is what it says, when only
+        known now."""
+        if summary is not None:
+            self.summary = summary
+        self._move(State.COMPLETE)
+
+    def fail(self, message: str, status: int | None = None) -> None:
+        """End in ERROR with ``message`` (and the status the client got, if any)."""
+        self.error = message
+        if status is not None:
+            self.status = status
+        self._move(State.ERROR)
+
+    def trim(self) -> None:
+        """Let go of the bodies (the logs never held them)."""
+        self.request = self.answer = None
+        self.chunks = ()
+        self.trimmed = True
+
+    def _move(self, state: State) -> None:
+        """Move to ``state``; an illegal move is a bug and raises RuntimeError."""
+        if state is State.ERROR:
+            if self.is_finished:
+                raise RuntimeError(f"flow {self.id}: cannot go from {self.state} to ERROR")
+        elif state not in _NEXT[self.state]:
+            raise RuntimeError(f"flow {self.id}: cannot go from {self.state} to {state}")
+        self.state = state
+        elapsed = (time.perf_counter() - self._started) * 1000
+        self.history.append((state, elapsed))
+        if state in FINAL_STATES:
+            self.duration_ms = round(elapsed, 1)
+            self.size += sum(len(chunk.c) for chunk in self.chunks)
+        if self._on_move is not None:
+            self._on_move(self)
 
 
 class FlowLog:
-    """Recent flows (at most ``history`` kept in memory), their transitions and their log lines."""
+    """Recent flows (at most ``history`` kept in memory), their events and their log lines."""
 
     def __init__(
         self,
@@ -156,10 +276,8 @@ class FlowLog:
     ) -> None:
         """``echo`` receives each finished flow's terminal line; without it the line is logged
         at INFO on this module's logger."""
-        self.logs_dir = logs_dir
+        self._log = RequestLog(logs_dir) if logs_dir is not None else None
         self._echo = echo
-        self._pending: list[tuple[str, bytes]] = []
-        self._flush_scheduled = False
         self.history = history
         self._flows: deque[Flow] = deque()
         self._by_id: dict[str, Flow] = {}
@@ -171,8 +289,6 @@ class FlowLog:
         # Ids are unique per server run and sort in arrival order; cheaper than a uuid4 each.
         self._run = uuid.uuid4().hex[:8]
         self._count = itertools.count(1)
-        self._log_file: BinaryIO | None = None
-        self._log_day = ""
 
     def __iter__(self) -> Iterator[Flow]:
         """The flows kept in memory, oldest first."""
@@ -195,9 +311,26 @@ class FlowLog:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
-    def open(self, method: str, path: str) -> Flow:
-        """Start a flow in LOOKUP; the oldest flow is dropped from memory past ``history``."""
-        flow = Flow(f"{self._run}-{next(self._count):06d}", method, path)
+    def open(
+        self,
+        method: str,
+        path: str,
+        *,
+        scope: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        provider: Provider | None = None,
+    ) -> Flow:
+        """Start a flow in LOOKUP; the oldest flow is dropped from memory past ``history``.
+        ``headers`` are the request's; ``provider`` the wire format of a recorded endpoint."""
+        flow = Flow(
+            f"{self._run}-{next(self._count):06d}",
+            method,
+            path,
+            scope=scope,
+            request_headers=headers,
+            provider=provider,
+            _on_move=self._moved,
+        )
         flow.history.append((State.LOOKUP, 0.0))
         if len(self._flows) >= self.history:
             dropped = self._flows.popleft()
@@ -208,10 +341,6 @@ class FlowLog:
         self._by_id[flow.id] = flow
         self._notify(flow)
         return flow
-
-    def changed(self, flow: Flow) -> None:
-        """Tell listeners about a change that is not a transition (e.g. a hold's details)."""
-        self._notify(flow)
 
     def streamed_text(self, flow: Flow, text: str) -> None:
         """Tell listeners the text that just streamed in for ``flow``."""
@@ -229,59 +358,37 @@ class FlowLog:
         return dropped
 
     def transition(self, flow: Flow, state: State) -> None:
-        """Move ``flow`` to ``state``; an illegal move is a bug and raises RuntimeError."""
-        if state is State.ERROR:
-            if flow.is_finished:
-                raise RuntimeError(f"flow {flow.id}: cannot go from {flow.state} to ERROR")
-        elif state not in _NEXT[flow.state]:
-            raise RuntimeError(f"flow {flow.id}: cannot go from {flow.state} to {state}")
-        flow.state = state
-        elapsed = (time.perf_counter() - flow._started) * 1000
-        flow.history.append((state, elapsed))
-        if state in FINAL_STATES:
-            flow.duration_ms = round(elapsed, 1)
-            self._finish(flow)
-        self._notify(flow)
+        """Move ``flow`` to ``state`` with nothing else changed, as its lifecycle methods do;
+        an illegal move is a bug and raises RuntimeError."""
+        flow._move(state)
 
     def fail(self, flow: Flow, message: str, status: int | None = None) -> None:
-        """End ``flow`` in ERROR with ``message`` (and the status the client got, if any)."""
-        flow.error = message
-        if status is not None:
-            flow.status = status
-        self.transition(flow, State.ERROR)
+        """End ``flow`` in ERROR (see Flow.fail)."""
+        flow.fail(message, status)
+
+    def close(self) -> None:
+        """Write the pending JSON lines and close the log file (reopened if another flow
+        finishes)."""
+        if self._log is not None:
+            self._log.close()
+
+    def _moved(self, flow: Flow) -> None:
+        if flow.is_finished:
+            self._finish(flow)
+        self._notify(flow)
 
     def _notify(self, flow: Flow) -> None:
         for listener in list(self._listeners):
             listener(flow, None)
 
-    def flush(self) -> None:
-        """Append the pending JSON lines to the logs folder, one write per day file."""
-        self._flush_scheduled = False
-        pending, self._pending = self._pending, []
-        try:
-            for day, group in itertools.groupby(pending, key=lambda entry: entry[0]):
-                self._log_file_for(day).write(b"".join(line for _, line in group))
-        except OSError as exc:
-            logger.warning("could not write the request log in %s: %s", self.logs_dir, exc)
-
-    def close(self) -> None:
-        """Write what is pending and close the log file (reopened if another flow finishes)."""
-        self.flush()
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-
     def _keep_bodies(self, flow: Flow) -> None:
         """Count ``flow``'s bodies against the budget; let go of the oldest ones past it."""
-        flow.size += sum(len(chunk.c) for chunk in flow.chunks)
         self._bodies[flow.id] = flow
         self._body_bytes += flow.size
         while self._body_bytes > self.body_budget and len(self._bodies) > 1:
             oldest = self._bodies.pop(next(iter(self._bodies)))
             self._body_bytes -= oldest.size
-            oldest.request = oldest.answer = None
-            oldest.chunks = ()
-            oldest.trimmed = True
+            oldest.trim()
 
     def _finish(self, flow: Flow) -> None:
         self._keep_bodies(flow)
@@ -289,61 +396,11 @@ class FlowLog:
             self._echo(format_line(flow))
         elif logger.isEnabledFor(logging.INFO):
             logger.info("%s", format_line(flow))
-        if self.logs_dir is None:
-            return
-        record = flow.log_record()
-        self._pending.append((record["started_at"][:10], msgspec.json.encode(record) + b"\n"))
-        if self._flush_scheduled:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.flush()
-            return
-        # Written right after this turn of the loop: still within microseconds of the answer, but
-        # under load the flows finished in one turn share a write (a write per flow cost more
-        # than the rest of a replay).
-        self._flush_scheduled = True
-        loop.call_soon(self.flush)
-
-    def _log_file_for(self, day: str) -> BinaryIO:
-        if self._log_file is None or day != self._log_day:
-            if self._log_file is not None:
-                self._log_file.close()
-            assert self.logs_dir is not None
-            self.logs_dir.mkdir(parents=True, exist_ok=True)
-            # Unbuffered: each flush is one write(2) of whole lines, so lines never interleave
-            # with another process appending to the same file.
-            self._log_file = (self.logs_dir / f"{day}.jsonl").open("ab", buffering=0)
-            self._log_day = day
-        return self._log_file
+        if self._log is not None:
+            self._log.add(flow)
 
 
 def iso_time(seconds: float) -> str:
     """``seconds`` since the epoch as ISO-8601 UTC with milliseconds."""
     whole = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
     return f"{whole}.{int(seconds * 1000) % 1000:03d}Z"
-
-
-def format_line(flow: Flow) -> str:
-    """The terminal line of a finished flow."""
-    line = (
-        f"{time.strftime('%H:%M:%S')}  {flow.status if flow.status is not None else '---'}  "
-        f"{flow.source.value if flow.source else '-':<8}  {flow.method} {flow.path}  "
-        f"{flow.model or '-'}"
-    )
-    if flow.duration_ms is not None:
-        line += f"  {flow.duration_ms:.0f} ms"
-    summary = flow.summary
-    if summary is not None:
-        if summary.usage is not None:
-            line += f"  {summary.usage.input_tokens}+{summary.usage.output_tokens} tok"
-        if summary.tool_calls:
-            line += "  tools: " + ",".join(call.name for call in summary.tool_calls)
-    if flow.decision:
-        line += f"  held: {flow.decision}"
-    if flow.key:
-        line += f"  tape {flow.key[:8]}"
-    if flow.error:
-        line += f"  error: {flow.error}"
-    return line

@@ -1,9 +1,9 @@
-"""The interceptor: which calls are held, the holds waiting for a decision, and resolving them.
+"""The interceptor: the holds waiting for a decision, and resolving them.
 
 A call can be held twice: before it is sent (``pause_requests``) and once its answer is known
-(pause mode ``tool-calls`` or ``all``). A hold is an asyncio future owned by the flow; the API
-resolves it with a decision, and the proxy carries the decision out. A hold nobody resolves is
-released (allowed) after the hold timeout.
+(pause mode ``tool-calls`` or ``all``); holding.HoldPolicy says which. A hold is an asyncio
+future the flow carries while it waits; the API resolves it with a decision, and the proxy
+carries the decision out. A hold nobody resolves is released (allowed) after the hold timeout.
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ from typing import Any
 
 import msgspec
 
-from playingpack.config import PauseMode
 from playingpack.errors import DecisionError, TapeError
 from playingpack.flows import Flow, FlowLog, State
-from playingpack.mock import Mock, MockToolCall, Reply, reply_for, tool_calls
-from playingpack.providers import Provider, Summary
+from playingpack.mock import Injection, Mock, MockToolCall, render, tool_calls
+from playingpack.providers import Holdable
 from playingpack.settings import Settings
 from playingpack.store import TapeStores, is_key
 from playingpack.tapes import Tape
@@ -36,7 +35,7 @@ class Stage(enum.StrEnum):
     """Where a call is held: before it is sent, or with its answer."""
 
     REQUEST = "request"
-    RESPONSE = "response"
+    ANSWER = "response"
 
 
 class _Action(msgspec.Struct, tag_field="action", forbid_unknown_fields=True):
@@ -76,11 +75,12 @@ Decision = Allow | MockDecision | Edit | UseTape
 
 @dataclass(frozen=True)
 class Resolution:
-    """A checked decision, ready for the proxy: ``reply`` to inject, ``request`` to send
-    instead, or ``tape`` to replay; none of them means go on as before."""
+    """A checked decision, ready for the proxy: ``injection`` to deliver instead of the
+    answer, ``request`` to send instead, or ``tape`` to replay; none of them means go on as
+    before."""
 
     action: str
-    reply: Reply | None = None
+    injection: Injection | None = None
     request: dict[str, Any] | None = None
     tape: Tape | None = None
     save: bool = False
@@ -119,20 +119,12 @@ class Interceptor:
         self.keepalive_seconds = keepalive_seconds
         self._holds: dict[str, Hold] = {}
 
-    def holds(self, provider: Provider, summary: Summary) -> bool:
-        """Whether an answer with ``summary`` is held under the current pause mode."""
-        if not provider.holdable:
-            return False
-        pause = self.settings.pause
-        return pause is PauseMode.ALL or (
-            pause is PauseMode.TOOL_CALLS and bool(summary.tool_calls)
-        )
-
     def pending(self) -> list[Hold]:
         """The holds waiting for a decision, oldest first."""
         return list(self._holds.values())
 
     def hold_of(self, flow_id: str) -> Hold | None:
+        """The hold of flow ``flow_id``, while it waits for a decision."""
         return self._holds.get(flow_id)
 
     async def hold(
@@ -142,7 +134,8 @@ class Interceptor:
         keepalive: Callable[[], Awaitable[None]] | None,
         answer: dict[str, Any] | None = None,
     ) -> Resolution:
-        """Hold ``flow`` (INTERCEPT) until it is resolved or the hold timeout passes.
+        """Hold ``flow`` (HELD) until it is resolved or the hold timeout passes; the flow
+        notes the decision.
 
         ``keepalive`` is called every ``keepalive_seconds`` meanwhile. A cancelled wait (the
         client left) frees the hold; the caller ends the flow.
@@ -151,11 +144,8 @@ class Interceptor:
         timeout = self.settings.hold_timeout
         hold = Hold(flow, stage, timeout, answer, loop.create_future())
         self._holds[flow.id] = hold
-        flow.hold = hold
-        if answer is not None:
-            flow.answer = answer
         try:
-            self.flows.transition(flow, State.INTERCEPT)
+            flow.begin_hold(hold)
             end = loop.time() + timeout
             while not hold.future.done():
                 left = end - loop.time()
@@ -168,6 +158,7 @@ class Interceptor:
                         flow.path,
                         timeout,
                     )
+                    flow.decide("timeout")
                     return Resolution("timeout")
                 step = min(left, self.keepalive_seconds) if keepalive else left
                 await asyncio.wait((hold.future,), timeout=step)
@@ -176,7 +167,7 @@ class Interceptor:
             return hold.future.result()
         finally:
             del self._holds[flow.id]
-            flow.hold = None
+            flow.end_hold()
 
     def resolve(self, flow_id: str, decision: Decision) -> Flow:
         """Carry ``decision`` to the held flow ``flow_id``.
@@ -197,25 +188,25 @@ class Interceptor:
                 )
             raise DecisionError(
                 f"flow {flow_id} is not held (its state is {flow.state}); only a flow in "
-                f"{State.INTERCEPT} takes a decision.",
+                f"{State.HELD} takes a decision.",
                 status=409,
             )
         if hold.future.done():
             raise DecisionError(f"flow {flow_id} has already been decided.", status=409)
         resolution = self._check(hold, decision)
-        hold.flow.decision = resolution.action
+        hold.flow.decide(resolution.action)
         hold.future.set_result(resolution)
         return hold.flow
 
     def _check(self, hold: Hold, decision: Decision) -> Resolution:
         flow = hold.flow
         provider = flow.provider
-        assert provider is not None
+        assert isinstance(provider, Holdable)  # only their calls are held
         model = flow.model or ""
         if isinstance(decision, Allow):
             return Resolution("allow")
         if isinstance(decision, MockDecision):
-            return Resolution("mock", reply_for(decision.mock, provider, model), save=decision.save)
+            return Resolution("mock", render(decision.mock, provider, model), save=decision.save)
         if isinstance(decision, UseTape):
             return Resolution("tape", tape=self._tape(hold, decision))
         if hold.stage is Stage.REQUEST:
@@ -265,7 +256,7 @@ class Interceptor:
                 answer = provider.edit_answer(hold.answer or {}, decision.content, calls)
             except ValueError as exc:
                 raise DecisionError(f"{exc}.", param="tool_calls") from None
-        return Resolution("edit", Reply(answer=answer), save=decision.save)
+        return Resolution("edit", Injection(answer=answer), save=decision.save)
 
     def _tape(self, hold: Hold, decision: UseTape) -> Tape:
         if hold.stage is not Stage.REQUEST:

@@ -1,13 +1,13 @@
 """Mocks: answers a person makes up for a held call, checked and turned into a provider's JSON.
 
-A mock is one of (SPEC §8)::
+A mock is one of::
 
     {"content": "text"}                                    a text answer
     {"tool_calls": [{"name": "...", "arguments": {...}}]}  tool calls (with "content" if wanted)
     {"error": {"status": 500, "message": "..."}}           an error status and message
     {"response": {...}}                                    a full answer in the provider's JSON
 
-The proxy renders the resulting JSON answer as the client asked (JSON, or SSE events).
+The proxy delivers the resulting Injection as the client asked (JSON, or SSE events).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import msgspec
 
 from playingpack.errors import DecisionError
-from playingpack.providers import Provider, ToolCall
+from playingpack.providers import Holdable, ToolCall
 
 # The field a provider's complaint about a full response names first, e.g. `choices[0].message`.
 _FIELD = re.compile(r"`([^`]+)`")
@@ -54,14 +54,15 @@ class Mock(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
 
 
 @dataclass(frozen=True)
-class Reply:
-    """What a mock or an edit delivers: a complete JSON answer, or an error."""
+class Injection:
+    """What a mock or an edit delivers in place of the real answer: a complete JSON answer,
+    or an error."""
 
     answer: dict[str, Any] | None = None
     error: MockError | None = None
 
 
-def reply_for(mock: Mock, provider: Provider, model: str, where: str = "mock") -> Reply:
+def render(mock: Mock, provider: Holdable, model: str, where: str = "mock") -> Injection:
     """Check ``mock`` and build the answer it stands for; raises DecisionError naming the field
     at fault (``where`` is the mock's path in the decision)."""
     # An empty tool_calls list alone would deliver an answer with no text and no call at all.
@@ -87,17 +88,17 @@ def reply_for(mock: Mock, provider: Provider, model: str, where: str = "mock") -
             param=where,
         )
     if mock.error is not None:
-        return Reply(error=mock.error)
+        return Injection(error=mock.error)
     if mock.response is not None:
         try:
-            return Reply(answer=provider.check_answer(mock.response, model))
+            return Injection(answer=provider.check_answer(mock.response, model))
         except ValueError as exc:
             field = _FIELD.search(str(exc))
             param = f"{where}.response" + (f".{field.group(1)}" if field else "")
             raise DecisionError(f"`{where}.response` {exc}.", param=param) from None
     calls = tool_calls(mock.tool_calls or (), f"{where}.tool_calls")
     try:
-        return Reply(answer=provider.mock_answer(model, mock.content, calls))
+        return Injection(answer=provider.mock_answer(model, mock.content, calls))
     except ValueError as exc:
         raise DecisionError(f"`{where}`: {exc}.", param=where) from None
 

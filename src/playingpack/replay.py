@@ -1,7 +1,7 @@
 """Replays: what a tape turns into for each kind of client, worked out once per tape.
 
 A tape recorded from a stream is served to a JSON client as the assembled answer, and a JSON
-tape to a streaming client as the events the provider would have sent (SPEC §6).
+tape to a streaming client as the events the provider would have sent.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from playingpack.hashing import InvalidJSON, parse_body
-from playingpack.providers import Provider
+from playingpack.providers import Holdable, Provider
 from playingpack.tapes import Chunk, Tape
 
 # Tapes whose chunks hold more characters than this are turned into replays off the loop.
@@ -118,14 +118,17 @@ class Replay:
             if self.streamed:
                 self._chunks = self.chunks
             else:
+                provider = self.provider
+                if not isinstance(provider, Holdable):
+                    raise InvalidReplay(f"answers of {provider.endpoint} are never streamed")
                 with _invalid("its JSON answer cannot be turned into a stream"):
                     try:
-                        events = self.provider.to_events(self.answer, request)
+                        events = provider.to_events(self.answer, request)
                     except UnicodeEncodeError:
                         # A lone surrogate (valid JSON, escaped) that the event encoder cannot
                         # write: the stream carries U+FFFD instead, as a decoder would show it.
                         answer = _without_lone_surrogates(self.answer)
-                        events = self.provider.to_events(answer, request)
+                        events = provider.to_events(answer, request)
                 delay = self.total_delay_ms
                 self._chunks = tuple(Chunk(e, delay if i == 0 else 0) for i, e in enumerate(events))
         return self._chunks

@@ -43,6 +43,9 @@ DECODED_ENCODINGS = frozenset({"gzip", "deflate", "br", "zstd"})
 _NOT_RETURNED = _HOP_BY_HOP
 # Request bodies up to this size are written in one go.
 _WHOLE_WRITE = 1024**2
+# What a request to the upstream, or the reading of its answer, raises when the upstream
+# cannot be reached, times out or breaks off.
+FAILURES = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 # One path segment as a client may send it: unreserved and sub-delimiter characters, ':' and
 # '@', and percent escapes of anything but '/', '\', '%' and control characters.
@@ -122,6 +125,13 @@ def failure_text(exc: BaseException, url: object) -> str:
     if isinstance(exc, OSError):
         return f"the connection to {url} failed ({_os_reason(exc)})."
     return f"the request to {url} failed ({type(exc).__name__})."
+
+
+def reason(exc: BaseException) -> str:
+    """An exception in a few words."""
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timed out"
+    return str(exc) or type(exc).__name__
 
 
 def _os_reason(error: OSError) -> str:
