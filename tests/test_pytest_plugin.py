@@ -65,8 +65,17 @@ def fake() -> Iterator[FakeUpstream]:
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    # langsmith's plugin (installed with langchain) costs each pytest process about a second.
     return pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--strict-markers", "-W", "error", *args, timeout=60
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:langsmith_plugin",
+        "--strict-markers",
+        "-W",
+        "error",
+        *args,
+        timeout=60,
     )
 
 

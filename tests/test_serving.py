@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sys
 import threading
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from playingpack import serve
 from playingpack.config import RecordMode
 from playingpack.errors import ConfigError
+from playingpack.serving import run_loop
 from tests.conftest import API_KEY, ask, serving
 from tests.fakes.openai_upstream import FakeUpstream, Reply
 
@@ -216,3 +218,29 @@ def test_settings_override_the_environment_and_the_config_file(tmp_path: Path) -
     assert given.record is RecordMode.REPLAY_ONLY
     assert given.tapes_dir == tmp_path / "mine"  # relative to cwd
     assert given.sequence is True  # what is not given still comes from the file
+
+
+async def _loop_module() -> str:
+    return type(asyncio.get_running_loop()).__module__
+
+
+def test_the_loop_is_uvloop_where_installed_else_asyncios_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert run_loop(_loop_module()).startswith("uvloop")
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as on Windows: the import fails
+    assert run_loop(_loop_module()).startswith("asyncio")
+
+
+def test_it_serves_without_uvloop(
+    tmp_path: Path, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)
+    with (
+        serving(tmp_path, upstream) as pp,
+        openai.OpenAI(base_url=pp.base_url, api_key=API_KEY) as client,
+    ):
+        first = client.chat.completions.create(**ask("Hello!"))
+        again = client.chat.completions.create(**ask("Hello!"))
+    assert again.choices[0].message.content == first.choices[0].message.content
+    assert len(upstream.received) == 1

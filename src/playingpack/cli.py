@@ -1,4 +1,4 @@
-"""The `playingpack` command; the only module that prints or sets up log handlers.
+"""The `playingpack` command and `start`; the only module that sets up log handlers.
 
 The server stack (aiohttp, uvloop) is imported inside the command so `--help` and `--version`
 stay fast.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-import json
 import logging
 import os
 import sys
@@ -20,114 +19,88 @@ import click
 
 from playingpack import __version__
 from playingpack.config import (
+    SETTINGS,
     Config,
     PauseMode,
-    RecordMode,
-    ReplayTiming,
+    Setting,
     anthropic_upstream_of,
-    load_config,
 )
+from playingpack.config_loading import load_config
 from playingpack.errors import ConfigError
+from playingpack.tape_commands import shown_path, tapes
 
 if TYPE_CHECKING:
     from asyncio import AbstractEventLoop
 
-    from playingpack.app import Server
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _choices(kind: type[RecordMode] | type[PauseMode] | type[ReplayTiming]) -> click.Choice[str]:
-    return click.Choice([member.value for member in kind])
+def _option(row: Setting) -> Callable[[_F], _F]:
+    """The option of `start` that gives one setting, as the settings table declares it."""
+    names = [name for name in (row.short, row.flag) if name is not None]
+    if row.type is bool:
+        return click.option(*names, row.name, is_flag=True, default=None, help=row.help)
+    kind: click.ParamType[Any] | None = None
+    if row.choices:
+        kind = click.Choice(row.choices)
+    elif row.type is Path:
+        kind = click.Path(path_type=Path)
+    # Numbers stay text: the config's checks say what is allowed, as for the environment.
+    return click.option(
+        *names,
+        row.name,
+        type=kind,
+        metavar=row.metavar,
+        help=f"{row.help}  [default: {row.shown_default}]",
+    )
 
 
-@click.group(context_settings={"help_option_names": ["--help"]})
+def _setting_options(command: _F) -> _F:
+    for row in reversed(SETTINGS):
+        command = _option(row)(command)
+    return command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="playingpack")
 def cli() -> None:
     """Record, replay and debug LLM API calls through a local proxy."""
 
 
-@cli.command()
-@click.option(
-    "-p",
-    "--port",
-    type=click.IntRange(0, 65535),
-    help="Port to listen on (0: any free port).  [default: 4747]",
-)
-@click.option("-h", "--host", help="Address to bind.  [default: 127.0.0.1]")
-@click.option(
-    "--no-ui",
-    "headless",
-    is_flag=True,
-    default=None,
-    help="Headless: API and proxy only, no dashboard.",
-)
-@click.option(
-    "--upstream",
-    help="Upstream API base URL, with or without /v1.  [default: https://api.openai.com]",
-)
-@click.option(
-    "--anthropic-upstream",
-    metavar="URL",
-    help="Upstream for Anthropic Messages calls (those with an anthropic-version header).  "
-    "[default: https://api.anthropic.com while --upstream is OpenAI's, else --upstream]",
-)
-@click.option(
-    "--tapes-dir",
-    type=click.Path(path_type=Path),
-    help="Where tapes are stored.  [default: .playingpack/tapes]",
-)
-@click.option(
-    "--logs-dir",
-    type=click.Path(path_type=Path),
-    help="Where request logs are written.  [default: .playingpack/logs]",
-)
-@click.option(
-    "--record",
-    type=_choices(RecordMode),
-    help="Record mode: auto replays a tape or records one, off never touches tapes, replay-only "
-    "fails on a miss, refresh always calls the upstream and overwrites the tape.  "
-    "[default: auto]",
-)
-@click.option(
-    "--pause",
-    type=_choices(PauseMode),
-    help="Which answers to hold for a decision (requests: see --pause-requests).  [default: off]",
-)
-@click.option(
-    "--pause-requests",
-    "pause_requests",
-    is_flag=True,
-    default=None,
-    help="Also hold each call before it is sent upstream or looked up, to inspect or edit it.",
-)
-@click.option(
-    "--sequence",
-    "sequence",
-    is_flag=True,
-    default=None,
-    help="Replay repeated identical requests in order: the k-th identical request of a run (or "
-    "of a test's tape folder) gets the k-th recording.",
-)
-@click.option(
-    "--hold-timeout",
-    metavar="SECONDS",
-    help="Seconds a held call waits for a decision before it is allowed.  [default: 300]",
-)
-@click.option(
-    "--replay-timing",
-    type=_choices(ReplayTiming),
-    help="Replay with the recorded delays, or at once.  [default: original]",
-)
-@click.option(
-    "--history",
-    metavar="N",
-    help="Recent calls kept in memory for the dashboard; all stay in the logs.  [default: 500]",
-)
-@click.option(
-    "--token",
-    metavar="TOKEN",
-    help="Token the dashboard and its API require off loopback: 16+ characters of A-Z a-z 0-9 - _ "
-    "(PLAYINGPACK_TOKEN keeps it out of the process list).  [default: generated at start]",
-)
+class _StartCommand(click.Command):
+    """`start`, where `-h` means help except before a value, as the old `-h HOST` did."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _old_host_flag(args))
+
+
+def _old_host_flag(args: list[str]) -> list[str]:
+    """`-h HOST` becomes `--host HOST`, with a deprecation warning, for one more version."""
+    out: list[str] = []
+    rest = iter(args)
+    for arg in rest:
+        if arg == "--":
+            out.append(arg)
+            out.extend(rest)
+            break
+        value = next(rest, None) if arg == "-h" else None
+        if value is None or value.startswith("-"):
+            out.append(arg)
+            if value is not None:
+                out.append(value)
+            continue
+        click.echo(
+            "playingpack: warning: `-h HOST` is deprecated and will mean --help in the next "
+            "version: use `-H HOST` or `--host HOST`",
+            err=True,
+        )
+        out.extend(["--host", value])
+    return out
+
+
+@cli.command(cls=_StartCommand)
+@_setting_options
 @click.option(
     "--config",
     "config_path",
@@ -145,204 +118,7 @@ def start(config_path: Path | None, open_browser: bool, **flags: Any) -> None:
     _serve(config, open_browser)
 
 
-# --- playingpack tapes ---------------------------------------------------------------------------
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _location_options(command: _F) -> _F:
-    """--tapes-dir, --logs-dir and --config, taken by `tapes` and by each of its commands."""
-    options = [
-        click.option(
-            "--tapes-dir",
-            type=click.Path(path_type=Path),
-            help="Where tapes are stored.  [default: from the config, else .playingpack/tapes]",
-        ),
-        click.option(
-            "--logs-dir",
-            type=click.Path(path_type=Path),
-            help="Where the logs and usage.json of the last run are.  "
-            "[default: from the config, else .playingpack/logs]",
-        ),
-        click.option(
-            "--config",
-            "config_path",
-            type=click.Path(path_type=Path),
-            help="Config file to use instead of discovering one.",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def _tapes_config(**given: Path | None) -> Config:
-    """The Config as `start` would load it, with the locations given to `tapes` or to the
-    command (the command's win)."""
-    ctx = click.get_current_context()
-    chosen = {**(ctx.obj or {}), **{k: v for k, v in given.items() if v is not None}}
-    flags = {key: chosen.get(key) for key in ("tapes_dir", "logs_dir")}
-    try:
-        return load_config(
-            cwd=Path.cwd(), config_path=chosen.get("config_path"), env=os.environ, flags=flags
-        )
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
-
-
-@cli.group()
-@_location_options
-@click.pass_context
-def tapes(ctx: click.Context, /, **given: Path | None) -> None:
-    """List, show, delete, check and prune recorded tapes.
-
-    A tape is named by its hash, a unique prefix of it (6+ hex digits) or its id: its path under
-    the tapes folder without .json (test_foo/3ff33a93..., 3ff33a93....2 for the 2nd recording
-    of a repeated request).
-    """
-    ctx.obj = {key: value for key, value in given.items() if value is not None}
-
-
-@tapes.command("list")
-@_location_options
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array with every field.")
-def tapes_list(as_json: bool, **given: Path | None) -> None:
-    """List tapes, the most recently recorded first."""
-    from playingpack import catalog
-
-    config = _tapes_config(**given)
-    rows = catalog.list_tapes(config.tapes_dir)
-    if as_json:
-        click.echo(json.dumps([row.to_json() for row in rows], indent=2, ensure_ascii=False))
-    elif not rows:
-        missing = "" if config.tapes_dir.is_dir() else " (the folder does not exist)"
-        click.echo(f"no tapes in {_shown(config.tapes_dir)}{missing}")
-    else:
-        click.echo(catalog.format_list(rows))
-
-
-@tapes.command("show")
-@_location_options
-@click.option("--raw", is_flag=True, help="Print the tape file as it is.")
-@click.argument("tape")
-def tapes_show(tape: str, raw: bool, **given: Path | None) -> None:
-    """Show a tape's request and answer.
-
-    The request: its messages, tools offered and settings. The answer: its text, tool calls with
-    their arguments, and token usage.
-    """
-    from playingpack import catalog
-
-    config = _tapes_config(**given)
-    try:
-        found = catalog.resolve(catalog.find_tapes(config.tapes_dir), tape)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    if not found:
-        raise click.ClickException(
-            f"no tape matches {tape!r} in {_shown(config.tapes_dir)}; "
-            "`playingpack tapes list` shows them"
-        )
-    if raw:
-        from playingpack.errors import TapeError
-        from playingpack.store import read_file
-
-        try:
-            sys.stdout.buffer.write(read_file(found[0].path)[0])
-        except (TapeError, OSError) as exc:
-            raise click.ClickException(f"cannot read {_shown(found[0].path)}: {exc}") from None
-        return
-    try:
-        click.echo(catalog.format_tape(found[0], found[1:]))
-    except ValueError as exc:
-        raise click.ClickException(
-            f"{_shown(found[0].path)} is not a readable tape: {exc}; --raw prints it as it is"
-        ) from None
-
-
-@tapes.command("rm")
-@_location_options
-@click.argument("tape", nargs=-1, required=True)
-def tapes_rm(tape: tuple[str, ...], **given: Path | None) -> None:
-    """Delete tapes (every recording of each request named)."""
-    from playingpack import catalog
-
-    config = _tapes_config(**given)
-    try:
-        removal = catalog.remove(config.tapes_dir, list(tape))
-    except ValueError as exc:
-        raise click.UsageError(f"{exc}\nnothing was deleted") from None
-    for deleted in removal.deleted:
-        click.echo(f"deleted {deleted.id}")
-    for ref in removal.unknown:
-        click.echo(f"playingpack: no tape matches {ref!r} in {_shown(config.tapes_dir)}", err=True)
-    if removal.unknown:
-        raise click.exceptions.Exit(1)
-
-
-@tapes.command("verify")
-@_location_options
-def tapes_verify(**given: Path | None) -> None:
-    """Check every tape's format, hash and secrets.
-
-    Every *.json file must parse as a tape whose answer can be replayed, be named by the hash of
-    its request as stored, and hold nothing that looks like an API key or a secret header. Exit
-    status 1, with one line per problem, when any is found. Temporary files of tape writes are
-    warnings (exit status 0).
-    """
-    from playingpack import catalog
-
-    config = _tapes_config(**given)
-    result = catalog.verify(config.tapes_dir)
-    for warning in result.warnings:
-        click.echo(f"warning: {_shown(warning.path)}: {warning.what}", err=True)
-    for problem in result.problems:
-        click.echo(f"{_shown(problem.path)}: {problem.what}")
-    checked = f"{result.checked} tape file{'' if result.checked == 1 else 's'}"
-    if result.problems:
-        files = len({problem.path for problem in result.problems})
-        click.echo(
-            f"{len(result.problems)} problem{'' if len(result.problems) == 1 else 's'} in "
-            f"{files} file{'' if files == 1 else 's'} ({checked} checked in "
-            f"{_shown(config.tapes_dir)})",
-            err=True,
-        )
-        raise click.exceptions.Exit(1)
-    if not result.checked:
-        click.echo(f"no tape files in {_shown(config.tapes_dir)}")
-        return
-    click.echo(f"{checked} in {_shown(config.tapes_dir)}: all parse, match their hash, no secrets")
-
-
-@tapes.command("prune")
-@_location_options
-@click.option("--dry-run", is_flag=True, help="Only list the tapes that would be deleted.")
-def tapes_prune(dry_run: bool, **given: Path | None) -> None:
-    """Delete the tapes the last run did not use.
-
-    Which tapes a run used is read from <logs-dir>/usage.json, written when playingpack stops.
-    """
-    from playingpack import catalog
-
-    config = _tapes_config(**given)
-    try:
-        last_run = catalog.read_last_run(config.logs_dir, config.tapes_dir)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    result = catalog.prune(config.tapes_dir, last_run, dry_run=dry_run)
-    verb = "would delete" if dry_run else "deleted"
-    for tape in result.deleted:
-        click.echo(f"{verb} {tape.id}")
-    for tape in result.newer:
-        click.echo(f"kept {tape.id} (written after that run ended)")
-    finished = last_run.finished_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-    summary = (
-        f"{verb} {len(result.deleted)}, kept {len(result.kept)} used by the run that "
-        f"finished {finished}"
-    )
-    if result.newer:
-        summary += f", and {len(result.newer)} written after it ended"
-    click.echo(summary)
+cli.add_command(tapes)
 
 
 def main() -> None:
@@ -423,9 +199,9 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _banner(config: Config, server: Server) -> str:
-    url = server.url
-    dashboard = "off (--no-ui)" if config.headless else server.dashboard_url
+def banner(config: Config, url: str, dashboard_url: str) -> str:
+    """What `start` prints once it listens on `url`: where to point the agent, and the modes."""
+    dashboard = "off (--no-ui)" if config.headless else dashboard_url
     lines = [
         f"playingpack {__version__} listening on {url}",
         f"  base_url   {url}/v1",
@@ -436,16 +212,16 @@ def _banner(config: Config, server: Server) -> str:
     if anthropic != config.upstream:
         lines.append(f"  anthropic  {anthropic}")
     lines += [
-        f"  tapes      {_shown(config.tapes_dir)}",
-        f"  logs       {_shown(config.logs_dir)}",
+        f"  tapes      {shown_path(config.tapes_dir)}",
+        f"  logs       {shown_path(config.logs_dir)}",
         f"  record     {config.record.value}{'   sequence' if config.sequence else ''}   "
-        f"pause {_pause_shown(config)}   "
+        f"pause {_pauseshown_path(config)}   "
         f"replay timing {config.replay_timing.value}",
     ]
     return "\n".join(lines)
 
 
-def _pause_shown(config: Config) -> str:
+def _pauseshown_path(config: Config) -> str:
     """What is held, e.g. "tool-calls + requests (held calls released after 300 s)", or "off"."""
     held = [config.pause.value] if config.pause is not PauseMode.OFF else []
     if config.pause_requests:
@@ -457,19 +233,13 @@ def _pause_shown(config: Config) -> str:
     return f"{' + '.join(held)} (held calls released after {shown} s)"
 
 
-def _shown(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
 def _serve(config: Config, open_browser: bool) -> None:
     import asyncio
     import signal
     import webbrowser
 
     from playingpack.app import start_server
+    from playingpack.serving import run_loop
 
     async def run() -> None:
         lines = _Lines(asyncio.get_running_loop())
@@ -484,7 +254,7 @@ def _serve(config: Config, open_browser: bool) -> None:
             raise click.ClickException(
                 f"cannot listen on {config.host}:{config.port}: {exc}"
             ) from None
-        click.echo(_banner(config, server))
+        click.echo(banner(config, server.url, server.dashboard_url))
         if not _is_loopback(config.host):
             click.echo(
                 f"warning: bound to {config.host}, a non-loopback address: anyone who can reach "
@@ -505,9 +275,4 @@ def _serve(config: Config, open_browser: bool) -> None:
             lines.flush()
             click.echo("playingpack: stopped")
 
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(run())
-    else:
-        uvloop.run(run())
+    run_loop(run())

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from playingpack.config import RecordMode
+from playingpack.config import SETTINGS_BY_NAME, RecordMode
 
 if TYPE_CHECKING:
     from playingpack.serving import Serving
@@ -52,6 +52,10 @@ PLACEHOLDER_KEY = "playingpack-replay-only"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_FOLDER = 200
 _LISTED = 10  # recorded and unused tapes listed by name (all of them with -v)
+# The settings this plugin's options give, as the settings table names them.
+_RECORD, _TAPES, _UPSTREAM = (
+    SETTINGS_BY_NAME[name] for name in ("record", "tapes_dir", "upstream")
+)
 
 
 def folder_for(nodeid: str) -> str:
@@ -85,26 +89,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("playingpack", "playingpack: record and replay LLM API calls")
     group.addoption(
         "--playingpack-record",
-        choices=[mode.value for mode in RecordMode],
+        choices=_RECORD.choices,
         default=None,
         help="auto: replay tapes, record what has none; replay-only: fail a call without a "
         "tape; refresh: call the upstream and re-record every tape; off: no tapes. "
-        "Default: PLAYINGPACK_RECORD, else replay-only when CI is set, else the config's "
-        "record (auto).",
+        f"Default: {_RECORD.env}, else replay-only when CI is set, else the config's "
+        f"record ({_RECORD.shown_default}).",
     )
     group.addoption(
         "--playingpack-tapes",
         metavar="DIR",
         default=None,
         help="Tapes folder; each test records into its own subfolder. "
-        "Default: the config's tapes_dir (.playingpack/tapes).",
+        f"Default: the config's tapes_dir ({_TAPES.shown_default}).",
     )
     group.addoption(
         "--playingpack-upstream",
         metavar="URL",
         default=None,
         help="Upstream API for calls without a tape. Default: the config's upstream "
-        "(https://api.openai.com).",
+        f"({_UPSTREAM.shown_default}).",
     )
 
 
@@ -349,8 +353,8 @@ def _record_mode(config: pytest.Config, env: Mapping[str, str]) -> tuple[str | N
     option: str | None = config.getoption("playingpack_record")
     if option is not None:
         return option, "from --playingpack-record"
-    if env.get("PLAYINGPACK_RECORD", "").strip():
-        return None, "from PLAYINGPACK_RECORD"
+    if env.get(_RECORD.env, "").strip():
+        return None, f"from {_RECORD.env}"
     if is_ci(env):
         return "replay-only", "because CI is set"
     return None, ""

@@ -12,19 +12,28 @@ the settings of the project (config file, ``PLAYINGPACK_*`` variables) under the
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from playingpack.config import Config, load_config
+from playingpack.config import SETTINGS_BY_NAME, Config
+from playingpack.config_loading import load_config
 
 _T = TypeVar("_T")
-_KEYS = frozenset(field.name for field in dataclasses.fields(Config))
+
+
+def run_loop(main: Coroutine[Any, Any, _T]) -> _T:
+    """Run `main` to its end on a new event loop: uvloop's, or asyncio's own where uvloop is
+    not installed (it does not support Windows)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 class Serving:
@@ -106,8 +115,6 @@ class Serving:
         self._thread = None
 
     def _run(self, started: Future[None]) -> None:
-        import uvloop
-
         from playingpack.app import create_app, start_server
 
         async def main() -> None:
@@ -125,7 +132,7 @@ class Serving:
             finally:
                 await self._server.stop()
 
-        uvloop.run(main())
+        run_loop(main())
 
     def _running(self) -> Any:
         if self._server is None or self._thread is None:
@@ -177,11 +184,11 @@ def serve(
 
     Raises TypeError for an unknown setting and ConfigError for an invalid value.
     """
-    unknown = sorted(set(settings) - _KEYS)
+    unknown = sorted(set(settings) - set(SETTINGS_BY_NAME))
     if unknown:
         raise TypeError(
             f"serve() got unknown settings {', '.join(unknown)}; "
-            f"the settings are: {', '.join(sorted(_KEYS))}"
+            f"the settings are: {', '.join(sorted(SETTINGS_BY_NAME))}"
         )
     flags = {"host": "127.0.0.1", "port": 0, **settings}
     config = load_config(cwd=cwd or Path.cwd(), env=os.environ if env is None else env, flags=flags)
