@@ -1,8 +1,8 @@
-"""Write web/src/api/types.gen.ts, the dashboard's types of /api, from the Python wire models.
+"""Write web/src/api/types.gen.ts, the dashboard's types of /api and /ws, from the wire models.
 
-The JSON Schemas msgspec makes of ``playingpack.wire`` and the decision union become TypeScript
-interfaces and unions, so the dashboard and the server cannot drift apart: a test fails when the
-file differs from what this script writes.
+The JSON Schemas msgspec makes of ``playingpack.wire``, the decision union and the union of /ws
+messages become TypeScript interfaces and unions, so the dashboard and the server cannot drift
+apart: a test fails when the file differs from what this script writes.
 
     .venv/bin/python scripts/gen_web_types.py --write    rewrite the file
     .venv/bin/python scripts/gen_web_types.py            print it
@@ -24,9 +24,15 @@ from playingpack.wire import (
     ErrorJSON,
     FlowDetailJSON,
     FlowJSON,
+    FlowMessage,
+    LiveMessage,
+    MockValidJSON,
     SettingsJSON,
+    SettingsMessage,
     SettingsPatch,
+    SnapshotMessage,
     TapeJSON,
+    TextMessage,
 )
 
 TARGET = Path(__file__).resolve().parent.parent / "web" / "src" / "api" / "types.gen.ts"
@@ -37,16 +43,23 @@ SHAPES: list[Any] = [
     SettingsPatch,
     TapeJSON,
     ErrorJSON,
+    MockValidJSON,
+    SnapshotMessage,
+    FlowMessage,
+    TextMessage,
+    SettingsMessage,
     RecordMode,
     PauseMode,
     ReplayTiming,
 ]
+# Unions get a name of their own: each is `export type <name> = A | B | ...`.
+UNIONS: dict[str, Any] = {"Decision": Decision, "LiveMessage": LiveMessage}
 _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 
 
 def render() -> str:
     """The whole TypeScript file."""
-    shapes = [*SHAPES, Decision]
+    shapes = [*SHAPES, *UNIONS.values()]
     schemas, components = msgspec.json.schema_components(
         shapes, ref_template="#/components/schemas/{name}"
     )
@@ -64,9 +77,10 @@ def render() -> str:
     }
     for name in sorted(components):
         base = bases.get(name)
-        lines.extend(_declaration(name, components[name], base and components[base]))
+        lines.extend(_declaration(name, components[name], components[base] if base else None))
         lines.append("")
-    lines.append(f"export type Decision = {_type(schemas[-1])};")
+    for name, schema in zip(UNIONS, schemas[len(SHAPES) :], strict=True):
+        lines.append(f"export type {name} = {_type(schema)};")
     return "\n".join(lines) + "\n"
 
 
@@ -108,8 +122,10 @@ def _type(schema: dict[str, Any]) -> str:
     if kind == "null":
         return "null"
     if kind == "array":
+        if "prefixItems" in schema:  # a tuple
+            return f"[{', '.join(_type(item) for item in schema['prefixItems'])}]"
         item = _type(schema.get("items", {}))
-        return f"({item})[]" if " " in item else f"{item}[]"
+        return f"({item})[]" if " | " in item else f"{item}[]"
     if kind == "object":
         values = schema.get("additionalProperties")
         return f"Record<string, {_type(values) if isinstance(values, dict) else 'unknown'}>"

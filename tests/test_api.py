@@ -32,15 +32,6 @@ HOLD_TIMEOUT = 20.0
 
 
 @pytest.fixture
-def pool() -> Iterator[ThreadPoolExecutor]:
-    """Threads for SDK calls that will be held; not waited for at the end (the server's
-    shutdown ends any call a failed test left held)."""
-    executor = ThreadPoolExecutor(4)
-    yield executor
-    executor.shutdown(wait=False, cancel_futures=True)
-
-
-@pytest.fixture
 def seen() -> list[httpx.Response]:
     """Every /api response the test's httpx clients got."""
     return []
@@ -85,22 +76,22 @@ class HeldCall(NamedTuple):
 def hold_call(
     start_proxy: Callable[..., Running],
     api_of: Callable[[Running], httpx.Client],
-    pool: ThreadPoolExecutor,
+    agent: ThreadPoolExecutor,
     text: str,
 ) -> HeldCall:
     """A server that holds every answer, the SDK's call with ``text`` held there, and a person
     watching."""
     proxy = held_server(start_proxy)
     person = proxy.person()
-    future = call_in_thread(proxy, pool, **ask(text))
+    future = call_in_thread(proxy, agent, **ask(text))
     return HeldCall(api_of(proxy), person, future, person.held()["id"])
 
 
 def call_in_thread(
-    running: Running, pool: ThreadPoolExecutor, **request: Any
+    running: Running, agent: ThreadPoolExecutor, **request: Any
 ) -> Future[ChatCompletion]:
     client = running.client(max_retries=0, timeout=HOLD_TIMEOUT + 10)
-    return pool.submit(client.chat.completions.create, **request)
+    return agent.submit(lambda: client.chat.completions.create(**request))
 
 
 def refused(response: httpx.Response, status: int, code: str, param: str | None) -> str:
@@ -126,7 +117,7 @@ def test_flows_are_listed_newest_first_and_filtered(
     start_proxy: Callable[..., Running],
     upstream: FakeUpstream,
     api_of: Callable[[Running], httpx.Client],
-    pool: ThreadPoolExecutor,
+    agent: ThreadPoolExecutor,
 ) -> None:
     proxy = start_proxy(hold_timeout=HOLD_TIMEOUT)
     api = api_of(proxy)
@@ -138,11 +129,11 @@ def test_flows_are_listed_newest_first_and_filtered(
         client.chat.completions.create(**ask("fails"))  # upstream, ERROR
     person = proxy.person()
     api.patch("/api/settings", json={"pause": "all"}).raise_for_status()
-    mocked = call_in_thread(proxy, pool, **ask("to be mocked"))
+    mocked = call_in_thread(proxy, agent, **ask("to be mocked"))
     held = person.held()
     person.decide(held["id"], action="mock", mock={"content": "mocked"}).raise_for_status()
     assert mocked.result(timeout=10).choices[0].message.content == "mocked"
-    pending = call_in_thread(proxy, pool, **ask("still held"))
+    pending = call_in_thread(proxy, agent, **ask("still held"))
     waiting = person.held()
 
     listed = api.get("/api/flows").json()
@@ -231,6 +222,7 @@ def test_flow_detail_of_a_streamed_answer(
 
     answer = ChatCompletion.model_validate(detail["response"])
     (call,) = answer.choices[0].message.tool_calls or []
+    assert call.type == "function"
     assert call.function.name == "get_weather" and call.function.arguments == WEATHER_ARGS
     assert answer.choices[0].finish_reason == "tool_calls"
     assert answer.id == streamed[0].id
@@ -375,9 +367,9 @@ def test_bad_decisions_are_refused_and_the_flow_stays_held(
     start_proxy: Callable[..., Running],
     upstream: FakeUpstream,
     api_of: Callable[[Running], httpx.Client],
-    pool: ThreadPoolExecutor,
+    agent: ThreadPoolExecutor,
 ) -> None:
-    api, person, future, flow_id = hold_call(start_proxy, api_of, pool, "hold me")
+    api, person, future, flow_id = hold_call(start_proxy, api_of, agent, "hold me")
     url = f"/api/flows/{flow_id}/decision"
     for body, status, code, param, words in BAD_DECISIONS:
         response = api.post(url, content=body, headers={"Content-Type": "application/json"})
@@ -402,10 +394,10 @@ def test_held_flow_shows_its_answer_and_a_mock_replaces_it(
     start_proxy: Callable[..., Running],
     upstream: FakeUpstream,
     api_of: Callable[[Running], httpx.Client],
-    pool: ThreadPoolExecutor,
+    agent: ThreadPoolExecutor,
 ) -> None:
     upstream.queue(Reply(tool_calls=[("get_weather", WEATHER_ARGS)], piece=3))
-    api, person, future, flow_id = hold_call(start_proxy, api_of, pool, "weather, held")
+    api, person, future, flow_id = hold_call(start_proxy, api_of, agent, "weather, held")
     detail = api.get(f"/api/flows/{flow_id}").json()
     assert detail["hold"]["stage"] == "response"
     assert detail["tool_calls"][0]["arguments"] == json.loads(WEATHER_ARGS)
@@ -416,6 +408,7 @@ def test_held_flow_shows_its_answer_and_a_mock_replaces_it(
     person.decide(flow_id, action="mock", mock=mock).raise_for_status()
     answer = future.result(timeout=10)
     (call,) = answer.choices[0].message.tool_calls or []
+    assert call.type == "function"
     assert call.function.name == "get_time" and json.loads(call.function.arguments) == {"tz": "UTC"}
     assert call.id.startswith("call_")
     person.finished(flow_id)
@@ -428,9 +421,9 @@ def test_held_flow_shows_its_answer_and_a_mock_replaces_it(
 def test_mock_error_is_what_the_flow_shows_as_its_answer(
     start_proxy: Callable[..., Running],
     api_of: Callable[[Running], httpx.Client],
-    pool: ThreadPoolExecutor,
+    agent: ThreadPoolExecutor,
 ) -> None:
-    api, person, future, flow_id = hold_call(start_proxy, api_of, pool, "fail me on purpose")
+    api, person, future, flow_id = hold_call(start_proxy, api_of, agent, "fail me on purpose")
     error = {"status": 503, "message": "made-up outage"}
     person.decide(flow_id, action="mock", mock={"error": error}).raise_for_status()
     with pytest.raises(openai.InternalServerError, match="made-up outage"):
@@ -449,7 +442,7 @@ def test_mock_error_is_what_the_flow_shows_as_its_answer(
 def test_delete_flows_drops_finished_ones_only(
     start_proxy: Callable[..., Running],
     api_of: Callable[[Running], httpx.Client],
-    pool: ThreadPoolExecutor,
+    agent: ThreadPoolExecutor,
 ) -> None:
     proxy = start_proxy(hold_timeout=HOLD_TIMEOUT)
     api = api_of(proxy)
@@ -457,7 +450,7 @@ def test_delete_flows_drops_finished_ones_only(
     proxy.client().chat.completions.create(**ask("finished too"))
     person = proxy.person()
     api.patch("/api/settings", json={"pause": "all"}).raise_for_status()
-    future = call_in_thread(proxy, pool, **ask("held across the clear"))
+    future = call_in_thread(proxy, agent, **ask("held across the clear"))
     held_id = person.held()["id"]
     finished_ids = [f["id"] for f in api.get("/api/flows", params={"state": "COMPLETE"}).json()]
     assert len(finished_ids) == 2
@@ -549,14 +542,14 @@ def test_pause_requests_and_hold_timeout_apply_to_the_next_call(
     start_proxy: Callable[..., Running],
     upstream: FakeUpstream,
     api_of: Callable[[Running], httpx.Client],
-    pool: ThreadPoolExecutor,
+    agent: ThreadPoolExecutor,
 ) -> None:
     proxy = start_proxy(hold_timeout=HOLD_TIMEOUT)
     api = api_of(proxy)
     person = proxy.person()
     patch = {"pause_requests": True, "hold_timeout": 15}
     api.patch("/api/settings", json=patch).raise_for_status()
-    future = call_in_thread(proxy, pool, **ask("held before sending"))
+    future = call_in_thread(proxy, agent, **ask("held before sending"))
     held = person.held()
     assert held["hold"]["stage"] == "request" and held["hold"]["timeout_s"] == 15
     assert upstream.received == []
@@ -828,7 +821,7 @@ def test_api_key_never_appears_in_any_api_response(
     start_proxy: Callable[..., Running],
     upstream: FakeUpstream,
     api_of: Callable[[Running], httpx.Client],
-    pool: ThreadPoolExecutor,
+    agent: ThreadPoolExecutor,
     seen: list[httpx.Response],
 ) -> None:
     proxy = start_proxy(hold_timeout=HOLD_TIMEOUT)
@@ -842,7 +835,7 @@ def test_api_key_never_appears_in_any_api_response(
     client.models.list()
     client.chat.completions.create(**ask("secret stream"))  # from the tape
     api.patch("/api/settings", json={"pause": "all"})
-    future = call_in_thread(proxy, pool, **ask("secret held"))
+    future = call_in_thread(proxy, agent, **ask("secret held"))
     held = person.held()
 
     flows = api.get("/api/flows").json()

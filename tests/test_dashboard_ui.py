@@ -308,8 +308,8 @@ def test_calls_are_listed_newest_first_and_filtered_by_text_and_source(
 def test_held_call_is_shown_and_allow_releases_the_real_tool_call(
     hold_weather: Callable[[bool], HeldCall],
 ) -> None:
-    held = hold_weather(True)
-    proxy, page, future, flow_id = held.proxy, held.page, held.future, held.flow_id
+    holding = hold_weather(True)
+    proxy, page, future, flow_id = holding.proxy, holding.page, holding.future, holding.flow_id
 
     held = held_call(page, flow_id)
     expect(held).to_contain_text("get_weather")
@@ -370,11 +370,11 @@ def test_invalid_mock_shows_an_error_and_nothing_is_sent(
     expect(error).to_contain_text("error")
     expect(send).to_be_disabled()
 
-    # Valid as far as the editor can tell; the server checks a full response and refuses it.
+    # The server's own rules apply as the mock is typed: a full response the SDK could not read
+    # is refused before it can be sent.
     type_mock(page, '{"response": {"choices": "not a list"}}')
-    expect(send).to_be_enabled()
-    send.click()
     expect(error).to_contain_text("response")
+    expect(send).to_be_disabled()
     expect(page.get_by_test_id("mock-editor")).to_be_visible()
 
     detail = api(proxy, f"/api/flows/{flow_id}")
@@ -410,9 +410,9 @@ def test_several_held_calls_are_resolved_in_any_order_with_the_keyboard(
     page = open_page(proxy)
     client = proxy.client(max_retries=0)
     upstream.queue(Reply(content="first answer"), Reply(content="second answer"))
-    first = pool.submit(client.chat.completions.create, **ask("first"))
+    first = pool.submit(lambda: client.chat.completions.create(**ask("first")))
     wait_until(lambda: len(upstream.received) == 1, "the first request upstream")
-    second = pool.submit(client.chat.completions.create, **ask("second"))
+    second = pool.submit(lambda: client.chat.completions.create(**ask("second")))
     expect(page.get_by_test_id("held-call")).to_have_count(2)
     older, newer = (flow["id"] for flow in reversed(api(proxy, "/api/flows?bodies=false")))
 
@@ -475,7 +475,7 @@ def test_tape_browser_lists_searches_shows_and_deletes(
 
     page.get_by_test_id("tape-search").fill("Lyon")
     expect(tapes).to_have_count(1)
-    expect(tapes).to_have_attribute("data-tape-id", lyon)
+    expect(tapes).to_have_attribute("data-tape-key", lyon)
     tapes.click()
     view = page.get_by_test_id("tape-view")
     expect(view).to_contain_text("tell me about Lyon")

@@ -16,11 +16,13 @@ from typing import Any
 
 import aiohttp
 import httpx
+import msgspec
 import openai
 import pytest
 
 from playingpack import __version__
 from playingpack.websocket import QUEUE_SIZE
+from playingpack.wire import LiveMessage
 from tests.conftest import API_KEY, Running, ask
 from tests.fakes.openai_upstream import FakeUpstream, Reply
 from tests.fakes.person import Message, Person
@@ -138,7 +140,8 @@ def next_flow(person: Person) -> str:
 
 def stream(client: openai.OpenAI, **request: Any) -> tuple[str, Any]:
     """The text and the usage of a streamed chat completion."""
-    text, usage = [], None
+    text: list[str] = []
+    usage = None
     for chunk in client.chat.completions.create(
         stream=True, stream_options={"include_usage": True}, **request
     ):
@@ -297,6 +300,25 @@ def test_refused_settings_change_is_not_told(proxy: Running) -> None:
     # The first settings message is the accepted change, not the refused one.
     told = person.wait(lambda m: m["type"] == "settings")["settings"]
     assert (told["pause"], told["record"]) == ("all", "auto")
+
+
+def test_every_message_is_one_of_the_wire_envelopes_field_for_field(
+    proxy: Running, client: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    person = proxy.person()
+    upstream.queue(weather_reply())
+    stream(client, **ask("Weather in Paris?"))
+    person.finished(next_flow(person))
+    httpx.patch(f"{proxy.url}/api/settings", json={"pause": "all"}).raise_for_status()
+    person.wait(lambda m: m["type"] == "settings")
+    httpx.delete(f"{proxy.url}/api/flows").raise_for_status()
+    person.wait(lambda m: m["type"] == "snapshot")
+    told = [person.snapshot, *person.seen]
+    assert {m["type"] for m in told} == {"snapshot", "flow", "text", "settings"}
+    for message in told:
+        typed = msgspec.convert(message, LiveMessage)
+        # Nothing left out of the Structs, nothing added: the generated types say it all.
+        assert msgspec.to_builtins(typed) == message
 
 
 # --- several sockets --------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from playingpack.wire import (
     FlowJSON,
     flow_detail_json,
     flow_json,
-    response_of,
     settings_json,
 )
 from tests.conftest import API_KEY
@@ -65,12 +64,12 @@ def flow(**fields: Any) -> Flow:
     return Flow("run-000001", "POST", "/v1/chat/completions", provider=chat, **fields)
 
 
-# --- response_of --------------------------------------------------------------------------
+# --- Flow.json_answer --------------------------------------------------------------------------
 
 
 def test_streamed_chunks_are_assembled_into_the_json_answer() -> None:
     chunks = [Chunk(text, 3) for text in STREAM]
-    answer = response_of(flow(chunks=chunks, answer_streamed=True, state=State.COMPLETE))
+    answer = flow(chunks=chunks, answer_streamed=True, state=State.COMPLETE).json_answer()
     assert answer is not None
     assert answer["object"] == "chat.completion"
     assert answer["id"] == "chatcmpl-w1" and answer["model"] == "gpt-4o"
@@ -83,32 +82,32 @@ def test_json_chunks_are_the_answer_itself() -> None:
     text = json.dumps(ANSWER)
     # Split anywhere: the chunks of a JSON answer are pieces of one body.
     chunks = [Chunk(text[:10], 40), Chunk(text[10:], 2)]
-    assert response_of(flow(chunks=chunks, answer_streamed=False)) == ANSWER
+    assert flow(chunks=chunks, answer_streamed=False).json_answer() == ANSWER
 
 
 def test_streamed_flag_decides_how_chunks_are_read() -> None:
     # The same JSON text read as a stream has no SSE events in it: an answer with no choices,
     # not the JSON; the flag, not a guess from the text, decides.
     chunks = [Chunk(json.dumps(ANSWER), 1)]
-    as_stream = response_of(flow(chunks=chunks, answer_streamed=True))
+    as_stream = flow(chunks=chunks, answer_streamed=True).json_answer()
     assert as_stream is not None and as_stream["choices"] == []
 
 
 def test_a_known_answer_wins_over_the_chunks() -> None:
     given = {**ANSWER, "id": "chatcmpl-given"}
     chunks = [Chunk(text, 0) for text in STREAM]
-    assert response_of(flow(chunks=chunks, answer_streamed=True, answer=given)) is given
+    assert flow(chunks=chunks, answer_streamed=True, answer=given).json_answer() is given
 
 
 def test_a_live_stream_shows_what_has_arrived_so_far_and_a_finished_one_is_kept() -> None:
     chunks = [Chunk(STREAM[0], 5), Chunk(STREAM[1], 5)]
     live = flow(chunks=chunks, answer_streamed=True, state=State.STREAMING)
-    first = response_of(live)
+    first = live.json_answer()
     assert first is not None and first["choices"][0]["message"]["content"] == "Hel"
     assert live.answer is None
     chunks.extend(Chunk(text, 5) for text in STREAM[2:])
     live.state = State.COMPLETE
-    whole = response_of(live)
+    whole = live.json_answer()
     assert whole is not None and whole["choices"][0]["message"]["content"] == "Hello!"
     assert live.answer is whole
 
@@ -122,19 +121,19 @@ def test_a_live_stream_shows_what_has_arrived_so_far_and_a_finished_one_is_kept(
     ids=["bad-json", "no-chunks"],
 )
 def test_no_answer_when_the_chunks_hold_none(fields: dict[str, Any]) -> None:
-    assert response_of(flow(**fields)) is None
+    assert flow(**fields).json_answer() is None
 
 
 def test_a_stream_cut_inside_an_event_shows_what_came_before_it() -> None:
     cut = [Chunk('data: {"choices":[{"index":0,"delta":{"content":"Hel"}}]}\n\n', 1)]
     cut.append(Chunk('data: {"choices":[{"ind', 1))
-    answer = response_of(flow(chunks=cut, answer_streamed=True))
+    answer = flow(chunks=cut, answer_streamed=True).json_answer()
     assert answer is not None and answer["choices"][0]["message"]["content"] == "Hel"
 
 
 def test_no_answer_without_a_provider() -> None:
     passthrough = Flow("run-000002", "GET", "/v1/models", chunks=[Chunk('{"data": []}', 1)])
-    assert response_of(passthrough) is None
+    assert passthrough.json_answer() is None
 
 
 # --- flow_detail_json ---------------------------------------------------------------------
@@ -261,7 +260,11 @@ def test_flow_without_summary_has_no_usage_and_no_tool_calls() -> None:
 
 def test_settings_json_encodes_modes_as_users_type_them() -> None:
     settings = Settings(
-        RecordMode.REPLAY_ONLY, PauseMode.TOOL_CALLS, ReplayTiming.INSTANT, True, 2.5
+        record=RecordMode.REPLAY_ONLY,
+        pause=PauseMode.TOOL_CALLS,
+        replay_timing=ReplayTiming.INSTANT,
+        pause_requests=True,
+        hold_timeout=2.5,
     )
     assert msgspec.json.decode(msgspec.json.encode(settings_json(settings))) == {
         "record": "replay-only",

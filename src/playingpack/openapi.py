@@ -13,6 +13,7 @@ from playingpack.wire import (
     ErrorJSON,
     FlowDetailJSON,
     FlowJSON,
+    MockValidJSON,
     SettingsJSON,
     SettingsPatch,
     TapeJSON,
@@ -29,8 +30,9 @@ def openapi_document() -> dict[str, Any]:
         SettingsPatch,
         TapeJSON,
         ErrorJSON,
+        MockValidJSON,
     ]
-    (flow, detail, decision, settings, patch, tape, error), components = (
+    (flow, detail, decision, settings, patch, tape, error, mock_valid), components = (
         msgspec.json.schema_components(shapes, ref_template="#/components/schemas/{name}")
     )
 
@@ -155,6 +157,28 @@ def openapi_document() -> dict[str, Any]:
                     "requestBody": {"required": True, **body(decision)},
                     "responses": {
                         "200": ok("Accepted; the flow goes on", flow),
+                        **fails(400, 404, 409, 422),
+                    },
+                }
+            },
+            "/api/mocks/validate": {
+                "post": {
+                    "summary": "Check a mock as a mock decision would, deciding nothing: the "
+                    "same refusal, message and `param` (`mock.<field>`)",
+                    "parameters": [
+                        query(
+                            "flow",
+                            "The flow the mock is for: a full `response` must fit its format "
+                            "and model (default: checked as a Chat Completions answer)",
+                            {"type": "string"},
+                        )
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        **body({"$ref": "#/components/schemas/Mock"}),
+                    },
+                    "responses": {
+                        "200": ok("The decision would take this mock", mock_valid),
                         **fails(400, 404, 409, 422),
                     },
                 }

@@ -1,6 +1,6 @@
 """/ws: live events for the dashboard. A snapshot on connect, then one message per event.
 
-Messages (JSON text frames)::
+Messages are JSON text frames, the ``LiveMessage`` Structs of ``wire`` told apart by ``type``::
 
     {"type": "snapshot", "version": str, "settings": {...}, "flows": [flow, ...]}  newest first
     {"type": "flow", "flow": flow}             a flow started or changed (state, hold, result)
@@ -23,7 +23,6 @@ import logging
 import struct
 from collections.abc import Callable
 from socket import SO_LINGER, SOL_SOCKET
-from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -31,7 +30,16 @@ from playingpack import __version__
 from playingpack.access import Access
 from playingpack.flows import Flow, FlowLog
 from playingpack.settings import Settings
-from playingpack.wire import encode, flow_json, settings_json
+from playingpack.wire import (
+    FlowMessage,
+    LiveMessage,
+    SettingsMessage,
+    SnapshotMessage,
+    TextMessage,
+    encode,
+    flow_json,
+    settings_json,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +83,7 @@ class LiveEvents:
 
     def settings_changed(self) -> None:
         """Tell every socket the new settings."""
-        self._broadcast({"type": "settings", "settings": settings_json(self.settings)})
+        self._broadcast(SettingsMessage(settings_json(self.settings)))
 
     def resync(self) -> None:
         """Send every socket a fresh snapshot (after flows were dropped from memory)."""
@@ -91,21 +99,20 @@ class LiveEvents:
             )
         )
 
-    def _snapshot(self) -> dict[str, Any]:
-        return {
-            "type": "snapshot",
-            "version": __version__,
-            "settings": settings_json(self.settings),
-            "flows": [flow_json(flow, bodies=False) for flow in reversed(list(self.flows))],
-        }
+    def _snapshot(self) -> SnapshotMessage:
+        return SnapshotMessage(
+            __version__,
+            settings_json(self.settings),
+            [flow_json(flow, bodies=False) for flow in reversed(list(self.flows))],
+        )
 
     def _on_flow(self, flow: Flow, text: str | None) -> None:
         if text is None:
-            self._broadcast({"type": "flow", "flow": flow_json(flow, bodies=False)})
+            self._broadcast(FlowMessage(flow_json(flow, bodies=False)))
         else:
-            self._broadcast({"type": "text", "id": flow.id, "text": text})
+            self._broadcast(TextMessage(flow.id, text))
 
-    def _broadcast(self, message: dict[str, Any]) -> None:
+    def _broadcast(self, message: LiveMessage) -> None:
         if not self._sockets:
             return
         data = encode(message).decode()

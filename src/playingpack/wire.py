@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
-from playingpack.config import MAX_HOLD_TIMEOUT, PauseMode, RecordMode, ReplayTiming
+from playingpack.config import LIVE_SETTINGS, Setting
+from playingpack.conversation import Conversation
 from playingpack.flows import Flow, Source, State, iso_time
 from playingpack.interceptor import Stage
 from playingpack.providers import Summary
@@ -83,34 +84,58 @@ class FlowDetailJSON(FlowJSON, kw_only=True):
     request_headers: dict[str, str]
     response_headers: dict[str, str]
     text: str  # the answer's text so far (streamed or not); tool calls are in tool_calls
+    # The request read as turns, tools and parameters; None for a call passed through
+    # unrecorded, whose wire format playingpack does not know.
+    conversation: Conversation | None
 
 
-class SettingsJSON(msgspec.Struct):
-    record: RecordMode
-    pause: PauseMode
-    replay_timing: ReplayTiming
-    pause_requests: bool
-    hold_timeout: float
-    sequence: bool
+# Annotated used as a value: the settings' types are only known when the table is read.
+_annotated: Any = Annotated
 
 
-class SettingsPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """Settings to change; the ones left out keep their value."""
-
-    record: RecordMode | None = None
-    pause: PauseMode | None = None
-    replay_timing: ReplayTiming | None = None
-    pause_requests: bool | None = None
-    hold_timeout: Annotated[float, msgspec.Meta(gt=0, le=MAX_HOLD_TIMEOUT)] | None = None
-    sequence: bool | None = None
+def _live_type(row: Setting, *, patch: bool = False) -> Any:
+    """The JSON type of a live setting (None too in a patch), within its bounds, with its help."""
+    low, high = row.bounds if row.bounds and not row.choices else (None, None)
+    bounds: dict[str, Any] = {"gt" if row.open_min else "ge": low, "le": high}
+    kind = _annotated[row.type, msgspec.Meta(**bounds)]
+    return _annotated[kind | None if patch else kind, msgspec.Meta(description=row.help)]
 
 
-class TapeJSON(msgspec.Struct):
+if TYPE_CHECKING:
+    # mypy cannot see fields made at run time: to it, these are Structs without fields.
+    class SettingsJSON(msgspec.Struct): ...
+
+    class SettingsPatch(msgspec.Struct): ...
+
+else:
+    # Both are made from the live rows of the settings table, so a new live setting is in the
+    # API, its schema and the dashboard's types without being spelled here.
+    SettingsJSON = msgspec.defstruct(
+        "SettingsJSON",
+        [(row.name, _live_type(row)) for row in LIVE_SETTINGS],
+        namespace={"__doc__": "The live settings: those that can change while the server runs."},
+        module=__name__,
+    )
+    SettingsPatch = msgspec.defstruct(
+        "SettingsPatch",
+        [(row.name, _live_type(row, patch=True), None) for row in LIVE_SETTINGS],
+        namespace={"__doc__": "Settings to change; the ones left out keep their value."},
+        module=__name__,
+        forbid_unknown_fields=True,
+        omit_defaults=True,
+    )
+
+
+class TapeJSON(msgspec.Struct, kw_only=True):
     """A tape as listed."""
 
-    id: str  # the hash, or <scope>/<hash> for a tape of a per-test folder: its /api/tapes/ path
+    # <hash>, <scope>/<hash> for a tape of a per-test folder, <hash>.<k> for the k-th recording
+    # of a repeated request: its path under /api/tapes/.
+    key: str
+    id: str  # the key under its former name, kept for one version
     scope: str | None  # the per-test folder, None for the top tapes folder
     hash: str
+    recording: int  # k of <hash>.<k>; 1 for the first recording
     model: str
     endpoint: str
     timestamp: str
@@ -132,15 +157,51 @@ class ErrorJSON(msgspec.Struct):
     error: ErrorBody
 
 
+class MockValidJSON(msgspec.Struct):
+    """The answer of ``POST /api/mocks/validate`` for a mock the decision would take."""
+
+    ok: Literal[True]
+
+
+class _LiveMessage(msgspec.Struct, tag_field="type"):
+    """A message of ``/ws``; ``type`` tells which."""
+
+
+class SnapshotMessage(_LiveMessage, tag="snapshot"):
+    """Everything at once: sent on connect, and again when the flows in memory were dropped.
+    ``flows`` (newest first, without bodies) replaces the list the dashboard has."""
+
+    version: str
+    settings: SettingsJSON
+    flows: list[FlowJSON]
+
+
+class FlowMessage(_LiveMessage, tag="flow"):
+    """A flow started or changed (state, hold, result); sent without its bodies."""
+
+    flow: FlowJSON
+
+
+class TextMessage(_LiveMessage, tag="text"):
+    """Text of the answer of flow ``id`` that just streamed in, to append to what came before."""
+
+    id: str
+    text: str
+
+
+class SettingsMessage(_LiveMessage, tag="settings"):
+    """The settings changed."""
+
+    settings: SettingsJSON
+
+
+LiveMessage = SnapshotMessage | FlowMessage | TextMessage | SettingsMessage
+
+
 def settings_json(settings: Settings) -> SettingsJSON:
-    return SettingsJSON(
-        settings.record,
-        settings.pause,
-        settings.replay_timing,
-        settings.pause_requests,
-        settings.hold_timeout,
-        settings.sequence,
-    )
+    """The live settings of `settings`."""
+    values = {row.name: getattr(settings, row.name) for row in LIVE_SETTINGS}
+    return msgspec.convert(values, SettingsJSON)
 
 
 def flow_json(flow: Flow, *, bodies: bool = True) -> FlowJSON:
@@ -164,6 +225,7 @@ def flow_detail_json(flow: Flow) -> FlowDetailJSON:
         request_headers=_headers(flow.request_headers),
         response_headers=_headers(flow.response_headers),
         text=answer_text(flow),
+        conversation=conversation_of(flow),
     )
 
 
@@ -175,35 +237,15 @@ def answer_text(flow: Flow) -> str:
     try:
         if flow.answer_streamed:
             return provider.streamed_text([chunk.c for chunk in flow.chunks])
-        answer = response_of(flow)
-        if not isinstance(answer, dict):
-            return ""
-        return provider.streamed_text(provider.to_events(answer, flow.request))
+        answer = flow.json_answer()
+        return provider.answer_text(answer) if isinstance(answer, dict) else ""
     except (msgspec.DecodeError, ValueError, TypeError, AttributeError, KeyError, IndexError):
         return ""
 
 
-def response_of(flow: Flow) -> Any:
-    """The JSON answer of ``flow``: as given when known, else assembled from its chunks."""
-    if flow.answer is not None:
-        return flow.answer
-    provider = flow.provider
-    if provider is None or not flow.chunks:
-        return None
-    texts = [chunk.c for chunk in flow.chunks]
-    if flow.answer_streamed:
-        try:
-            answer = provider.assemble(texts)
-        except (msgspec.DecodeError, ValueError, TypeError, AttributeError):
-            return None
-    else:
-        try:
-            answer = msgspec.json.decode("".join(texts))
-        except msgspec.DecodeError:
-            return None
-    if flow.is_finished:
-        flow.answer = answer  # worked out once, when first asked for
-    return answer
+def conversation_of(flow: Flow) -> Conversation | None:
+    """The request of ``flow`` as its provider reads it; None when it has none."""
+    return None if flow.provider is None else flow.provider.turns(flow.request)
 
 
 def _flow_fields(flow: Flow, bodies: bool) -> dict[str, Any]:
@@ -234,7 +276,7 @@ def _flow_fields(flow: Flow, bodies: bool) -> dict[str, Any]:
         "decision": flow.decision,
         "error": flow.error,
         "request": flow.request if bodies else None,
-        "response": response_of(flow) if bodies else None,
+        "response": flow.json_answer() if bodies else None,
     }
 
 

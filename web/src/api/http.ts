@@ -1,5 +1,13 @@
 // The dashboard's REST calls. Every failure becomes an ApiError carrying the server's message.
-import type { Decision, FlowDetailJSON, FlowJSON, SettingsJSON, SettingsPatch, TapeJSON } from './types.gen';
+import type {
+  Decision,
+  FlowDetailJSON,
+  FlowJSON,
+  MockValidJSON,
+  SettingsJSON,
+  SettingsPatch,
+  TapeJSON,
+} from './types.gen';
 
 export type { Decision, SettingsPatch };
 
@@ -52,17 +60,20 @@ export const api = {
   clearFlows: () => call<{ dropped: number }>('DELETE', '/api/flows'),
   decide: (id: string, decision: Decision) =>
     call<FlowJSON>('POST', `/api/flows/${encodeURIComponent(id)}/decision`, decision),
+  /** Refused (an ApiError naming the field in `param`) as the mock decision for `id` would be. */
+  validateMock: (id: string, mock: unknown) =>
+    call<MockValidJSON>('POST', `/api/mocks/validate?flow=${encodeURIComponent(id)}`, mock),
   settings: () => call<SettingsJSON>('GET', '/api/settings'),
   patchSettings: (patch: SettingsPatch) => call<SettingsJSON>('PATCH', '/api/settings', patch),
-  tapes: (q: string) =>
-    call<TapeJSON[]>('GET', `/api/tapes${q ? `?q=${encodeURIComponent(q)}` : ''}`),
-  // A tape id is `<hash>` or `<scope>/<hash>`: its slash stays a path separator.
-  tape: (id: string) => call<unknown>('GET', `/api/tapes/${tapePath(id)}`),
-  deleteTape: (id: string) => call<void>('DELETE', `/api/tapes/${tapePath(id)}`),
+  tapes: (q: string) => call<TapeJSON[]>('GET', `/api/tapes${q ? `?q=${encodeURIComponent(q)}` : ''}`),
+  // A tape's key is `<hash>`, `<scope>/<hash>` or either with `.<k>`: its slash stays a path
+  // separator.
+  tape: (key: string) => call<unknown>('GET', `/api/tapes/${tapePath(key)}`),
+  deleteTape: (key: string) => call<void>('DELETE', `/api/tapes/${tapePath(key)}`),
 };
 
-function tapePath(id: string): string {
-  return id.split('/').map(encodeURIComponent).join('/');
+function tapePath(key: string): string {
+  return key.split('/').map(encodeURIComponent).join('/');
 }
 
 export const HAR_URL = '/api/har';

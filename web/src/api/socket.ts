@@ -1,11 +1,11 @@
 // The /ws connection: reconnects on its own, forever, with a backoff of 250 ms doubling to 2 s.
-import type { SocketMessage } from './messages';
+import type { LiveMessage } from './types.gen';
 
 const FIRST_DELAY_MS = 250;
 const LAST_DELAY_MS = 2000;
 
 export interface SocketHandlers {
-  onMessage(message: SocketMessage): void;
+  onMessage(message: LiveMessage): void;
   onState(open: boolean): void;
 }
 
@@ -26,9 +26,9 @@ export function connectSocket(handlers: SocketHandlers): () => void {
       handlers.onState(true);
     };
     current.onmessage = (event: MessageEvent<string>) => {
-      let message: SocketMessage;
+      let message: LiveMessage;
       try {
-        message = JSON.parse(event.data) as SocketMessage;
+        message = JSON.parse(event.data) as LiveMessage;
       } catch {
         return;
       }

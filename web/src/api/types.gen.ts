@@ -12,6 +12,13 @@ export interface ChunkJSON {
   t: number;
 }
 
+/** A request as turns, tools and ``params``: its other top-level fields as [key, value] pairs in the request's order (model, temperature, stream, ...). */
+export interface Conversation {
+  turns: Turn[];
+  tools: Tool[];
+  params: [string, unknown][];
+}
+
 /** Change the held request (``request``) or the held answer (``content``, ``tool_calls``, or a whole ``response``) and go on with it. */
 export interface Edit {
   action: "edit";
@@ -41,6 +48,7 @@ export interface FlowDetailJSON extends FlowJSON {
   request_headers: Record<string, string>;
   response_headers: Record<string, string>;
   text: string;
+  conversation: Conversation | null;
 }
 
 /** A flow as listed: everything but its chunks and headers. */
@@ -66,11 +74,27 @@ export interface FlowJSON {
   response?: unknown;
 }
 
+/** A flow started or changed (state, hold, result); sent without its bodies. */
+export interface FlowMessage {
+  type: "flow";
+  flow: FlowJSON;
+}
+
 export interface HoldJSON {
   stage: Stage;
   since: string;
   deadline: string;
   timeout_s: number;
+}
+
+export interface ImagePart {
+  kind: "image";
+  source: string;
+}
+
+export interface JsonPart {
+  kind: "json";
+  value: unknown;
 }
 
 /** A made-up answer: text and/or tool calls, an error, or a full response. */
@@ -104,32 +128,52 @@ export interface MockToolCall {
   id?: string | null;
 }
 
-/** Which answers the interceptor holds for a decision (SPEC §8). */
+/** The answer of ``POST /api/mocks/validate`` for a mock the decision would take. */
+export interface MockValidJSON {
+  ok: true;
+}
+
+/** Which answers the interceptor holds for a decision. */
 export type PauseMode = "all" | "off" | "tool-calls";
 
-/** When tapes are read and written (SPEC §6). */
+/** When tapes are read and written. */
 export type RecordMode = "auto" | "off" | "refresh" | "replay-only";
 
 /** Whether a replay keeps the recorded delays between chunks. */
 export type ReplayTiming = "instant" | "original";
 
+/** The live settings: those that can change while the server runs. */
 export interface SettingsJSON {
   record: RecordMode;
   pause: PauseMode;
-  replay_timing: ReplayTiming;
   pause_requests: boolean;
-  hold_timeout: number;
   sequence: boolean;
+  hold_timeout: number;
+  replay_timing: ReplayTiming;
+}
+
+/** The settings changed. */
+export interface SettingsMessage {
+  type: "settings";
+  settings: SettingsJSON;
 }
 
 /** Settings to change; the ones left out keep their value. */
 export interface SettingsPatch {
   record?: RecordMode | null;
   pause?: PauseMode | null;
-  replay_timing?: ReplayTiming | null;
   pause_requests?: boolean | null;
-  hold_timeout?: number | null;
   sequence?: boolean | null;
+  hold_timeout?: number | null;
+  replay_timing?: ReplayTiming | null;
+}
+
+/** Everything at once: sent on connect, and again when the flows in memory were dropped. ``flows`` (newest first, without bodies) replaces the list the dashboard has. */
+export interface SnapshotMessage {
+  type: "snapshot";
+  version: string;
+  settings: SettingsJSON;
+  flows: FlowJSON[];
 }
 
 export type Source = "mock" | "tape" | "upstream";
@@ -146,9 +190,11 @@ export interface StateJSON {
 
 /** A tape as listed. */
 export interface TapeJSON {
+  key: string;
   id: string;
   scope: string | null;
   hash: string;
+  recording: number;
   model: string;
   endpoint: string;
   timestamp: string;
@@ -159,10 +205,48 @@ export interface TapeJSON {
   tool_calls: string[];
 }
 
+/** Text of the answer of flow ``id`` that just streamed in, to append to what came before. */
+export interface TextMessage {
+  type: "text";
+  id: string;
+  text: string;
+}
+
+export interface TextPart {
+  kind: "text";
+  text: string;
+}
+
+export interface Tool {
+  name: string;
+  description?: string | null;
+  parameters?: unknown;
+}
+
 export interface ToolCallJSON {
   id: string;
   name: string;
   arguments: unknown;
+}
+
+export interface ToolCallPart {
+  kind: "tool_call";
+  name: string;
+  arguments: unknown;
+  id?: string | null;
+}
+
+export interface ToolResultPart {
+  kind: "tool_result";
+  content: unknown;
+  id?: string | null;
+}
+
+/** What one participant said: ``system``, ``user``, ``assistant``, ``tool``, ``input`` (a text to embed), ``prompt`` (a completions prompt), or the request's own role name. */
+export interface Turn {
+  role: string;
+  parts: (TextPart | ToolCallPart | ToolResultPart | ImagePart | JsonPart)[];
+  name?: string | null;
 }
 
 export interface UsageJSON {
@@ -178,3 +262,4 @@ export interface UseTape {
 }
 
 export type Decision = Allow | MockDecision | Edit | UseTape;
+export type LiveMessage = SnapshotMessage | FlowMessage | TextMessage | SettingsMessage;

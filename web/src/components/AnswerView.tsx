@@ -22,8 +22,12 @@ export function AnswerView({ flow, detail, text }: { flow: FlowJSON; detail: Flo
       )}
       <section aria-label="Answer text">
         <h3>Text</h3>
-        <pre className={`answer-text${running ? ' streaming' : ''}`} data-testid="detail-text">{text}</pre>
-        {!text && !running && <p className="muted">No text{calls.length ? ' (the answer is tool calls)' : ''}.</p>}
+        <pre className={`answer-text${running ? ' streaming' : ''}`} data-testid="detail-text">
+          {text}
+        </pre>
+        {!text && !running && (
+          <p className="muted">No text{calls.length ? ' (the answer is tool calls)' : ''}.</p>
+        )}
       </section>
       {calls.length > 0 && (
         <section aria-label="Tool calls" data-testid="detail-tool-calls">
@@ -41,10 +45,24 @@ export function AnswerView({ flow, detail, text }: { flow: FlowJSON; detail: Flo
         <section aria-label="Usage">
           <h3>Usage</h3>
           <dl className="usage">
-            <div><dt>input</dt><dd>{count(flow.usage.input_tokens)}</dd></div>
-            <div><dt>output</dt><dd>{count(flow.usage.output_tokens)}</dd></div>
-            <div><dt>total</dt><dd>{count(flow.usage.total_tokens)}</dd></div>
-            {flow.source === 'tape' && <div className="saved"><dt>saved</dt><dd>served from a tape</dd></div>}
+            <div>
+              <dt>input</dt>
+              <dd>{count(flow.usage.input_tokens)}</dd>
+            </div>
+            <div>
+              <dt>output</dt>
+              <dd>{count(flow.usage.output_tokens)}</dd>
+            </div>
+            <div>
+              <dt>total</dt>
+              <dd>{count(flow.usage.total_tokens)}</dd>
+            </div>
+            {flow.source === 'tape' && (
+              <div className="saved">
+                <dt>saved</dt>
+                <dd>served from a tape</dd>
+              </div>
+            )}
           </dl>
         </section>
       )}

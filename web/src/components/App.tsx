@@ -1,5 +1,5 @@
 // The page: header and settings, then the calls (held panel, list, detail) or the tapes.
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useEffect, useEffectEvent, useMemo, useRef, useState } from 'react';
 import type { FlowJSON } from '../api/types.gen';
 import { isShortcut } from '../lib/keyboard';
 import { decide } from '../stores/decisions';
@@ -25,51 +25,62 @@ export function App() {
 
   const visible = useMemo(() => flows.filter((flow) => matches(flow, filter)), [flows, filter]);
   const held = useMemo(
-    () => flows.filter((flow) => flow.hold !== null).sort((a, b) => a.hold!.since.localeCompare(b.hold!.since)),
+    () =>
+      flows.filter((flow) => flow.hold !== null).sort((a, b) => a.hold!.since.localeCompare(b.hold!.since)),
     [flows],
   );
   const selected = selectedId ? flows.find((flow) => flow.id === selectedId) : undefined;
   const mocked = mockId ? flows.find((flow) => flow.id === mockId) : undefined;
 
-  // The latest values for the keyboard handler, which is installed once.
-  const keys = useRef({ view, visible, selected, selectedId });
-  keys.current = { view, visible, selected, selectedId };
+  // Installed once; it sees the latest values.
+  const onKey = useEffectEvent((event: KeyboardEvent): void => {
+    if (!isShortcut(event)) return;
+    if (event.key === '?') {
+      event.preventDefault();
+      setHelp(true);
+      return;
+    }
+    if (view !== 'calls') return;
+    const step =
+      event.key === 'ArrowDown' || event.key === 'j'
+        ? 1
+        : event.key === 'ArrowUp' || event.key === 'k'
+          ? -1
+          : 0;
+    if (step) {
+      event.preventDefault();
+      const index = visible.findIndex((flow) => flow.id === selectedId);
+      const next = index < 0 ? 0 : Math.max(0, Math.min(visible.length - 1, index + step));
+      const flow = visible[next];
+      if (flow) setSelectedId(flow.id);
+    } else if (event.key === '/') {
+      event.preventDefault();
+      filterRef.current?.focus();
+    } else if (event.key === 'a' && selected?.hold) {
+      event.preventDefault();
+      void decide(selected.id, { action: 'allow' });
+    } else if (event.key === 'm' && selected?.hold) {
+      event.preventDefault();
+      setMockId(selected.id);
+    }
+  });
 
   useEffect(() => {
-    function onKey(event: KeyboardEvent): void {
-      if (!isShortcut(event)) return;
-      if (event.key === '?') {
-        event.preventDefault();
-        setHelp(true);
-        return;
-      }
-      const { view, visible, selected, selectedId } = keys.current;
-      if (view !== 'calls') return;
-      const step = event.key === 'ArrowDown' || event.key === 'j' ? 1 : event.key === 'ArrowUp' || event.key === 'k' ? -1 : 0;
-      if (step) {
-        event.preventDefault();
-        const index = visible.findIndex((flow) => flow.id === selectedId);
-        const next = index < 0 ? 0 : Math.max(0, Math.min(visible.length - 1, index + step));
-        const flow = visible[next];
-        if (flow) setSelectedId(flow.id);
-      } else if (event.key === '/') {
-        event.preventDefault();
-        filterRef.current?.focus();
-      } else if (event.key === 'a' && selected?.hold) {
-        event.preventDefault();
-        void decide(selected.id, { action: 'allow' });
-      } else if (event.key === 'm' && selected?.hold) {
-        event.preventDefault();
-        setMockId(selected.id);
-      }
-    }
-    window.addEventListener('keydown', onKey);
-    return () => window.removeEventListener('keydown', onKey);
+    const listener = (event: KeyboardEvent) => onKey(event);
+    window.addEventListener('keydown', listener);
+    return () => window.removeEventListener('keydown', listener);
   }, []);
 
   return (
     <div className="app">
-      <Header view={view} onView={setView} flows={flows} connection={connection} version={version} onHelp={() => setHelp(true)} />
+      <Header
+        view={view}
+        onView={setView}
+        flows={flows}
+        connection={connection}
+        version={version}
+        onHelp={() => setHelp(true)}
+      />
       <SettingsBar settings={settings} />
       <main className="split calls" hidden={view !== 'calls'}>
         <div className="left">
@@ -103,7 +114,14 @@ export function App() {
           <TapeBrowser />
         </main>
       )}
-      {mocked && <MockDialog key={mocked.id} flow={mocked} held={mocked.hold !== null} onClose={() => setMockId(null)} />}
+      {mocked && (
+        <MockDialog
+          key={mocked.id}
+          flow={mocked}
+          held={mocked.hold !== null}
+          onClose={() => setMockId(null)}
+        />
+      )}
       {help && <HelpDialog onClose={() => setHelp(false)} />}
     </div>
   );
@@ -113,9 +131,14 @@ function EmptyDetail({ flows }: { flows: readonly FlowJSON[] }) {
   return (
     <section className="detail empty-detail" aria-label="Call detail">
       <div className="empty">
-        <p>{flows.length ? 'Select a call to see its request, answer, chunks and headers.' : 'Waiting for calls.'}</p>
+        <p>
+          {flows.length
+            ? 'Select a call to see its request, answer, chunks and headers.'
+            : 'Waiting for calls.'}
+        </p>
         <p className="muted">
-          Point your agent at <code>{`${location.origin}/v1`}</code> · <kbd>↑</kbd> <kbd>↓</kbd> to move · <kbd>?</kbd> for shortcuts
+          Point your agent at <code>{`${location.origin}/v1`}</code> · <kbd>↑</kbd> <kbd>↓</kbd> to move ·{' '}
+          <kbd>?</kbd> for shortcuts
         </p>
       </div>
     </section>

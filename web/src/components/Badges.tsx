@@ -6,7 +6,11 @@ export function SourceBadge({ source }: { source: string | null }) {
 }
 
 export function StateBadge({ state, held }: { state: string; held?: boolean }) {
-  return <span className={`state state-${state.toLowerCase()}${held ? ' state-held' : ''}`}>{held ? 'HELD' : state}</span>;
+  return (
+    <span className={`state state-${state.toLowerCase()}${held ? ' state-held' : ''}`}>
+      {held ? 'HELD' : state}
+    </span>
+  );
 }
 
 export function StatusText({ status }: { status: number | null }) {

@@ -6,14 +6,19 @@ export const ChunksView = memo(function ChunksView({ chunks }: { chunks: ChunkJS
   return (
     <div className="chunks-view">
       <p className="muted">
-        {chunks.length} chunk{chunks.length === 1 ? '' : 's'} · <b>t</b> ms since the request was sent · <b>Δ</b> ms since the previous chunk
+        {chunks.length} chunk{chunks.length === 1 ? '' : 's'} · <b>t</b> ms since the request was sent ·{' '}
+        <b>Δ</b> ms since the previous chunk
       </p>
       <ol className="chunks" data-testid="detail-chunks">
         {chunks.map((chunk, index) => (
           <li key={index} className="chunk" data-testid="chunk-row">
             <span className="mono muted">#{index + 1}</span>
-            <span className="mono" title="ms since the request was sent">t {chunk.t}</span>
-            <span className="mono muted" title="ms since the previous chunk">Δ {chunk.d}</span>
+            <span className="mono" title="ms since the request was sent">
+              t {chunk.t}
+            </span>
+            <span className="mono muted" title="ms since the previous chunk">
+              Δ {chunk.d}
+            </span>
             <pre className="mono">{chunk.c.replace(/\n+$/, '')}</pre>
           </li>
         ))}
@@ -43,7 +48,9 @@ function HeaderTable({ title, headers }: { title: string; headers: Record<string
           <tbody>
             {entries.map(([name, value]) => (
               <tr key={name}>
-                <th scope="row" className="mono">{name}</th>
+                <th scope="row" className="mono">
+                  {name}
+                </th>
                 <td className="mono">{value}</td>
               </tr>
             ))}

@@ -16,8 +16,8 @@ const TABS: Tab[] = ['Request', 'Answer', 'Chunks', 'Headers'];
 interface Props {
   flow: FlowJSON;
   tab: Tab;
-  onTab(tab: Tab): void;
-  onMock(id: string): void;
+  onTab: (tab: Tab) => void;
+  onMock: (id: string) => void;
 }
 
 export function FlowDetail({ flow, tab, onTab, onMock }: Props) {
@@ -48,12 +48,22 @@ export function FlowDetail({ flow, tab, onTab, onMock }: Props) {
           <StateBadge state={flow.state} held={flow.hold !== null} />
           <SourceBadge source={flow.source} />
           <StatusText status={flow.status} />
-          {flow.model && <span className="ellipsis" title="model">{flow.model}</span>}
+          {flow.model && (
+            <span className="ellipsis" title="model">
+              {flow.model}
+            </span>
+          )}
           {flow.duration_ms !== null && <span className="mono">{duration(flow.duration_ms)}</span>}
           <span className="muted">{flow.streamed ? 'stream' : 'json'}</span>
           {flow.decision && <span className="muted">decision: {flow.decision}</span>}
-          <span className="muted mono ellipsis" title={`flow ${flow.id}`}>{flow.id}</span>
-          {flow.tape && <span className="muted mono" title={`tape key ${flow.tape}`}>tape {flow.tape.slice(0, 10)}</span>}
+          <span className="muted mono ellipsis" title={`flow ${flow.id}`}>
+            {flow.id}
+          </span>
+          {flow.tape && (
+            <span className="muted mono" title={`tape key ${flow.tape}`}>
+              tape {flow.tape.slice(0, 10)}
+            </span>
+          )}
         </div>
         {flow.hold && <HoldBar flow={flow} onMock={onMock} />}
         {detail && <Timeline history={detail.history} />}
@@ -62,7 +72,9 @@ export function FlowDetail({ flow, tab, onTab, onMock }: Props) {
         {TABS.map((name, index) => (
           <button
             key={name}
-            ref={(element) => { tabs.current[index] = element; }}
+            ref={(element) => {
+              tabs.current[index] = element;
+            }}
             type="button"
             role="tab"
             aria-label={name}
@@ -79,7 +91,11 @@ export function FlowDetail({ flow, tab, onTab, onMock }: Props) {
         ))}
       </div>
       <div className="detail-body" id="detail-panel" role="tabpanel" aria-labelledby={`tab-${tab}`}>
-        {state.error && <p className="inline-error" role="alert">{state.error}</p>}
+        {state.error && (
+          <p className="inline-error" role="alert">
+            {state.error}
+          </p>
+        )}
         {!detail && !state.error && <p className="empty">Loading…</p>}
         {detail && <TabBody tab={tab} flow={flow} detail={detail} text={text} />}
       </div>
@@ -87,10 +103,20 @@ export function FlowDetail({ flow, tab, onTab, onMock }: Props) {
   );
 }
 
-function TabBody({ tab, flow, detail, text }: { tab: Tab; flow: FlowJSON; detail: FlowDetailJSON; text: string }) {
+function TabBody({
+  tab,
+  flow,
+  detail,
+  text,
+}: {
+  tab: Tab;
+  flow: FlowJSON;
+  detail: FlowDetailJSON;
+  text: string;
+}) {
   switch (tab) {
     case 'Request':
-      return <RequestView body={detail.request} path={flow.path} />;
+      return <RequestView body={detail.request} conversation={detail.conversation} />;
     case 'Answer':
       return <AnswerView flow={flow} detail={detail} text={text} />;
     case 'Chunks':
@@ -100,16 +126,22 @@ function TabBody({ tab, flow, detail, text }: { tab: Tab; flow: FlowJSON; detail
   }
 }
 
-function HoldBar({ flow, onMock }: { flow: FlowJSON; onMock(id: string): void }) {
+function HoldBar({ flow, onMock }: { flow: FlowJSON; onMock: (id: string) => void }) {
   const decision = useDecision(flow.id);
   const hold = flow.hold!;
   return (
     <div className="hold-bar" role="status">
       <span>
-        Held {hold.stage === 'request' ? 'before sending' : 'with its answer'} · <Countdown deadline={hold.deadline} /> left
+        Held {hold.stage === 'request' ? 'before sending' : 'with its answer'} ·{' '}
+        <Countdown deadline={hold.deadline} /> left
       </span>
       <span className="spacer" />
-      <button type="button" className="primary" disabled={decision.pending} onClick={() => void decide(flow.id, { action: 'allow' })}>
+      <button
+        type="button"
+        className="primary"
+        disabled={decision.pending}
+        onClick={() => void decide(flow.id, { action: 'allow' })}
+      >
         Allow <kbd>a</kbd>
       </button>
       <button type="button" disabled={decision.pending} onClick={() => onMock(flow.id)}>
@@ -128,7 +160,9 @@ function Timeline({ history }: { history: StateJSON[] }) {
       {history.map((entry, index) => (
         <li key={index} className={`state-${entry.state.toLowerCase()}`}>
           <span className="timeline-state">{entry.state}</span>
-          <span className="mono muted">{entry.ms < 1000 ? `${entry.ms.toFixed(entry.ms < 10 ? 1 : 0)} ms` : duration(entry.ms)}</span>
+          <span className="mono muted">
+            {entry.ms < 1000 ? `${entry.ms.toFixed(entry.ms < 10 ? 1 : 0)} ms` : duration(entry.ms)}
+          </span>
         </li>
       ))}
     </ol>

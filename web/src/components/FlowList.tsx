@@ -15,7 +15,15 @@ export function matches(flow: FlowJSON, { text, source }: Filter): boolean {
   if (source && flow.source !== source) return false;
   const needle = text.trim().toLowerCase();
   if (!needle) return true;
-  const haystack = [flow.path, flow.model ?? '', flow.id, flow.state, flow.hold ? 'held' : '', flow.scope ?? '', ...flow.tool_calls.map((call) => call.name)];
+  const haystack = [
+    flow.path,
+    flow.model ?? '',
+    flow.id,
+    flow.state,
+    flow.hold ? 'held' : '',
+    flow.scope ?? '',
+    ...flow.tool_calls.map((call) => call.name),
+  ];
   return haystack.some((value) => value.toLowerCase().includes(needle));
 }
 
@@ -23,9 +31,9 @@ interface Props {
   flows: readonly FlowJSON[];
   total: number;
   filter: Filter;
-  onFilter(filter: Filter): void;
+  onFilter: (filter: Filter) => void;
   selectedId: string | null;
-  onSelect(id: string): void;
+  onSelect: (id: string) => void;
   filterRef: RefObject<HTMLInputElement | null>;
   synced: boolean;
 }
@@ -58,14 +66,25 @@ export function FlowList({ flows, total, filter, onFilter, selectedId, onSelect,
             }
           }}
         />
-        <select aria-label="Source" data-testid="filter-source" value={filter.source} onChange={(event) => onFilter({ ...filter, source: event.target.value })}>
+        <select
+          aria-label="Source"
+          data-testid="filter-source"
+          value={filter.source}
+          onChange={(event) => onFilter({ ...filter, source: event.target.value })}
+        >
           <option value="">all sources</option>
           <option value="tape">tape</option>
           <option value="upstream">upstream</option>
           <option value="mock">mock</option>
         </select>
         <ClearButton />
-        <a className="button" href={HAR_URL} download="playingpack.har" data-testid="export-har" title="Download the calls in memory as a HAR file">
+        <a
+          className="button"
+          href={HAR_URL}
+          download="playingpack.har"
+          data-testid="export-har"
+          title="Download the calls in memory as a HAR file"
+        >
           Export HAR
         </a>
       </div>
@@ -86,14 +105,20 @@ export function FlowList({ flows, total, filter, onFilter, selectedId, onSelect,
         role="listbox"
         aria-label="Calls, newest first"
         tabIndex={0}
-        aria-activedescendant={selectedId && flows.some((flow) => flow.id === selectedId) ? rowId(selectedId) : undefined}
+        aria-activedescendant={
+          selectedId && flows.some((flow) => flow.id === selectedId) ? rowId(selectedId) : undefined
+        }
       >
         {flows.map((flow) => (
           <FlowRow key={flow.id} flow={flow} selected={flow.id === selectedId} onSelect={onSelect} />
         ))}
         {flows.length === 0 && (
           <p className="empty">
-            {!synced ? 'Connecting…' : total === 0 ? 'No calls yet. Point your agent at this server\u2019s /v1.' : 'No call matches the filter.'}
+            {!synced
+              ? 'Connecting…'
+              : total === 0
+                ? 'No calls yet. Point your agent at this server\u2019s /v1.'
+                : 'No call matches the filter.'}
           </p>
         )}
       </div>
@@ -106,7 +131,15 @@ export function FlowList({ flows, total, filter, onFilter, selectedId, onSelect,
 
 const rowId = (id: string) => `flow-${id}`;
 
-const FlowRow = memo(function FlowRow({ flow, selected, onSelect }: { flow: FlowJSON; selected: boolean; onSelect(id: string): void }) {
+const FlowRow = memo(function FlowRow({
+  flow,
+  selected,
+  onSelect,
+}: {
+  flow: FlowJSON;
+  selected: boolean;
+  onSelect: (id: string) => void;
+}) {
   const held = flow.hold !== null;
   const tools = flow.tool_calls.map((call) => call.name).join(', ');
   const call = `${flow.method} ${flow.scope ? `/t/${flow.scope}` : ''}${flow.path}`;
@@ -125,16 +158,29 @@ const FlowRow = memo(function FlowRow({ flow, selected, onSelect }: { flow: Flow
     >
       <span className="mono muted">{clockTime(flow.started_at)}</span>
       <span className="ellipsis mono" title={call}>
-        <span className="method">{flow.method}</span> {flow.scope && <span className="scope">/t/{flow.scope}</span>}
+        <span className="method">{flow.method}</span>{' '}
+        {flow.scope && <span className="scope">/t/{flow.scope}</span>}
         {flow.path}
       </span>
-      <span className="ellipsis" title={flow.model ?? undefined}>{flow.model}</span>
-      <span><StateBadge state={flow.state} held={held} /></span>
-      <span><SourceBadge source={flow.source} /></span>
-      <span className="num"><StatusText status={flow.status} /></span>
-      <span className="num mono">{flow.duration_ms === null ? (held ? '' : '…') : duration(flow.duration_ms)}</span>
+      <span className="ellipsis" title={flow.model ?? undefined}>
+        {flow.model}
+      </span>
+      <span>
+        <StateBadge state={flow.state} held={held} />
+      </span>
+      <span>
+        <SourceBadge source={flow.source} />
+      </span>
+      <span className="num">
+        <StatusText status={flow.status} />
+      </span>
+      <span className="num mono">
+        {flow.duration_ms === null ? (held ? '' : '…') : duration(flow.duration_ms)}
+      </span>
       <span className="num mono">{flow.usage ? count(flow.usage.total_tokens) : ''}</span>
-      <span className="ellipsis tools" title={tools || undefined}>{tools}</span>
+      <span className="ellipsis tools" title={tools || undefined}>
+        {tools}
+      </span>
     </div>
   );
 });
@@ -152,10 +198,19 @@ function ClearButton() {
   }
   return (
     <>
-      <button type="button" data-testid="clear-flows" onClick={clear} title="Forget finished calls (held and running ones stay)">
+      <button
+        type="button"
+        data-testid="clear-flows"
+        onClick={() => void clear()}
+        title="Forget finished calls (held and running ones stay)"
+      >
         Clear
       </button>
-      {error && <span className="inline-error" role="alert">{error}</span>}
+      {error && (
+        <span className="inline-error" role="alert">
+          {error}
+        </span>
+      )}
     </>
   );
 }

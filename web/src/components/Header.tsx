@@ -7,11 +7,11 @@ export type View = 'calls' | 'tapes';
 
 interface Props {
   view: View;
-  onView(view: View): void;
+  onView: (view: View) => void;
   flows: readonly FlowJSON[];
   connection: Connection;
   version: string | null;
-  onHelp(): void;
+  onHelp: () => void;
 }
 
 export function Header({ view, onView, flows, connection, version, onHelp }: Props) {
@@ -22,16 +22,34 @@ export function Header({ view, onView, flows, connection, version, onHelp }: Pro
         playingpack
       </span>
       <nav className="views" aria-label="Views">
-        <button type="button" className="view-tab" data-testid="view-calls" aria-pressed={view === 'calls'} onClick={() => onView('calls')}>
+        <button
+          type="button"
+          className="view-tab"
+          data-testid="view-calls"
+          aria-pressed={view === 'calls'}
+          onClick={() => onView('calls')}
+        >
           Calls
         </button>
-        <button type="button" className="view-tab" data-testid="view-tapes" aria-pressed={view === 'tapes'} onClick={() => onView('tapes')}>
+        <button
+          type="button"
+          className="view-tab"
+          data-testid="view-tapes"
+          aria-pressed={view === 'tapes'}
+          onClick={() => onView('tapes')}
+        >
           Tapes
         </button>
       </nav>
       <Summary flows={flows} />
       <span className="spacer" />
-      <button type="button" className="icon-button" aria-label="Keyboard shortcuts" title="Keyboard shortcuts (?)" onClick={onHelp}>
+      <button
+        type="button"
+        className="icon-button"
+        aria-label="Keyboard shortcuts"
+        title="Keyboard shortcuts (?)"
+        onClick={onHelp}
+      >
         ?
       </button>
       <span

@@ -1,25 +1,29 @@
 // Every held call, oldest first: what it is about, how long it may wait, Allow and Mock.
 import { memo } from 'react';
 import type { FlowJSON } from '../api/types.gen';
-import { readConversation, type Part } from '../lib/conversation';
 import { countdown, prettyArguments } from '../lib/format';
 import { useNow } from '../stores/clock';
 import { decide, useDecision } from '../stores/decisions';
 import { useAnswerText } from '../stores/details';
 import { JsonView } from './JsonView';
+import type { Part } from './RequestView';
 
 interface Props {
   held: readonly FlowJSON[];
   pause: string | null;
   pauseRequests: boolean;
   selectedId: string | null;
-  onSelect(id: string): void;
-  onMock(id: string): void;
+  onSelect: (id: string) => void;
+  onMock: (id: string) => void;
 }
 
 export function HeldPanel({ held, pause, pauseRequests, selectedId, onSelect, onMock }: Props) {
   return (
-    <section className={`held-panel${held.length ? ' has-held' : ''}`} data-testid="held-panel" aria-label="Held calls">
+    <section
+      className={`held-panel${held.length ? ' has-held' : ''}`}
+      data-testid="held-panel"
+      aria-label="Held calls"
+    >
       <div className="held-head">
         <h2>
           Held <span className="count">{held.length}</span>
@@ -39,7 +43,13 @@ export function HeldPanel({ held, pause, pauseRequests, selectedId, onSelect, on
       {held.length > 0 && (
         <ul className="held-list">
           {held.map((flow) => (
-            <HeldCall key={flow.id} flow={flow} selected={flow.id === selectedId} onSelect={onSelect} onMock={onMock} />
+            <HeldCall
+              key={flow.id}
+              flow={flow}
+              selected={flow.id === selectedId}
+              onSelect={onSelect}
+              onMock={onMock}
+            />
           ))}
         </ul>
       )}
@@ -50,8 +60,8 @@ export function HeldPanel({ held, pause, pauseRequests, selectedId, onSelect, on
 interface CallProps {
   flow: FlowJSON;
   selected: boolean;
-  onSelect(id: string): void;
-  onMock(id: string): void;
+  onSelect: (id: string) => void;
+  onMock: (id: string) => void;
 }
 
 const HeldCall = memo(function HeldCall({ flow, selected, onSelect, onMock }: CallProps) {
@@ -69,24 +79,59 @@ const HeldCall = memo(function HeldCall({ flow, selected, onSelect, onMock }: Ca
     >
       <div className="held-call-head">
         <span className={`badge stage-${hold.stage}`}>{requestStage ? 'before sending' : 'answer'}</span>
-        <strong className="ellipsis" title={names || flow.path}>{names || (requestStage ? flow.path : 'text answer')}</strong>
-        <span className="muted ellipsis" title={`${flow.id} · ${flow.model ?? ''}`}>{flow.model}</span>
+        <strong className="ellipsis" title={names || flow.path}>
+          {names || (requestStage ? flow.path : 'text answer')}
+        </strong>
+        <span className="muted ellipsis" title={`${flow.id} · ${flow.model ?? ''}`}>
+          {flow.model}
+        </span>
         <span className="spacer" />
         <Countdown deadline={hold.deadline} />
-        <button type="button" className="primary" data-testid="allow-button" disabled={decision.pending} onClick={(event) => { event.stopPropagation(); void decide(flow.id, { action: 'allow' }); }}>
+        <button
+          type="button"
+          className="primary"
+          data-testid="allow-button"
+          disabled={decision.pending}
+          onClick={(event) => {
+            event.stopPropagation();
+            void decide(flow.id, { action: 'allow' });
+          }}
+        >
           Allow
         </button>
         {requestStage && (
-          <button type="button" data-testid="tape-button" disabled={decision.pending} title="Answer from this request's tape" onClick={(event) => { event.stopPropagation(); void decide(flow.id, { action: 'tape' }); }}>
+          <button
+            type="button"
+            data-testid="tape-button"
+            disabled={decision.pending}
+            title="Answer from this request's tape"
+            onClick={(event) => {
+              event.stopPropagation();
+              void decide(flow.id, { action: 'tape' });
+            }}
+          >
             Tape
           </button>
         )}
-        <button type="button" data-testid="mock-button" disabled={decision.pending} onClick={(event) => { event.stopPropagation(); onSelect(flow.id); onMock(flow.id); }}>
+        <button
+          type="button"
+          data-testid="mock-button"
+          disabled={decision.pending}
+          onClick={(event) => {
+            event.stopPropagation();
+            onSelect(flow.id);
+            onMock(flow.id);
+          }}
+        >
           Mock…
         </button>
       </div>
       <HeldBody flow={flow} />
-      {decision.error && <p className="inline-error" role="alert">{decision.error}</p>}
+      {decision.error && (
+        <p className="inline-error" role="alert">
+          {decision.error}
+        </p>
+      )}
     </li>
   );
 });
@@ -112,7 +157,7 @@ function HeldDetail({ flow }: { flow: FlowJSON }) {
   const { text, state } = useAnswerText(flow);
   if (!state.detail) return <p className="held-body muted">{state.error ?? 'Loading…'}</p>;
   if (flow.hold?.stage === 'request') {
-    const turns = readConversation(state.detail.request, flow.path).turns;
+    const turns = state.detail.conversation?.turns ?? [];
     const last = turns[turns.length - 1];
     if (!last) return <p className="held-body muted">Empty request</p>;
     return (
@@ -148,7 +193,11 @@ export function Countdown({ deadline }: { deadline: string }) {
   const now = useNow();
   const left = Date.parse(deadline) - now;
   return (
-    <span className={`countdown mono${left < 30_000 ? ' urgent' : ''}`} title={`Released as if allowed at ${new Date(deadline).toLocaleTimeString()}`} aria-label={`${countdown(left)} left`}>
+    <span
+      className={`countdown mono${left < 30_000 ? ' urgent' : ''}`}
+      title={`Released as if allowed at ${new Date(deadline).toLocaleTimeString()}`}
+      aria-label={`${countdown(left)} left`}
+    >
       {countdown(left)}
     </span>
   );

@@ -2,7 +2,7 @@
 import { useEffect, useRef } from 'react';
 import { SHORTCUTS } from '../lib/keyboard';
 
-export function HelpDialog({ onClose }: { onClose(): void }) {
+export function HelpDialog({ onClose }: { onClose: () => void }) {
   const dialog = useRef<HTMLDialogElement>(null);
   useEffect(() => {
     const element = dialog.current!;
@@ -23,13 +23,19 @@ export function HelpDialog({ onClose }: { onClose(): void }) {
       <dl className="shortcuts">
         {SHORTCUTS.map(([keys, what]) => (
           <div key={what}>
-            <dt>{keys.map((key) => <kbd key={key}>{key}</kbd>)}</dt>
+            <dt>
+              {keys.map((key) => (
+                <kbd key={key}>{key}</kbd>
+              ))}
+            </dt>
             <dd>{what}</dd>
           </div>
         ))}
       </dl>
       <div className="dialog-actions">
-        <button type="button" className="primary" onClick={onClose} autoFocus>Close</button>
+        <button type="button" className="primary" onClick={onClose} autoFocus>
+          Close
+        </button>
       </div>
     </dialog>
   );

@@ -1,32 +1,48 @@
 // The CodeMirror 6 JSON editor of the mock dialog (loaded on first use): JSON highlighting,
-// and a linter that marks syntax errors and the mock's shape errors where they are.
+// and the mock's problem (a syntax error, or the server's refusal) marked where it points.
 import { history, historyKeymap, indentLess, indentMore, standardKeymap } from '@codemirror/commands';
 import { json } from '@codemirror/lang-json';
-import { bracketMatching, ensureSyntaxTree, HighlightStyle, indentOnInput, syntaxHighlighting, syntaxTree } from '@codemirror/language';
-import { linter, lintGutter, type Diagnostic } from '@codemirror/lint';
+import {
+  bracketMatching,
+  ensureSyntaxTree,
+  HighlightStyle,
+  indentOnInput,
+  syntaxHighlighting,
+  syntaxTree,
+} from '@codemirror/language';
+import { lintGutter, setDiagnostics, type Diagnostic } from '@codemirror/lint';
 import { EditorState, Prec } from '@codemirror/state';
-import { drawSelection, EditorView, highlightActiveLine, highlightActiveLineGutter, keymap, lineNumbers } from '@codemirror/view';
+import {
+  drawSelection,
+  EditorView,
+  highlightActiveLine,
+  highlightActiveLineGutter,
+  keymap,
+  lineNumbers,
+} from '@codemirror/view';
 import type { SyntaxNode } from '@lezer/common';
 import { tags } from '@lezer/highlight';
-import { useEffect, useRef } from 'react';
-import { checkMock, type Path } from '../lib/mock';
+import { useEffect, useEffectEvent, useRef } from 'react';
+import type { MockProblem, Path } from '../lib/mock';
 
 interface Props {
   /** The text to show; replacing it (a new template) keeps undo history. */
   value: string;
   /** `byUser` is false when the change is a new `value`. */
-  onChange(text: string, byUser: boolean): void;
-  onSubmit(): void;
+  onChange: (text: string, byUser: boolean) => void;
+  onSubmit: () => void;
+  /** What is wrong with `value`, marked in the text. */
+  problem: MockProblem | null;
   label: string;
 }
 
-export default function JsonEditor({ value, onChange, onSubmit, label }: Props) {
+export default function JsonEditor({ value, onChange, onSubmit, problem, label }: Props) {
   const host = useRef<HTMLDivElement>(null);
   const view = useRef<EditorView | null>(null);
   const applying = useRef(false);
-  // The editor lives across renders; it reaches the latest callbacks through this.
-  const callbacks = useRef({ onChange, onSubmit });
-  callbacks.current = { onChange, onSubmit };
+  // The editor lives across renders; it calls the latest callbacks through these.
+  const changed = useEffectEvent((text: string) => onChange(text, !applying.current));
+  const submit = useEffectEvent(() => onSubmit());
 
   useEffect(() => {
     const editor = new EditorView({
@@ -34,7 +50,17 @@ export default function JsonEditor({ value, onChange, onSubmit, label }: Props) 
       state: EditorState.create({
         doc: value,
         extensions: [
-          Prec.highest(keymap.of([{ key: 'Mod-Enter', run: () => (callbacks.current.onSubmit(), true) }])),
+          Prec.highest(
+            keymap.of([
+              {
+                key: 'Mod-Enter',
+                run: () => {
+                  submit();
+                  return true;
+                },
+              },
+            ]),
+          ),
           lineNumbers(),
           highlightActiveLineGutter(),
           highlightActiveLine(),
@@ -44,13 +70,17 @@ export default function JsonEditor({ value, onChange, onSubmit, label }: Props) 
           bracketMatching(),
           json(),
           syntaxHighlighting(highlight),
-          linter(lintMock, { delay: 150 }),
           lintGutter(),
-          keymap.of([...standardKeymap, ...historyKeymap, { key: 'Mod-]', run: indentMore }, { key: 'Mod-[', run: indentLess }]),
+          keymap.of([
+            ...standardKeymap,
+            ...historyKeymap,
+            { key: 'Mod-]', run: indentMore },
+            { key: 'Mod-[', run: indentLess },
+          ]),
           EditorView.lineWrapping,
           EditorView.contentAttributes.of({ 'aria-label': label }),
           EditorView.updateListener.of((update) => {
-            if (update.docChanged) callbacks.current.onChange(update.state.doc.toString(), !applying.current);
+            if (update.docChanged) changed(update.state.doc.toString());
           }),
           theme,
         ],
@@ -60,6 +90,7 @@ export default function JsonEditor({ value, onChange, onSubmit, label }: Props) 
     editor.focus();
     return () => editor.destroy();
     // The editor is made once; `value` changes are applied below.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
   useEffect(() => {
@@ -74,18 +105,22 @@ export default function JsonEditor({ value, onChange, onSubmit, label }: Props) 
     }
   }, [value]);
 
+  useEffect(() => {
+    const editor = view.current;
+    if (editor && editor.state.doc.toString() === value) {
+      editor.dispatch(setDiagnostics(editor.state, problem ? [diagnostic(editor.state, problem)] : []));
+    }
+  }, [value, problem]);
+
   return <div ref={host} className="json-editor" />;
 }
 
-function lintMock(view: EditorView): Diagnostic[] {
-  const state = view.state;
-  const check = checkMock(state.doc.toString());
-  if (check.ok) return [];
+function diagnostic(state: EditorState, problem: MockProblem): Diagnostic {
   const tree = ensureSyntaxTree(state, state.doc.length, 100) ?? syntaxTree(state);
-  let from = 0;
-  let to = state.doc.length;
-  if (check.path) {
-    [from, to] = locate(tree.topNode, check.path, (node) => state.sliceDoc(node.from, node.to));
+  let from: number;
+  let to: number;
+  if (problem.path) {
+    [from, to] = locate(tree.topNode, problem.path, (node) => state.sliceDoc(node.from, node.to));
   } else {
     let error: SyntaxNode | null = null;
     tree.iterate({
@@ -95,12 +130,12 @@ function lintMock(view: EditorView): Diagnostic[] {
         return undefined;
       },
     });
-    const at = (error as SyntaxNode | null)?.from ?? check.offset ?? state.doc.length;
+    const at = (error as SyntaxNode | null)?.from ?? problem.offset ?? state.doc.length;
     from = Math.min(at, state.doc.length);
     to = Math.min(from + 1, state.doc.length);
     if (from === to && from > 0) from -= 1;
   }
-  return [{ from, to, severity: 'error', message: check.message }];
+  return { from, to, severity: 'error', message: problem.message };
 }
 
 const VALUES = new Set(['Object', 'Array', 'String', 'Number', 'True', 'False', 'Null']);
@@ -132,7 +167,8 @@ function locate(top: SyntaxNode, path: Path, text: (node: SyntaxNode) => string)
 
 function childValues(node: SyntaxNode): SyntaxNode[] {
   const values: SyntaxNode[] = [];
-  for (let child = node.firstChild; child; child = child.nextSibling) if (VALUES.has(child.name)) values.push(child);
+  for (let child = node.firstChild; child; child = child.nextSibling)
+    if (VALUES.has(child.name)) values.push(child);
   return values;
 }
 
@@ -168,10 +204,19 @@ const theme = EditorView.theme({
   '&.cm-focused > .cm-scroller > .cm-selectionLayer .cm-selectionBackground, .cm-selectionBackground, .cm-content ::selection':
     { backgroundColor: 'var(--cm-selection)' },
   '.cm-activeLine': { backgroundColor: 'var(--cm-active-line)' },
-  '.cm-gutters': { backgroundColor: 'var(--code-bg)', color: 'var(--muted)', border: 'none', borderRight: '1px solid var(--border)' },
+  '.cm-gutters': {
+    backgroundColor: 'var(--code-bg)',
+    color: 'var(--muted)',
+    border: 'none',
+    borderRight: '1px solid var(--border)',
+  },
   '.cm-activeLineGutter': { backgroundColor: 'var(--cm-active-line)' },
   '&.cm-focused .cm-matchingBracket': { backgroundColor: 'var(--cm-bracket)', outline: 'none' },
   '.cm-tooltip': { backgroundColor: 'var(--bg)', color: 'var(--text)', border: '1px solid var(--border)' },
   '.cm-diagnostic-error': { borderLeftColor: 'var(--bad)' },
-  '.cm-lintRange-error': { backgroundImage: 'none', textDecoration: 'underline wavy var(--bad)', textUnderlineOffset: '3px' },
+  '.cm-lintRange-error': {
+    backgroundImage: 'none',
+    textDecoration: 'underline wavy var(--bad)',
+    textUnderlineOffset: '3px',
+  },
 });

@@ -21,7 +21,13 @@ export const JsonView = memo(function JsonView({ value, text, testId, label }: P
       source.length > HIGHLIGHT_LIMIT
         ? source
         : tokenize(source).map(([kind, piece], index) =>
-            kind === 'plain' ? piece : <span key={index} className={`j-${kind}`}>{piece}</span>,
+            kind === 'plain' ? (
+              piece
+            ) : (
+              <span key={index} className={`j-${kind}`}>
+                {piece}
+              </span>
+            ),
           ),
     [source],
   );

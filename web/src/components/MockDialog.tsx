@@ -1,39 +1,47 @@
-// Answer a held call with a mock: pick a template, edit the JSON, send. Invalid JSON or a
-// mock of the wrong shape is flagged as it is typed and cannot be sent.
+// Answer a held call with a mock: pick a template, edit the JSON, send. The server checks the
+// mock as it is typed (its refusal is flagged where it points); a refused one cannot be sent.
 import { lazy, Suspense, useEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
-import { api } from '../api/http';
+import { api, ApiError } from '../api/http';
 import type { FlowJSON, Mock } from '../api/types.gen';
-import { checkMock, mockTemplate, TEMPLATES, type TemplateKind } from '../lib/mock';
+import {
+  mockPath,
+  mockTemplate,
+  parseMock,
+  TEMPLATES,
+  type MockProblem,
+  type TemplateKind,
+} from '../lib/mock';
 import { useAnswerText } from '../stores/details';
 
 const JsonEditor = lazy(() => import('./JsonEditor'));
+
+// Typing pauses this long (ms) before the server is asked about the mock.
+const CHECK_DELAY_MS = 200;
 
 interface Props {
   flow: FlowJSON;
   /** The flow is still held (it may have timed out or been decided elsewhere). */
   held: boolean;
-  onClose(): void;
+  onClose: () => void;
 }
 
 export function MockDialog({ flow, held, onClose }: Props) {
   const dialog = useRef<HTMLDialogElement>(null);
   const { text: answer, state } = useAnswerText(flow);
   const [kind, setKind] = useState<TemplateKind>('real');
-  const [touched, setTouched] = useState(false);
   const template = useMemo(
     () => mockTemplate(kind, { flow, detail: state.detail, text: answer }),
     // Rebuilt when the detail arrives, not on every streamed delta.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
     [kind, state.detail, flow.tool_calls],
   );
-  const [text, setText] = useState(template);
+  // What the person typed; until then the editor follows the template (it improves once the
+  // detail is loaded).
+  const [edited, setEdited] = useState<string | null>(null);
+  const text = edited ?? template;
   const [save, setSave] = useState(false);
   const [sending, setSending] = useState(false);
-  const [serverError, setServerError] = useState<string | null>(null);
-
-  // Until the person edits, follow the template (it improves once the detail is loaded).
-  useEffect(() => {
-    if (!touched) setText(template);
-  }, [template, touched]);
+  const [sendError, setSendError] = useState<string | null>(null);
 
   useEffect(() => {
     const element = dialog.current!;
@@ -41,20 +49,20 @@ export function MockDialog({ flow, held, onClose }: Props) {
     return () => element.close();
   }, []);
 
-  const check = useMemo(() => checkMock(text), [text]);
-  const problem = check.ok ? null : check.message;
+  const parsed = useMemo(() => parseMock(text), [text]);
+  const checked = useServerCheck(flow.id, text, parsed.ok ? parsed.mock : undefined);
+  const problem = parsed.ok ? (checked?.problem ?? null) : parsed.problem;
 
   async function send(): Promise<void> {
-    const current = checkMock(text);
-    if (!current.ok || sending) return;
+    if (!parsed.ok || checked?.refused || sending) return;
     setSending(true);
-    setServerError(null);
+    setSendError(null);
     try {
-      // checkMock made sure it has the shape of a Mock.
-      await api.decide(flow.id, { action: 'mock', mock: current.mock as Mock, save });
+      // The server says whether it is a Mock, as it does while the mock is typed.
+      await api.decide(flow.id, { action: 'mock', mock: parsed.mock as Mock, save });
       onClose();
     } catch (error) {
-      setServerError((error as Error).message);
+      setSendError((error as Error).message);
       setSending(false);
     }
   }
@@ -66,7 +74,7 @@ export function MockDialog({ flow, held, onClose }: Props) {
     }
   }
 
-  const message = problem ?? serverError;
+  const message = problem?.message ?? sendError;
   return (
     <dialog
       ref={dialog}
@@ -92,14 +100,23 @@ export function MockDialog({ flow, held, onClose }: Props) {
             value={kind}
             onChange={(event) => {
               setKind(event.target.value as TemplateKind);
-              setTouched(false);
+              setEdited(null);
             }}
           >
-            {TEMPLATES.map(([value, name]) => <option key={value} value={value}>{name}</option>)}
+            {TEMPLATES.map(([value, name]) => (
+              <option key={value} value={value}>
+                {name}
+              </option>
+            ))}
           </select>
         </label>
         <label className="field check">
-          <input type="checkbox" data-testid="mock-save" checked={save} onChange={(event) => setSave(event.target.checked)} />
+          <input
+            type="checkbox"
+            data-testid="mock-save"
+            checked={save}
+            onChange={(event) => setSave(event.target.checked)}
+          />
           <span>Save as tape</span>
         </label>
         <span className="spacer" />
@@ -111,13 +128,12 @@ export function MockDialog({ flow, held, onClose }: Props) {
         <Suspense fallback={<pre className="json editor-loading">{text}</pre>}>
           <JsonEditor
             value={text}
+            problem={problem}
             label="Mock JSON"
             onChange={(next, byUser) => {
-              setText(next);
-              if (byUser) {
-                setTouched(true);
-                setServerError(null);
-              }
+              if (!byUser) return;
+              setEdited(next);
+              setSendError(null);
             }}
             onSubmit={() => void send()}
           />
@@ -128,11 +144,55 @@ export function MockDialog({ flow, held, onClose }: Props) {
         {message}
       </p>
       <div className="dialog-actions">
-        <button type="button" data-testid="mock-cancel" onClick={onClose}>Cancel</button>
-        <button type="button" className="primary" data-testid="mock-send" disabled={!check.ok || sending} onClick={() => void send()}>
+        <button type="button" data-testid="mock-cancel" onClick={onClose}>
+          Cancel
+        </button>
+        <button
+          type="button"
+          className="primary"
+          data-testid="mock-send"
+          disabled={!parsed.ok || checked?.refused === true || sending}
+          onClick={() => void send()}
+        >
           {sending ? 'Sending…' : 'Send mock'}
         </button>
       </div>
     </dialog>
   );
+}
+
+interface ServerCheck {
+  /** What the server said, when it did not take the mock. */
+  problem: MockProblem | null;
+  /** The mock itself was refused (not the server unreachable, say): it cannot be sent. */
+  refused: boolean;
+}
+
+/**
+ * The server's verdict on `mock` (parsed from `text`), asked once typing pauses; null until it
+ * answers for this very text, and while the text is no JSON (`mock` undefined).
+ */
+function useServerCheck(flowId: string, text: string, mock: unknown): ServerCheck | null {
+  const [checked, setChecked] = useState<{ text: string; check: ServerCheck } | null>(null);
+  useEffect(() => {
+    if (mock === undefined) return;
+    let current = true;
+    const timer = window.setTimeout(() => {
+      api.validateMock(flowId, mock).then(
+        () => current && setChecked({ text, check: { problem: null, refused: false } }),
+        (error: unknown) => current && setChecked({ text, check: refusal(error) }),
+      );
+    }, CHECK_DELAY_MS);
+    return () => {
+      current = false;
+      window.clearTimeout(timer);
+    };
+  }, [flowId, text, mock]);
+  return checked?.text === text ? checked.check : null;
+}
+
+function refusal(error: unknown): ServerCheck {
+  if (!(error instanceof ApiError)) return { problem: { message: String(error) }, refused: false };
+  const refused = error.status === 400 || error.status === 422;
+  return { problem: { message: error.message, path: mockPath(error.param) }, refused };
 }

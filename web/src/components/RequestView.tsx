@@ -1,31 +1,48 @@
-// A request body as a conversation (roles and text, tool calls, tools), or as raw JSON.
+// A request body as a conversation (roles and text, tool calls, tools), or as raw JSON. The
+// server reads the body as a conversation, the same way for every API.
 import { memo, useState } from 'react';
-import { readConversation, type Part, type Turn } from '../lib/conversation';
+import type { Conversation as ConversationJSON, Turn } from '../api/types.gen';
 import { pretty, prettyArguments } from '../lib/format';
 import { JsonView } from './JsonView';
 
-export const RequestView = memo(function RequestView({ body, path }: { body: unknown; path: string }) {
+/** One part of a turn: text, a tool call or its result, an image, or other JSON. */
+export type Part = Turn['parts'][number];
+
+interface Props {
+  body: unknown;
+  /** The body as read by the server; null for a request it does not read. */
+  conversation: ConversationJSON | null;
+}
+
+export const RequestView = memo(function RequestView({ body, conversation }: Props) {
   const [raw, setRaw] = useState(false);
   if (body === null || body === undefined) return <p className="empty">No request body.</p>;
   return (
     <div className="request-view">
-      <Toggle raw={raw} onRaw={setRaw} />
-      {raw ? <JsonView value={body} testId="request-json" label="Request JSON" /> : <Conversation body={body} path={path} />}
+      {conversation && <Toggle raw={raw} onRaw={setRaw} />}
+      {raw || !conversation ? (
+        <JsonView value={body} testId="request-json" label="Request JSON" />
+      ) : (
+        <Conversation conversation={conversation} />
+      )}
     </div>
   );
 });
 
-export function Toggle({ raw, onRaw }: { raw: boolean; onRaw(raw: boolean): void }) {
+export function Toggle({ raw, onRaw }: { raw: boolean; onRaw: (raw: boolean) => void }) {
   return (
     <div className="toggle" role="group" aria-label="Show as">
-      <button type="button" aria-pressed={!raw} onClick={() => onRaw(false)}>Readable</button>
-      <button type="button" aria-pressed={raw} onClick={() => onRaw(true)}>Raw JSON</button>
+      <button type="button" aria-pressed={!raw} onClick={() => onRaw(false)}>
+        Readable
+      </button>
+      <button type="button" aria-pressed={raw} onClick={() => onRaw(true)}>
+        Raw JSON
+      </button>
     </div>
   );
 }
 
-function Conversation({ body, path }: { body: unknown; path: string }) {
-  const { turns, tools, params } = readConversation(body, path);
+function Conversation({ conversation: { turns, tools, params } }: { conversation: ConversationJSON }) {
   return (
     <>
       {params.length > 0 && (
@@ -41,7 +58,9 @@ function Conversation({ body, path }: { body: unknown; path: string }) {
         </dl>
       )}
       <ol className="turns">
-        {turns.map((turn, index) => <TurnView key={index} turn={turn} />)}
+        {turns.map((turn, index) => (
+          <TurnView key={index} turn={turn} />
+        ))}
       </ol>
       {tools.length > 0 && (
         <details className="tools-list">
@@ -52,7 +71,9 @@ function Conversation({ body, path }: { body: unknown; path: string }) {
             <div key={index} className="tool">
               <span className="tool-name">{tool.name}</span>
               {tool.description && <span className="muted"> — {tool.description}</span>}
-              {tool.parameters !== undefined && <JsonView value={tool.parameters} label={`Parameters of ${tool.name}`} />}
+              {tool.parameters !== undefined && (
+                <JsonView value={tool.parameters} label={`Parameters of ${tool.name}`} />
+              )}
             </div>
           ))}
         </details>
@@ -69,7 +90,9 @@ function TurnView({ turn }: { turn: Turn }) {
         {turn.name && <span className="muted"> · {turn.name}</span>}
       </span>
       <div className="parts">
-        {turn.parts.map((part, index) => <PartView key={index} part={part} />)}
+        {turn.parts.map((part, index) => (
+          <PartView key={index} part={part} />
+        ))}
       </div>
     </li>
   );
@@ -91,11 +114,19 @@ export function PartView({ part }: { part: Part }) {
       return (
         <div className="tool-result">
           <span className="muted">result{part.id ? ` of ${part.id}` : ''}</span>
-          {typeof part.content === 'string' ? <p className="text">{part.content}</p> : <JsonView value={part.content} />}
+          {typeof part.content === 'string' ? (
+            <p className="text">{part.content}</p>
+          ) : (
+            <JsonView value={part.content} />
+          )}
         </div>
       );
     case 'image':
-      return <p className="muted mono ellipsis" title={part.source}>[image] {part.source.startsWith('data:') ? `${part.source.slice(0, 40)}…` : part.source}</p>;
+      return (
+        <p className="muted mono ellipsis" title={part.source}>
+          [image] {part.source.startsWith('data:') ? `${part.source.slice(0, 40)}…` : part.source}
+        </p>
+      );
     case 'json':
       return <JsonView text={pretty(part.value)} />;
   }

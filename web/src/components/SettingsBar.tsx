@@ -25,7 +25,8 @@ export function SettingsBar({ settings: server }: { settings: SettingsJSON | nul
     } finally {
       setPending((current) => {
         const rest = { ...current };
-        for (const key of Object.keys(patch) as (keyof SettingsPatch)[]) if (rest[key] === patch[key]) delete rest[key];
+        for (const key of Object.keys(patch) as (keyof SettingsPatch)[])
+          if (rest[key] === patch[key]) delete rest[key];
         return rest;
       });
     }
@@ -36,34 +37,71 @@ export function SettingsBar({ settings: server }: { settings: SettingsJSON | nul
     <div className="settings" role="group" aria-label="Settings" aria-busy={Object.keys(pending).length > 0}>
       <label className="field">
         <span>Record</span>
-        <select data-testid="record-mode" value={settings?.record ?? ''} disabled={disabled} onChange={(event) => change({ record: event.target.value as SettingsJSON['record'] })}>
+        <select
+          data-testid="record-mode"
+          value={settings?.record ?? ''}
+          disabled={disabled}
+          onChange={(event) => void change({ record: event.target.value as SettingsJSON['record'] })}
+        >
           {settings === null && <option value="" />}
-          {RECORD_MODES.map((mode) => <option key={mode} value={mode}>{mode}</option>)}
+          {RECORD_MODES.map((mode) => (
+            <option key={mode} value={mode}>
+              {mode}
+            </option>
+          ))}
         </select>
       </label>
       <label className="field">
         <span>Pause</span>
-        <select data-testid="pause-mode" value={settings?.pause ?? ''} disabled={disabled} onChange={(event) => change({ pause: event.target.value as SettingsJSON['pause'] })}>
+        <select
+          data-testid="pause-mode"
+          value={settings?.pause ?? ''}
+          disabled={disabled}
+          onChange={(event) => void change({ pause: event.target.value as SettingsJSON['pause'] })}
+        >
           {settings === null && <option value="" />}
-          {PAUSE_MODES.map((mode) => <option key={mode} value={mode}>{mode}</option>)}
+          {PAUSE_MODES.map((mode) => (
+            <option key={mode} value={mode}>
+              {mode}
+            </option>
+          ))}
         </select>
       </label>
       <label className="field check" title="Also hold each call before it is sent">
-        <input type="checkbox" data-testid="pause-requests" checked={settings?.pause_requests ?? false} disabled={disabled} onChange={(event) => change({ pause_requests: event.target.checked })} />
+        <input
+          type="checkbox"
+          data-testid="pause-requests"
+          checked={settings?.pause_requests ?? false}
+          disabled={disabled}
+          onChange={(event) => void change({ pause_requests: event.target.checked })}
+        />
         <span>Hold requests</span>
       </label>
       <label className="field">
         <span>Replay</span>
-        <select data-testid="replay-timing" value={settings?.replay_timing ?? ''} disabled={disabled} onChange={(event) => change({ replay_timing: event.target.value as SettingsJSON['replay_timing'] })}>
+        <select
+          data-testid="replay-timing"
+          value={settings?.replay_timing ?? ''}
+          disabled={disabled}
+          onChange={(event) =>
+            void change({ replay_timing: event.target.value as SettingsJSON['replay_timing'] })
+          }
+        >
           {settings === null && <option value="" />}
-          {TIMINGS.map((mode) => <option key={mode} value={mode}>{mode}</option>)}
+          {TIMINGS.map((mode) => (
+            <option key={mode} value={mode}>
+              {mode}
+            </option>
+          ))}
         </select>
       </label>
       {settings && <span className="muted hint">holds time out after {settings.hold_timeout} s</span>}
       {error && (
         <span className="inline-error" role="alert" data-testid="settings-error">
           {error}
-          <button type="button" className="link-button" aria-label="Dismiss" onClick={() => setError(null)}>×</button>
+          <button type="button" className="link-button" aria-label="Dismiss" onClick={() => setError(null)}>
+            ×
+          </button>
         </span>
       )}
     </div>

@@ -1,10 +1,11 @@
 // The tapes on disk: search, look at one, delete it (after a confirmation).
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { api } from '../api/http';
 import type { TapeJSON } from '../api/types.gen';
 import { bytes, count, dateTime } from '../lib/format';
 import { isShortcut } from '../lib/keyboard';
-import { isFinished, live } from '../stores/live';
+import { isFinished, live, type LiveState } from '../stores/live';
+import { useStore } from '../stores/store';
 import { StatusText } from './Badges';
 import { JsonView } from './JsonView';
 
@@ -16,19 +17,9 @@ export function TapeBrowser() {
   const [tapes, setTapes] = useState<TapeJSON[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
-  const generation = useRef(0);
-
-  const load = useCallback(async (q: string) => {
-    const mine = ++generation.current;
-    try {
-      const list = await api.tapes(q);
-      if (mine !== generation.current) return;
-      setTapes(list);
-      setError(null);
-    } catch (failure) {
-      if (mine === generation.current) setError((failure as Error).message);
-    }
-  }, []);
+  // Bumped to read the list again (Refresh, a deletion, new tapes).
+  const [reads, setReads] = useState(0);
+  const reload = () => setReads((value) => value + 1);
 
   useEffect(() => {
     const timer = window.setTimeout(() => setSearch(query), SEARCH_DELAY_MS);
@@ -36,36 +27,48 @@ export function TapeBrowser() {
   }, [query]);
 
   useEffect(() => {
-    void load(search);
-  }, [load, search]);
-
-  // New tapes appear as calls finish.
-  useEffect(() => {
-    let timer: number | undefined;
-    const stop = live.onFlow((flow) => {
-      if (!isFinished(flow.state) || !flow.tape) return;
-      window.clearTimeout(timer);
-      timer = window.setTimeout(() => void load(search), 1000);
-    });
+    let current = true;
+    api.tapes(search).then(
+      (list) => {
+        if (!current) return;
+        setTapes(list);
+        setError(null);
+      },
+      (failure: Error) => current && setError(failure.message),
+    );
     return () => {
-      stop();
-      window.clearTimeout(timer);
+      current = false;
     };
-  }, [load, search]);
+  }, [search, reads]);
 
-  const ids = tapes?.map(tapeId) ?? [];
+  // New tapes appear as calls finish: the list is read again a second after the last one.
+  const taped = useStore(live.state, tapedFlows);
+  const lastTaped = useRef(taped);
+  useEffect(() => {
+    if (taped === lastTaped.current) return;
+    lastTaped.current = taped;
+    const timer = window.setTimeout(() => setReads((value) => value + 1), 1000);
+    return () => window.clearTimeout(timer);
+  }, [taped]);
+
+  const keys = tapes?.map((tape) => tape.key) ?? [];
   useEffect(() => {
     function onKey(event: globalThis.KeyboardEvent): void {
       if (!isShortcut(event)) return;
-      const step = event.key === 'ArrowDown' || event.key === 'j' ? 1 : event.key === 'ArrowUp' || event.key === 'k' ? -1 : 0;
+      const step =
+        event.key === 'ArrowDown' || event.key === 'j'
+          ? 1
+          : event.key === 'ArrowUp' || event.key === 'k'
+            ? -1
+            : 0;
       if (event.key === '/') {
         event.preventDefault();
         document.querySelector<HTMLInputElement>('[data-testid="tape-search"]')?.focus();
       }
-      if (!step || ids.length === 0) return;
+      if (!step || keys.length === 0) return;
       event.preventDefault();
-      const index = selected ? ids.indexOf(selected) : -1;
-      setSelected(ids[Math.max(0, Math.min(ids.length - 1, index + step))] ?? null);
+      const index = selected ? keys.indexOf(selected) : -1;
+      setSelected(keys[Math.max(0, Math.min(keys.length - 1, index + step))] ?? null);
     }
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
@@ -88,7 +91,9 @@ export function TapeBrowser() {
             value={query}
             onChange={(event) => setQuery(event.target.value)}
           />
-          <button type="button" onClick={() => void load(search)}>Refresh</button>
+          <button type="button" onClick={reload}>
+            Refresh
+          </button>
         </div>
         <div className="row tape-row row-head" aria-hidden="true">
           <span>recorded</span>
@@ -101,12 +106,22 @@ export function TapeBrowser() {
           <span className="num">size</span>
           <span>tools</span>
         </div>
-        <div className="rows" role="listbox" aria-label="Tapes, newest first" tabIndex={0} aria-activedescendant={selected ? `tape-${selected}` : undefined}>
-          {error && <p className="inline-error" role="alert">{error}</p>}
+        <div
+          className="rows"
+          role="listbox"
+          aria-label="Tapes, newest first"
+          tabIndex={0}
+          aria-activedescendant={selected ? `tape-${selected}` : undefined}
+        >
+          {error && (
+            <p className="inline-error" role="alert">
+              {error}
+            </p>
+          )}
           {tapes === null && !error && <p className="empty">Loading…</p>}
           {tapes?.length === 0 && <p className="empty">{search ? 'No tape matches.' : 'No tapes yet.'}</p>}
           {tapes?.map((tape) => (
-            <TapeRow key={tapeId(tape)} tape={tape} selected={tapeId(tape) === selected} onSelect={setSelected} />
+            <TapeRow key={tape.key} tape={tape} selected={tape.key === selected} onSelect={setSelected} />
           ))}
         </div>
         <div className="list-foot muted">{tapes ? `${count(tapes.length)} tapes` : ''}</div>
@@ -114,50 +129,74 @@ export function TapeBrowser() {
       {selected ? (
         <TapeView
           key={selected}
-          id={selected}
+          tapeKey={selected}
           onDeleted={() => {
             setSelected(null);
-            void load(search);
+            reload();
           }}
         />
       ) : (
-        <section className="detail empty-detail"><p className="empty">Select a tape to see its request and answer.</p></section>
+        <section className="detail empty-detail">
+          <p className="empty">Select a tape to see its request and answer.</p>
+        </section>
       )}
     </div>
   );
 }
 
-/** Until every server sends `id`, a tape's hash is its id. */
-const tapeId = (tape: TapeJSON) => tape.id ?? tape.hash;
+/** How many of the listed flows have finished with a tape. */
+function tapedFlows({ flows }: LiveState): number {
+  let count = 0;
+  for (const flow of flows) if (flow.tape && isFinished(flow.state)) count += 1;
+  return count;
+}
 
-function TapeRow({ tape, selected, onSelect }: { tape: TapeJSON; selected: boolean; onSelect(id: string): void }) {
-  const id = tapeId(tape);
+function TapeRow({
+  tape,
+  selected,
+  onSelect,
+}: {
+  tape: TapeJSON;
+  selected: boolean;
+  onSelect: (key: string) => void;
+}) {
+  const key = tape.key;
   const tools = tape.tool_calls.join(', ');
   return (
     <div
-      id={`tape-${id}`}
+      id={`tape-${key}`}
       className={`row tape-row${selected ? ' selected' : ''}`}
       role="option"
       aria-selected={selected}
       data-testid="tape-row"
-      data-tape-id={id}
+      data-tape-key={key}
       title={tape.hash}
-      onClick={() => onSelect(id)}
+      onClick={() => onSelect(key)}
     >
       <span className="mono muted">{dateTime(tape.timestamp)}</span>
-      <span className="ellipsis" title={tape.model}>{tape.model}</span>
-      <span className="ellipsis mono" title={tape.endpoint}>{tape.endpoint}</span>
-      <span className="ellipsis" title={tape.scope ?? 'top folder'}>{tape.scope ?? <span className="muted">—</span>}</span>
-      <span className="num"><StatusText status={tape.status} /></span>
+      <span className="ellipsis" title={tape.model}>
+        {tape.model}
+      </span>
+      <span className="ellipsis mono" title={tape.endpoint}>
+        {tape.endpoint}
+      </span>
+      <span className="ellipsis" title={tape.scope ?? 'top folder'}>
+        {tape.scope ?? <span className="muted">—</span>}
+      </span>
+      <span className="num">
+        <StatusText status={tape.status} />
+      </span>
       <span className="muted">{tape.streamed ? 'stream' : 'json'}</span>
       <span className="num mono">{tape.chunks}</span>
       <span className="num mono">{bytes(tape.size)}</span>
-      <span className="ellipsis tools" title={tools || undefined}>{tools}</span>
+      <span className="ellipsis tools" title={tools || undefined}>
+        {tools}
+      </span>
     </div>
   );
 }
 
-function TapeView({ id, onDeleted }: { id: string; onDeleted(): void }) {
+function TapeView({ tapeKey, onDeleted }: { tapeKey: string; onDeleted: () => void }) {
   const [tape, setTape] = useState<unknown>(undefined);
   const [error, setError] = useState<string | null>(null);
   const [confirming, setConfirming] = useState(false);
@@ -165,19 +204,19 @@ function TapeView({ id, onDeleted }: { id: string; onDeleted(): void }) {
 
   useEffect(() => {
     let current = true;
-    api.tape(id).then(
+    api.tape(tapeKey).then(
       (value) => current && setTape(value),
       (failure: Error) => current && setError(failure.message),
     );
     return () => {
       current = false;
     };
-  }, [id]);
+  }, [tapeKey]);
 
   async function remove(): Promise<void> {
     setDeleting(true);
     try {
-      await api.deleteTape(id);
+      await api.deleteTape(tapeKey);
       onDeleted();
     } catch (failure) {
       setError((failure as Error).message);
@@ -191,10 +230,17 @@ function TapeView({ id, onDeleted }: { id: string; onDeleted(): void }) {
       <div className="detail-head">
         <div className="detail-title">
           <span className="method">tape</span>
-          <span className="mono ellipsis" title={id}>{id}</span>
+          <span className="mono ellipsis" title={tapeKey}>
+            {tapeKey}
+          </span>
           <span className="spacer" />
           {!confirming && (
-            <button type="button" className="danger" data-testid="tape-delete" onClick={() => setConfirming(true)}>
+            <button
+              type="button"
+              className="danger"
+              data-testid="tape-delete"
+              onClick={() => setConfirming(true)}
+            >
               Delete…
             </button>
           )}
@@ -203,15 +249,27 @@ function TapeView({ id, onDeleted }: { id: string; onDeleted(): void }) {
           <div className="confirm" role="alertdialog" aria-label="Delete this tape?">
             <span>Delete this tape file? The next identical request goes to the upstream again.</span>
             <span className="spacer" />
-            <button type="button" onClick={() => setConfirming(false)} autoFocus>Cancel</button>
-            <button type="button" className="danger" data-testid="tape-delete-confirm" disabled={deleting} onClick={() => void remove()}>
+            <button type="button" onClick={() => setConfirming(false)} autoFocus>
+              Cancel
+            </button>
+            <button
+              type="button"
+              className="danger"
+              data-testid="tape-delete-confirm"
+              disabled={deleting}
+              onClick={() => void remove()}
+            >
               Delete
             </button>
           </div>
         )}
       </div>
       <div className="detail-body">
-        {error && <p className="inline-error" role="alert">{error}</p>}
+        {error && (
+          <p className="inline-error" role="alert">
+            {error}
+          </p>
+        )}
         {tape === undefined && !error && <p className="empty">Loading…</p>}
         {tape !== undefined && <JsonView value={tape} testId="tape-view" label="Tape JSON" />}
       </div>

@@ -12,7 +12,15 @@ export function tokenize(text: string): [TokenKind, string][] {
   for (const match of text.matchAll(TOKEN)) {
     const start = match.index;
     if (start > last) tokens.push(['plain', text.slice(last, start)]);
-    const kind: TokenKind = match[1] ? 'key' : match[2] ? 'string' : match[3] ? 'number' : match[4] ? 'literal' : 'punct';
+    const kind: TokenKind = match[1]
+      ? 'key'
+      : match[2]
+        ? 'string'
+        : match[3]
+          ? 'number'
+          : match[4]
+            ? 'literal'
+            : 'punct';
     tokens.push([kind, match[0]]);
     last = start + match[0].length;
   }

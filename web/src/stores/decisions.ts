@@ -1,6 +1,6 @@
 // Decisions sent for held flows, with their outcome per flow (pending, or the server's error).
-import { useSyncExternalStore } from 'react';
 import { api, type Decision } from '../api/http';
+import { createStore, useStore } from './store';
 
 export interface DecisionState {
   pending: boolean;
@@ -8,13 +8,13 @@ export interface DecisionState {
 }
 
 const IDLE: DecisionState = { pending: false, error: null };
-const states = new Map<string, DecisionState>();
-const listeners = new Set<() => void>();
+const decisions = createStore<ReadonlyMap<string, DecisionState>>(new Map());
 
 function set(id: string, state: DecisionState): void {
-  if (state === IDLE) states.delete(id);
-  else states.set(id, state);
-  for (const listener of [...listeners]) listener();
+  const next = new Map(decisions.get());
+  if (state === IDLE) next.delete(id);
+  else next.set(id, state);
+  decisions.set(next);
 }
 
 /** Sends `decision`; resolves to the error message, or null when the server took it. */
@@ -32,11 +32,5 @@ export async function decide(id: string, decision: Decision): Promise<string | n
 }
 
 export function useDecision(id: string): DecisionState {
-  return useSyncExternalStore(
-    (listener) => {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
-    () => states.get(id) ?? IDLE,
-  );
+  return useStore(decisions, (all) => all.get(id) ?? IDLE);
 }

@@ -1,9 +1,10 @@
 // Flow details (GET /api/flows/{id}) for the flows on screen, refetched when they change:
 // at most one request per flow in flight, and one more after it when a change came meanwhile.
-import { useCallback, useSyncExternalStore } from 'react';
+import { useEffect } from 'react';
 import { api } from '../api/http';
 import type { FlowDetailJSON, FlowJSON } from '../api/types.gen';
 import { isFinished, live, useFlowText, type FlowText } from './live';
+import { createStore, useStore } from './store';
 
 export interface DetailState {
   detail: FlowDetailJSON | null;
@@ -12,9 +13,11 @@ export interface DetailState {
   textMark: number;
 }
 
-interface Entry {
-  state: DetailState;
-  listeners: Set<() => void>;
+interface Watch {
+  /** How many components show this flow. */
+  count: number;
+  /** The flow as listed when its detail was last asked for. */
+  seen: FlowJSON | undefined;
   inflight: boolean;
   again: boolean;
 }
@@ -22,70 +25,79 @@ interface Entry {
 const EMPTY: DetailState = { detail: null, error: null, textMark: 0 };
 
 class DetailStore {
-  private entries = new Map<string, Entry>();
+  readonly states = createStore<ReadonlyMap<string, DetailState>>(new Map());
+  private watched = new Map<string, Watch>();
 
   constructor() {
-    live.onFlow((flow) => this.refresh(flow.id));
-    live.onSnapshot(() => {
-      for (const id of this.entries.keys()) if (live.flow(id)) this.refresh(id);
-    });
-  }
-
-  subscribe(id: string, listener: () => void): () => void {
-    let entry = this.entries.get(id);
-    if (!entry) {
-      entry = { state: EMPTY, listeners: new Set(), inflight: false, again: false };
-      this.entries.set(id, entry);
-      this.fetch(id, entry);
-    }
-    entry.listeners.add(listener);
-    const current = entry;
-    return () => {
-      current.listeners.delete(listener);
-      if (current.listeners.size === 0 && this.entries.get(id) === current) this.entries.delete(id);
-    };
-  }
-
-  get(id: string): DetailState {
-    return this.entries.get(id)?.state ?? EMPTY;
-  }
-
-  /** Fetch again if someone is looking at this flow. */
-  refresh(id: string): void {
-    const entry = this.entries.get(id);
-    if (!entry) return;
-    if (entry.inflight) entry.again = true;
-    else this.fetch(id, entry);
-  }
-
-  private fetch(id: string, entry: Entry): void {
-    entry.inflight = true;
-    api.flow(id).then(
-      (detail) => this.settle(entry, { detail, error: null, textMark: live.text(id)?.text.length ?? 0 }),
-      (error: Error) => this.settle(entry, { ...entry.state, error: error.message }),
-    ).finally(() => {
-      entry.inflight = false;
-      if (entry.again && this.entries.get(id) === entry) {
-        entry.again = false;
-        this.fetch(id, entry);
+    // A flow message or a snapshot gives a flow a new object: its detail is out of date.
+    live.state.subscribe(() => {
+      for (const [id, watch] of this.watched) {
+        const flow = live.flow(id);
+        if (flow && flow !== watch.seen) this.refresh(id, watch);
       }
     });
   }
 
-  private settle(entry: Entry, state: DetailState): void {
-    entry.state = state;
-    for (const listener of [...entry.listeners]) listener();
+  /** Keep the detail of `id` while the returned function has not been called. */
+  watch(id: string): () => void {
+    let watch = this.watched.get(id);
+    if (!watch) {
+      watch = { count: 0, seen: undefined, inflight: false, again: false };
+      this.watched.set(id, watch);
+      this.fetch(id, watch);
+    }
+    watch.count += 1;
+    const current = watch;
+    return () => {
+      current.count -= 1;
+      if (current.count > 0 || this.watched.get(id) !== current) return;
+      this.watched.delete(id);
+      this.put(id, null);
+    };
+  }
+
+  private refresh(id: string, watch: Watch): void {
+    if (watch.inflight) watch.again = true;
+    else this.fetch(id, watch);
+  }
+
+  private fetch(id: string, watch: Watch): void {
+    watch.inflight = true;
+    watch.seen = live.flow(id);
+    api
+      .flow(id)
+      .then(
+        (detail) =>
+          this.settle(id, watch, { detail, error: null, textMark: live.text(id)?.text.length ?? 0 }),
+        (error: Error) =>
+          this.settle(id, watch, { ...(this.states.get().get(id) ?? EMPTY), error: error.message }),
+      )
+      .finally(() => {
+        watch.inflight = false;
+        if (watch.again && this.watched.get(id) === watch) {
+          watch.again = false;
+          this.fetch(id, watch);
+        }
+      });
+  }
+
+  private settle(id: string, watch: Watch, state: DetailState): void {
+    if (this.watched.get(id) === watch) this.put(id, state);
+  }
+
+  private put(id: string, state: DetailState | null): void {
+    const next = new Map(this.states.get());
+    if (state) next.set(id, state);
+    else next.delete(id);
+    this.states.set(next);
   }
 }
 
 export const details = new DetailStore();
 
 export function useFlowDetail(id: string | null): DetailState {
-  const subscribe = useCallback(
-    (listener: () => void) => (id ? details.subscribe(id, listener) : () => {}),
-    [id],
-  );
-  return useSyncExternalStore(subscribe, () => (id ? details.get(id) : EMPTY));
+  useEffect(() => (id ? details.watch(id) : undefined), [id]);
+  return useStore(details.states, (states) => (id ? states.get(id) : undefined) ?? EMPTY);
 }
 
 /**
@@ -101,7 +113,8 @@ export function answerText(flow: FlowJSON, state: DetailState, streamed: FlowTex
   const live = streamed?.text ?? '';
   // Held: deltas pause and the detail has the answer so far. Replaying: the detail already has
   // the whole tape's text, so later deltas must not be appended to it.
-  if (flow.hold || (!streamed?.fromStart && detail.state === 'REPLAY')) return fetched.length >= live.length ? fetched : live;
+  if (flow.hold || (!streamed?.fromStart && detail.state === 'REPLAY'))
+    return fetched.length >= live.length ? fetched : live;
   // An answer that does not stream (a JSON body) sends no deltas: its detail has the text.
   if (streamed?.fromStart) return live !== '' || detail.streamed ? live : fetched;
   return fetched + live.slice(state.textMark);
