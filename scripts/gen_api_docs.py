@@ -1,10 +1,9 @@
-"""Write the API reference of README.md from ``playingpack.openapi.openapi_document()``.
+"""Write the HTTP API page of the docs from ``playingpack.openapi.openapi_document()``.
 
-    .venv/bin/python scripts/gen_api_docs.py           print the reference
-    .venv/bin/python scripts/gen_api_docs.py --write   put it in README.md
+    .venv/bin/python scripts/gen_api_docs.py           print the page
+    .venv/bin/python scripts/gen_api_docs.py --write   write docs/reference/api.md
 
-The reference replaces what is between the lines ``<!-- api-reference:start -->`` and
-``<!-- api-reference:end -->``; tests/test_api.py fails when README.md is out of step.
+tests/test_openapi.py fails when the page is out of step with the API.
 """
 
 from __future__ import annotations
@@ -18,9 +17,7 @@ from typing import Any
 
 from playingpack.openapi import openapi_document
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-START = "<!-- api-reference:start -->"
-END = "<!-- api-reference:end -->"
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "reference" / "api.md"
 _REF = "#/components/schemas/"
 _CONSTRAINTS = (
     ("minimum", ">= {}"),
@@ -49,6 +46,12 @@ class _Reference:
         ]
         common = _common_responses(operation for _, _, operation in operations)
         lines = [
+            "# HTTP API",
+            "",
+            "The JSON API under `/api` is what the dashboard uses; a script can do everything "
+            "the dashboard does with it. The routes, the endpoints for agents and the errors "
+            "they answer are in [HTTP surface](http.md).",
+            "",
             "Generated from `/api/openapi.json` by `scripts/gen_api_docs.py`; do not edit by "
             "hand. Bodies are JSON. Errors are OpenAI-shaped (`ErrorJSON`), and `param` names "
             "the field at fault.",
@@ -60,7 +63,7 @@ class _Reference:
         error_shapes: list[str] = []
         for path, method, operation in operations:
             lines += ["", *self._operation(path, method, operation, common, shapes, error_shapes)]
-        lines += ["", "#### Shapes", ""]
+        lines += ["", "## Shapes", ""]
         lines += self._shapes([*shapes, *(name for name in error_shapes if name not in shapes)])
         return "\n".join(lines) + "\n"
 
@@ -73,7 +76,7 @@ class _Reference:
         shapes: list[str],
         error_shapes: list[str],
     ) -> list[str]:
-        lines = [f"#### `{method.upper()} {path}`", "", _sentence(operation["summary"])]
+        lines = [f"## `{method.upper()} {path}`", "", _sentence(operation["summary"])]
         parameters = operation.get("parameters", [])
         if parameters:
             lines += ["", "Parameters:", ""]
@@ -140,9 +143,9 @@ class _Reference:
             position += 1
             mentioned: list[str] = []
             schema = self.components[name]
-            about = f": {_sentence(schema['description'])}" if "description" in schema else ""
-            lines.append(f"`{name}`{about}")
-            lines.append("")
+            lines += [f"### `{name}`", ""]
+            if "description" in schema:
+                lines += [_sentence(schema["description"]), ""]
             properties = schema.get("properties", {})
             base = next((b for b in done if _extends(properties, self.components[b])), None)
             if base is not None:
@@ -176,6 +179,9 @@ class _Reference:
             text = " or ".join(f"`{json.dumps(value)}`" for value in schema["enum"])
         elif "type" not in schema:
             text = "any JSON"
+        elif schema["type"] == "array" and "prefixItems" in schema:  # a tuple
+            items = ", ".join(self.type_of(item, shapes) for item in schema["prefixItems"])
+            text = f"array of exactly [{items}]"
         elif schema["type"] == "array":
             text = f"array of {self.type_of(schema.get('items', {}), shapes)}"
         elif schema["type"] == "object" and "additionalProperties" in schema:
@@ -226,39 +232,22 @@ def _sentence(text: str) -> str:
 
 
 def render(document: Schema | None = None) -> str:
-    """The Markdown reference of ``document`` (the API's own by default)."""
+    """The Markdown page of ``document`` (the API's own by default)."""
     return _Reference(document if document is not None else openapi_document()).render()
-
-
-def splice(readme: str, reference: str) -> str:
-    """``readme`` with ``reference`` between its marker lines; ValueError without them."""
-    lines = readme.splitlines(keepends=True)
-    try:
-        start = lines.index(START + "\n")
-        end = lines.index(END + "\n", start)
-    except ValueError:
-        raise ValueError(
-            f"README.md has no API reference section: add the lines {START} and {END}, "
-            "in that order"
-        ) from None
-    return "".join([*lines[: start + 1], "\n", reference, "\n", *lines[end:]])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--write", action="store_true", help="rewrite the section in README.md")
+    parser.add_argument("--write", action="store_true", help=f"write {PAGE.name}")
     options = parser.parse_args(argv)
-    reference = render()
+    page = render()
     if not options.write:
-        sys.stdout.write(reference)
-        return 0
-    text = README.read_text("utf-8")
-    updated = splice(text, reference)
-    if updated != text:
-        README.write_text(updated, "utf-8")
-        print(f"updated the API reference in {README}")
+        sys.stdout.write(page)
+    elif PAGE.exists() and PAGE.read_text("utf-8") == page:
+        print(f"{PAGE} is up to date")
     else:
-        print(f"the API reference in {README} is up to date")
+        PAGE.write_text(page, "utf-8")
+        print(f"wrote {PAGE}")
     return 0
 
 

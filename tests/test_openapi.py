@@ -1,5 +1,5 @@
-"""The OpenAPI description of /api: every route, its parameters and shapes, and the README's
-API reference generated from it. That real answers fit it is checked in test_api.py."""
+"""The OpenAPI description of /api: every route, its parameters and shapes, and the docs' HTTP
+API page generated from it. That real answers fit it is checked in test_api.py."""
 
 from __future__ import annotations
 
@@ -96,15 +96,14 @@ def test_openapi_components_have_the_decision_union_and_flow_shapes() -> None:
     }
 
 
-# --- the API reference in README.md -------------------------------------------------------
+# --- the HTTP API page of the docs ----------------------------------------------------------
 
 
-def test_readme_api_reference_is_up_to_date() -> None:
+def test_api_docs_page_is_up_to_date() -> None:
     script = runpy.run_path(str(ROOT / "scripts" / "gen_api_docs.py"))
-    readme = (ROOT / "README.md").read_text("utf-8")
-    reference = script["render"]()
-    assert "#### `POST /api/flows/{id}/decision`" in reference
-    assert script["splice"](readme, reference) == readme, (
-        "README.md's API reference differs from the API: run "
+    page = script["render"]()
+    assert "## `POST /api/flows/{id}/decision`" in page
+    assert (ROOT / "docs" / "reference" / "api.md").read_text("utf-8") == page, (
+        "docs/reference/api.md differs from the API: run "
         "`.venv/bin/python scripts/gen_api_docs.py --write`"
     )
