@@ -1,4 +1,4 @@
-"""playingpack benchmarks (SPEC §12): one command, side by side, loopback only, under ~4 minutes.
+"""playingpack benchmarks: one command, side by side, loopback only, under ~4 minutes.
 
     .venv/bin/python bench/run.py            # everything
     .venv/bin/python bench/run.py --only a,d # some sections
@@ -132,20 +132,16 @@ class Children:
                 print(f"could not stop pid {proc.pid}: {exc}", file=sys.stderr)
 
 
+def git(*args: str) -> str:
+    """What ``git args`` prints in this checkout."""
+    command = ["git", "-C", str(BENCH.parent), *args]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+
+
 def git_state() -> str:
     try:
-        head = subprocess.run(
-            ["git", "-C", str(BENCH.parent), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(BENCH.parent), "status", "--porcelain", "src"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "src")
     except (OSError, subprocess.CalledProcessError):
         return "git state unknown"
     return f"commit {head}" + (

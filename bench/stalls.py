@@ -150,10 +150,10 @@ def post(port: int, body: bytes, headers: dict[str, str] | None = None) -> tuple
 
 
 def chat(content: str, *, stream: bool = False) -> bytes:
-    body = {"model": "m", "messages": [{"role": "user", "content": content}]}
+    messages = [{"role": "user", "content": content}]
     if stream:
-        body = {"model": "m", "stream": True, "messages": body["messages"]}
-    return json.dumps(body).encode()
+        return json.dumps({"model": "m", "stream": True, "messages": messages}).encode()
+    return json.dumps({"model": "m", "messages": messages}).encode()
 
 
 def write_big_tape(folder: Path, request: bytes, megabytes: float) -> None:

@@ -18,6 +18,11 @@ import threading
 from pathlib import Path
 
 import openai
+from openai.types.chat import (
+    ChatCompletionMessageParam,
+    ChatCompletionStreamOptionsParam,
+    ChatCompletionToolParam,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -27,7 +32,7 @@ from tests.fakes.threaded import LoopThread
 from playingpack.app import start_server
 from playingpack.config import Config, PauseMode
 
-WEATHER_TOOL = {
+WEATHER_TOOL: ChatCompletionToolParam = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -39,7 +44,7 @@ WEATHER_TOOL = {
         },
     },
 }
-USAGE = {"include_usage": True}
+USAGE: ChatCompletionStreamOptionsParam = {"include_usage": True}
 CITIES = ["Paris", "Lyon", "Oslo", "Lisbon", "Kyoto"]
 
 
@@ -48,9 +53,10 @@ def send(client: openai.OpenAI, upstream: FakeUpstream, turn: int) -> None:
     replay = turn % 5 == 4
     city = CITIES[0] if replay else CITIES[turn % len(CITIES)]
     kind = 0 if replay else turn % 4
-    messages = [
+    question = f"What should I pack for {city} this week?"
+    messages: list[ChatCompletionMessageParam] = [
         {"role": "system", "content": "You are a concise travel assistant."},
-        {"role": "user", "content": f"What should I pack for {city} this week?"},
+        {"role": "user", "content": question},
     ]
     if kind == 0:
         if not replay:
@@ -82,7 +88,7 @@ def send(client: openai.OpenAI, upstream: FakeUpstream, turn: int) -> None:
         client.chat.completions.create(model="gpt-4o", messages=messages)
     else:
         upstream.queue(Reply(content=f"Pack layers for {city}.", delay=0.03))
-        with client.responses.stream(model="gpt-4.1-mini", input=messages[1]["content"]) as s:
+        with client.responses.stream(model="gpt-4.1-mini", input=question) as s:
             for _ in s:
                 pass
 

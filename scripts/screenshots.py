@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import openai
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, ViewportSize, expect, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -28,7 +28,7 @@ from playingpack.app import start_server
 from playingpack.config import Config, PauseMode
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-SIZE = {"width": 1440, "height": 900}
+SIZE: ViewportSize = {"width": 1440, "height": 900}
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

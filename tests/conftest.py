@@ -12,10 +12,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -23,12 +25,14 @@ import pytest
 from playingpack import Serving, serve
 from playingpack.app import Server, create_app, start_server
 from playingpack.config import Config
+from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import FakeUpstream
 from tests.fakes.person import Person
 from tests.fakes.threaded import LoopThread
 
 # Distinctive, so a test can grep every written file and every output line for it.
 API_KEY = "sk-pptest-Qz7XwV3kLm9Np2Rt5Ys8Ub4Hc6Jd1Fg0"
+ANTHROPIC_KEY = "sk-ant-pptest-Wq4Rz8Tn2Vb6Xc1Ym5Kd9Lf3Hg7Js0"
 
 # A chat completion as OpenAI sends it, for tests that write an upstream's answer themselves.
 COMPLETION = {
@@ -58,7 +62,7 @@ class Running:
         self.server: Server = self._thread.run(start_server(config, app=self.app))
         self.url = self.server.url
         self.base_url = f"{self.url}/v1"
-        self._clients: list[openai.OpenAI] = []
+        self._clients: list[openai.OpenAI | anthropic.Anthropic] = []
         self._people: list[Person] = []
         self._closed = False
 
@@ -73,6 +77,12 @@ class Running:
     def client(self, **options: Any) -> openai.OpenAI:
         """An SDK client for this server; closed with the server."""
         client = openai.OpenAI(base_url=self.base_url, api_key=API_KEY, **options)
+        self._clients.append(client)
+        return client
+
+    def anthropic(self, **options: Any) -> anthropic.Anthropic:
+        """An anthropic SDK client for this server; closed with the server."""
+        client = anthropic.Anthropic(base_url=self.url, api_key=ANTHROPIC_KEY, **options)
         self._clients.append(client)
         return client
 
@@ -118,6 +128,22 @@ def upstream() -> Iterator[FakeUpstream]:
     fake = FakeUpstream()
     yield fake
     fake.close()
+
+
+@pytest.fixture
+def fake_claude() -> Iterator[FakeAnthropic]:
+    fake = FakeAnthropic()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def agent() -> Iterator[ThreadPoolExecutor]:
+    """Runs SDK calls in the background while the test plays the person at the dashboard.
+    Not waited for at the end: closing the server ends any call a failed test left held."""
+    pool = ThreadPoolExecutor(max_workers=24)
+    yield pool
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 @pytest.fixture
@@ -176,8 +202,8 @@ class Process:
 
     def wait_for(self, pattern: str, timeout: float = 10) -> re.Match[str]:
         """The first line (seen so far or coming) matching ``pattern``, within ``timeout``."""
-        for line in self.lines:
-            if match := re.search(pattern, line):
+        for seen in self.lines:
+            if match := re.search(pattern, seen):
                 return match
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
@@ -224,6 +250,20 @@ def clean_env(env: dict[str, str] | None = None) -> dict[str, str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PLAYINGPACK_")}
     environment.update(env or {})
     return environment
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `playingpack *args` to its end (within 30 s), without PLAYINGPACK_* variables."""
+    return subprocess.run(
+        [*PLAYINGPACK, *args],
+        cwd=cwd,
+        env=clean_env(env),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def serving(tmp_path: Path, upstream: FakeUpstream, **settings: Any) -> Serving:

@@ -1,4 +1,4 @@
-"""Who may use the dashboard, its API and /ws (SPEC §11), through real HTTP on loopback.
+"""Who may use the dashboard, its API and /ws, through real HTTP on loopback.
 
 Every request is sent with the exact headers a browser (or a page attacking through one) would
 send: httpx lets a test set ``Host``, aiohttp's WebSocket client sends the handshake's headers.
@@ -183,7 +183,8 @@ def held(start_proxy: Callable[..., Running]) -> Iterator[tuple[Running, str, An
     proxy = start_proxy(pause_requests=True)
     person = proxy.person()
     with ThreadPoolExecutor(1) as pool:
-        call = pool.submit(proxy.client(max_retries=0).chat.completions.create, **ask("held"))
+        client = proxy.client(max_retries=0)
+        call = pool.submit(lambda: client.chat.completions.create(**ask("held")))
         flow = person.held()
         yield proxy, flow["id"], call
         if not call.done():  # let the call go, so the thread ends
@@ -401,7 +402,7 @@ def test_wrong_token_is_refused(exposed: Running, headers: dict[str, str], query
 def test_token_that_is_not_ascii_is_refused(
     exposed: Running, headers: dict[str, str], query: str
 ) -> None:
-    encoded = {name: value.encode("latin-1") for name, value in headers.items()}
+    encoded = {name.encode(): value.encode("latin-1") for name, value in headers.items()}
     response = httpx.get(f"{local_url(exposed)}/api/settings{query}", headers=encoded)
     assert (response.status_code, code(response)) == (401, "token_required")
 

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -164,20 +165,26 @@ def run_calls(base_url: str) -> list[tuple[str, str, str]]:
     return results + asyncio.run(concurrently())
 
 
-# LiteLLM's proxy alone takes ~5 s to start on an idle machine (its imports), more under load.
-@pytest.mark.timeout(150)
-def test_litellm_proxy_as_upstream(tmp_path: Path) -> None:
+# LiteLLM's proxy alone takes ~5 s to start on an idle machine (its imports), more under load,
+# so one serves the module (one per xdist worker that runs a test of it).
+pytestmark = pytest.mark.timeout(150)
+
+
+@pytest.fixture(scope="module")
+def litellm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteLLMProxy]:
+    with LiteLLMProxy(tmp_path_factory.mktemp("litellm")) as proxy:
+        yield proxy
+
+
+def test_litellm_proxy_as_upstream(tmp_path: Path, litellm: LiteLLMProxy) -> None:
     tapes = tmp_path / "tapes"
-    with (
-        LiteLLMProxy(tmp_path / "litellm") as litellm,
-        Playingpack(
-            tmp_path / "recording",
-            upstream=litellm.url,
-            record="auto",
-            tapes_dir=tapes,
-            logs_dir=tmp_path / "logs-recording",
-        ) as recording,
-    ):
+    with Playingpack(
+        tmp_path / "recording",
+        upstream=litellm.url,
+        record="auto",
+        tapes_dir=tapes,
+        logs_dir=tmp_path / "logs-recording",
+    ) as recording:
         since = recording.mark()
         recorded = run_calls(recording.root("litellm") + "/v1")
         check_flows(recording, "litellm", since, calls=4 * CALLS, source="upstream", tools=[])
@@ -186,7 +193,7 @@ def test_litellm_proxy_as_upstream(tmp_path: Path) -> None:
 
     with Playingpack(
         tmp_path / "replaying",
-        upstream=litellm.url,  # stopped: nothing listens there any more
+        upstream=not_listening(),  # so any call that reached for the upstream would fail
         record="replay-only",
         tapes_dir=tapes,
         logs_dir=tmp_path / "logs-replaying",
@@ -197,8 +204,9 @@ def test_litellm_proxy_as_upstream(tmp_path: Path) -> None:
     assert replayed == recorded
 
 
-@pytest.mark.timeout(150)
-def test_litellm_proxy_errors_pass_through_and_leave_no_tape(tmp_path: Path) -> None:
+def test_litellm_proxy_errors_pass_through_and_leave_no_tape(
+    tmp_path: Path, litellm: LiteLLMProxy
+) -> None:
     """Real 500, 429 and 529 answers of a real server reach the SDK as sent: same status and
     body, the SDK raises its usual error, the flow ends in ERROR, and nothing is recorded."""
     tapes = tmp_path / "tapes"
@@ -208,19 +216,16 @@ def test_litellm_proxy_errors_pass_through_and_leave_no_tape(tmp_path: Path) -> 
         ("overloaded", True, 529, openai.APIStatusError),
     ]
     headers = {"Authorization": f"Bearer {API_KEY}"}
-    with (
-        LiteLLMProxy(tmp_path / "litellm") as litellm,
-        Playingpack(
-            tmp_path / "pp",
-            upstream=litellm.url,
-            record="auto",
-            tapes_dir=tapes,
-            logs_dir=tmp_path / "logs",
-        ) as pp,
-    ):
+    with Playingpack(
+        tmp_path / "pp",
+        upstream=litellm.url,
+        record="auto",
+        tapes_dir=tapes,
+        logs_dir=tmp_path / "logs",
+    ) as pp:
         since = pp.mark()
         for model, stream, status, error in cases:
-            request = {
+            request: dict[str, Any] = {
                 "model": model,
                 "messages": [{"role": "user", "content": f"fail as {model}"}],
                 "stream": stream,

@@ -183,7 +183,7 @@ def test_held_calls_outlive_the_timeouts(
     person = proxy.person()
     client = proxy.client(max_retries=0)
     with ThreadPoolExecutor(2) as agent:
-        plain = agent.submit(client.chat.completions.create, **ask("plain"))
+        plain = agent.submit(lambda: client.chat.completions.create(**ask("plain")))
         streamed = agent.submit(
             lambda: "".join(
                 chunk.choices[0].delta.content or ""
@@ -268,7 +268,10 @@ def test_at_the_limit_with_every_connection_busy_new_ones_get_503(
     person.http.get("/api/flows").raise_for_status()
     agents = [proxy.client(max_retries=0) for _ in range(5)]  # and five held calls
     with ThreadPoolExecutor(5) as pool:
-        calls = [pool.submit(agent.chat.completions.create, **ask("held")) for agent in agents]
+        calls = [
+            pool.submit(functools.partial(agent.chat.completions.create, **ask("held")))
+            for agent in agents
+        ]
         held = [person.held() for _ in agents]
         response = httpx.get(f"{proxy.url}/health", timeout=5)
         assert response.status_code == 503

@@ -1,4 +1,4 @@
-"""Holding calls and deciding on them through /api, with the SDK as the agent (SPEC §5, §8)."""
+"""Holding calls and deciding on them through /api, with the SDK as the agent ."""
 
 from __future__ import annotations
 
@@ -7,26 +7,21 @@ import logging
 import random
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletion
+from openai.types.chat.chat_completion_message_function_tool_call import Function
 
 from playingpack.config import PauseMode
 from tests.conftest import API_KEY, Running, ask
 from tests.fakes.openai_upstream import FakeUpstream, Reply
 
 WEATHER = ("get_weather", '{"city": "Paris", "unit": "celsius"}')
-
-
-@pytest.fixture
-def agent() -> Iterator[ThreadPoolExecutor]:
-    """Runs SDK calls in the background while the test plays the person."""
-    with ThreadPoolExecutor(max_workers=24) as pool:
-        yield pool
 
 
 def collect(stream: Any) -> tuple[str, list[Any]]:
@@ -45,8 +40,35 @@ def collect(stream: Any) -> tuple[str, list[Any]]:
     return text, [calls[i] for i in sorted(calls)]
 
 
-def streamed(client: openai.OpenAI, question: str = "Weather in Paris?") -> Callable[[], Any]:
+def streamed(
+    client: openai.OpenAI, question: str = "Weather in Paris?"
+) -> Callable[[], tuple[str, list[Any]]]:
+    """A streamed call: its text and tool calls."""
     return lambda: collect(client.chat.completions.create(stream=True, **ask(question)))
+
+
+def answered(client: openai.OpenAI, question: str) -> Callable[[], ChatCompletion]:
+    """A JSON call: the answer the SDK parsed."""
+    return lambda: client.chat.completions.create(**ask(question))
+
+
+def functions(answer: ChatCompletion) -> list[Function]:
+    """The functions an answer calls (each with its name and its arguments as JSON text)."""
+    calls = answer.choices[0].message.tool_calls or []
+    assert all(call.type == "function" for call in calls)
+    return [call.function for call in calls if call.type == "function"]
+
+
+def accumulated(client: openai.OpenAI, question: str) -> Callable[[], ChatCompletion]:
+    """A streamed call: the completion the SDK's stream helper builds of the chunks."""
+
+    def run() -> ChatCompletion:
+        with client.chat.completions.stream(**ask(question)) as stream:
+            for _ in stream:
+                pass
+            return stream.get_final_completion()
+
+    return run
 
 
 def test_states_of_replayed_recorded_allowed_and_mocked_calls(
@@ -198,100 +220,22 @@ def test_held_tape_replay_is_allowed_or_mocked_like_an_upstream_answer(
     recorded = client.chat.completions.create(**ask("tape me"))
     person.http.patch("/api/settings", json={"pause": "tool-calls"}).raise_for_status()
 
-    call = agent.submit(lambda: client.chat.completions.create(**ask("tape me")))
+    call = agent.submit(answered(client, "tape me"))
     held = person.held()
     assert held["source"] == "tape" and held["tool_calls"][0]["name"] == "get_weather"
     person.decide(held["id"], action="allow")
     assert call.result(10).model_dump() == recorded.model_dump()
     assert person.states(held["id"]) == ["LOOKUP", "REPLAY", "INTERCEPT", "FLUSH", "COMPLETE"]
 
-    call = agent.submit(streamed(client, "tape me"))
+    stream_call = agent.submit(streamed(client, "tape me"))
     held = person.held()
     mock = {"tool_calls": [{"name": "get_weather", "arguments": {"city": "Lyon"}}]}
     person.decide(held["id"], action="mock", mock=mock)
-    _, calls = call.result(10)
+    _, calls = stream_call.result(10)
     assert calls[0]["name"] == "get_weather" and json.loads(calls[0]["arguments"]) == {
         "city": "Lyon"
     }
     assert len(upstream.received) == 1  # both answers came from the tape
-
-
-@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
-def test_every_kind_of_mock_is_parsed_by_the_sdk(
-    start_proxy: Callable[..., Running],
-    upstream: FakeUpstream,
-    agent: ThreadPoolExecutor,
-    stream: bool,
-) -> None:
-    proxy = start_proxy(pause=PauseMode.ALL)
-    person = proxy.person()
-    client = proxy.client(max_retries=0)
-
-    def run(question: str) -> Future[Any]:
-        if stream:
-            return agent.submit(streamed(client, question))
-        return agent.submit(lambda: client.chat.completions.create(**ask(question)))
-
-    def mocked(question: str, mock: dict[str, Any]) -> Any:
-        upstream.queue(Reply(content="the real answer"))
-        call = run(question)
-        held = person.held()
-        response = person.decide(held["id"], action="mock", mock=mock)
-        assert response.status_code == 200, response.text
-        return call.result(10)
-
-    text = mocked("text", {"content": "mocked text"})
-    tools = mocked(
-        "tools",
-        {
-            "tool_calls": [
-                {"name": "get_weather", "arguments": {"city": "Oslo"}},
-                {"name": "get_time", "arguments": '{"tz": "CET"}', "id": "call_mine"},
-            ]
-        },
-    )
-    full = mocked(
-        "full",
-        {
-            "response": {
-                "choices": [{"message": {"role": "assistant", "content": "from a full response"}}]
-            }
-        },
-    )
-    if stream:
-        assert text == ("mocked text", [])
-        assert [c["name"] for c in tools[1]] == ["get_weather", "get_time"]
-        assert json.loads(tools[1][0]["arguments"]) == {"city": "Oslo"}
-        assert tools[1][0]["id"].startswith("call_") and tools[1][1]["id"] == "call_mine"
-        assert full == ("from a full response", [])
-    else:
-        assert text.choices[0].message.content == "mocked text"
-        assert text.model == "gpt-4o-mini" and text.id.startswith("chatcmpl-")
-        calls = tools.choices[0].message.tool_calls
-        assert [c.function.name for c in calls] == ["get_weather", "get_time"]
-        assert json.loads(calls[0].function.arguments) == {"city": "Oslo"}
-        assert calls[1].id == "call_mine"
-        assert tools.choices[0].finish_reason == "tool_calls"
-        assert full.choices[0].message.content == "from a full response"
-        assert full.model == "gpt-4o-mini"
-
-    upstream.queue(Reply(content="the real answer"))
-    call = run("error")
-    held = person.held()
-    person.decide(
-        held["id"], action="mock", mock={"error": {"status": 429, "message": "slow down (mock)"}}
-    )
-    with pytest.raises(openai.RateLimitError, match="slow down") as raised:
-        call.result(10)
-    assert raised.value.status_code == 429
-    # No mock became a tape: each request's tape holds the real answer (mock content is
-    # rendered in one piece, so it would show whole).
-    assert len(proxy.tapes()) == 4
-    for path in proxy.tapes():
-        text = path.read_text()
-        assert "real" in text
-        for made_up in ("mocked text", "Oslo", "from a full response", "slow down"):
-            assert made_up not in text
 
 
 def test_mock_saved_on_request_becomes_the_tape(
@@ -300,7 +244,7 @@ def test_mock_saved_on_request_becomes_the_tape(
     proxy = start_proxy(pause=PauseMode.ALL)
     person = proxy.person()
     client = proxy.client()
-    call = agent.submit(lambda: client.chat.completions.create(**ask("save it")))
+    call = agent.submit(answered(client, "save it"))
     held = person.held()
     person.decide(held["id"], action="mock", mock={"content": "kept"}, save=True)
     assert call.result(10).choices[0].message.content == "kept"
@@ -316,7 +260,7 @@ def test_edit_changes_the_real_answer(
     client = proxy.client()
     upstream.queue(Reply(tool_calls=[WEATHER]), Reply(tool_calls=[WEATHER]))
 
-    call = agent.submit(lambda: client.chat.completions.create(**ask("edit json")))
+    call = agent.submit(answered(client, "edit json"))
     held = person.held()
     detail = person.http.get(f"/api/flows/{held['id']}").json()
     real_id = detail["response"]["id"]
@@ -325,63 +269,54 @@ def test_edit_changes_the_real_answer(
     assert response.status_code == 200, response.text
     answer = call.result(10)
     assert answer.id == real_id  # the real answer, changed
-    assert json.loads(answer.choices[0].message.tool_calls[0].function.arguments)["city"] == (
-        "Berlin"
-    )
+    assert [json.loads(f.arguments)["city"] for f in functions(answer)] == ["Berlin"]
     assert answer.usage is not None and answer.usage.total_tokens > 0
 
-    call = agent.submit(streamed(client, "edit stream"))
+    stream_call = agent.submit(streamed(client, "edit stream"))
     held = person.held()
     whole = person.http.get(f"/api/flows/{held['id']}").json()["response"]
     whole["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] = '{"city": "Rome"}'
     person.decide(held["id"], action="edit", response=whole)
-    _, calls = call.result(10)
+    _, calls = stream_call.result(10)
     assert json.loads(calls[0]["arguments"]) == {"city": "Rome"}
 
 
-def test_text_before_a_tool_call_passes_and_a_mock_continues_the_same_stream(
-    start_proxy: Callable[..., Running], upstream: FakeUpstream, agent: ThreadPoolExecutor
+@pytest.mark.parametrize(
+    ("decision", "content", "arguments"),
+    [
+        ({"action": "mock", "mock": {"content": "It is sunny."}}, "Let me check. It is sunny.", []),
+        (
+            {
+                "action": "edit",
+                "tool_calls": [{"name": "get_weather", "arguments": {"city": "Nice"}}],
+            },
+            "Let me check. ",
+            [{"city": "Nice"}],
+        ),
+    ],
+    ids=["mock", "edit"],
+)
+def test_text_before_a_tool_call_passes_and_the_decision_continues_the_same_stream(
+    start_proxy: Callable[..., Running],
+    upstream: FakeUpstream,
+    agent: ThreadPoolExecutor,
+    decision: dict[str, Any],
+    content: str,
+    arguments: list[dict[str, Any]],
 ) -> None:
+    """The text already delivered is neither repeated nor lost, whatever comes after it."""
     proxy = start_proxy(pause=PauseMode.TOOL_CALLS)
     person = proxy.person()
     client = proxy.client()
     upstream.queue(Reply(content="Let me check. ", tool_calls=[WEATHER], text_before_tools=True))
 
-    def run() -> Any:
-        with client.chat.completions.stream(**ask("preamble")) as stream:
-            for _ in stream:
-                pass
-            return stream.get_final_completion()
-
-    call = agent.submit(run)
+    call = agent.submit(accumulated(client, "preamble"))
     held = person.held()
-    person.decide(held["id"], action="mock", mock={"content": "It is sunny."})
-    final = call.result(10)
-    assert final.choices[0].message.content == "Let me check. It is sunny."
-    assert final.id.startswith("chatcmpl-fake")  # one stream, the ids it started with
-
-
-def test_edit_after_text_was_delivered_does_not_repeat_the_text(
-    start_proxy: Callable[..., Running], upstream: FakeUpstream, agent: ThreadPoolExecutor
-) -> None:
-    proxy = start_proxy(pause=PauseMode.TOOL_CALLS)
-    person = proxy.person()
-    client = proxy.client()
-    upstream.queue(Reply(content="Let me check. ", tool_calls=[WEATHER], text_before_tools=True))
-
-    def run() -> Any:
-        with client.chat.completions.stream(**ask("edit after text")) as stream:
-            for _ in stream:
-                pass
-            return stream.get_final_completion()
-
-    call = agent.submit(run)
-    held = person.held()
-    edited = [{"name": "get_weather", "arguments": {"city": "Nice"}}]
-    person.decide(held["id"], action="edit", tool_calls=edited)
-    message = call.result(10).choices[0].message
-    assert message.content == "Let me check. "
-    assert json.loads(message.tool_calls[0].function.arguments) == {"city": "Nice"}
+    assert person.decide(held["id"], **decision).status_code == 200
+    answer = call.result(10)
+    assert answer.choices[0].message.content == content
+    assert [json.loads(f.arguments) for f in functions(answer)] == arguments
+    assert answer.id.startswith("chatcmpl-fake")  # one stream, the ids it started with
 
 
 def test_call_held_before_it_is_sent(
@@ -392,7 +327,7 @@ def test_call_held_before_it_is_sent(
     client = proxy.client()
 
     # Edit the request, then it goes on: sent, recorded under the edited request.
-    call = agent.submit(lambda: client.chat.completions.create(**ask("original question")))
+    call = agent.submit(answered(client, "original question"))
     held = person.held()
     assert held["hold"]["stage"] == "request" and held["source"] is None
     assert len(upstream.received) == 0
@@ -405,14 +340,14 @@ def test_call_held_before_it_is_sent(
     (tape,) = proxy.tapes()
 
     # Answer another request from that tape: the upstream is not called.
-    call = agent.submit(streamed(client, "something else"))
+    stream_call = agent.submit(streamed(client, "something else"))
     held = person.held()
     person.decide(held["id"], action="tape", tape=tape.stem)
-    assert call.result(10)[0] == "Hello from the fake upstream!"
+    assert stream_call.result(10)[0] == "Hello from the fake upstream!"
     assert person.finished(held["id"])["source"] == "tape"
 
     # Mock before sending: the upstream is not called either.
-    call = agent.submit(lambda: client.chat.completions.create(**ask("mock first")))
+    call = agent.submit(answered(client, "mock first"))
     held = person.held()
     refused = person.decide(held["id"], action="edit", content="not yet")
     assert refused.status_code == 422 and refused.json()["error"]["param"] == "request"
@@ -508,9 +443,7 @@ def test_twenty_held_calls_resolved_in_random_order_each_get_their_own_answer(
         if number % 2:
             calls[question] = agent.submit(streamed(client, question))
         else:
-            calls[question] = agent.submit(
-                lambda q=question: client.chat.completions.create(**ask(q))
-            )
+            calls[question] = agent.submit(answered(client, question))
     held = [person.held() for _ in questions]
     random.Random(7).shuffle(held)
     for flow in held:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from openai._models import construct_type
@@ -175,7 +175,7 @@ def sdk_accumulates(events: list[str]) -> dict[str, Any]:
             if event.data == "[DONE]":
                 break
             chunk = construct_type(type_=ChatCompletionChunk, value=json.loads(event.data))
-            state.handle_chunk(chunk)
+            state.handle_chunk(cast(ChatCompletionChunk, chunk))  # construct_type returns object
     snapshot: dict[str, Any] = state.current_completion_snapshot.model_dump(
         exclude_none=True, warnings=False
     )
@@ -375,7 +375,7 @@ OPENROUTER_REASONING = stream(
     OPENROUTER_CLAUDE,
     *(
         piece(delta, native_finish_reason=None, logprobs=None)
-        for delta in (
+        for delta in [
             {"role": "assistant", "content": "", "reasoning": None, "reasoning_details": []},
             reasoning(None, text="", signature=""),
             reasoning("This", text="This"),
@@ -386,7 +386,7 @@ OPENROUTER_REASONING = stream(
             reasoning(None, signature=SIGNATURE),
             {"role": "assistant", "content": "2 ", "reasoning": None, "reasoning_details": []},
             {"role": "assistant", "content": "+ 2 = 4", "reasoning": None, "reasoning_details": []},
-        )
+        ]
     ),
     piece(
         {"role": "assistant", "content": "", "reasoning": None, "reasoning_details": []},
@@ -425,6 +425,25 @@ def test_reasoning_details_pieces_merge_by_index_into_one_entry() -> None:
 
 
 # vercel/ai deepseek-tool-call, groq-tool-call, mistral-tool-call and openai-text .chunks.txt
+DEEPSEEK_DELTAS: list[dict[str, Any]] = [
+    {"role": "assistant", "content": None, "reasoning_content": ""},
+    {"content": None, "reasoning_content": "The"},
+    {"content": None, "reasoning_content": " user"},
+    {
+        "tool_calls": [
+            {
+                "index": 0,
+                "id": "call_00_ioIn7yN9p1ZOMNpDLwd4MgAF",
+                "type": "function",
+                "function": {"name": "weather", "arguments": ""},
+            }
+        ]
+    },
+    *(
+        {"tool_calls": [{"index": 0, "function": {"arguments": text}}]}
+        for text in ("{", '"', "location", '"', ": ", '"', "San", " Francisco", '"', "}")
+    ),
+]
 DEEPSEEK_TOOL_CALL = stream(
     {
         "id": "cca85624-4056-401f-b220-d77601d1f70d",
@@ -433,28 +452,7 @@ DEEPSEEK_TOOL_CALL = stream(
         "model": "deepseek-reasoner",
         "system_fingerprint": "fp_eaab8d114b_prod0820_fp8_kvcache",
     },
-    *(
-        {**piece(delta, logprobs=None), "usage": None}
-        for delta in (
-            {"role": "assistant", "content": None, "reasoning_content": ""},
-            {"content": None, "reasoning_content": "The"},
-            {"content": None, "reasoning_content": " user"},
-            {
-                "tool_calls": [
-                    {
-                        "index": 0,
-                        "id": "call_00_ioIn7yN9p1ZOMNpDLwd4MgAF",
-                        "type": "function",
-                        "function": {"name": "weather", "arguments": ""},
-                    }
-                ]
-            },
-            *(
-                {"tool_calls": [{"index": 0, "function": {"arguments": text}}]}
-                for text in ("{", '"', "location", '"', ": ", '"', "San", " Francisco", '"', "}")
-            ),
-        )
-    ),
+    *({**piece(delta, logprobs=None), "usage": None} for delta in DEEPSEEK_DELTAS),
     {
         **piece({"content": "", "reasoning_content": None}, "tool_calls", logprobs=None),
         "usage": {

@@ -11,11 +11,16 @@ import openai
 import pytest
 
 from playingpack.config import PauseMode
+from playingpack.providers import ToolCall
 from playingpack.providers.openai_completions import OpenAICompletions
 from tests.conftest import Running
 from tests.fakes.openai_upstream import FakeUpstream, Reply
 
-PROMPT = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say hello", "max_tokens": 16}
+PROMPT: dict[str, Any] = {
+    "model": "gpt-3.5-turbo-instruct",
+    "prompt": "Say hello",
+    "max_tokens": 16,
+}
 
 
 def text_of(stream: openai.Stream[openai.types.Completion]) -> str:
@@ -48,29 +53,31 @@ def test_json_tape_replays_as_a_stream_with_usage(
         client.completions.create(stream=True, stream_options={"include_usage": True}, **PROMPT)
     )
     assert "".join(c.choices[0].text for c in chunks if c.choices) == "Once upon a time"
-    assert chunks[-1].usage is not None
-    assert chunks[-1].usage.total_tokens == recorded.usage.total_tokens  # type: ignore[union-attr]
+    assert chunks[-1].usage is not None and recorded.usage is not None
+    assert chunks[-1].usage.total_tokens == recorded.usage.total_tokens
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
 def test_held_completion_can_be_mocked_with_text_only(
-    start_proxy: Callable[..., Running], upstream: FakeUpstream, stream: bool
+    start_proxy: Callable[..., Running],
+    upstream: FakeUpstream,
+    agent: ThreadPoolExecutor,
+    stream: bool,
 ) -> None:
     proxy = start_proxy(pause=PauseMode.ALL)
     person = proxy.person()
     client = proxy.client()
-    with ThreadPoolExecutor(1) as pool:
-        if stream:
-            call = pool.submit(lambda: text_of(client.completions.create(stream=True, **PROMPT)))
-        else:
-            call = pool.submit(lambda: client.completions.create(**PROMPT).choices[0].text)
-        held = person.held()
-        refused = person.decide(
-            held["id"], action="mock", mock={"tool_calls": [{"name": "x", "arguments": {}}]}
-        )
-        assert refused.status_code == 422 and "no tool calls" in refused.json()["error"]["message"]
-        person.decide(held["id"], action="mock", mock={"content": "mocked completion"})
-        assert call.result(10) == "mocked completion"
+    if stream:
+        call = agent.submit(lambda: text_of(client.completions.create(stream=True, **PROMPT)))
+    else:
+        call = agent.submit(lambda: client.completions.create(**PROMPT).choices[0].text)
+    held = person.held()
+    refused = person.decide(
+        held["id"], action="mock", mock={"tool_calls": [{"name": "x", "arguments": {}}]}
+    )
+    assert refused.status_code == 422 and "no tool calls" in refused.json()["error"]["message"]
+    person.decide(held["id"], action="mock", mock={"content": "mocked completion"})
+    assert call.result(10) == "mocked completion"
 
 
 def test_round_trip_of_literal_events() -> None:
@@ -95,9 +102,7 @@ def test_round_trip_of_literal_events() -> None:
         provider.mock_answer("m", None, [provider_call()])
 
 
-def provider_call() -> object:
-    from playingpack.providers import ToolCall
-
+def provider_call() -> ToolCall:
     return ToolCall("", "x", "{}")
 
 

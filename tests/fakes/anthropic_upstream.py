@@ -17,13 +17,12 @@ import asyncio
 import json
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.threaded import AppServer
+from tests.fakes.threaded import Scripted
 from tests.fakes.untidy import Untidy, finish, send, start
 
 MODEL = "claude-haiku-4-5"
@@ -60,19 +59,14 @@ class Received:
     body: bytes
 
 
-class FakeAnthropic(AppServer):
+class FakeAnthropic(Scripted[Reply]):
     """The fake Anthropic API on 127.0.0.1 (a free port), served from a background thread."""
 
     def __init__(self) -> None:
+        super().__init__(Reply())
         self.received: list[Received] = []
-        self.replies: deque[Reply] = deque()
-        self.default = Reply()
         self.sent_events = 0
         self.start("fake-anthropic")
-
-    def queue(self, *replies: Reply) -> None:
-        """Answer the next requests with these replies, in order."""
-        self.replies.extend(replies)
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self._messages)
@@ -91,7 +85,7 @@ class FakeAnthropic(AppServer):
             return _error(400, "invalid_request_error", "anthropic-version: header is required")
         if "x-api-key" not in request.headers and "authorization" not in request.headers:
             return _error(401, "authentication_error", "x-api-key header is required")
-        reply = self.replies.popleft() if self.replies else self.default
+        reply = self.next_reply()
         if reply.status >= 400:
             return _error(reply.status, reply.error_type, reply.error_message, reply.headers)
         body = json.loads(raw)
@@ -197,6 +191,7 @@ class Answer:
         tool_inputs = iter(arguments for _, arguments in self.reply.tool_uses)
         for index, block in enumerate(self.blocks()):
             kind = block["type"]
+            opening: dict[str, Any]
             deltas: list[dict[str, Any]] = []
             if kind == "thinking":
                 opening = {"type": "thinking", "thinking": "", "signature": ""}

@@ -16,13 +16,12 @@ import json
 import struct
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.threaded import AppServer
+from tests.fakes.threaded import Scripted
 from tests.fakes.untidy import Untidy, finish, send, start
 
 
@@ -65,21 +64,16 @@ class Received:
     body: bytes
 
 
-class FakeUpstream(AppServer):
+class FakeUpstream(Scripted[Reply]):
     """The fake OpenAI API on 127.0.0.1 (a free port), served from a background thread."""
 
     def __init__(self) -> None:
+        super().__init__(Reply())
         self.received: list[Received] = []
-        self.replies: deque[Reply] = deque()
-        self.default = Reply()
         self.sent_chunks = 0
         self.streamed: list[bytes] = []  # every stream's bytes, as written
         self.cancelled = threading.Event()
         self.start("fake-upstream", client_max_size=64 * 1024**2)
-
-    def queue(self, *replies: Reply) -> None:
-        """Answer the next requests with these replies, in order."""
-        self.replies.extend(replies)
 
     def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/v1/chat/completions", self._chat)
@@ -163,7 +157,7 @@ class FakeUpstream(AppServer):
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         """Legacy completions: ``text_completion`` JSON, or its chunks and ``[DONE]``."""
         body = json.loads(await self._remember(request))
-        reply = self.replies.popleft() if self.replies else self.default
+        reply = self.next_reply()
         text = reply.content or ""
         base = {
             "id": f"cmpl-fake{time.monotonic_ns()}",
@@ -214,16 +208,14 @@ class FakeUpstream(AppServer):
                 },
                 status=405,
             )
-        reply = self.replies.popleft() if self.replies else self.default
+        reply = self.next_reply()
         body = json.loads(raw)
         failed = await self._hang_or_fail(reply)
         if failed is not None:
             return failed
         answer = _Answer(body, reply)
         if not body.get("stream"):
-            if reply.first_delay:
-                await asyncio.sleep(reply.first_delay)
-            return web.json_response(reply.body or answer.completion(), headers=reply.headers)
+            return await self._whole(reply, answer.completion())
         events = answer.events()
         if reply.end_without_done:
             events = [event for event in events if not event.startswith("data: [DONE]")]
@@ -258,20 +250,24 @@ class FakeUpstream(AppServer):
     async def _responses(self, request: web.Request) -> web.StreamResponse:
         """The Responses API: a ``response`` JSON, or its typed events."""
         raw = await self._remember(request)
-        reply = self.replies.popleft() if self.replies else self.default
+        reply = self.next_reply()
         body = json.loads(raw)
         failed = await self._hang_or_fail(reply)
         if failed is not None:
             return failed
         answer = _ResponsesAnswer(body, reply)
         if not body.get("stream"):
-            if reply.first_delay:
-                await asyncio.sleep(reply.first_delay)
-            return web.json_response(reply.body or answer.response(), headers=reply.headers)
+            return await self._whole(reply, answer.response())
         events = answer.events()
         if reply.end_without_done:
             events = events[:-1]  # no response.completed
         return await self._stream(request, reply, [*events, *reply.trailing])
+
+    async def _whole(self, reply: Reply, answer: dict[str, Any]) -> web.Response:
+        """A JSON answer: ``reply.body`` if it gives one, after ``reply.first_delay``."""
+        if reply.first_delay:
+            await asyncio.sleep(reply.first_delay)
+        return web.json_response(reply.body or answer, headers=reply.headers)
 
     async def _stream(
         self, request: web.Request, reply: Reply, events: list[str]
@@ -291,8 +287,8 @@ class FakeUpstream(AppServer):
         self.streamed.append(b"")
         write = response.write
 
-        async def keep(data: bytes) -> None:
-            self.streamed[slot] += data
+        async def keep(data: bytes | bytearray | memoryview) -> None:
+            self.streamed[slot] += bytes(data)
             await write(data)
 
         response.write = keep  # type: ignore[method-assign]
@@ -333,9 +329,11 @@ class _Answer:
         self.created = int(time.time())
         self.model = str(request.get("model", "gpt-4o-mini"))
         prompt = json.dumps(request.get("messages", []))
+        prompt_tokens = len(prompt) // 4
+        completion_tokens = len(reply.content or "") // 4 + 5 * len(reply.tool_calls)
         self.usage = {
-            "prompt_tokens": len(prompt) // 4,
-            "completion_tokens": len(reply.content or "") // 4 + 5 * len(reply.tool_calls),
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
             "completion_tokens_details": {
                 "reasoning_tokens": 0,
@@ -343,8 +341,8 @@ class _Answer:
                 "accepted_prediction_tokens": 0,
                 "rejected_prediction_tokens": 0,
             },
+            "total_tokens": prompt_tokens + completion_tokens,
         }
-        self.usage["total_tokens"] = self.usage["prompt_tokens"] + self.usage["completion_tokens"]
         self.finish_reason = "tool_calls" if reply.tool_calls else "stop"
 
     def completion(self) -> dict[str, Any]:

@@ -58,20 +58,24 @@ class Person:
 
     def held(self, timeout: float = 10) -> Message:
         """The next flow that becomes held (state INTERCEPT)."""
-        return self.wait(
+        message = self.wait(
             lambda m: m["type"] == "flow" and m["flow"]["state"] == "INTERCEPT", timeout
-        )["flow"]
+        )
+        flow: Message = message["flow"]
+        return flow
 
     def finished(self, flow_id: str, timeout: float = 10) -> Message:
         """The flow ``flow_id`` once it is COMPLETE or ERROR."""
-        return self.wait(
+        message = self.wait(
             lambda m: (
                 m["type"] == "flow"
                 and m["flow"]["id"] == flow_id
                 and m["flow"]["state"] in ("COMPLETE", "ERROR")
             ),
             timeout,
-        )["flow"]
+        )
+        flow: Message = message["flow"]
+        return flow
 
     def states(self, flow_id: str) -> list[str]:
         """The states of ``flow_id`` in the order /ws announced them, once it has finished."""

@@ -5,14 +5,16 @@ from __future__ import annotations
 import abc
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections import deque
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import uvloop
 from aiohttp import web
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class LoopThread:
@@ -40,7 +42,7 @@ class LoopThread:
 
         return self.run(wrapper(), timeout)
 
-    def close(self, cleanup: Callable[[], Awaitable[None]] | None = None) -> None:
+    def close(self, cleanup: Callable[[], Coroutine[Any, Any, None]] | None = None) -> None:
         """Run ``cleanup`` on the loop, then stop it and join the thread."""
         if cleanup is not None:
             self.run(cleanup(), timeout=10)
@@ -90,3 +92,18 @@ class AppServer(abc.ABC):
         server = site._server
         assert server is not None
         return int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+
+
+class Scripted(AppServer, Generic[R]):
+    """A fake upstream that answers each request with the next queued reply, or ``default``."""
+
+    def __init__(self, default: R) -> None:
+        self.replies: deque[R] = deque()
+        self.default = default
+
+    def queue(self, *replies: R) -> None:
+        """Answer the next requests with these replies, in order."""
+        self.replies.extend(replies)
+
+    def next_reply(self) -> R:
+        return self.replies.popleft() if self.replies else self.default
