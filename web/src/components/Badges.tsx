@@ -1,5 +1,7 @@
 // Small labels shared by the list, the detail and the held panel.
 
+import { stateLabel } from '../lib/format';
+
 export function SourceBadge({ source }: { source: string | null }) {
   if (!source) return null;
   return <span className={`badge source-${source}`}>{source}</span>;
@@ -8,7 +10,7 @@ export function SourceBadge({ source }: { source: string | null }) {
 export function StateBadge({ state, held }: { state: string; held?: boolean }) {
   return (
     <span className={`state state-${state.toLowerCase()}${held ? ' state-held' : ''}`}>
-      {held ? 'HELD' : state}
+      {held ? 'HELD' : stateLabel(state)}
     </span>
   );
 }

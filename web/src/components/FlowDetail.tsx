@@ -1,7 +1,7 @@
 // The selected call: what it is, its states over time, and its request, answer, chunks, headers.
 import { useRef, type KeyboardEvent } from 'react';
 import type { FlowDetailJSON, FlowJSON, StateJSON } from '../api/types.gen';
-import { duration } from '../lib/format';
+import { duration, stateLabel } from '../lib/format';
 import { decide, useDecision } from '../stores/decisions';
 import { useAnswerText } from '../stores/details';
 import { AnswerView } from './AnswerView';
@@ -159,7 +159,7 @@ function Timeline({ history }: { history: StateJSON[] }) {
     <ol className="timeline" aria-label="State history">
       {history.map((entry, index) => (
         <li key={index} className={`state-${entry.state.toLowerCase()}`}>
-          <span className="timeline-state">{entry.state}</span>
+          <span className="timeline-state">{stateLabel(entry.state)}</span>
           <span className="mono muted">
             {entry.ms < 1000 ? `${entry.ms.toFixed(entry.ms < 10 ? 1 : 0)} ms` : duration(entry.ms)}
           </span>

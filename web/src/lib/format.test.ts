@@ -9,7 +9,15 @@ import {
   duration,
   pretty,
   prettyArguments,
+  stateLabel,
 } from './format';
+
+describe('stateLabel', () => {
+  it('names the held state HELD and keeps the others', () => {
+    expect(stateLabel('INTERCEPT')).toBe('HELD');
+    expect(stateLabel('STREAMING')).toBe('STREAMING');
+  });
+});
 
 describe('times', () => {
   it('shows a local clock time with milliseconds, and a local date', () => {

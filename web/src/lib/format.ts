@@ -3,6 +3,11 @@
 const pad = (value: number, width = 2) => String(value).padStart(width, '0');
 
 /** Local HH:MM:SS.mmm of an ISO timestamp. */
+/** A flow state as the dashboard names it: the held state's wire name is `INTERCEPT`. */
+export function stateLabel(state: string): string {
+  return state === 'INTERCEPT' ? 'HELD' : state;
+}
+
 export function clockTime(iso: string): string {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return iso;
