@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from playingpack.flows import FlowLog, Source, State
+from playingpack.flows import Flow, FlowLog, State
 from playingpack.providers import Summary, ToolCall, Usage
 from playingpack.request_log import format_line
+from playingpack.tapes import Chunk, Tape
 
 
 def test_replay_lifecycle_and_log_line(tmp_path: Path) -> None:
@@ -18,10 +20,11 @@ def test_replay_lifecycle_and_log_line(tmp_path: Path) -> None:
     seen: list[State] = []
     log.subscribe(lambda flow, _text: seen.append(flow.state))
     flow = log.open("POST", "/v1/chat/completions")
-    flow.model, flow.key, flow.status, flow.source = "gpt-4o", "ab" * 32, 200, Source.TAPE
-    log.transition(flow, State.REPLAY)
-    flow.summary = Summary("gpt-4o", Usage(10, 5), (ToolCall("c1", "get_weather", "{}"),))
-    log.transition(flow, State.COMPLETE)
+    flow.set_request({"model": "gpt-4o"}, streamed=False, size=17)
+    flow.set_key("ab" * 32)
+    tape = Tape("ab" * 32, "/v1/chat/completions", {}, 200, (Chunk("{}", 1),), streamed=False)
+    flow.replay(tape, Summary("gpt-4o", None, ()))
+    flow.complete(Summary("gpt-4o", Usage(10, 5), (ToolCall("c1", "get_weather", "{}"),)))
     assert seen == [State.LOOKUP, State.REPLAY, State.COMPLETE]
     assert [state for state, _ in flow.history] == seen
     assert flow.duration_ms is not None
@@ -36,29 +39,59 @@ def test_replay_lifecycle_and_log_line(tmp_path: Path) -> None:
         assert part in line
 
 
+TAPE = Tape("ab" * 32, "/v1/chat/completions", {}, 200, (Chunk("{}", 1),), streamed=False)
+NO_USAGE = Summary(None, None, ())
+
+
+def _replay(flow: Flow) -> None:
+    flow.replay(TAPE, NO_USAGE)
+
+
+def _connect(flow: Flow) -> None:
+    flow.connect()
+
+
+def _stream(flow: Flow) -> None:
+    flow.stream(200, {})
+
+
+def _complete(flow: Flow) -> None:
+    flow.complete(NO_USAGE)
+
+
+def _fail(flow: Flow) -> None:
+    flow.fail("boom")
+
+
+def _flush(flow: Flow) -> None:
+    flow.flush()
+
+
 @pytest.mark.parametrize(
-    ("path", "illegal"),
+    ("path", "illegal", "state"),
     [
-        ([State.REPLAY], State.STREAMING),
-        ([State.CONNECT], State.COMPLETE),
-        ([State.CONNECT, State.STREAMING, State.COMPLETE], State.ERROR),
-        ([], State.FLUSH),
+        ([_replay], _stream, State.STREAMING),
+        ([_connect], _complete, State.COMPLETE),
+        ([_connect, _stream, _complete], _fail, State.ERROR),
+        ([], _flush, State.FLUSH),
     ],
 )
-def test_illegal_transitions_raise(path: list[State], illegal: State) -> None:
+def test_illegal_moves_raise(
+    path: list[Callable[[Flow], None]], illegal: Callable[[Flow], None], state: State
+) -> None:
     log = FlowLog(None)
     flow = log.open("POST", "/v1/chat/completions")
-    for state in path:
-        log.transition(flow, state)
-    with pytest.raises(RuntimeError, match=f"to {illegal}"):
-        log.transition(flow, illegal)
+    for move in path:
+        move(flow)
+    with pytest.raises(RuntimeError, match=f"to {state}"):
+        illegal(flow)
 
 
 def test_any_live_state_can_fail(tmp_path: Path) -> None:
     log = FlowLog(tmp_path)
     flow = log.open("GET", "/v1/models")
-    log.transition(flow, State.CONNECT)
-    log.fail(flow, "upstream answered 500", 500)
+    flow.connect()
+    flow.fail("upstream answered 500", 500)
     log.close()
     assert flow.state is State.ERROR and flow.status == 500
     assert "error: upstream answered 500" in format_line(flow)
@@ -75,16 +108,16 @@ def test_log_lines_are_written_together_once_the_loop_runs_and_on_close(tmp_path
         log = FlowLog(tmp_path)
         for i in range(3):
             flow = log.open("GET", f"/v1/{i}")
-            log.transition(flow, State.CONNECT)
-            log.fail(flow, "boom")
+            flow.connect()
+            flow.fail("boom")
         assert list(tmp_path.glob("*.jsonl")) == []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 2
         while not list(tmp_path.glob("*.jsonl")) and loop.time() < deadline:
             await asyncio.sleep(0.01)
         flow = log.open("GET", "/v1/last")
-        log.transition(flow, State.CONNECT)
-        log.fail(flow, "boom")
+        flow.connect()
+        flow.fail("boom")
         log.close()
         (logfile,) = tmp_path.glob("*.jsonl")
         return [json.loads(line)["path"] for line in logfile.read_text().splitlines()]
@@ -96,9 +129,9 @@ def test_echo_receives_each_finished_line() -> None:
     lines: list[str] = []
     log = FlowLog(None, echo=lines.append)
     flow = log.open("GET", "/v1/models")
-    log.transition(flow, State.CONNECT)
+    flow.connect()
     assert lines == []
-    log.fail(flow, "upstream answered 404", 404)
+    flow.fail("upstream answered 404", 404)
     assert len(lines) == 1 and "404" in lines[0] and "/v1/models" in lines[0]
 
 
@@ -109,8 +142,8 @@ def test_unwritable_logs_folder_is_a_warning_not_a_crash(
     blocker.write_text("")
     log = FlowLog(blocker / "logs")
     flow = log.open("GET", "/v1/models")
-    log.transition(flow, State.CONNECT)
+    flow.connect()
     with caplog.at_level("WARNING", logger="playingpack.flows"):
-        log.fail(flow, "boom")
+        flow.fail("boom")
     assert flow.state is State.ERROR
     assert "could not write the request log" in caplog.text

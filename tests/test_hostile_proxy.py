@@ -632,10 +632,9 @@ def test_finished_flows_let_go_of_their_bodies_past_the_budget() -> None:
     kept = []
     for number in range(5):
         flow = flows.open("POST", "/v1/chat/completions")
-        flow.request = {"n": number}
-        flow.size = 300
-        flow.chunks = (Chunk("x" * 100, 0),)
-        flows.fail(flow, "done")
+        flow.set_request({"n": number}, streamed=False, size=300)
+        flow.take_answer((Chunk("x" * 100, 0),), streamed=False)
+        flow.fail("done")
         kept.append(flow)
     # 400 bytes each: the two newest fit in 1000.
     assert [flow.trimmed for flow in kept] == [True, True, True, False, False]

@@ -357,15 +357,6 @@ class FlowLog:
         self._body_bytes = 0
         return dropped
 
-    def transition(self, flow: Flow, state: State) -> None:
-        """Move ``flow`` to ``state`` with nothing else changed, as its lifecycle methods do;
-        an illegal move is a bug and raises RuntimeError."""
-        flow._move(state)
-
-    def fail(self, flow: Flow, message: str, status: int | None = None) -> None:
-        """End ``flow`` in ERROR (see Flow.fail)."""
-        flow.fail(message, status)
-
     def close(self) -> None:
         """Write the pending JSON lines and close the log file (reopened if another flow
         finishes)."""
