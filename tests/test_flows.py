@@ -147,3 +147,19 @@ def test_unwritable_logs_folder_is_a_warning_not_a_crash(
         flow.fail("boom")
     assert flow.state is State.ERROR
     assert "could not write the request log" in caplog.text
+
+
+def test_a_finished_flow_counts_its_answer_against_the_budget_whoever_gave_it() -> None:
+    log = FlowLog(None)
+    replayed = log.open("POST", "/v1/chat/completions")
+    replayed.set_request({}, streamed=False, size=10)
+    replayed.replay(TAPE, NO_USAGE)
+    replayed.complete()
+    relayed = log.open("POST", "/v1/chat/completions")
+    relayed.set_request({}, streamed=True, size=10)
+    relayed.connect()
+    relayed.stream(200, {})
+    relayed.take_answer((Chunk("data: é\n\n", 0), Chunk("data: [DONE]\n\n", 0)), streamed=True)
+    relayed.complete(NO_USAGE)
+    assert replayed.size == 10 + TAPE.size == 12
+    assert relayed.size == 10 + len("data: é\n\n") + len("data: [DONE]\n\n")

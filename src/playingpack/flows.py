@@ -113,6 +113,7 @@ class Flow:
     _started: float = field(default_factory=time.perf_counter, repr=False)
     # Told of every move (the FlowLog that opened the flow).
     _on_move: Callable[[Flow], None] | None = field(default=None, repr=False)
+    _tape: Tape | None = field(default=None, repr=False)  # the tape replayed, if any
 
     @property
     def is_finished(self) -> bool:
@@ -183,6 +184,7 @@ class Flow:
         self.summary = summary
         self.chunks = tape.chunks
         self.answer_streamed = tape.streamed
+        self._tape = tape
         self._move(State.REPLAY)
 
     def begin_hold(self, hold: Hold) -> None:
@@ -244,6 +246,7 @@ class Flow:
         """Let go of the bodies (the logs never held them)."""
         self.request = self.answer = None
         self.chunks = ()
+        self._tape = None
         self.trimmed = True
 
     def _move(self, state: State) -> None:
@@ -258,7 +261,13 @@ class Flow:
         self.history.append((state, elapsed))
         if state in FINAL_STATES:
             self.duration_ms = round(elapsed, 1)
-            self.size += sum(len(chunk.c) for chunk in self.chunks)
+            tape = self._tape
+            chunks = self.chunks
+            self.size += (
+                tape.size
+                if tape is not None and chunks is tape.chunks
+                else sum(len(chunk.c) for chunk in chunks)
+            )
         if self._on_move is not None:
             self._on_move(self)
 

@@ -76,6 +76,12 @@ class Tape:
         return "".join(chunk.c for chunk in self.chunks).encode("utf-8")
 
     @cached_property
+    def size(self) -> int:
+        """Characters in all chunks: what a flow replaying the tape counts against its
+        memory budget, worked out once for a tape the store keeps cached."""
+        return sum(len(chunk.c) for chunk in self.chunks)
+
+    @cached_property
     def total_delay_ms(self) -> int:
         """Milliseconds from the request to the last chunk, as recorded."""
         return sum(chunk.d for chunk in self.chunks)
