@@ -1,17 +1,13 @@
-"""Write the HTTP API page of the docs from ``playingpack.openapi.openapi_document()``.
+"""The HTTP API page of the docs, from ``playingpack.openapi.openapi_document()``.
 
-    .venv/bin/python scripts/gen_api_docs.py           print the page
-    .venv/bin/python scripts/gen_api_docs.py --write   write docs/reference/api.md
-
+``PAGE`` is the page and ``render()`` its text; `scripts/gen_docs.py` prints or writes it.
 tests/test_openapi.py fails when the page is out of step with the API.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -234,22 +230,3 @@ def _sentence(text: str) -> str:
 def render(document: Schema | None = None) -> str:
     """The Markdown page of ``document`` (the API's own by default)."""
     return _Reference(document if document is not None else openapi_document()).render()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--write", action="store_true", help=f"write {PAGE.name}")
-    options = parser.parse_args(argv)
-    page = render()
-    if not options.write:
-        sys.stdout.write(page)
-    elif PAGE.exists() and PAGE.read_text("utf-8") == page:
-        print(f"{PAGE} is up to date")
-    else:
-        PAGE.write_text(page, "utf-8")
-        print(f"wrote {PAGE}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,18 +1,14 @@
-"""Write the CLI page of the docs from the click commands of ``playingpack.cli``.
+"""The CLI page of the docs, from the click commands of ``playingpack.cli``.
 
-    .venv/bin/python scripts/gen_cli_docs.py           print the page
-    .venv/bin/python scripts/gen_cli_docs.py --write   write docs/reference/cli.md
-
+``PAGE`` is the page and ``render()`` its text; `scripts/gen_docs.py` prints or writes it.
 Each command's text is what its ``--help`` prints; tests/test_docs.py fails when the page is out
 of step with the commands.
 """
 
 from __future__ import annotations
 
-import argparse
 import inspect
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -72,22 +68,3 @@ def render() -> str:
     for command, ctx in _commands(cli, root):
         lines += _section(command, ctx)
     return "\n".join(lines).rstrip("\n") + "\n"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--write", action="store_true", help=f"write {PAGE.name}")
-    options = parser.parse_args(argv)
-    page = render()
-    if not options.write:
-        sys.stdout.write(page)
-    elif PAGE.exists() and PAGE.read_text("utf-8") == page:
-        print(f"{PAGE} is up to date")
-    else:
-        PAGE.write_text(page, "utf-8")
-        print(f"wrote {PAGE}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

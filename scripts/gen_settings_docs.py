@@ -1,16 +1,11 @@
-"""Write the settings page of the docs from the settings table, ``playingpack.config.SETTINGS``.
+"""The settings page of the docs, from the settings table, ``playingpack.config.SETTINGS``.
 
-    .venv/bin/python scripts/gen_settings_docs.py           print the page
-    .venv/bin/python scripts/gen_settings_docs.py --write   write docs/reference/settings.md
-
+``PAGE`` is the page and ``render()`` its text; `scripts/gen_docs.py` prints or writes it.
 tests/test_docs.py fails when the page is out of step with the table.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from playingpack.config import SETTINGS, Setting
@@ -89,22 +84,3 @@ def render() -> str:
     for row in SETTINGS:
         lines += _section(row)
     return "\n".join(lines).rstrip("\n") + "\n"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--write", action="store_true", help=f"write {PAGE.name}")
-    options = parser.parse_args(argv)
-    page = render()
-    if not options.write:
-        sys.stdout.write(page)
-    elif PAGE.exists() and PAGE.read_text("utf-8") == page:
-        print(f"{PAGE} is up to date")
-    else:
-        PAGE.write_text(page, "utf-8")
-        print(f"wrote {PAGE}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

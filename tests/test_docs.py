@@ -116,8 +116,16 @@ def test_generated_page_is_up_to_date(script: str) -> None:
     page: Path = generator["PAGE"]
     assert page.read_text("utf-8") == generator["render"](), (
         f"{page.relative_to(ROOT)} differs from what it is made from: run "
-        f"`.venv/bin/python scripts/{script} --write`"
+        "`.venv/bin/python scripts/gen_docs.py --write`"
     )
+
+
+def test_gen_docs_makes_every_generated_page() -> None:
+    made = {page for page, _ in runpy.run_path(str(ROOT / "scripts" / "gen_docs.py"))["pages"]()}
+    marked = {
+        page for page in DOCS.rglob("*.md") if "do not edit by hand" in page.read_text("utf-8")
+    }
+    assert made == marked and len(made) == 3
 
 
 def test_the_settings_page_lists_the_settings_table() -> None:

@@ -105,5 +105,5 @@ def test_api_docs_page_is_up_to_date() -> None:
     assert "## `POST /api/flows/{id}/decision`" in page
     assert (ROOT / "docs" / "reference" / "api.md").read_text("utf-8") == page, (
         "docs/reference/api.md differs from the API: run "
-        "`.venv/bin/python scripts/gen_api_docs.py --write`"
+        "`.venv/bin/python scripts/gen_docs.py --write`"
     )
