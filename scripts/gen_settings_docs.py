@@ -28,6 +28,8 @@ settings can also be changed while playingpack runs, from the dashboard or with
 
 def flag(row: Setting) -> str:
     """The option of `playingpack start`, with its short form: ``-p, --port``."""
+    if not row.option:
+        return "none (a table: in a config file, or as JSON in the environment)"
     return f"{row.short}, {row.flag}" if row.short else row.flag
 
 
@@ -49,15 +51,20 @@ def values(row: Setting) -> str | None:
             return f"{kind} greater than {low:g} and at most {high:g}"
         return f"{kind} from {low:g} to {high:g}"
     if row.type is Path:
-        return "a folder (relative paths in a config file are relative to the file)"
+        what = "a file" if row.name == "history" else "a folder"
+        return f"{what} (relative paths in a config file are relative to the file)"
     return None
+
+
+def _code(text: str) -> str:
+    return f"`{text}`" if text.startswith("-") else text
 
 
 def _summary() -> list[str]:
     lines = ["| setting | default | environment | flag | live |", "|---|---|---|---|---|"]
     for row in SETTINGS:
         live = "yes" if row.live else "no"
-        cells = [f"`{row.name}`", default(row), f"`{row.env}`", f"`{flag(row)}`"]
+        cells = [f"`{row.name}`", default(row), f"`{row.env}`", _code(flag(row))]
         lines.append("| " + " | ".join([*cells, live]) + " |")
     return lines
 
@@ -72,7 +79,7 @@ def _section(row: Setting) -> list[str]:
         *([f"- values: {accepted}"] if accepted else []),
         f"- default: {default(row)}",
         f"- environment: `{row.env}`",
-        f"- flag: `{flag(row)}`",
+        f"- flag: {_code(flag(row))}",
         f"- changes live: {'yes' if row.live else 'no'}",
         "",
     ]

@@ -24,6 +24,7 @@ from playingpack.config import (
     define_config,
 )
 from playingpack.errors import ConfigError
+from playingpack.pricing import Prices
 from playingpack.settings import Settings
 
 TOKEN = "s3cret-Token_0123456789"
@@ -56,8 +57,14 @@ def test_each_setting_has_its_variable_and_flag() -> None:
         ("PLAYINGPACK_HOLD_TIMEOUT", "--hold-timeout", None),
         ("PLAYINGPACK_REPLAY_TIMING", "--replay-timing", None),
         ("PLAYINGPACK_HISTORY", "--history", None),
+        ("PLAYINGPACK_HISTORY_KEEP", "--history-keep", None),
+        ("PLAYINGPACK_LIVE_WINDOW", "--live-window", None),
+        ("PLAYINGPACK_PRICES", "--prices", None),
         ("PLAYINGPACK_TOKEN", "--token", None),
     ]
+    # A table has no option of `playingpack start`: it is given in a file or, as JSON, by its
+    # variable.
+    assert [row.name for row in SETTINGS if not row.option] == ["prices"]
 
 
 def test_types_bounds_and_choices() -> None:
@@ -68,7 +75,7 @@ def test_types_bounds_and_choices() -> None:
     assert SETTINGS_BY_NAME["pause"].choices == ("off", "tool-calls", "all")
     assert SETTINGS_BY_NAME["replay_timing"].choices == ("original", "instant")
     assert SETTINGS_BY_NAME["port"].bounds == (0, 65535)
-    assert SETTINGS_BY_NAME["history"].bounds == (1, 100_000)
+    assert SETTINGS_BY_NAME["live_window"].bounds == (1, 100_000)
     hold = SETTINGS_BY_NAME["hold_timeout"]
     assert (hold.bounds, hold.open_min) == ((0, 86400), True)
     assert SETTINGS_BY_NAME["port"].choices is None
@@ -110,7 +117,7 @@ def test_define_config_takes_every_setting_by_keyword() -> None:
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is None for p in parameters)
     hints = typing.get_type_hints(define_config)
     for row in SETTINGS:
-        assert row.type in typing.get_args(hints[row.name]) or row.type is Path
+        assert row.type in typing.get_args(hints[row.name]) or row.type in (Path, Prices)
 
 
 def test_define_config_keeps_only_given_keys() -> None:
@@ -118,9 +125,9 @@ def test_define_config_keeps_only_given_keys() -> None:
     assert given == ConfigFile(record=RecordMode.OFF, tapes_dir=Path("t"), port=0)
     assert given.given() == frozenset({"record", "tapes_dir", "port"})
     assert define_config().given() == frozenset()
-    given = define_config(pause_requests=False, hold_timeout=5, history=3, token=TOKEN)
-    assert given == ConfigFile(pause_requests=False, hold_timeout=5.0, history=3, token=TOKEN)
-    assert given.given() == frozenset({"pause_requests", "hold_timeout", "history", "token"})
+    given = define_config(pause_requests=False, hold_timeout=5, live_window=3, token=TOKEN)
+    assert given == ConfigFile(pause_requests=False, hold_timeout=5.0, live_window=3, token=TOKEN)
+    assert given.given() == frozenset({"pause_requests", "hold_timeout", "live_window", "token"})
     given = define_config(sequence=True)
     assert given == ConfigFile(sequence=True)
     assert given.given() == frozenset({"sequence"})
@@ -139,7 +146,7 @@ def test_define_config_keeps_only_given_keys() -> None:
         ),
         ({"port": 70000}, "define_config(): port must be an integer"),
         ({"headless": "yes"}, "define_config(): headless must be true or false"),
-        ({"history": 0}, "define_config(): history must be an integer"),
+        ({"live_window": 0}, "define_config(): live_window must be an integer"),
         ({"hold_timeout": -1}, "define_config(): hold_timeout must be a number"),
         ({"pause_requests": 1}, "define_config(): pause_requests must be true"),
         ({"sequence": "yes"}, "define_config(): sequence must be true or false"),

@@ -21,8 +21,8 @@ from playingpack.config_checks import (
 NUMBERS = [row for row in SETTINGS if row.bounds is not None and row.choices is None]
 
 
-def test_the_numbers_are_port_hold_timeout_and_history() -> None:
-    assert [row.name for row in NUMBERS] == ["port", "hold_timeout", "history"]
+def test_the_numbers_are_port_hold_timeout_and_live_window() -> None:
+    assert [row.name for row in NUMBERS] == ["port", "hold_timeout", "live_window"]
 
 
 @pytest.mark.parametrize("row", NUMBERS, ids=lambda row: row.name)

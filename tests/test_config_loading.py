@@ -21,6 +21,7 @@ from playingpack.config import (
 )
 from playingpack.config_loading import CONFIG_FILE_NAMES, load_config
 from playingpack.errors import ConfigError
+from playingpack.pricing import Price, Prices
 
 TOKEN = "s3cret-Token_0123456789"
 
@@ -89,7 +90,8 @@ def test_no_file_no_env_no_flags_gives_defaults_with_dirs_under_cwd(tmp_path: Pa
         sequence=False,
         hold_timeout=300.0,
         replay_timing=ReplayTiming.ORIGINAL,
-        history=500,
+        history=tmp_path / ".playingpack" / "history.db",
+        live_window=500,
         token=None,
     )
 
@@ -110,7 +112,7 @@ def test_python_file(tmp_path: Path) -> None:
         "from playingpack import define_config\n"
         "config = define_config(upstream='http://localhost:9000/v1/', record='off', port=0,\n"
         "                       headless=True, pause='tool-calls', replay_timing='instant',\n"
-        "                       pause_requests=True, hold_timeout=30, history=20,\n"
+        "                       pause_requests=True, hold_timeout=30, live_window=20,\n"
         "                       sequence=True,\n"
         f"                       token={TOKEN!r},\n"
         "                       anthropic_upstream=' https://anthropic.gw.test/ ')\n",
@@ -126,7 +128,7 @@ def test_python_file(tmp_path: Path) -> None:
     assert config.pause_requests is True
     assert config.sequence is True
     assert config.hold_timeout == 30.0 and isinstance(config.hold_timeout, float)
-    assert (config.history, config.token) == (20, TOKEN)
+    assert (config.live_window, config.token) == (20, TOKEN)
     assert config.host == "127.0.0.1"  # not set in the file: default
 
 
@@ -153,7 +155,7 @@ def test_playingpack_toml(tmp_path: Path) -> None:
         tmp_path / "playingpack.toml",
         'upstream = "https://example.test"\nrecord = "replay-only"\nport = 8080\n'
         'host = "0.0.0.0"\nheadless = true\npause = "all"\nreplay_timing = "instant"\n'
-        f'pause_requests = true\nhold_timeout = 2.5\nhistory = 10\ntoken = "{TOKEN}"\n'
+        f'pause_requests = true\nhold_timeout = 2.5\nlive_window = 10\ntoken = "{TOKEN}"\n'
         'anthropic_upstream = "http://localhost:4000/anthropic/"\nsequence = true\n',
     )
     config = _load(tmp_path)
@@ -170,7 +172,7 @@ def test_playingpack_toml(tmp_path: Path) -> None:
         PauseMode.ALL,
         ReplayTiming.INSTANT,
     )
-    assert (config.pause_requests, config.hold_timeout, config.history, config.token) == (
+    assert (config.pause_requests, config.hold_timeout, config.live_window, config.token) == (
         True,
         2.5,
         10,
@@ -182,13 +184,13 @@ def test_pyproject_tool_table(tmp_path: Path) -> None:
     _write(
         tmp_path / "pyproject.toml",
         '[project]\nname = "x"\n\n[tool.playingpack]\nrecord = "off"\nport = 5000\n'
-        f'pause_requests = true\nhold_timeout = 60\nhistory = 1\ntoken = "{TOKEN}"\n'
+        f'pause_requests = true\nhold_timeout = 60\nlive_window = 1\ntoken = "{TOKEN}"\n'
         'anthropic_upstream = "https://api.anthropic.com"\n',
     )
     config = _load(tmp_path)
     assert (config.record, config.port) == (RecordMode.OFF, 5000)
     assert config.anthropic_upstream == "https://api.anthropic.com"
-    assert (config.pause_requests, config.hold_timeout, config.history, config.token) == (
+    assert (config.pause_requests, config.hold_timeout, config.live_window, config.token) == (
         True,
         60.0,
         1,
@@ -225,7 +227,7 @@ def test_json_with_camel_case_keys(tmp_path: Path) -> None:
     _write(
         tmp_path / "playingpack.config.json",
         '{"tapesDir": "recorded", "logsDir": "/var/pp-logs", "replayTiming": "instant",'
-        ' "headless": true, "pauseRequests": true, "holdTimeout": 45.5, "history": 99,'
+        ' "headless": true, "pauseRequests": true, "holdTimeout": 45.5, "liveWindow": 99,'
         f' "token": "{TOKEN}", "anthropicUpstream": "https://claude.gw.test/v1/"}}',
     )
     config = _load(tmp_path)
@@ -234,7 +236,7 @@ def test_json_with_camel_case_keys(tmp_path: Path) -> None:
     assert config.logs_dir == Path("/var/pp-logs")
     assert config.replay_timing is ReplayTiming.INSTANT
     assert config.headless is True
-    assert (config.pause_requests, config.hold_timeout, config.history, config.token) == (
+    assert (config.pause_requests, config.hold_timeout, config.live_window, config.token) == (
         True,
         45.5,
         99,
@@ -353,7 +355,10 @@ def test_environment_variables(tmp_path: Path) -> None:
         "PLAYINGPACK_PAUSE_REQUESTS": "true",
         "PLAYINGPACK_SEQUENCE": "1",
         "PLAYINGPACK_HOLD_TIMEOUT": " 2.5 ",
-        "PLAYINGPACK_HISTORY": "42",
+        "PLAYINGPACK_HISTORY": "off",
+        "PLAYINGPACK_HISTORY_KEEP": "30D",
+        "PLAYINGPACK_LIVE_WINDOW": "42",
+        "PLAYINGPACK_PRICES": '{"acme-1": {"input": 1, "output": 2.5}}',
         "PLAYINGPACK_TOKEN": TOKEN,
         "PLAYINGPACK_OTHER_TOOL_URL": "belongs to some other tool",
         "HOME": "/nowhere",
@@ -372,7 +377,10 @@ def test_environment_variables(tmp_path: Path) -> None:
         sequence=True,
         hold_timeout=2.5,
         replay_timing=ReplayTiming.INSTANT,
-        history=42,
+        history=None,
+        history_keep="30d",
+        live_window=42,
+        prices=Prices((("acme-1", Price(1.0, 2.5)),)),
         token=TOKEN,
     )
 
@@ -424,7 +432,7 @@ def test_precedence_flags_over_env_over_file_over_defaults(tmp_path: Path) -> No
     _write(
         tmp_path / "playingpack.toml",
         'record = "off"\nport = 1111\npause = "all"\nhost = "file-host"\n'
-        'tapes_dir = "file-tapes"\nhold_timeout = 10\nhistory = 10\n'
+        'tapes_dir = "file-tapes"\nhold_timeout = 10\nlive_window = 10\n'
         'token = "file-token-0123456789"\npause_requests = true\n'
         'anthropic_upstream = "http://file.test"\n',
     )
@@ -433,7 +441,7 @@ def test_precedence_flags_over_env_over_file_over_defaults(tmp_path: Path) -> No
         "PLAYINGPACK_PAUSE": "tool-calls",
         "PLAYINGPACK_TAPES_DIR": "env-tapes",
         "PLAYINGPACK_HOLD_TIMEOUT": "20",
-        "PLAYINGPACK_HISTORY": "20",
+        "PLAYINGPACK_LIVE_WINDOW": "20",
         "PLAYINGPACK_TOKEN": "env-token-0123456789",
         "PLAYINGPACK_ANTHROPIC_UPSTREAM": "http://env.test",
     }
@@ -455,7 +463,7 @@ def test_precedence_flags_over_env_over_file_over_defaults(tmp_path: Path) -> No
     assert config.replay_timing is ReplayTiming.ORIGINAL  # default
     assert config.hold_timeout == 30.0  # flag > env > file
     assert config.token == TOKEN  # flag > env > file
-    assert config.history == 20  # env > file
+    assert config.live_window == 20  # env > file
     assert config.pause_requests is True  # file > default
 
 
@@ -486,7 +494,9 @@ def test_flags_of_every_kind(tmp_path: Path) -> None:
         "sequence": True,
         "hold_timeout": "0.25",
         "replay_timing": "instant",
-        "history": "7",
+        "history": "calls.db",
+        "history_keep": "1000",
+        "live_window": "7",
         "token": TOKEN,
     }
     env = {
@@ -508,7 +518,9 @@ def test_flags_of_every_kind(tmp_path: Path) -> None:
         sequence=True,
         hold_timeout=0.25,
         replay_timing=ReplayTiming.INSTANT,
-        history=7,
+        history=tmp_path / "calls.db",
+        history_keep="1000",
+        live_window=7,
         token=TOKEN,
     )
 
@@ -523,8 +535,8 @@ def test_sequence_precedence(tmp_path: Path) -> None:
 
 
 def test_numbers_from_click_flags_are_taken_as_they_are(tmp_path: Path) -> None:
-    config = _load(tmp_path, flags={"history": 3, "hold_timeout": 9})
-    assert (config.history, config.hold_timeout) == (3, 9.0)
+    config = _load(tmp_path, flags={"live_window": 3, "hold_timeout": 9})
+    assert (config.live_window, config.hold_timeout) == (3, 9.0)
 
 
 def test_none_flags_count_as_not_given(tmp_path: Path) -> None:
@@ -647,13 +659,14 @@ def as_flag(name: str, value: object) -> Given:
 
 _KNOWN = (
     "known keys: upstream, anthropic_upstream, tapes_dir, logs_dir, record, port, host, "
-    "headless, pause, pause_requests, sequence, hold_timeout, replay_timing, history, token"
+    "headless, pause, pause_requests, sequence, hold_timeout, replay_timing, history, "
+    "history_keep, live_window, prices, token"
 )
 _PORT = "port must be an integer from 0 to 65535 (0 picks a free port)"
 _URL = "must be an http:// or https:// URL with a host"
 _BOOLS = "must be one of 1, 0, true, false, yes, no"
-_HISTORY = (
-    "history must be an integer of 1 or more, up to 100000 "
+_WINDOW = (
+    "live_window must be an integer of 1 or more, up to 100000 "
     "(how many recent calls are kept in memory)"
 )
 _SECONDS = (
@@ -757,16 +770,19 @@ REFUSALS: list[tuple[Given, str]] = [
     (as_flag("port", 70000), Starts(f"--port: {_PORT}")),
     *[
         (
-            in_file("playingpack.toml", f"history = {n}\n"),
-            Starts(f"playingpack.toml: {_HISTORY} (got "),
+            in_file("playingpack.toml", f"live_window = {n}\n"),
+            Starts(f"playingpack.toml: {_WINDOW} (got "),
         )
         for n in ["0", "-3", "2.5", '"10"', "true"]
     ],
     *[
-        (in_env("PLAYINGPACK_HISTORY", value), f"PLAYINGPACK_HISTORY: {_HISTORY} (got {value!r})")
+        (
+            in_env("PLAYINGPACK_LIVE_WINDOW", value),
+            f"PLAYINGPACK_LIVE_WINDOW: {_WINDOW} (got {value!r})",
+        )
         for value in ["ten", "0", "1.5", "-1", "²"]
     ],
-    (as_flag("history", "0"), f"--history: {_HISTORY} (got '0')"),
+    (as_flag("live_window", "0"), f"--live-window: {_WINDOW} (got '0')"),
     *[
         (
             in_file("playingpack.toml", f"hold_timeout = {seconds}\n"),

@@ -273,8 +273,8 @@ SECONDS = (
     "hold_timeout must be a number of seconds greater than 0 and at most 86400 (a day), "
     "such as 300 or 2.5"
 )
-HISTORY = (
-    "history must be an integer of 1 or more, up to 100000 "
+WINDOW = (
+    "live_window must be an integer of 1 or more, up to 100000 "
     "(how many recent calls are kept in memory)"
 )
 
@@ -301,7 +301,7 @@ def _start(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> str
         ("hold_timeout = 1e20", f"playingpack.toml: {SECONDS} (got 1e+20)"),
         ("hold_timeout = nan", f"playingpack.toml: {SECONDS} (got nan)"),
         ("hold_timeout = inf", f"playingpack.toml: {SECONDS} (got inf)"),
-        ("history = 1000000000", f"playingpack.toml: {HISTORY} (got 1000000000)"),
+        ("live_window = 1000000000", f"playingpack.toml: {WINDOW} (got 1000000000)"),
     ],
 )
 def test_a_config_file_setting_out_of_bounds_is_refused(
@@ -326,8 +326,8 @@ def test_flags_out_of_bounds_are_refused(tmp_path: Path) -> None:
     assert _start(tmp_path, "--hold-timeout", "1e20") == (
         f"playingpack: error: --hold-timeout: {SECONDS} (got '1e20')"
     )
-    assert _start(tmp_path, "--history", "100001") == (
-        f"playingpack: error: --history: {HISTORY} (got '100001')"
+    assert _start(tmp_path, "--live-window", "100001") == (
+        f"playingpack: error: --live-window: {WINDOW} (got '100001')"
     )
     assert _start(tmp_path, "--token", "t" * 513) == (
         "playingpack: error: --token: token must be at least 16 characters and at most 512, "
@@ -341,22 +341,23 @@ def test_flags_out_of_bounds_are_refused(tmp_path: Path) -> None:
         ("hold_timeout", 1e20, SECONDS),
         ("hold_timeout", float("nan"), SECONDS),
         ("hold_timeout", float("inf"), SECONDS),
-        ("history", 10**12, HISTORY),
+        ("live_window", 10**12, WINDOW),
     ],
 )
 def test_serve_refuses_settings_out_of_bounds(
     tmp_path: Path, setting: str, value: object, rule: str
 ) -> None:
+    settings: dict[str, Any] = {setting: value}
     with pytest.raises(ConfigError) as refused:
-        serve(cwd=tmp_path, env={}, **{setting: value})
+        serve(cwd=tmp_path, env={}, **settings)
     assert str(refused.value).startswith(f"--{setting.replace('_', '-')}: {rule} (got ")
 
 
 def test_the_largest_bounds_are_accepted(tmp_path: Path, upstream: FakeUpstream) -> None:
     with serve(
-        cwd=tmp_path, env={}, upstream=upstream.url, hold_timeout=86400, history=100_000
+        cwd=tmp_path, env={}, upstream=upstream.url, hold_timeout=86400, live_window=100_000
     ) as pp:
-        assert pp.config.hold_timeout == 86400.0 and pp.config.history == 100_000
+        assert pp.config.hold_timeout == 86400.0 and pp.config.live_window == 100_000
 
 
 @pytest.fixture

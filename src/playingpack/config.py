@@ -23,8 +23,10 @@ from playingpack.config_checks import (
     Parse,
     parse_bool,
     parse_enum,
+    parse_history,
     parse_host,
     parse_integer,
+    parse_keep,
     parse_number,
     parse_path,
     parse_token,
@@ -32,6 +34,7 @@ from playingpack.config_checks import (
     same_upstream,
 )
 from playingpack.errors import ConfigError
+from playingpack.pricing import NO_PRICES, Prices, parse_prices
 
 
 class RecordMode(enum.StrEnum):
@@ -64,7 +67,7 @@ DEFAULT_ANTHROPIC_UPSTREAM = "https://api.anthropic.com"
 # Upper bounds of the numeric settings: past them a value is a mistake, and some would break
 # things further on (a hold deadline past year 9999 cannot be shown as a date).
 MAX_HOLD_TIMEOUT = 86400.0  # a day
-MAX_HISTORY = 100_000
+MAX_LIVE_WINDOW = 100_000
 ENV_PREFIX = "PLAYINGPACK_"  # of every setting's environment variable
 
 
@@ -88,6 +91,7 @@ class Setting:
     metavar: str | None = None  # how --help names the option's value
     secret: bool = False  # never shown: not in a repr, not in an error message
     default_text: str | None = None  # the default in words, where it is not one value
+    option: bool = True  # `playingpack start` has an option for it (a table has none)
 
     @property
     def choices(self) -> tuple[str, ...] | None:
@@ -129,6 +133,7 @@ def _row(
     live: bool = False,
     metavar: str | None = None,
     default_text: str | None = None,
+    option: bool = True,
 ) -> dict[str, functools.partial[Setting]]:
     """The metadata that makes a Config field one row of SETTINGS; what the field itself says
     (its name, type, default and whether it is shown in a repr) is filled in by _table()."""
@@ -142,6 +147,7 @@ def _row(
         live=live,
         metavar=metavar,
         default_text=default_text,
+        option=option,
         **{key: value for key, value in given.items() if value is not None},
     )
     return {"setting": row}
@@ -242,14 +248,42 @@ class Config:
         default=ReplayTiming.ORIGINAL,
         metadata=_row("Replay with the recorded delays, or at once.", live=True),
     )
-    history: int = field(
+    history: Path | None = field(
+        default=Path(".playingpack/history.db"),
+        metadata=_row(
+            "The history database every call is kept in (SQLite), or off.",
+            parse=parse_history,
+            metavar="PATH|off",
+        ),
+    )
+    history_keep: str = field(
+        default="50000",
+        metadata=_row(
+            "How much history to keep: a number of calls (50000) or of days (30d); older "
+            "calls are pruned in the background.",
+            parse=parse_keep,
+            metavar="N|Nd",
+        ),
+    )
+    live_window: int = field(
         default=500,
         metadata=_row(
-            "Recent calls kept in memory for the dashboard; all stay in the logs.",
-            bounds=(1, MAX_HISTORY),
-            rule=f"must be an integer of 1 or more, up to {MAX_HISTORY} "
+            "Recent calls kept in memory for the live dashboard; all stay in the history.",
+            bounds=(1, MAX_LIVE_WINDOW),
+            rule=f"must be an integer of 1 or more, up to {MAX_LIVE_WINDOW} "
             "(how many recent calls are kept in memory)",
             metavar="N",
+        ),
+    )
+    prices: Prices = field(
+        default=NO_PRICES,
+        metadata=_row(
+            "Model prices that add to or override the shipped table: per model id (or id "
+            "prefix), USD per million input, output, cached_input and cache_write tokens.",
+            parse=parse_prices,
+            option=False,
+            metavar="TABLE",
+            default_text="none (the shipped table)",
         ),
     )
     token: str | None = field(
@@ -394,7 +428,10 @@ def define_config(
     sequence: bool | None = None,
     hold_timeout: float | None = None,
     replay_timing: str | ReplayTiming | None = None,
-    history: int | None = None,
+    history: str | os.PathLike[str] | None = None,
+    history_keep: str | int | None = None,
+    live_window: int | None = None,
+    prices: Mapping[str, Mapping[str, float]] | None = None,
     token: str | None = None,
 ) -> ConfigFile:
     """Settings for a ``playingpack.config.py`` file, which must assign the result to ``config``.

@@ -171,3 +171,51 @@ def same_upstream(upstream: str, other: str) -> bool:
         and ports[0] == ports[1]
         and first.path.removesuffix("/v1") == second.path.removesuffix("/v1")
     )
+
+
+class _Off:
+    """The value of a setting turned off (``history = "off"``); Config holds None for it."""
+
+    def __repr__(self) -> str:
+        return "OFF"
+
+
+OFF = _Off()
+_OFF_WORDS = frozenset({"off", "false", "no", "none"})
+
+
+def parse_history(value: object, text: bool) -> Path | _Off:
+    if value is False or (isinstance(value, str) and value.strip().lower() in _OFF_WORDS):
+        return OFF
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdecimal()):
+        raise BadValue(
+            "must be the history database's path or off; the number of calls kept in memory "
+            "is now live_window (--live-window)"
+        )
+    try:
+        return parse_path(value, text)
+    except BadValue:
+        raise BadValue("must be the history database's path or off") from None
+
+
+def parse_keep(value: object, text: bool) -> str:
+    expected = "must be a number of calls (such as 50000) or of days (such as 30d), at least 1"
+    if isinstance(value, bool):
+        raise BadValue(expected)
+    if isinstance(value, int):
+        if value < 1:
+            raise BadValue(expected)
+        return str(value)
+    if isinstance(value, str):
+        raw = value.strip().lower()
+        digits = raw.removesuffix("d")
+        if digits.isdecimal() and int(digits) >= 1:
+            return f"{int(digits)}d" if raw.endswith("d") else str(int(digits))
+    raise BadValue(expected)
+
+
+def keep_of(keep: str) -> tuple[int | None, int | None]:
+    """A checked ``history_keep`` as (calls, days): one of the two is None."""
+    if keep.endswith("d"):
+        return None, int(keep[:-1])
+    return int(keep), None

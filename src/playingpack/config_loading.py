@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from playingpack.config import ENV_PREFIX, SETTINGS, SETTINGS_BY_NAME, Config, ConfigFile
+from playingpack.config_checks import OFF
 from playingpack.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -240,7 +241,7 @@ def _flag_layer(flags: Mapping[str, object]) -> ConfigFile:
 def _apply(config: Config, layer: ConfigFile, base: Path) -> Config:
     """`config` with every key `layer` sets replaced; its relative paths are joined to `base`."""
     values: dict[str, Any] = {
-        name: base / value if isinstance(value, Path) else value
+        name: None if value is OFF else base / value if isinstance(value, Path) else value
         for name, value in layer.values.items()
     }
     return replace(config, **values)

@@ -181,7 +181,7 @@ class Interceptor:
             if flow is None:
                 raise DecisionError(
                     f"No flow {flow_id!r}: it never existed or has been dropped from memory "
-                    "(the server keeps the most recent flows; see --history). GET /api/flows "
+                    "(the server keeps the most recent flows; see --live-window). GET /api/flows "
                     "lists them.",
                     param="id",
                     status=404,
