@@ -19,7 +19,7 @@ from anthropic.types import ContentBlock, Message, RawMessageStreamEvent, TextBl
 from pydantic import TypeAdapter
 
 from playingpack.config import PauseMode, RecordMode
-from playingpack.providers import EventKind, ToolCall
+from playingpack.providers import EventKind, ToolCall, Usage
 from playingpack.providers.anthropic import AnthropicMessages
 from playingpack.sse import parse_events
 from tests.conftest import ANTHROPIC_KEY, Running
@@ -694,6 +694,15 @@ def test_tool_use_shows_on_the_flow_the_log_and_the_terminal_line(
     answer = Answer(ask("tools", tools=TOOLS), Reply(text=None, tool_uses=[WEATHER]))
     usage = {"input_tokens": answer.input_tokens + 12, "output_tokens": answer.output_tokens}
     assert {k: detail["usage"][k] for k in usage} == usage
+    # The 12 read from the cache are priced as cached input (Claude Haiku 4.5: $1, $0.10 and
+    # $5 per million input, cached and output tokens).
+    assert (detail["usage"]["cached_input_tokens"], detail["usage"]["cache_write_tokens"]) == (
+        12,
+        0,
+    )
+    assert detail["cost"] == pytest.approx(
+        (answer.input_tokens * 1.0 + 12 * 0.1 + answer.output_tokens * 5.0) / 1e6
+    )
     assert detail["response"]["content"][0]["input"] == json.loads(WEATHER[1])
     (line,) = [r.getMessage() for r in caplog.records if "/v1/messages" in r.getMessage()]
     assert MODEL in line and "tools: get_weather" in line
@@ -949,3 +958,28 @@ def test_anthropic_requests_go_to_anthropic_by_default_when_upstream_is_openai(
     assert httpx.get(f"{proxy.url}/health").json()["anthropic_upstream"] == (
         "https://api.anthropic.com"
     )
+
+
+def test_usage_input_is_every_prompt_token_with_the_cached_and_written_ones() -> None:
+    # Anthropic's input_tokens leaves out what was read from or written to the cache; the
+    # Usage counts them in, as every other provider's input does, and says how many.
+    message = answer_of(Reply(text="Cached.")).message()
+    message["usage"] = {
+        "input_tokens": 10,
+        "cache_creation_input_tokens": 200,
+        "cache_read_input_tokens": 3000,
+        "output_tokens": 50,
+    }
+    expected = Usage(3210, 50, cached_input_tokens=3000, cache_write_tokens=200)
+    assert claude.summarize(message).usage == expected
+    # Streamed: the input counts come in message_start, the output count in message_delta.
+    events = claude.to_events(message, {"stream": True})
+    start, delta = (
+        next(e for e in parse_events(events) if e.event == kind)
+        for kind in ("message_start", "message_delta")
+    )
+    assert json.loads(start.data)["message"]["usage"]["cache_read_input_tokens"] == 3000
+    assert json.loads(delta.data)["usage"]["output_tokens"] == 50
+    assert claude.summarize_events(events).usage == expected
+    message["usage"] = {"input_tokens": 7, "output_tokens": 3}
+    assert claude.summarize(message).usage == Usage(7, 3)

@@ -11,7 +11,7 @@ from openai._models import construct_type
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from playingpack.providers import parsed_events
+from playingpack.providers import Usage, parsed_events
 from playingpack.providers.openai_chat import OpenAIChat
 from playingpack.sse import parse_events
 from tests.fakes.openai_upstream import Reply, _Answer
@@ -731,3 +731,39 @@ def test_a_stream_cut_inside_an_event_assembles_what_came_before() -> None:
     cut = [*OPENAI_TEXT[:3], OPENAI_TEXT[3][:40]]
     assert chat.assemble(cut)["choices"][0]["message"]["content"] == "**Holiday"
     assert not chat.is_complete(cut)
+
+
+def test_usage_counts_cached_and_cache_write_tokens_within_the_prompt() -> None:
+    usage = {
+        "prompt_tokens": 2048,
+        "completion_tokens": 30,
+        "total_tokens": 2078,
+        "prompt_tokens_details": {"cached_tokens": 1536, "cache_write_tokens": 256},
+    }
+    answer = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4.1-2025-04-14",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hi", "refusal": None},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": usage,
+    }
+    expected = Usage(2048, 30, cached_input_tokens=1536, cache_write_tokens=256)
+    assert chat.summarize(answer).usage == expected
+    # Streamed, the usage comes in the last chunk before [DONE].
+    events = chat.to_events(answer, {"stream": True, "stream_options": {"include_usage": True}})
+    assert '"cached_tokens":1536' in events[-2]
+    assert chat.summarize_events(events).usage == expected
+    assert chat.summarize(chat.assemble(events)).usage == expected
+    # Older answers have no details, or null ones: nothing was cached.
+    for details in ({}, {"prompt_tokens_details": None}):
+        plain = {**answer, "usage": {"prompt_tokens": 5, "completion_tokens": 2, **details}}
+        assert chat.summarize(plain).usage == Usage(5, 2)
+        events = chat.to_events(plain, {"stream": True, "stream_options": {"include_usage": True}})
+        assert chat.summarize_events(events).usage == Usage(5, 2)

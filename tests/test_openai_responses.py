@@ -20,7 +20,7 @@ from openai.types.responses import (
 from pydantic import TypeAdapter
 
 from playingpack.config import PauseMode, RecordMode
-from playingpack.providers import EventKind, ToolCall
+from playingpack.providers import EventKind, ToolCall, Usage
 from playingpack.providers.openai_responses import OpenAIResponses
 from playingpack.sse import parse_events
 from tests.conftest import Running
@@ -800,3 +800,22 @@ def test_completion_is_the_final_event_wherever_it_is_in_a_read() -> None:
     incomplete = {**COMPLETED, "status": "incomplete", "incomplete_details": {"reason": "max"}}
     assert responses.is_complete(typed({"type": "response.incomplete", "response": incomplete}))
     assert not responses.is_complete(SEARCH_STREAM[:-1])
+
+
+def test_usage_counts_cached_and_cache_write_tokens_within_the_input() -> None:
+    answer, _ = fake_stream(Reply(content="Hi."))
+    answer["usage"] = {
+        "input_tokens": 5000,
+        "input_tokens_details": {"cached_tokens": 4096, "cache_write_tokens": 512},
+        "output_tokens": 40,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 5040,
+    }
+    expected = Usage(5000, 40, cached_input_tokens=4096, cache_write_tokens=512)
+    assert responses.summarize(answer).usage == expected
+    # Streamed, the usage comes in response.completed.
+    events = responses.to_events(answer, {"stream": True})
+    assert '"cached_tokens":4096' in events[-1]
+    assert responses.summarize_events(events).usage == expected
+    answer["usage"] = {"input_tokens": 7, "output_tokens": 3, "total_tokens": 10}
+    assert responses.summarize(answer).usage == Usage(7, 3)

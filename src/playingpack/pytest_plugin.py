@@ -5,7 +5,7 @@ playingpack for the session, on a free loopback port in a background thread. For
 of each test afterwards, ``OPENAI_BASE_URL`` and ``ANTHROPIC_BASE_URL`` point at that test's own
 tapes folder (``/t/<folder>`` on the one server), so the SDKs need no code change and tests run
 in parallel (pytest-xdist) never mix tapes. The end of the run prints which tapes were recorded,
-replayed, missing (with why) and unused.
+replayed, missing (with why) and unused, and what the calls cost and the tapes saved in dollars.
 
 Importing this module costs nothing in a test run that does not use it: the server stack is
 imported when the first test asks for it.
@@ -41,6 +41,7 @@ import pytest
 from playingpack.config import SETTINGS_BY_NAME, RecordMode
 
 if TYPE_CHECKING:
+    from playingpack.pricing import Spend
     from playingpack.serving import Serving
 
 MARKER = "playingpack"
@@ -229,6 +230,7 @@ def pytest_terminal_summary(
         f"{len(recorded)} recorded, {len(replayed)} replayed, {len(missing)} missing, "
         f"{len(unused)} unused"
     )
+    write(_spend_of(outcome["spend"]).line())
     if recorded:
         write("recorded (commit them):")
         _write_names(write, recorded, verbose)
@@ -274,6 +276,7 @@ class _Run:
         if self.serving is not None:
             return self.serving
         from playingpack.errors import PlayingpackError
+        from playingpack.history import RunStart
         from playingpack.serving import serve
 
         settings: dict[str, Any] = {}
@@ -287,7 +290,9 @@ class _Run:
         if upstream is not None:
             settings["upstream"] = upstream
         try:
-            serving = serve(cwd=self.config.rootpath, **settings)
+            # The session is one run in the history, labelled with the command that ran it.
+            command = " ".join(["pytest", *self.config.invocation_params.args])
+            serving = serve(cwd=self.config.rootpath, run=RunStart("pytest", command), **settings)
             serving.start()
         except (PlayingpackError, OSError) as exc:
             pytest.fail(f"playingpack could not start: {exc}", pytrace=False)
@@ -304,6 +309,7 @@ class _Run:
                 "record": serving.config.record.value,
                 "why": self.why,
                 "logs_dir": str(serving.config.logs_dir),
+                "spend": serving.spend().to_json(),
             }
         finally:
             serving.stop()
@@ -330,6 +336,7 @@ class _Run:
             "replayed": sorted({name for one in outcomes for name in one["replayed"]}),
             "missing": [miss for one in outcomes for miss in one["missing"]],
             "unused": sorted(unused),
+            "spend": _spend_of(*(one["spend"] for one in outcomes)).to_json(),
         }
 
     def write_merged_usage(self) -> None:
@@ -413,6 +420,16 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _spend_of(*totals: Mapping[str, Any]) -> Spend:
+    """The Spend of one or more runs' ``Spend.to_json()`` (the workers', under pytest-xdist)."""
+    from playingpack.pricing import Spend
+
+    spend = Spend()
+    for one in totals:
+        spend.merge(one)
+    return spend
 
 
 def _write_names(write: Callable[..., None], names: list[str], verbose: bool) -> None:

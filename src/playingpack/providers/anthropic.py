@@ -60,7 +60,9 @@ class AnthropicMessages(Holdable):
 
     Usage maps to input tokens = ``input_tokens`` + ``cache_creation_input_tokens`` +
     ``cache_read_input_tokens`` (every prompt token the call processed, as Anthropic's own
-    docs total them) and output tokens = ``output_tokens``. Tool calls are the ``tool_use``
+    docs total them; Anthropic's ``input_tokens`` alone excludes the cached ones), of which
+    ``cache_read_input_tokens`` are cached input and ``cache_creation_input_tokens`` cache
+    writes; output tokens = ``output_tokens``. Tool calls are the ``tool_use``
     blocks; server tools (web search, code execution) run at Anthropic and are not counted.
     """
 
@@ -159,6 +161,8 @@ class AnthropicMessages(Holdable):
             tokens = Usage(
                 sum(_count(usage.get(field)) for field in _INPUT_USAGE),
                 _count(usage.get("output_tokens")),
+                cached_input_tokens=_count(usage.get("cache_read_input_tokens")),
+                cache_write_tokens=_count(usage.get("cache_creation_input_tokens")),
             )
         calls = tuple(
             ToolCall(

@@ -44,22 +44,47 @@ class ToolCall:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Token counts, mapped from each provider's own field names."""
+    """Token counts, mapped from each provider's own field names.
+
+    ``input_tokens`` are all the prompt's tokens, whatever each provider calls them; of those,
+    ``cached_input_tokens`` were read from the provider's prompt cache and
+    ``cache_write_tokens`` written to it, which are priced differently.
+    """
 
     input_tokens: int
     output_tokens: int
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
 
-def usage_of(usage: Any, input_field: str, output_field: str | None) -> Usage | None:
-    """The Usage of a provider's usage object (None when there is none)."""
+def usage_of(
+    usage: Any, input_field: str, output_field: str | None, details_field: str | None = None
+) -> Usage | None:
+    """The Usage of an OpenAI-style usage object (None when there is none): its input and
+    output counts, and the ``cached_tokens`` and ``cache_write_tokens`` of its
+    ``details_field`` object."""
     if not isinstance(usage, dict):
         return None
-    output = int(usage.get(output_field) or 0) if output_field else 0
-    return Usage(int(usage.get(input_field) or 0), output)
+    output = _count(usage.get(output_field)) if output_field else 0
+    details = usage.get(details_field) if details_field else None
+    details = details if isinstance(details, dict) else {}
+    return Usage(
+        _count(usage.get(input_field)),
+        output,
+        cached_input_tokens=_count(details.get("cached_tokens")),
+        cache_write_tokens=_count(details.get("cache_write_tokens")),
+    )
+
+
+def _count(value: Any) -> int:
+    """A token count of a usage object: a non-negative int, else 0 (null, absent, junk)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    return max(int(value), 0)
 
 
 @dataclass(frozen=True, slots=True)

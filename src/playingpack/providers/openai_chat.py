@@ -179,7 +179,9 @@ class OpenAIChat(Holdable):
         return "".join(texts)
 
     def summarize(self, answer: dict[str, Any]) -> Summary:
-        tokens = usage_of(answer.get("usage"), "prompt_tokens", "completion_tokens")
+        tokens = usage_of(
+            answer.get("usage"), "prompt_tokens", "completion_tokens", "prompt_tokens_details"
+        )
         calls: list[ToolCall] = []
         for choice in answer.get("choices") or ():
             message = choice.get("message") or {}
@@ -224,7 +226,15 @@ class OpenAIChat(Holdable):
                     if call.function is not None:
                         _add_piece(names, call.function.name)
                         _add_piece(arguments, call.function.arguments)
-        tokens = Usage(usage.prompt_tokens, usage.completion_tokens) if usage else None
+        tokens = None
+        if usage is not None:
+            details = usage.prompt_tokens_details or _PromptDetailsView()
+            tokens = Usage(
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                cached_input_tokens=details.cached_tokens or 0,
+                cache_write_tokens=details.cache_write_tokens or 0,
+            )
         tool_calls = tuple(
             ToolCall(ids[-1] if ids else "", "".join(names), "".join(arguments))
             for ids, names, arguments in (calls[key] for key in sorted(calls))
@@ -471,9 +481,15 @@ class _ChoiceView(msgspec.Struct):
     delta: _DeltaView = msgspec.field(default_factory=_DeltaView)
 
 
+class _PromptDetailsView(msgspec.Struct):
+    cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
+
+
 class _UsageView(msgspec.Struct):
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    prompt_tokens_details: _PromptDetailsView | None = None
 
 
 class _ChunkView(msgspec.Struct):

@@ -107,7 +107,9 @@ class OpenAICompletions(Holdable):
         )
 
     def summarize(self, answer: dict[str, Any]) -> Summary:
-        tokens = usage_of(answer.get("usage"), "prompt_tokens", "completion_tokens")
+        tokens = usage_of(
+            answer.get("usage"), "prompt_tokens", "completion_tokens", "prompt_tokens_details"
+        )
         model = answer.get("model")
         return Summary(model if isinstance(model, str) else None, tokens, ())
 

@@ -40,7 +40,7 @@ class OpenAIEmbeddings(Provider):
         return answer if isinstance(answer, dict) else {}
 
     def summarize(self, answer: dict[str, Any]) -> Summary:
-        tokens = usage_of(answer.get("usage"), "prompt_tokens", None)
+        tokens = usage_of(answer.get("usage"), "prompt_tokens", None, "prompt_tokens_details")
         model = answer.get("model")
         return Summary(model if isinstance(model, str) else None, tokens, ())
 

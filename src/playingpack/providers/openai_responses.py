@@ -112,7 +112,9 @@ class OpenAIResponses(Holdable):
         )
 
     def summarize(self, answer: dict[str, Any]) -> Summary:
-        tokens = usage_of(answer.get("usage"), "input_tokens", "output_tokens")
+        tokens = usage_of(
+            answer.get("usage"), "input_tokens", "output_tokens", "input_tokens_details"
+        )
         calls = tuple(
             ToolCall(
                 str(item.get("call_id") or ""),
