@@ -53,9 +53,14 @@ COMPLETION = {
 
 
 class Running:
-    """A real playingpack server (its full aiohttp app) on 127.0.0.1:<free port> in a thread."""
+    """A real playingpack server (its full aiohttp app) on 127.0.0.1:<free port> in a thread.
+
+    A Config left with the default history (a path relative to the working directory) keeps
+    it in its logs folder instead, so no test writes the checkout's history."""
 
     def __init__(self, config: Config) -> None:
+        if config.history is not None and not config.history.is_absolute():
+            config = dataclasses.replace(config, history=config.logs_dir / "history.db")
         self.config = config
         self._thread = LoopThread("playingpack")
         self.app = create_app(config)
@@ -148,14 +153,19 @@ def agent() -> Iterator[ThreadPoolExecutor]:
 
 @pytest.fixture
 def start_proxy(tmp_path: Path, upstream: FakeUpstream) -> Iterator[Callable[..., Running]]:
-    """Start playingpack against the fake upstream; keyword arguments override Config fields."""
+    """Start playingpack against the fake upstream; keyword arguments override Config fields.
+
+    Each server started has a history of its own (tmp_path/history.db for the first, then
+    history-2.db, ...); a test of a restart gives the second one the first one's."""
     started: list[Running] = []
 
     def start(**overrides: Any) -> Running:
+        name = f"history-{len(started) + 1}.db" if started else "history.db"
         config = Config(
             upstream=upstream.url,
             tapes_dir=tmp_path / "tapes",
             logs_dir=tmp_path / "logs",
+            history=tmp_path / name,
             port=0,
         )
         running = Running(dataclasses.replace(config, **overrides))

@@ -98,7 +98,7 @@ def test_any_live_state_can_fail(tmp_path: Path) -> None:
 
 
 def test_history_is_bounded() -> None:
-    log = FlowLog(None, history=3)
+    log = FlowLog(None, window=3)
     flows = [log.open("GET", f"/v1/{i}") for i in range(5)]
     assert list(log) == flows[2:]
 

@@ -628,7 +628,7 @@ def test_a_big_event_is_relayed_whole_and_recorded(start_proxy: Callable[..., Ru
 
 
 def test_finished_flows_let_go_of_their_bodies_past_the_budget() -> None:
-    flows = FlowLog(None, history=100, body_budget=1000)
+    flows = FlowLog(None, window=100, body_budget=1000)
     kept = []
     for number in range(5):
         flow = flows.open("POST", "/v1/chat/completions")

@@ -35,7 +35,7 @@ def test_openapi_describes_every_api_route(tmp_path: Path) -> None:
     assert document["info"]["title"] and document["info"]["version"] == __version__
 
     registered: dict[str, set[str]] = {}
-    app = create_app(Config(tapes_dir=tmp_path / "tapes", logs_dir=tmp_path / "logs"))
+    app = create_app(Config(tapes_dir=tmp_path / "tapes", logs_dir=tmp_path / "logs", history=None))
     for route in app.router.routes():
         resource = route.resource
         if resource is None or not resource.canonical.startswith("/api"):

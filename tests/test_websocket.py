@@ -229,6 +229,8 @@ def test_recorded_stream_is_told_state_by_state_with_its_text(
         "input_tokens": usage.prompt_tokens,
         "output_tokens": usage.completion_tokens,
         "total_tokens": usage.total_tokens,
+        "cached_input_tokens": 0,
+        "cache_write_tokens": 0,
     }
     assert final["tool_calls"] == [
         {"id": "call_0_get_weather", "name": "get_weather", "arguments": json.loads(WEATHER_ARGS)}

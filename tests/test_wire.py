@@ -19,8 +19,10 @@ from playingpack.tapes import Chunk
 from playingpack.wire import (
     FlowDetailJSON,
     FlowJSON,
+    PhasesJSON,
     flow_detail_json,
     flow_json,
+    phases_of,
     settings_json,
 )
 from tests.conftest import API_KEY
@@ -183,6 +185,36 @@ def test_cookie_header_is_masked_whole() -> None:
     assert "s3cr3t" not in detail.request_headers["Cookie"]
 
 
+def test_phases_split_the_duration_by_the_state_each_span_was_in() -> None:
+    history = [
+        (State.LOOKUP, 0.0),
+        (State.CONNECT, 1.0),
+        (State.STREAMING, 11.0),
+        (State.HELD, 20.0),
+        (State.FLUSH, 50.0),
+        (State.COMPLETE, 60.0),
+    ]
+    finished = flow(history=history, state=State.COMPLETE, duration_ms=60.0)
+    assert phases_of(finished) == PhasesJSON(
+        waiting_ms=1.0, held_ms=30.0, first_byte_ms=10.0, streaming_ms=19.0
+    )
+
+
+def test_a_call_held_before_it_is_sent_waits_then_is_held_then_replays() -> None:
+    history = [
+        (State.LOOKUP, 0.0),
+        (State.HELD, 2.0),
+        (State.REPLAY, 502.0),
+        (State.COMPLETE, 503.5),
+    ]
+    finished = flow(history=history, state=State.COMPLETE, duration_ms=503.5)
+    assert phases_of(finished) == PhasesJSON(2.0, 500.0, 0.0, 1.5)
+
+
+def test_a_flow_still_running_has_no_phases() -> None:
+    assert phases_of(flow(history=[(State.LOOKUP, 0.0), (State.CONNECT, 1.0)])) is None
+
+
 def test_no_headers_are_empty_objects() -> None:
     detail = flow_detail_json(flow())
     assert detail.request_headers == {} and detail.response_headers == {}
@@ -217,7 +249,7 @@ def finished_flow() -> Flow:
         status=200,
         streamed=True,
         duration_ms=12.5,
-        summary=Summary("gpt-4o", Usage(10, 5), calls),
+        summary=Summary("gpt-4o", Usage(10, 5, cached_input_tokens=4, cache_write_tokens=2), calls),
         chunks=[Chunk(text, 1) for text in STREAM],
         answer_streamed=True,
         decision="allow",
@@ -230,7 +262,13 @@ def test_flow_json_fields() -> None:
     encoded = msgspec.json.decode(msgspec.json.encode(listed))
     assert encoded["state"] == "COMPLETE" and encoded["source"] == "upstream"
     assert encoded["tape"] == "ab" * 32
-    assert encoded["usage"] == {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}
+    assert encoded["usage"] == {
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "total_tokens": 15,
+        "cached_input_tokens": 4,
+        "cache_write_tokens": 2,
+    }
     assert encoded["tool_calls"] == [
         {"id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}},
         {"id": "call_2", "name": "broken", "arguments": '{"city": '},

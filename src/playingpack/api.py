@@ -19,7 +19,7 @@ from aiohttp import web
 from playingpack.access import Access
 from playingpack.config import LIVE_SETTINGS, SETTINGS_BY_NAME
 from playingpack.errors import DecisionError, error_response
-from playingpack.flows import FlowLog, State
+from playingpack.flows import FlowLog
 from playingpack.har import har_document
 from playingpack.interceptor import Decision, Interceptor, MockDecision
 from playingpack.ledger import TapeLedger
@@ -33,7 +33,6 @@ from playingpack.wire import (
     MockValidJSON,
     SettingsPatch,
     encode,
-    flow_detail_json,
     flow_json,
     settings_json,
 )
@@ -87,9 +86,7 @@ class Api:
         guard = self.guarded
         router = app.router
         router.add_get("/api/openapi.json", guard(self.openapi))
-        router.add_get("/api/flows", guard(self.list_flows))
         router.add_delete("/api/flows", guard(self.clear_flows))
-        router.add_get("/api/flows/{id}", guard(self.get_flow))
         router.add_post("/api/flows/{id}/decision", guard(self.decide))
         router.add_post("/api/mocks/validate", guard(self.validate_mock))
         router.add_get("/api/run", guard(self.get_run))
@@ -129,44 +126,11 @@ class Api:
     async def openapi(self, request: web.Request) -> web.Response:
         return json_response(openapi_document())
 
-    async def list_flows(self, request: web.Request) -> web.Response:
-        """Recent flows, newest first; filters: state, source, limit, bodies."""
-        state = request.query.get("state")
-        if state is not None and state not in {member.value for member in State}:
-            raise Invalid(
-                f"`state` must be one of {', '.join(State)}, got {state!r}.", param="state"
-            )
-        source = request.query.get("source")
-        if source is not None and source not in ("tape", "upstream", "mock"):
-            raise Invalid(
-                f"`source` must be one of tape, upstream, mock, got {source!r}.", param="source"
-            )
-        limit = int_query(request, "limit")
-        bodies = bool_query(request, "bodies", default=True)
-        found = []
-        for flow in reversed(list(self.flows)):
-            if state is not None and flow.state.value != state:
-                continue
-            if source is not None and (flow.source is None or flow.source.value != source):
-                continue
-            # A big call's bodies come only with it alone (GET /api/flows/{id}).
-            found.append(flow_json(flow, bodies=bodies and flow.size <= LISTED_BODIES))
-            if limit is not None and len(found) >= limit:
-                break
-        return json_response(found)
-
     async def clear_flows(self, request: web.Request) -> web.Response:
-        """Forget the finished flows (the logs folder keeps them)."""
+        """Empty the live window of its finished flows (the history keeps them)."""
         dropped = self.flows.clear()
         self.live.resync()
         return json_response({"dropped": dropped})
-
-    async def get_flow(self, request: web.Request) -> web.Response:
-        flow = self._flow(request)
-        detail = flow_detail_json(flow)
-        if flow.size > LISTED_BODIES:
-            return await asyncio.to_thread(json_response, detail)
-        return json_response(detail)
 
     async def decide(self, request: web.Request) -> web.Response:
         """Carry a decision to a held flow."""
@@ -228,13 +192,6 @@ class Api:
         self.settings.update({name: value for name, value in given.items() if value is not None})
         self.live.settings_changed()
         return json_response(settings_json(self.settings))
-
-    def _flow(self, request: web.Request) -> Any:
-        flow_id = request.match_info["id"]
-        flow = self.flows.get(flow_id)
-        if flow is None:
-            raise _unknown_flow(flow_id)
-        return flow
 
 
 class Invalid(Exception):
@@ -309,7 +266,7 @@ def bool_query(request: web.Request, name: str, *, default: bool) -> bool:
 def _unknown_flow(flow_id: str) -> Invalid:
     return Invalid(
         f"No flow {flow_id!r}: it never existed or has been dropped from memory (the server "
-        "keeps the most recent flows; see --history). GET /api/flows lists them.",
+        "keeps the most recent flows; see --live-window). GET /api/flows lists them.",
         status=404,
         code="flow_not_found",
         param="id",

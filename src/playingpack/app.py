@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
 from playingpack import __version__, dashboard, logs
 from playingpack.access import Access
 from playingpack.api import Api
+from playingpack.api_history import HistoryRoutes
 from playingpack.api_tapes import TapeRoutes
+from playingpack.api_threads import ThreadRoutes
 from playingpack.call import MAX_RECORDED_BODY
 from playingpack.config import Config, anthropic_upstream_of
 from playingpack.connections import (
@@ -24,8 +28,10 @@ from playingpack.connections import (
 )
 from playingpack.errors import error_response
 from playingpack.flows import FlowLog
+from playingpack.history import History, RunStart, open_history
 from playingpack.interceptor import Interceptor
 from playingpack.ledger import TapeLedger
+from playingpack.pricing import PriceBook
 from playingpack.providers import Provider, builtin
 from playingpack.proxy import Proxy
 from playingpack.settings import Settings
@@ -40,21 +46,44 @@ CONFIG: web.AppKey[Config] = web.AppKey("config", Config)
 ACCESS: web.AppKey[Access] = web.AppKey("access", Access)
 FLOWS: web.AppKey[FlowLog] = web.AppKey("flows", FlowLog)
 LEDGER: web.AppKey[TapeLedger] = web.AppKey("ledger", TapeLedger)
+HISTORY: web.AppKey[History] = web.AppKey("history", History)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -> web.Application:
+def create_app(
+    config: Config,
+    *,
+    echo: Callable[[str], object] | None = None,
+    run: RunStart | None = None,
+) -> web.Application:
     """The whole server for one Config; nothing is shared with other apps in the process.
 
     ``echo`` receives one terminal line per finished call (otherwise they are logged at INFO).
+    ``run`` says what started this run (by default ``playingpack start``). A relative
+    ``config.history`` is taken from the working directory, as load_config() does.
     """
     logs.guard_loggers()
+    run = run or RunStart()
     settings = Settings.from_config(config)
     upstream = Upstream(config.upstream)
     anthropic_url = anthropic_upstream_of(config)
     anthropic = Upstream(anthropic_url) if anthropic_url != config.upstream else None
-    flows = FlowLog(config.logs_dir, history=config.history, echo=echo)
+    run_id = uuid.uuid4().hex[:8]
+    history = open_history(
+        None if config.history is None else Path.cwd() / config.history,
+        keep=config.history_keep,
+        run=run,
+        run_id=run_id,
+    )
+    flows = FlowLog(
+        config.logs_dir,
+        window=config.live_window,
+        echo=echo,
+        run=run_id,
+        prices=PriceBook(config.prices),
+        history=history,
+    )
     stores = TapeStores(config.tapes_dir)
     ledger = TapeLedger(config.tapes_dir, config.logs_dir)
     interceptor = Interceptor(settings, flows, stores)
@@ -79,6 +108,8 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
     app[ACCESS] = access
     app[FLOWS] = flows
     app[LEDGER] = ledger
+    if history is not None:
+        app[HISTORY] = history
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response(
@@ -108,6 +139,8 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
         app.router.add_route("*", scope + "/openai/{tail:.*}", _guarded(proxy.passthrough))
     app.router.add_get("/health", health)
     api.add_routes(app)
+    HistoryRoutes(history, flows, run).add_routes(app, api.guarded)
+    ThreadRoutes(history, flows).add_routes(app, api.guarded)
     TapeRoutes(stores, providers).add_routes(app, api.guarded)
     app.router.add_get("/ws", live.handle)
     if not config.headless:
@@ -131,6 +164,9 @@ def create_app(config: Config, *, echo: Callable[[str], object] | None = None) -
         if anthropic is not None:
             await anthropic.close()
         flows.close()
+        if history is not None:
+            # Waits for the writer's last batch and the run's end.
+            await asyncio.to_thread(history.close)
 
     app.on_startup.append(open_upstream)
     app.on_shutdown.append(close_sockets)

@@ -27,6 +27,7 @@ from playingpack.config import (
 )
 from playingpack.config_loading import load_config
 from playingpack.errors import ConfigError
+from playingpack.history_commands import history
 from playingpack.tape_commands import shown_path, tapes
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def _option(row: Setting) -> Callable[[_F], _F]:
 
 
 def _setting_options(command: _F) -> _F:
-    for row in reversed(SETTINGS):
+    for row in reversed([row for row in SETTINGS if row.option]):
         command = _option(row)(command)
     return command
 
@@ -119,6 +120,7 @@ def start(config_path: Path | None, open_browser: bool, **flags: Any) -> None:
 
 
 cli.add_command(tapes)
+cli.add_command(history)
 
 
 def main() -> None:
@@ -238,7 +240,7 @@ def _serve(config: Config, open_browser: bool) -> None:
     import signal
     import webbrowser
 
-    from playingpack.app import start_server
+    from playingpack.app import FLOWS, start_server
     from playingpack.serving import run_loop
 
     async def run() -> None:
@@ -273,6 +275,9 @@ def _serve(config: Config, open_browser: bool) -> None:
         finally:
             await server.stop()
             lines.flush()
+            flows = server.runner.app[FLOWS]
+            # Once stopped, no call can still finish and change the totals.
+            click.echo(f"playingpack: run {flows.run}: {flows.spend.line()}")
             click.echo("playingpack: stopped")
 
     run_loop(run())

@@ -17,16 +17,18 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from playingpack.pricing import PriceBook, Spend
 from playingpack.providers import Summary
 from playingpack.request_log import RequestLog, format_line
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from playingpack.history import History
     from playingpack.interceptor import Hold
     from playingpack.providers import Provider
     from playingpack.tapes import Chunk, Tape
@@ -73,6 +75,8 @@ BODY_BUDGET = 256 * 1024**2
 
 # Called with the flow on every change, or with the flow and the text that just streamed in.
 Listener = Callable[["Flow", "str | None"], None]
+# A tape recorded for the call, replayed for it, or missing for a replay-only call.
+TapeUse = Literal["recorded", "replayed", "missed"]
 
 
 @dataclass(eq=False)
@@ -86,6 +90,7 @@ class Flow:
     id: str
     method: str
     path: str
+    run: str = ""  # the run it belongs to (see FlowLog)
     state: State = State.LOOKUP
     source: Source | None = None
     model: str | None = None
@@ -110,6 +115,10 @@ class Flow:
     decision: str | None = None  # what ended the hold: allow, mock, edit, tape, timeout
     size: int = 0  # bytes of the request body; the answer's are added when the flow ends
     trimmed: bool = False  # its bodies were let go of to stay within BODY_BUDGET
+    cost: float | None = None  # USD, set when it finishes (0 for a tape or a mock)
+    saved: float | None = None  # USD a tape saved: what the call would have cost upstream
+    thread: str | None = None  # the agent thread it is a step of, once in the history
+    tape_use: TapeUse | None = None  # what it did with its tape, if anything
     _started: float = field(default_factory=time.perf_counter, repr=False)
     # Told of every move (the FlowLog that opened the flow).
     _on_move: Callable[[Flow], None] | None = field(default=None, repr=False)
@@ -156,6 +165,19 @@ class Flow:
     def set_key(self, key: str) -> None:
         """The key of the tape that answers, or would answer, the request; no event."""
         self.key = key
+
+    def use_tape(self, use: TapeUse) -> None:
+        """Note what became of the call's tape (recorded, replayed, missed); no event."""
+        self.tape_use = use
+
+    def set_cost(self, cost: float | None, saved: float | None) -> None:
+        """Its cost in USD and, for a tape, what it saved (None: unknown); no event."""
+        self.cost = cost
+        self.saved = saved
+
+    def join_thread(self, thread: str) -> None:
+        """The history placed it in agent thread ``thread``; no event."""
+        self.thread = thread
 
     def set_summary(self, summary: Summary) -> None:
         """What the answer known so far says (shown with the next event)."""
@@ -273,21 +295,26 @@ class Flow:
 
 
 class FlowLog:
-    """Recent flows (at most ``history`` kept in memory), their events and their log lines."""
+    """Recent flows (at most ``window`` kept in memory), their events and their log lines."""
 
     def __init__(
         self,
         logs_dir: Path | None,
-        history: int = 500,
+        window: int = 500,
         echo: Callable[[str], object] | None = None,
         *,
         body_budget: int = BODY_BUDGET,
+        run: str | None = None,
+        prices: PriceBook | None = None,
+        history: History | None = None,
     ) -> None:
         """``echo`` receives each finished flow's terminal line; without it the line is logged
-        at INFO on this module's logger."""
+        at INFO on this module's logger. ``run`` is the run's id (8 hex digits, made up when
+        not given), the prefix of every flow id. A finished flow is priced by ``prices``
+        (left unpriced without them), counted in ``spend`` and written to ``history``."""
         self._log = RequestLog(logs_dir) if logs_dir is not None else None
         self._echo = echo
-        self.history = history
+        self.window = window
         self._flows: deque[Flow] = deque()
         self._by_id: dict[str, Flow] = {}
         # Finished flows still holding bodies, oldest first, and their bytes in all.
@@ -296,8 +323,11 @@ class FlowLog:
         self.body_budget = body_budget
         self._listeners: list[Listener] = []
         # Ids are unique per server run and sort in arrival order; cheaper than a uuid4 each.
-        self._run = uuid.uuid4().hex[:8]
+        self.run = run or uuid.uuid4().hex[:8]
         self._count = itertools.count(1)
+        self.prices = prices
+        self.history = history
+        self.spend = Spend()
 
     def __iter__(self) -> Iterator[Flow]:
         """The flows kept in memory, oldest first."""
@@ -329,19 +359,20 @@ class FlowLog:
         headers: Mapping[str, str] | None = None,
         provider: Provider | None = None,
     ) -> Flow:
-        """Start a flow in LOOKUP; the oldest flow is dropped from memory past ``history``.
+        """Start a flow in LOOKUP; the oldest flow is dropped from memory past ``window``.
         ``headers`` are the request's; ``provider`` the wire format of a recorded endpoint."""
         flow = Flow(
-            f"{self._run}-{next(self._count):06d}",
+            f"{self.run}-{next(self._count):06d}",
             method,
             path,
+            run=self.run,
             scope=scope,
             request_headers=headers,
             provider=provider,
             _on_move=self._moved,
         )
         flow.history.append((State.LOOKUP, 0.0))
-        if len(self._flows) >= self.history:
+        if len(self._flows) >= self.window:
             dropped = self._flows.popleft()
             del self._by_id[dropped.id]
             if self._bodies.pop(dropped.id, None) is not None:
@@ -381,6 +412,18 @@ class FlowLog:
         for listener in list(self._listeners):
             listener(flow, None)
 
+    @staticmethod
+    def _price(flow: Flow, prices: PriceBook) -> None:
+        """An upstream call costs its price; a tape or a mock costs nothing, and a tape saved
+        what the call would have cost upstream."""
+        usage = flow.summary.usage if flow.summary is not None else None
+        if flow.source is Source.TAPE:
+            flow.set_cost(0.0, prices.cost(flow.model, usage))
+        elif flow.source is Source.MOCK:
+            flow.set_cost(0.0, None)
+        else:
+            flow.set_cost(prices.cost(flow.model, usage), None)
+
     def _keep_bodies(self, flow: Flow) -> None:
         """Count ``flow``'s bodies against the budget; let go of the oldest ones past it."""
         self._bodies[flow.id] = flow
@@ -391,6 +434,11 @@ class FlowLog:
             oldest.trim()
 
     def _finish(self, flow: Flow) -> None:
+        if self.prices is not None:
+            self._price(flow, self.prices)
+        self.spend.add(flow)
+        if self.history is not None:
+            self.history.add(flow)
         self._keep_bodies(flow)
         if self._echo is not None:
             self._echo(format_line(flow))

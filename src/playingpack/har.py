@@ -77,6 +77,68 @@ def _entry(flow: Flow, origin: str) -> dict[str, Any]:
     }
 
 
+def har_of_details(details: Iterable[Mapping[str, Any]], origin: str) -> dict[str, Any]:
+    """A HAR log of stored calls, each a FlowDetailJSON dict (from the history), whose
+    headers are already masked."""
+    return {
+        "log": {
+            "version": "1.2",
+            "creator": {"name": "playingpack", "version": __version__},
+            "entries": [_detail_entry(detail, origin) for detail in details],
+        }
+    }
+
+
+def _detail_entry(detail: Mapping[str, Any], origin: str) -> dict[str, Any]:
+    request = detail.get("request")
+    request_text = msgspec.json.encode(request).decode() if request is not None else ""
+    chunks = detail.get("chunks") or []
+    answer = "".join(chunk["c"] for chunk in chunks)
+    first = chunks[0]["d"] if chunks else 0
+    total = detail.get("duration_ms") or 0.0
+    status = detail.get("status") or 0
+    shown = ("id", "state", "source", "tape", "scope", "decision", "error")
+    return {
+        "startedDateTime": detail["started_at"],
+        "time": total,
+        "request": {
+            "method": detail["method"],
+            "url": f"{origin}{detail['path']}",
+            "httpVersion": "HTTP/1.1",
+            "cookies": [],
+            "headers": _listed(detail.get("request_headers")),
+            "queryString": [],
+            "postData": {"mimeType": "application/json", "text": request_text},
+            "headersSize": -1,
+            "bodySize": len(request_text.encode()),
+        },
+        "response": {
+            "status": status,
+            "statusText": _reason(status),
+            "httpVersion": "HTTP/1.1",
+            "cookies": [],
+            "headers": _listed(detail.get("response_headers")),
+            "content": {
+                "size": len(answer.encode()),
+                "mimeType": "text/event-stream"
+                if detail.get("answer_streamed")
+                else "application/json",
+                "text": answer,
+            },
+            "redirectURL": "",
+            "headersSize": -1,
+            "bodySize": -1,
+        },
+        "cache": {},
+        "timings": {"send": 0, "wait": min(first, total), "receive": max(total - first, 0)},
+        "_playingpack": {name: detail.get(name) for name in shown},
+    }
+
+
+def _listed(headers: Mapping[str, str] | None) -> list[dict[str, str]]:
+    return [{"name": name, "value": value} for name, value in (headers or {}).items()]
+
+
 def _headers(headers: Mapping[str, str] | None) -> list[dict[str, str]]:
     return [
         {"name": str(name), "value": mask(name, value)} for name, value in (headers or {}).items()

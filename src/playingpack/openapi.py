@@ -14,9 +14,12 @@ from playingpack.wire import (
     FlowDetailJSON,
     FlowJSON,
     MockValidJSON,
+    RunJSON,
     SettingsJSON,
     SettingsPatch,
     TapeJSON,
+    ThreadDetailJSON,
+    ThreadJSON,
 )
 
 
@@ -31,10 +34,16 @@ def openapi_document() -> dict[str, Any]:
         TapeJSON,
         ErrorJSON,
         MockValidJSON,
+        RunJSON,
     ]
-    (flow, detail, decision, settings, patch, tape, error, mock_valid), components = (
+    (flow, detail, decision, settings, patch, tape, error, mock_valid, run), components = (
         msgspec.json.schema_components(shapes, ref_template="#/components/schemas/{name}")
     )
+
+    (thread, thread_detail), thread_components = msgspec.json.schema_components(
+        [ThreadJSON, ThreadDetailJSON], ref_template="#/components/schemas/{name}"
+    )
+    components.update(thread_components)
 
     def body(schema: dict[str, Any]) -> dict[str, Any]:
         return {"content": {"application/json": {"schema": schema}}}
@@ -54,6 +63,8 @@ def openapi_document() -> dict[str, Any]:
         }
         return {str(code): ok(meaning[code], error) for code in (401, 403, *codes)}
 
+    string = {"type": "string"}
+    moment = {"type": "string", "format": "date-time"}
     flow_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
     tape_hash = {
         "name": "hash",
@@ -108,8 +119,16 @@ def openapi_document() -> dict[str, Any]:
         "paths": {
             "/api/flows": {
                 "get": {
-                    "summary": "List recent flows, newest first",
+                    "summary": "Search the history of every run: flows newest first (in the "
+                    "order they finished; those in flight first), a page at a time",
                     "parameters": [
+                        query(
+                            "q",
+                            "Words of the messages, the answer, tool names and arguments, the "
+                            "model or the path: all must be found, the last one as a prefix",
+                            {"type": "string"},
+                        ),
+                        query("model", "Only flows for this model", {"type": "string"}),
                         query(
                             "state",
                             "Only flows in this state (e.g. INTERCEPT: held)",
@@ -120,7 +139,21 @@ def openapi_document() -> dict[str, Any]:
                             "Only flows answered from this source",
                             {"type": "string", "enum": ["tape", "upstream", "mock"]},
                         ),
-                        query("limit", "At most this many", {"type": "integer", "minimum": 1}),
+                        query("tool", "Only flows whose answer called this tool", string),
+                        query("scope", "Only flows of this per-test tapes folder", string),
+                        query("run", "Only flows of this run (GET /api/runs)", string),
+                        query("since", "Only flows started at or after (ISO-8601)", moment),
+                        query("until", "Only flows started before (ISO-8601)", moment),
+                        query(
+                            "limit",
+                            "At most this many (default 500)",
+                            {"type": "integer", "minimum": 1, "maximum": 5000},
+                        ),
+                        query(
+                            "cursor",
+                            'The next page: as given by the `Link` header (`rel="next"`)',
+                            string,
+                        ),
                         query(
                             "bodies",
                             "Include request and response bodies (default true)",
@@ -128,12 +161,22 @@ def openapi_document() -> dict[str, Any]:
                         ),
                     ],
                     "responses": {
-                        "200": ok("Flows", {"type": "array", "items": flow}),
+                        "200": {
+                            **ok("Flows", {"type": "array", "items": flow}),
+                            "headers": {
+                                "Link": {
+                                    "description": "The next page, when more match: "
+                                    '`</api/flows?...&cursor=C>; rel="next"`',
+                                    "schema": {"type": "string"},
+                                }
+                            },
+                        },
                         **fails(422),
                     },
                 },
                 "delete": {
-                    "summary": "Forget the finished flows (the logs folder keeps them)",
+                    "summary": "Empty the live window of its finished flows (the history "
+                    "keeps them)",
                     "responses": {
                         "200": ok(
                             "How many were dropped",
@@ -145,7 +188,8 @@ def openapi_document() -> dict[str, Any]:
             },
             "/api/flows/{id}": {
                 "get": {
-                    "summary": "One flow: request, response, chunks with timing, headers",
+                    "summary": "One flow: request, response, chunks with timing, headers; from "
+                    "memory, or from the history once it has left the live window",
                     "parameters": [flow_id],
                     "responses": {"200": ok("The flow", detail), **fails(404)},
                 }
@@ -202,6 +246,53 @@ def openapi_document() -> dict[str, Any]:
                             },
                         ),
                         **fails(),
+                    },
+                }
+            },
+            "/api/runs": {
+                "get": {
+                    "summary": "Runs (server starts, pytest sessions), newest first, with "
+                    "their calls, tokens, cost and tapes; `live` marks this server's",
+                    "responses": {
+                        "200": ok("Runs", {"type": "array", "items": run}),
+                        **fails(),
+                    },
+                }
+            },
+            "/api/threads": {
+                "get": {
+                    "summary": "The agent threads rebuilt from the traffic (calls whose input "
+                    "extends an earlier call's input and answer), newest first",
+                    "parameters": [
+                        query("run", "The run (default: this server's; GET /api/runs)", string)
+                    ],
+                    "responses": {
+                        "200": ok("Threads", {"type": "array", "items": thread}),
+                        **fails(),
+                        "409": ok("History is off: threads are read from it", error),
+                        "503": ok("The history cannot be read", error),
+                    },
+                }
+            },
+            "/api/threads/{id}": {
+                "get": {
+                    "summary": "One thread: its steps in order, each with what its input added "
+                    "(user message, tool results) and its answer",
+                    "parameters": [
+                        {
+                            "name": "id",
+                            "in": "path",
+                            "required": True,
+                            "description": "The thread's id: the id of its first call",
+                            "schema": string,
+                        }
+                    ],
+                    "responses": {
+                        "200": ok("The thread", thread_detail),
+                        **fails(),
+                        "404": ok("No such thread in the history", error),
+                        "409": ok("History is off: threads are read from it", error),
+                        "503": ok("The history cannot be read", error),
                     },
                 }
             },

@@ -61,7 +61,8 @@ class Recorder:
         return tape
 
     def replayed(self, call: Call, tape: Tape) -> None:
-        """Tell the ledger that ``tape`` answered ``call``."""
+        """Tell the ledger (and the flow) that ``tape`` answered ``call``."""
+        call.flow.use_tape("replayed")
         self.ledger.tape_replayed(self.stores.name_of(call.store, tape.key, call.index))
 
     async def save(
@@ -94,6 +95,7 @@ class Recorder:
             logger.warning("could not save tape %s: %s", flow.key, reason(exc))
             return
         if not again:
+            flow.use_tape("recorded")
             self.ledger.tape_recorded(self.stores.name_of(call.store, flow.key, call.index))
 
     async def miss(self, call: Call) -> str:
@@ -110,6 +112,7 @@ class Recorder:
         else:
             explanation = f"No request to {flow.path} has been recorded in that folder."
         model = f" (model {flow.model})" if flow.model else ""
+        flow.use_tape("missed")
         self.ledger.tape_missing(
             Miss(flow.method, flow.path, flow.model, flow.key, name, explanation)
         )

@@ -18,10 +18,14 @@ from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from playingpack.config import SETTINGS_BY_NAME, Config
 from playingpack.config_loading import load_config
+
+if TYPE_CHECKING:
+    from playingpack.history import RunStart
+    from playingpack.pricing import Spend
 
 _T = TypeVar("_T")
 
@@ -39,8 +43,10 @@ def run_loop(main: Coroutine[Any, Any, _T]) -> _T:
 class Serving:
     """A playingpack running in this process; use it as a context manager (sync or async)."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, run: RunStart | None = None) -> None:
+        """``run`` says what started it (a server, by default) in the history's runs."""
         self.config = config
+        self.run = run
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: Any = None
@@ -67,7 +73,8 @@ class Serving:
 
     @property
     def flows(self) -> list[dict[str, Any]]:
-        """The flows seen so far (as ``GET /api/flows`` gives them), oldest first."""
+        """The flows of this server's live window (shaped as ``GET /api/flows`` lists them),
+        oldest first."""
         from playingpack.app import FLOWS
         from playingpack.wire import flow_json
 
@@ -84,6 +91,18 @@ class Serving:
         from playingpack.app import LEDGER
 
         return self._call(lambda: self._app[LEDGER].report())
+
+    def spend(self) -> Spend:
+        """The run's calls, tokens and dollars so far: a copy, which later calls leave as is."""
+        from playingpack.app import FLOWS
+        from playingpack.pricing import Spend
+
+        def copy() -> Spend:
+            spend = Spend()
+            spend.merge(self._app[FLOWS].spend.to_json())
+            return spend
+
+        return self._call(copy)
 
     def start(self) -> Serving:
         """Start the server; returns when it accepts connections."""
@@ -121,7 +140,7 @@ class Serving:
             self._loop = asyncio.get_running_loop()
             self._stopping = asyncio.Event()
             try:
-                self._app = create_app(self.config)
+                self._app = create_app(self.config, run=self.run)
                 self._server = await start_server(self.config, app=self._app)
             except BaseException as exc:
                 started.set_exception(exc)
@@ -173,14 +192,19 @@ class Serving:
 
 
 def serve(
-    *, cwd: Path | None = None, env: Mapping[str, str] | None = None, **settings: Any
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    run: RunStart | None = None,
+    **settings: Any,
 ) -> Serving:
     """A playingpack for this process: ``with serve(...) as pp`` or ``async with``.
 
     ``settings`` are named as in the config file (``upstream``, ``tapes_dir``, ``record``,
     ``pause``, ...). They override the project's config file (found in ``cwd``, the working
     directory by default) and ``PLAYINGPACK_*`` variables (from ``env``, ``os.environ`` by
-    default). It listens on ``127.0.0.1`` and a free port unless told otherwise.
+    default). It listens on ``127.0.0.1`` and a free port unless told otherwise. ``run``
+    says what started it, as the history's runs show (a pytest session, say).
 
     Raises TypeError for an unknown setting and ConfigError for an invalid value.
     """
@@ -192,4 +216,4 @@ def serve(
         )
     flags = {"host": "127.0.0.1", "port": 0, **settings}
     config = load_config(cwd=cwd or Path.cwd(), env=os.environ if env is None else env, flags=flags)
-    return Serving(config)
+    return Serving(config, run)

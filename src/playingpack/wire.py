@@ -6,6 +6,7 @@ generated from them.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import msgspec
 
 from playingpack.config import LIVE_SETTINGS, Setting
-from playingpack.conversation import Conversation
+from playingpack.conversation import Conversation, Turn
 from playingpack.flows import Flow, Source, State, iso_time
 from playingpack.interceptor import Stage
 from playingpack.providers import Summary
@@ -21,10 +22,12 @@ from playingpack.redaction import mask
 from playingpack.settings import Settings
 
 
-class UsageJSON(msgspec.Struct):
-    input_tokens: int
+class UsageJSON(msgspec.Struct, kw_only=True):
+    input_tokens: int  # all of them, cached ones included
     output_tokens: int
     total_tokens: int
+    cached_input_tokens: int = 0  # of input_tokens, those read from the provider's cache
+    cache_write_tokens: int = 0  # of input_tokens, those written to it
 
 
 class ToolCallJSON(msgspec.Struct):
@@ -51,10 +54,21 @@ class ChunkJSON(msgspec.Struct):
     t: int  # milliseconds since the request was sent
 
 
+class PhasesJSON(msgspec.Struct):
+    """Where a finished call's time went, in milliseconds; the four add up to its duration."""
+
+    waiting_ms: float  # from the start to the request's send (lookup, a hold before sending)
+    held_ms: float  # waiting for a person's decision
+    first_byte_ms: float  # from the send to the answer's first byte (0 for a tape or a mock)
+    streaming_ms: float  # from the first byte to the end
+
+
 class FlowJSON(msgspec.Struct, kw_only=True):
     """A flow as listed: everything but its chunks and headers."""
 
     id: str
+    run: str  # the run (server start or pytest session) it belongs to
+    thread: str | None  # the agent thread it is a step of (set once it is in the history)
     state: State
     source: Source | None
     method: str
@@ -71,6 +85,9 @@ class FlowJSON(msgspec.Struct, kw_only=True):
     hold: HoldJSON | None
     decision: str | None
     error: str | None
+    cost: float | None  # in USD; 0 for a tape or a mock; None when the price is unknown
+    saved: float | None  # for a tape: what the call would have cost upstream (None: unknown)
+    phases: PhasesJSON | None  # None until it finishes
     request: Any = None
     response: Any = None
 
@@ -144,6 +161,88 @@ class TapeJSON(msgspec.Struct, kw_only=True):
     size: int
     chunks: int
     tool_calls: list[str]
+
+
+class TapeAnswerJSON(msgspec.Struct, kw_only=True):
+    """A tape's answer as the dashboard reads it (``GET /api/tapes/{key}?answer=true``)."""
+
+    text: str
+    tool_calls: list[ToolCallJSON]
+
+
+class RunJSON(msgspec.Struct, kw_only=True):
+    """One run: a server start, or a pytest session's server."""
+
+    id: str
+    kind: Literal["server", "pytest"]
+    label: str  # what started it: "playingpack start", "pytest tests/ -k agent", ...
+    started_at: str
+    ended_at: str | None  # None while it runs (or if it was killed)
+    live: bool  # this server's own run
+    calls: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    cost: float | None  # USD of the priced calls; None when none could be priced
+    unpriced: int  # calls with usage whose model has no price
+    saved: float | None  # USD the calls answered from tapes would have cost upstream
+    recorded: int  # tapes recorded
+    replayed: int  # tapes replayed
+    missed: int  # replay-only misses
+
+
+class ThreadJSON(msgspec.Struct, kw_only=True):
+    """An agent thread: calls whose inputs each extend the one before plus its answer."""
+
+    id: str  # the id of its first call
+    run: str
+    first_message: str  # the first user message's text, shortened
+    steps: int  # its calls that are no retries (a retry repeats a step; step_list has both)
+    tools: list[str]  # tool names called, in order of first use
+    models: list[str]
+    input_tokens: int  # of all its calls, retries included (they were paid for)
+    output_tokens: int
+    cost: float | None  # None when a call with usage has no price
+    started_at: str
+    duration_ms: float  # from the first call's start to the last one's end
+
+
+class AnswerJSON(msgspec.Struct, kw_only=True):
+    """A step's answer as the conversation shows it."""
+
+    text: str
+    reasoning: str
+    tool_calls: list[ToolCallJSON]
+    finish_reason: str | None
+
+
+class ThreadStepJSON(msgspec.Struct, kw_only=True):
+    """One call of a thread: the turns it added to the conversation, then its answer."""
+
+    flow: str  # the call's id (GET /api/flows/{id})
+    model: str | None
+    source: Source | None
+    state: State
+    status: int | None
+    started_at: str
+    duration_ms: float | None
+    usage: UsageJSON | None
+    cost: float | None
+    retry_of: str | None  # the call this one repeats (same input, after an error, say)
+    # The turns of its input that the step before did not have: the user message, tool results
+    # (none for a retry).
+    input: list[Turn]
+    # The name of the tool call each tool result of ``input`` answers, by the call's id.
+    tool_names: dict[str, str]
+    answer: AnswerJSON | None  # None when the call failed before an answer
+    error: str | None
+
+
+class ThreadDetailJSON(ThreadJSON, kw_only=True):
+    """A thread with its steps, in order."""
+
+    system: str | None  # the system prompt of its first step
+    step_list: list[ThreadStepJSON]
 
 
 class ErrorBody(msgspec.Struct):
@@ -252,6 +351,8 @@ def _flow_fields(flow: Flow, bodies: bool) -> dict[str, Any]:
     hold = flow.hold
     return {
         "id": flow.id,
+        "run": flow.run,
+        "thread": flow.thread,
         "state": flow.state,
         "source": flow.source,
         "method": flow.method,
@@ -275,6 +376,9 @@ def _flow_fields(flow: Flow, bodies: bool) -> dict[str, Any]:
         ),
         "decision": flow.decision,
         "error": flow.error,
+        "cost": flow.cost,
+        "saved": flow.saved,
+        "phases": phases_of(flow),
         "request": flow.request if bodies else None,
         "response": flow.json_answer() if bodies else None,
     }
@@ -284,7 +388,32 @@ def _usage(summary: Summary | None) -> UsageJSON | None:
     if summary is None or summary.usage is None:
         return None
     usage = summary.usage
-    return UsageJSON(usage.input_tokens, usage.output_tokens, usage.total_tokens)
+    return UsageJSON(
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        total_tokens=usage.total_tokens,
+        cached_input_tokens=usage.cached_input_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+    )
+
+
+def phases_of(flow: Flow) -> PhasesJSON | None:
+    """Where the time of finished ``flow`` went (see PhasesJSON); None before it finishes.
+
+    Each state's span counts to one phase: LOOKUP to waiting, HELD to held, CONNECT (sent,
+    no byte back yet) to first byte, and the rest (streaming, replaying, delivering) to
+    streaming.
+    """
+    if not flow.is_finished or flow.duration_ms is None:
+        return None
+    spent = dict.fromkeys(("waiting", "held", "first_byte", "streaming"), 0.0)
+    history = flow.history
+    for (state, since), (_, until) in itertools.pairwise(history):
+        spent[_PHASE.get(state, "streaming")] += until - since
+    return PhasesJSON(*(round(ms, 1) for ms in spent.values()))
+
+
+_PHASE = {State.LOOKUP: "waiting", State.HELD: "held", State.CONNECT: "first_byte"}
 
 
 def _headers(headers: Mapping[str, str] | None) -> dict[str, str]:

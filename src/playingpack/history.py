@@ -1,0 +1,397 @@
+"""The history: every finished call kept in a SQLite file, across runs.
+
+The event loop only hands a finished flow over (``History.add``: a shallow copy and a queue
+put). One writer thread turns flows into rows (their JSON, their search text, their place in an
+agent thread) and commits whatever has arrived in one transaction, then prunes what
+``history_keep`` no longer keeps. Reads run on read-only connections in worker threads.
+
+A file that cannot be used (corrupt, locked, written by a newer playingpack, in a folder that
+cannot be written) is a warning: the proxy serves without history. A write that fails while the
+server runs is a warning too; the rows wait and are written once the file takes them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
+
+import msgspec
+
+from playingpack import __version__
+from playingpack.config_checks import keep_of
+from playingpack.history_queries import Prune, prune, store_totals
+from playingpack.history_rows import Row, row_of
+from playingpack.history_schema import SchemaError, migrate, transaction
+from playingpack.threads import Fingerprint, Placement, ThreadIndex
+
+if TYPE_CHECKING:
+    from playingpack.flows import Flow
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# How long a statement waits for another connection's lock before it counts as failed. The
+# writer retries a failed batch, so this stays short: a locked file must not hold up start-up.
+BUSY_TIMEOUT = 1.0
+# Rows waiting for a file that refuses them; past this the oldest are dropped (and counted).
+MAX_PENDING = 20_000
+# Rows per transaction at most; more wait for the next one.
+BATCH = 500
+# Pruning runs after this many new rows, or this many seconds.
+PRUNE_ROWS = 1000
+PRUNE_SECONDS = 5.0
+# A read waits at most this long for this process's writes (a healthy writer takes ms).
+READ_WAIT = 5.0
+# The calls whose fingerprints warm the thread index at open, so threads continue after a
+# restart.
+WARM_CALLS = 20_000
+
+_INSERT = (
+    "INSERT INTO flows(id, run, started, duration_ms, method, path, scope, model, state, "
+    "source, status, streamed, tape, tape_use, input_tokens, output_tokens, "
+    "cached_input_tokens, cache_write_tokens, cost, saved, tools, decision, error, thread, "
+    "after, retry_of, fingerprint, listed, detail) "
+    "VALUES (" + ", ".join("?" * 29) + ")"
+)
+
+
+class _Finished(NamedTuple):
+    flow: Flow  # a copy, read by the writer
+    original: Flow  # the live one, told its thread on its own loop
+    loop: asyncio.AbstractEventLoop | None
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """What started a run: a server (``playingpack start``, serve()) or a pytest session."""
+
+    kind: Literal["server", "pytest"] = "server"
+    label: str = "playingpack start"
+
+
+def open_history(path: Path | None, *, keep: str, run: RunStart, run_id: str) -> History | None:
+    """The history in ``path``, with run ``run_id`` begun in it.
+
+    None when history is off, or when the database cannot be used (corrupt, locked, newer
+    schema, unwritable): a warning says why, and the proxy serves without history.
+    """
+    if path is None:
+        return None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = connect(path)
+    except (OSError, sqlite3.Error) as exc:
+        _warn_off(path, str(exc))
+        return None
+    try:
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        migrate(db)
+        with transaction(db):
+            db.execute(
+                "INSERT INTO runs(id, kind, label, started, version) VALUES (?, ?, ?, ?, ?)",
+                (run_id, run.kind, run.label, time.time(), __version__),
+            )
+    except SchemaError as exc:
+        db.close()
+        _warn_off(path, str(exc))
+        return None
+    except sqlite3.Error as exc:
+        db.close()
+        _warn_off(path, _explain(exc))
+        return None
+    return History(path, db, keep=keep, run_id=run_id)
+
+
+def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit) that waits BUSY_TIMEOUT for
+    locks; ``read_only`` opens the file only if it exists, and never writes it."""
+    if read_only:
+        target, uri = path.resolve().as_uri() + "?mode=ro", True
+    else:
+        target, uri = str(path), False
+    return sqlite3.connect(
+        target, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False, uri=uri
+    )
+
+
+def decode_detail(blob: bytes) -> dict[str, Any]:
+    """A stored ``detail`` column as a FlowDetailJSON dict."""
+    value: dict[str, Any] = decode_json(blob)
+    return value
+
+
+def decode_listed(blob: bytes) -> dict[str, Any]:
+    """A stored ``listed`` column as a FlowJSON dict (no request nor response)."""
+    value: dict[str, Any] = decode_json(blob)
+    return value
+
+
+def decode_json(blob: bytes) -> Any:
+    """Stored JSON; a request may hold lone surrogates (``\\ud800``, which JSON allows),
+    which only the standard library reads."""
+    try:
+        return msgspec.json.decode(blob)
+    except msgspec.DecodeError:
+        return json.loads(blob)
+
+
+class History:
+    """An open history file: one writer thread, read-only connections for reads."""
+
+    def __init__(self, path: Path, db: sqlite3.Connection, *, keep: str, run_id: str) -> None:
+        self.path = path
+        self.run_id = run_id
+        self.keep_calls, self.keep_days = keep_of(keep)
+        self._db = db
+        # Flows to write, in finish order; None asks the writer to stop.
+        self._queue: queue.SimpleQueue[_Finished | None] = queue.SimpleQueue()
+        self._added = 0  # flows handed over (counted on the loop)
+        self._unwritten: set[str] = set()  # their ids, until committed
+        self._done = 0  # of those, written or given up on (counted by the writer)
+        self._failing = False
+        self._progress = threading.Condition()
+        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._index = ThreadIndex()
+        # A daemon: an app that is never cleaned up must not keep the process alive (close()
+        # is what writes the last calls).
+        self._writer = threading.Thread(
+            target=self._write_all, name="playingpack-history", daemon=True
+        )
+        self._writer.start()
+
+    def add(self, flow: Flow) -> None:
+        """Hand finished ``flow`` over to the writer; called on the loop, so it only copies."""
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        self._added += 1
+        self._unwritten.add(flow.id)
+        self._queue.put(_Finished(copy.copy(flow), flow, loop))
+
+    def has_pending(self, flow_id: str) -> bool:
+        """Whether call ``flow_id`` has finished but is not in the file yet (the API lists it
+        from memory meanwhile)."""
+        return flow_id in self._unwritten
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn`` on a read-only connection in a worker thread, once this process's pending
+        writes are committed (so a client that just got its answer finds its call)."""
+        return await asyncio.to_thread(self._read, fn, self._added)
+
+    def close(self) -> None:
+        """Write what is pending, end the run and stop the writer."""
+        # Readers first: the writer's connection, closed last, then folds the write-ahead log
+        # into the file and removes it.
+        while True:
+            try:
+                self._readers.get_nowait().close()
+            except queue.Empty:
+                break
+        self._queue.put(None)
+        self._writer.join(30)
+
+    def _read(self, fn: Callable[[sqlite3.Connection], T], added: int) -> T:
+        with self._progress:
+            self._progress.wait_for(
+                lambda: self._done >= added or self._failing or not self._writer.is_alive(),
+                READ_WAIT,
+            )
+        try:
+            db = self._readers.get_nowait()
+        except queue.Empty:
+            db = connect(self.path, read_only=True)
+        try:
+            return fn(db)
+        finally:
+            self._readers.put(db)
+
+    # --- the writer thread ------------------------------------------------------------------
+
+    def _write_all(self) -> None:
+        try:
+            self._warm()
+        except sqlite3.Error as exc:
+            logger.warning("history %s: threads of earlier runs not loaded: %s", self.path, exc)
+        pending: list[Row] = []
+        since_prune, pruned_at = 0, -PRUNE_SECONDS  # pruned at once: the file may be old
+        stopping = False
+        while not stopping:
+            if self._failing:
+                wait = 1.0  # before trying the file again
+            elif pending:
+                wait = 0.0
+            else:
+                wait = max(pruned_at + PRUNE_SECONDS - time.monotonic(), 0.0)
+            stopping = self._take(pending, wait)
+            if pending:
+                written = self._write(pending[:BATCH])
+                if written:
+                    since_prune += written
+                    del pending[:written]
+                if len(pending) > MAX_PENDING:
+                    dropped = len(pending) - MAX_PENDING
+                    logger.warning("history %s: %d calls not kept", self.path, dropped)
+                    self._count_done(row.values[0] for row in pending[:dropped])
+                    del pending[:dropped]
+                if pending and not stopping:
+                    continue
+            if since_prune >= PRUNE_ROWS or time.monotonic() - pruned_at >= PRUNE_SECONDS:
+                self._prune()
+                since_prune, pruned_at = 0, time.monotonic()
+        self._finish(pending)
+
+    def _take(self, pending: list[Row], wait: float) -> bool:
+        """Add the flows that have arrived (waiting up to ``wait`` s for the first), up to a
+        batch, to ``pending`` as rows; True when asked to stop."""
+        try:
+            item = self._queue.get(timeout=wait)
+        except queue.Empty:
+            return False
+        while True:
+            if item is None:
+                return True
+            self._add_row(pending, item)
+            # While the file refuses rows, all are taken, so that MAX_PENDING bounds them.
+            if len(pending) >= BATCH and not self._failing:
+                return False
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+
+    def _add_row(self, pending: list[Row], finished: _Finished) -> None:
+        try:
+            row = row_of(finished.flow, self._index)
+        except Exception:
+            logger.exception("history %s: call %s not kept", self.path, finished.flow.id)
+            self._count_done((finished.flow.id,))
+            return
+        pending.append(row)
+        original, loop = finished.original, finished.loop
+        if row.thread is not None:
+            # The live flow belongs to the loop's thread: it learns its thread there.
+            if loop is None:
+                original.join_thread(row.thread)
+            else:
+                with contextlib.suppress(RuntimeError):  # the loop has closed: nobody asks
+                    loop.call_soon_threadsafe(original.join_thread, row.thread)
+
+    def _write(self, rows: list[Row]) -> int:
+        """Commit ``rows`` in one transaction; how many were written (0 when it failed)."""
+        db = self._db
+        try:
+            with transaction(db):
+                for row in rows:
+                    seq = db.execute(_INSERT, row.values).lastrowid
+                    db.execute(
+                        "INSERT INTO flows_text(rowid, text, tools) VALUES (?, ?, ?)",
+                        (seq, row.text, row.tools),
+                    )
+        except (sqlite3.InterfaceError, sqlite3.DataError, sqlite3.IntegrityError):
+            # The rows, not the file: the batch is dropped, and the next one goes on.
+            logger.exception("history %s: %d calls not kept", self.path, len(rows))
+            self._count_done(row.values[0] for row in rows)
+            return len(rows)
+        except sqlite3.Error as exc:
+            if not self._failing:
+                logger.warning(
+                    "history %s: cannot write (%s); calls wait in memory and are written when "
+                    "it can be written again",
+                    self.path,
+                    _explain(exc),
+                )
+                self._set_failing(True)
+            return 0
+        if self._failing:
+            logger.warning("history %s: written again", self.path)
+            self._set_failing(False)
+        self._count_done(row.values[0] for row in rows)
+        return len(rows)
+
+    def _finish(self, pending: list[Row]) -> None:
+        while pending and self._write(pending[:BATCH]):
+            del pending[:BATCH]
+        if pending:
+            logger.warning("history %s: %d calls not written", self.path, len(pending))
+        self._prune()
+        try:
+            with transaction(self._db):
+                self._db.execute(
+                    "UPDATE runs SET ended = ?, totals = NULL WHERE id = ?",
+                    (time.time(), self.run_id),
+                )
+                store_totals(self._db)
+        except sqlite3.Error as exc:
+            logger.warning("history %s: the run's end not written: %s", self.path, _explain(exc))
+        self._db.close()
+        with self._progress:
+            self._progress.notify_all()
+
+    def _prune(self) -> None:
+        try:
+            prune(self._db, Prune(keep_calls=self.keep_calls, keep_days=self.keep_days))
+        except sqlite3.Error as exc:
+            logger.warning("history %s: old calls not pruned: %s", self.path, _explain(exc))
+
+    def _warm(self) -> None:
+        """Teach the thread index the most recent calls, oldest first."""
+        rows = self._db.execute(
+            "SELECT id, fingerprint, thread, after, retry_of FROM flows "
+            "WHERE fingerprint IS NOT NULL ORDER BY seq DESC LIMIT ?",
+            (WARM_CALLS,),
+        ).fetchall()
+        unread = 0
+        for flow_id, blob, thread, after, retry_of in reversed(rows):
+            try:
+                found = Fingerprint.decode(blob)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                unread += 1  # written by another version, say: that call starts no thread
+                continue
+            self._index.remember(flow_id, found, Placement(thread, after, retry_of))
+        if unread:
+            logger.warning("history %s: %d earlier calls not placed in threads", self.path, unread)
+
+    def _count_done(self, flow_ids: Iterable[str]) -> None:
+        """Those calls are written, or given up on."""
+        with self._progress:
+            for flow_id in flow_ids:
+                self._unwritten.discard(flow_id)
+                self._done += 1
+            self._progress.notify_all()
+
+    def _set_failing(self, failing: bool) -> None:
+        with self._progress:
+            self._failing = failing
+            self._progress.notify_all()
+
+
+def _explain(exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "not a database" in text or "malformed" in text:
+        return f"{text} (the file is corrupt: move it away and a new history starts)"
+    if "locked" in text or "busy" in text:
+        return f"{text} (another program holds it)"
+    return text
+
+
+def _warn_off(path: Path, reason: str) -> None:
+    logger.warning(
+        "history off for this run: cannot use %s: %s. The proxy serves without history "
+        "(--history off silences this).",
+        path,
+        reason,
+    )

@@ -1,0 +1,44 @@
+"""The history's schema version and its migrations, on files in tmp folders."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from playingpack.history_schema import MIGRATIONS, SCHEMA, SchemaError, migrate, schema_of
+
+
+def test_migrations_run_in_order_each_in_one_transaction(tmp_path: Path) -> None:
+    with closing(sqlite3.connect(tmp_path / "h.db", isolation_level=None)) as db:
+        assert schema_of(db) == 0
+        assert migrate(db) == 0 and schema_of(db) == SCHEMA == 1
+
+        def add_label(db: sqlite3.Connection) -> None:
+            db.execute("ALTER TABLE flows ADD COLUMN label TEXT")
+
+        def broken(db: sqlite3.Connection) -> None:
+            db.execute("CREATE TABLE half(x)")
+            raise sqlite3.OperationalError("step 3 failed")
+
+        assert migrate(db, [*MIGRATIONS, add_label]) == 1 and schema_of(db) == 2
+        assert "label" in {row[1] for row in db.execute("PRAGMA table_info(flows)")}
+        with pytest.raises(sqlite3.OperationalError):
+            migrate(db, [*MIGRATIONS, add_label, broken])
+        assert schema_of(db) == 2
+        assert db.execute("SELECT 1 FROM sqlite_master WHERE name = 'half'").fetchone() is None
+        with pytest.raises(SchemaError, match="schema 2, newer than this playingpack's 1"):
+            migrate(db)
+
+
+def test_version_1_has_the_tables_and_columns_others_read(tmp_path: Path) -> None:
+    with closing(sqlite3.connect(tmp_path / "h.db", isolation_level=None)) as db:
+        migrate(db)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(flows)")}
+        assert {"seq", "id", "run", "thread", "after", "retry_of", "fingerprint"} <= columns
+        assert {"listed", "detail", "tape_use", "cost", "saved", "tools"} <= columns
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        assert {"meta", "runs", "flows", "flows_text"} <= tables
+        assert migrate(db) == SCHEMA  # nothing left to do
