@@ -27,12 +27,16 @@ from playingpack.wire import (
     FlowMessage,
     LiveMessage,
     MockValidJSON,
+    RunJSON,
     SettingsJSON,
     SettingsMessage,
     SettingsPatch,
     SnapshotMessage,
+    TapeAnswerJSON,
     TapeJSON,
     TextMessage,
+    ThreadDetailJSON,
+    ThreadJSON,
 )
 
 TARGET = Path(__file__).resolve().parent.parent / "web" / "src" / "api" / "types.gen.ts"
@@ -42,6 +46,10 @@ SHAPES: list[Any] = [
     SettingsJSON,
     SettingsPatch,
     TapeJSON,
+    TapeAnswerJSON,
+    RunJSON,
+    ThreadJSON,
+    ThreadDetailJSON,
     ErrorJSON,
     MockValidJSON,
     SnapshotMessage,

@@ -1,5 +1,5 @@
-"""/api/tapes with sequence recordings and the conversation of a tape, through a running
-playingpack."""
+"""/api/tapes with sequence recordings, and the conversation and the answer of a tape, through a
+running playingpack."""
 
 from __future__ import annotations
 
@@ -75,3 +75,28 @@ def test_a_tape_with_its_conversation(proxy: Running) -> None:
     assert ["model", body["model"]] in conversation["params"]
     refused = httpx.get(url, params={"conversation": "maybe"}, timeout=10)
     assert refused.status_code == 422 and refused.json()["error"]["param"] == "conversation"
+
+
+def test_a_tape_with_its_answer_read(proxy: Running, upstream: FakeUpstream) -> None:
+    client = proxy.client(max_retries=0)
+    upstream.queue(Reply(content=None, tool_calls=[("weather", '{"city": "Oslo"}')]))
+    streamed = {**ask("Weather in Oslo?"), "stream": True}
+    for _ in client.chat.completions.create(**streamed):
+        pass
+    upstream.queue(Reply(content="Oslo is the capital of Norway."))
+    client.chat.completions.create(**ask("Capital of Norway?"))
+
+    def answer(body: dict[str, object]) -> object:
+        url = f"{proxy.url}/api/tapes/{request_key(body)}"
+        shown = httpx.get(url, params={"answer": "true"}, timeout=10).json()
+        assert "conversation" not in shown
+        return shown["answer"]
+
+    assert answer(streamed) == {
+        "text": "",
+        "tool_calls": [{"id": "call_0_weather", "name": "weather", "arguments": {"city": "Oslo"}}],
+    }
+    assert answer(ask("Capital of Norway?")) == {
+        "text": "Oslo is the capital of Norway.",
+        "tool_calls": [],
+    }

@@ -14,10 +14,11 @@ from aiohttp import web
 from playingpack.api import Handler, Invalid, bool_query, int_query, json_response
 from playingpack.errors import TapeError
 from playingpack.providers import Provider
+from playingpack.replay import Replay
 from playingpack.store import TapeStore, TapeStores, is_scope
 from playingpack.tape_files import TapeFile, find_tapes, parse_name
 from playingpack.tapes import Tape, decode
-from playingpack.wire import TapeJSON, encode
+from playingpack.wire import TapeAnswerJSON, TapeJSON, ToolCallJSON, encode
 
 logger = logging.getLogger(__name__)
 
@@ -82,9 +83,12 @@ class TapeRoutes:
     async def get_tape(self, request: web.Request) -> web.Response:
         """The tape file's JSON, as stored (fields this version does not know included);
         with ``conversation=true``, plus a ``conversation`` field: its request as turns, tools
-        and parameters (null for an endpoint playingpack does not record)."""
+        and parameters (null for an endpoint playingpack does not record); with
+        ``answer=true``, plus an ``answer`` field: its text and tool calls (null when the
+        endpoint is not one playingpack records or the answer cannot be read)."""
         store, key, index = self._tape(request)
         conversation = bool_query(request, "conversation", default=False)
+        answer = bool_query(request, "answer", default=False)
         try:
             tape = await store.fetch(key, index)
             # The file itself rather than the parsed Tape re-serialised: a tape written by the
@@ -95,11 +99,16 @@ class TapeRoutes:
             raise Invalid(str(exc), status=500, code="tape_corrupt", param="hash") from None
         if data is None or tape is None:  # none, or deleted in between
             raise _no_tape(key, store)
-        if not conversation:
+        if not conversation and not answer:
             return web.Response(body=data, content_type="application/json")
         provider = next((p for p in self.providers if p.serves(tape.endpoint)), None)
         document = await asyncio.to_thread(decode, data, dict[str, Any])
-        document["conversation"] = None if provider is None else provider.turns(tape.request)
+        if conversation:
+            document["conversation"] = None if provider is None else provider.turns(tape.request)
+        if answer:
+            document["answer"] = (
+                None if provider is None else await asyncio.to_thread(_answer, tape, provider)
+            )
         return await asyncio.to_thread(json_response, document)
 
     async def delete_tape(self, request: web.Request) -> web.Response:
@@ -197,3 +206,18 @@ def _cannot_delete(store: TapeStore, key: str, exc: OSError) -> Invalid:
     return Invalid(
         f"Cannot delete tape {where}: {reason}.", status=500, code="tape_io_error", param="hash"
     )
+
+
+def _answer(tape: Tape, provider: Provider) -> TapeAnswerJSON | None:
+    """A tape's answer as the dashboard reads it; None when it cannot be read."""
+    try:
+        replay = Replay(tape, provider)
+        text = provider.answer_text(replay.answer)
+    # A tape that cannot be replayed raises InvalidReplay, a ValueError.
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return None
+    calls = [
+        ToolCallJSON(call.id, call.name, call.parsed_arguments())
+        for call in replay.summary.tool_calls
+    ]
+    return TapeAnswerJSON(text=text, tool_calls=calls)

@@ -16,6 +16,9 @@ import './styles/answer.css';
 import './styles/chunks.css';
 import './styles/dialogs.css';
 import './styles/tapes.css';
+import './styles/runs.css';
+import './styles/threads.css';
+import './styles/waterfall.css';
 
 // The page was opened with ?token=...; the server set a cookie, so the token can leave the
 // address bar (and the history).

@@ -1,15 +1,26 @@
 // The dashboard's REST calls. Every failure becomes an ApiError carrying the server's message.
 import type {
+  Conversation,
   Decision,
   FlowDetailJSON,
   FlowJSON,
   MockValidJSON,
+  RunJSON,
   SettingsJSON,
   SettingsPatch,
+  TapeAnswerJSON,
   TapeJSON,
+  ThreadDetailJSON,
+  ThreadJSON,
 } from './types.gen';
 
 export type { Decision, SettingsPatch };
+
+/** A tape file with `conversation` and `answer` added (null where they cannot be read). */
+export type ReadableTape = Record<string, unknown> & {
+  conversation: Conversation | null;
+  answer: TapeAnswerJSON | null;
+};
 
 export class ApiError extends Error {
   constructor(
@@ -22,7 +33,47 @@ export class ApiError extends Error {
   }
 }
 
+/** What a search of the history asks for; empty fields are left out of the query. */
+export interface FlowQuery {
+  q?: string;
+  run?: string | null;
+  source?: string;
+  limit?: number;
+}
+
+/** One page of a list; `next` is the URL of the page after it (from the `Link` header). */
+export interface Page<T> {
+  items: T[];
+  next: string | null;
+}
+
+/** `GET /api/flows` for `query`, newest first, without bodies. */
+export function flowsUrl(query: FlowQuery): string {
+  const params = new URLSearchParams();
+  const q = query.q?.trim();
+  if (q) params.set('q', q);
+  if (query.run) params.set('run', query.run);
+  if (query.source) params.set('source', query.source);
+  if (query.limit !== undefined) params.set('limit', String(query.limit));
+  params.set('bodies', 'false');
+  return `/api/flows?${params.toString()}`;
+}
+
+/** The `rel="next"` URL of a `Link` header, or null. */
+export function nextLink(header: string | null): string | null {
+  if (!header) return null;
+  for (const part of header.split(',')) {
+    const match = /^\s*<([^>]*)>\s*;(.*)$/.exec(part);
+    if (match && /\brel\s*=\s*"?next"?/.test(match[2]!)) return match[1]!;
+  }
+  return null;
+}
+
 async function call<T>(method: string, url: string, body?: unknown): Promise<T> {
+  return (await send<T>(method, url, body)).value;
+}
+
+async function send<T>(method: string, url: string, body?: unknown): Promise<{ value: T; headers: Headers }> {
   let response: Response;
   try {
     response = await fetch(url, {
@@ -34,7 +85,7 @@ async function call<T>(method: string, url: string, body?: unknown): Promise<T> 
   } catch {
     throw new ApiError('playingpack is not reachable', 0);
   }
-  if (response.status === 204) return undefined as T;
+  if (response.status === 204) return { value: undefined as T, headers: response.headers };
   const text = await response.text();
   let parsed: unknown = undefined;
   try {
@@ -51,11 +102,16 @@ async function call<T>(method: string, url: string, body?: unknown): Promise<T> 
       error?.param ?? null,
     );
   }
-  return parsed as T;
+  return { value: parsed as T, headers: response.headers };
 }
 
 export const api = {
   flows: () => call<FlowJSON[]>('GET', '/api/flows?bodies=false'),
+  /** A page of `GET /api/flows`: `url` is a flowsUrl() or the `next` of the page before. */
+  flowPage: async (url: string): Promise<Page<FlowJSON>> => {
+    const { value, headers } = await send<FlowJSON[]>('GET', url);
+    return { items: value, next: nextLink(headers.get('Link')) };
+  },
   flow: (id: string) => call<FlowDetailJSON>('GET', `/api/flows/${encodeURIComponent(id)}`),
   clearFlows: () => call<{ dropped: number }>('DELETE', '/api/flows'),
   decide: (id: string, decision: Decision) =>
@@ -63,12 +119,19 @@ export const api = {
   /** Refused (an ApiError naming the field in `param`) as the mock decision for `id` would be. */
   validateMock: (id: string, mock: unknown) =>
     call<MockValidJSON>('POST', `/api/mocks/validate?flow=${encodeURIComponent(id)}`, mock),
+  runs: () => call<RunJSON[]>('GET', '/api/runs'),
+  threads: (run: string | null) =>
+    call<ThreadJSON[]>('GET', `/api/threads${run ? `?run=${encodeURIComponent(run)}` : ''}`),
+  thread: (id: string) => call<ThreadDetailJSON>('GET', `/api/threads/${encodeURIComponent(id)}`),
   settings: () => call<SettingsJSON>('GET', '/api/settings'),
   patchSettings: (patch: SettingsPatch) => call<SettingsJSON>('PATCH', '/api/settings', patch),
   tapes: (q: string) => call<TapeJSON[]>('GET', `/api/tapes${q ? `?q=${encodeURIComponent(q)}` : ''}`),
   // A tape's key is `<hash>`, `<scope>/<hash>` or either with `.<k>`: its slash stays a path
   // separator.
   tape: (key: string) => call<unknown>('GET', `/api/tapes/${tapePath(key)}`),
+  /** The tape file plus its request read as a conversation and its answer's text and tool calls. */
+  readableTape: (key: string) =>
+    call<ReadableTape>('GET', `/api/tapes/${tapePath(key)}?conversation=true&answer=true`),
   deleteTape: (key: string) => call<void>('DELETE', `/api/tapes/${tapePath(key)}`),
 };
 

@@ -6,6 +6,14 @@ export interface Allow {
   action: "allow";
 }
 
+/** A step's answer as the conversation shows it. */
+export interface AnswerJSON {
+  text: string;
+  reasoning: string;
+  tool_calls: ToolCallJSON[];
+  finish_reason: string | null;
+}
+
 export interface ChunkJSON {
   c: string;
   d: number;
@@ -54,6 +62,8 @@ export interface FlowDetailJSON extends FlowJSON {
 /** A flow as listed: everything but its chunks and headers. */
 export interface FlowJSON {
   id: string;
+  run: string;
+  thread: string | null;
   state: State;
   source: Source | null;
   method: string;
@@ -70,6 +80,9 @@ export interface FlowJSON {
   hold: HoldJSON | null;
   decision: string | null;
   error: string | null;
+  cost: number | null;
+  saved: number | null;
+  phases: PhasesJSON | null;
   request?: unknown;
   response?: unknown;
 }
@@ -136,11 +149,39 @@ export interface MockValidJSON {
 /** Which answers the interceptor holds for a decision. */
 export type PauseMode = "all" | "off" | "tool-calls";
 
+/** Where a finished call's time went, in milliseconds; the four add up to its duration. */
+export interface PhasesJSON {
+  waiting_ms: number;
+  held_ms: number;
+  first_byte_ms: number;
+  streaming_ms: number;
+}
+
 /** When tapes are read and written. */
 export type RecordMode = "auto" | "off" | "refresh" | "replay-only";
 
 /** Whether a replay keeps the recorded delays between chunks. */
 export type ReplayTiming = "instant" | "original";
+
+/** One run: a server start, or a pytest session's server. */
+export interface RunJSON {
+  id: string;
+  kind: "pytest" | "server";
+  label: string;
+  started_at: string;
+  ended_at: string | null;
+  live: boolean;
+  calls: number;
+  errors: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost: number | null;
+  unpriced: number;
+  saved: number | null;
+  recorded: number;
+  replayed: number;
+  missed: number;
+}
 
 /** The live settings: those that can change while the server runs. */
 export interface SettingsJSON {
@@ -188,6 +229,12 @@ export interface StateJSON {
   ms: number;
 }
 
+/** A tape's answer as the dashboard reads it (``GET /api/tapes/{key}?answer=true``). */
+export interface TapeAnswerJSON {
+  text: string;
+  tool_calls: ToolCallJSON[];
+}
+
 /** A tape as listed. */
 export interface TapeJSON {
   key: string;
@@ -215,6 +262,45 @@ export interface TextMessage {
 export interface TextPart {
   kind: "text";
   text: string;
+}
+
+/** A thread with its steps, in order. */
+export interface ThreadDetailJSON extends ThreadJSON {
+  system: string | null;
+  step_list: ThreadStepJSON[];
+}
+
+/** An agent thread: calls whose inputs each extend the one before plus its answer. */
+export interface ThreadJSON {
+  id: string;
+  run: string;
+  first_message: string;
+  steps: number;
+  tools: string[];
+  models: string[];
+  input_tokens: number;
+  output_tokens: number;
+  cost: number | null;
+  started_at: string;
+  duration_ms: number;
+}
+
+/** One call of a thread: the turns it added to the conversation, then its answer. */
+export interface ThreadStepJSON {
+  flow: string;
+  model: string | null;
+  source: Source | null;
+  state: State;
+  status: number | null;
+  started_at: string;
+  duration_ms: number | null;
+  usage: UsageJSON | null;
+  cost: number | null;
+  retry_of: string | null;
+  input: Turn[];
+  tool_names: Record<string, string>;
+  answer: AnswerJSON | null;
+  error: string | null;
 }
 
 export interface Tool {
@@ -253,6 +339,8 @@ export interface UsageJSON {
   input_tokens: number;
   output_tokens: number;
   total_tokens: number;
+  cached_input_tokens?: number;
+  cache_write_tokens?: number;
 }
 
 /** Answer a call held before it is sent from a tape (its own when ``tape`` is omitted). */

@@ -1,36 +1,82 @@
-// The page: header and settings, then the calls (held panel, list, detail) or the tapes.
+// The page: header and settings, then the picked view of the picked run: its calls (held panel,
+// list, detail), its threads, its timeline; or the tapes.
 import { useEffect, useEffectEvent, useMemo, useRef, useState } from 'react';
+import type { FlowQuery } from '../api/http';
 import type { FlowJSON } from '../api/types.gen';
 import { isShortcut } from '../lib/keyboard';
 import { decide } from '../stores/decisions';
+import { useFlowDetail } from '../stores/details';
+import { useRunCalls, useRuns } from '../stores/history';
 import { useLive } from '../stores/live';
+import { search, useSearch } from '../stores/search';
 import { FlowDetail, type Tab } from './FlowDetail';
 import { FlowList, matches, type Filter } from './FlowList';
 import { Header, type View } from './Header';
 import { HeldPanel } from './HeldPanel';
 import { HelpDialog } from './HelpDialog';
 import { MockDialog } from './MockDialog';
+import { PastRunNotice } from './RunPicker';
 import { SettingsBar } from './SettingsBar';
 import { TapeBrowser } from './TapeBrowser';
+import { ThreadView } from './ThreadView';
+import { Timeline } from './Timeline';
 
 export function App() {
   const { connection, synced, version, settings, flows } = useLive();
   const [view, setView] = useState<View>('calls');
+  // The picked past run; null for the live run.
+  const [pastId, setPastId] = useState<string | null>(null);
   const [selectedId, setSelectedId] = useState<string | null>(null);
+  const [threadId, setThreadId] = useState<string | null>(null);
   const [filter, setFilter] = useState<Filter>({ text: '', source: '' });
   const [tab, setTab] = useState<Tab>('Answer');
   const [mockId, setMockId] = useState<string | null>(null);
   const [help, setHelp] = useState(false);
   const filterRef = useRef<HTMLInputElement>(null);
 
-  const visible = useMemo(() => flows.filter((flow) => matches(flow, filter)), [flows, filter]);
-  const held = useMemo(
-    () =>
-      flows.filter((flow) => flow.hold !== null).sort((a, b) => a.hold!.since.localeCompare(b.hold!.since)),
-    [flows],
-  );
-  const selected = selectedId ? flows.find((flow) => flow.id === selectedId) : undefined;
+  const runs = useRuns().value;
+  const liveRun = runs?.find((run) => run.live) ?? null;
+  const pastRun = pastId ? (runs?.find((run) => run.id === pastId) ?? null) : null;
+  const past = pastId !== null;
+
+  // The live window, unless the filter has words or a past run is picked: then the history.
+  const searching = past || filter.text.trim() !== '';
+  const query: FlowQuery | null = searching
+    ? { q: filter.text, run: pastId ?? liveRun?.id, source: filter.source }
+    : null;
+  const found = useSearch(query, !past);
+  const shown = useMemo(() => {
+    if (!searching) return flows.filter((flow) => matches(flow, filter));
+    if (past) return found.flows;
+    // A call of the live run still changing is shown as it is now.
+    const byId = new Map(flows.map((flow) => [flow.id, flow]));
+    return found.flows.map((flow) => byId.get(flow.id) ?? flow);
+  }, [searching, past, flows, filter, found.flows]);
+
+  const held = useMemo(() => flows.filter((flow) => flow.hold !== null), [flows]);
+  const known = selectedId
+    ? (flows.find((flow) => flow.id === selectedId) ?? shown.find((flow) => flow.id === selectedId))
+    : undefined;
+  // A call opened from a thread or the timeline may be in neither list: its detail is fetched.
+  const fetched = useFlowDetail(known ? null : selectedId).detail;
+  const selected: FlowJSON | undefined = known ?? fetched ?? undefined;
   const mocked = mockId ? flows.find((flow) => flow.id === mockId) : undefined;
+
+  // The live run's timeline is the live window, so running calls grow; a past run's is read once.
+  const pastCalls = useRunCalls(view === 'timeline' ? pastId : null);
+  const timelineFlows = past ? (pastCalls.value ?? []) : flows;
+  const timelineStatus = past ? (pastCalls.error ?? (pastCalls.loading ? 'Loading…' : null)) : null;
+
+  function pickRun(id: string | null): void {
+    setPastId(id);
+    setThreadId(null);
+    setSelectedId(null);
+  }
+
+  function openCall(id: string): void {
+    setSelectedId(id);
+    setView('calls');
+  }
 
   // Installed once; it sees the latest values.
   const onKey = useEffectEvent((event: KeyboardEvent): void => {
@@ -49,10 +95,11 @@ export function App() {
           : 0;
     if (step) {
       event.preventDefault();
-      const index = visible.findIndex((flow) => flow.id === selectedId);
-      const next = index < 0 ? 0 : Math.max(0, Math.min(visible.length - 1, index + step));
-      const flow = visible[next];
+      const index = shown.findIndex((flow) => flow.id === selectedId);
+      const next = index < 0 ? 0 : Math.max(0, Math.min(shown.length - 1, index + step));
+      const flow = shown[next];
       if (flow) setSelectedId(flow.id);
+      if (next >= shown.length - 1) search.more();
     } else if (event.key === '/') {
       event.preventDefault();
       filterRef.current?.focus();
@@ -71,37 +118,53 @@ export function App() {
     return () => window.removeEventListener('keydown', listener);
   }, []);
 
+  // Of how many calls the list shows some: the run's, when it is read from the history.
+  const total = searching ? ((past ? pastRun : liveRun)?.calls ?? shown.length) : flows.length;
   return (
     <div className="app">
       <Header
         view={view}
         onView={setView}
         flows={flows}
+        runs={runs}
+        run={past ? pastRun : liveRun}
+        past={past}
+        onRun={pickRun}
         connection={connection}
         version={version}
         onHelp={() => setHelp(true)}
       />
-      <SettingsBar settings={settings} />
+      <SettingsBar settings={settings}>
+        {past && <PastRunNotice run={pastRun} onLive={() => pickRun(null)} />}
+      </SettingsBar>
       <main className="split calls" hidden={view !== 'calls'}>
         <div className="left">
-          <HeldPanel
-            held={held}
-            pause={settings?.pause ?? null}
-            pauseRequests={settings?.pause_requests ?? false}
-            selectedId={selectedId}
-            onSelect={setSelectedId}
-            onMock={setMockId}
-          />
+          {!past && (
+            <HeldPanel
+              held={held}
+              pause={settings?.pause ?? null}
+              pauseRequests={settings?.pause_requests ?? false}
+              selectedId={selectedId}
+              onSelect={setSelectedId}
+              onMock={setMockId}
+            />
+          )}
           <FlowList
-            flows={visible}
-            total={flows.length}
+            flows={shown}
+            total={Math.max(total, shown.length)}
             filter={filter}
             onFilter={setFilter}
             selectedId={selectedId}
             onSelect={setSelectedId}
             filterRef={filterRef}
             synced={synced}
+            onNearEnd={searching ? () => search.more() : undefined}
           />
+          {searching && found.error && (
+            <p className="inline-error search-error" role="alert">
+              Search failed: {found.error}
+            </p>
+          )}
         </div>
         {selected ? (
           <FlowDetail key={selected.id} flow={selected} tab={tab} onTab={setTab} onMock={setMockId} />
@@ -109,6 +172,19 @@ export function App() {
           <EmptyDetail flows={flows} />
         )}
       </main>
+      <ThreadView
+        run={pastId}
+        shown={view === 'threads'}
+        selectedId={threadId}
+        onSelect={setThreadId}
+        onOpenCall={openCall}
+      />
+      <Timeline
+        flows={timelineFlows}
+        shown={view === 'timeline'}
+        status={timelineStatus}
+        onOpenCall={openCall}
+      />
       {view === 'tapes' && (
         <main className="tapes-view">
           <TapeBrowser />

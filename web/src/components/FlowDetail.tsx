@@ -1,7 +1,9 @@
 // The selected call: what it is, its states over time, and its request, answer, chunks, headers.
 import { useRef, type KeyboardEvent } from 'react';
 import type { FlowDetailJSON, FlowJSON, StateJSON } from '../api/types.gen';
-import { duration, stateLabel } from '../lib/format';
+import { cost, duration, stateLabel } from '../lib/format';
+import { stateSpans, type StateSpan } from '../lib/spans';
+import { useNow } from '../stores/clock';
 import { decide, useDecision } from '../stores/decisions';
 import { useAnswerText } from '../stores/details';
 import { AnswerView } from './AnswerView';
@@ -54,6 +56,7 @@ export function FlowDetail({ flow, tab, onTab, onMock }: Props) {
             </span>
           )}
           {flow.duration_ms !== null && <span className="mono">{duration(flow.duration_ms)}</span>}
+          <CostFact flow={flow} />
           <span className="muted">{flow.streamed ? 'stream' : 'json'}</span>
           {flow.decision && <span className="muted">decision: {flow.decision}</span>}
           <span className="muted mono ellipsis" title={`flow ${flow.id}`}>
@@ -66,7 +69,7 @@ export function FlowDetail({ flow, tab, onTab, onMock }: Props) {
           )}
         </div>
         {flow.hold && <HoldBar flow={flow} onMock={onMock} />}
-        {detail && <Timeline history={detail.history} />}
+        {detail && <StateChips flow={flow} history={detail.history} />}
       </div>
       <div className="tabs" role="tablist" aria-label="Call detail">
         {TABS.map((name, index) => (
@@ -152,19 +155,60 @@ function HoldBar({ flow, onMock }: { flow: FlowJSON; onMock: (id: string) => voi
   );
 }
 
-/** The states the flow went through, each with when it began (ms since the start). */
-function Timeline({ history }: { history: StateJSON[] }) {
+/** The states the flow went through, each with the time spent in it. */
+function StateChips({ flow, history }: { flow: FlowJSON; history: StateJSON[] }) {
   if (history.length === 0) return null;
+  return flow.duration_ms === null ? (
+    <RunningChips flow={flow} history={history} />
+  ) : (
+    <Chips spans={stateSpans(history, flow.duration_ms, flow.duration_ms)} total={flow.duration_ms} />
+  );
+}
+
+/** A running flow's current state grows with the clock. */
+function RunningChips({ flow, history }: { flow: FlowJSON; history: StateJSON[] }) {
+  const now = useNow();
+  const elapsed = Math.max(0, now - Date.parse(flow.started_at));
+  return <Chips spans={stateSpans(history, null, elapsed)} total={null} />;
+}
+
+function Chips({ spans, total }: { spans: StateSpan[]; total: number | null }) {
   return (
-    <ol className="timeline" aria-label="State history">
-      {history.map((entry, index) => (
-        <li key={index} className={`state-${entry.state.toLowerCase()}`}>
-          <span className="timeline-state">{stateLabel(entry.state)}</span>
-          <span className="mono muted">
-            {entry.ms < 1000 ? `${entry.ms.toFixed(entry.ms < 10 ? 1 : 0)} ms` : duration(entry.ms)}
-          </span>
+    <ol className="state-chips" aria-label="Time in each state">
+      {spans.map((span, index) => (
+        <li
+          key={index}
+          className={`state-${span.state.toLowerCase()}`}
+          title={`${stateLabel(span.state)} began ${ms(span.at)} after the start`}
+        >
+          <span className="chip-state">{stateLabel(span.state)}</span>
+          {span.ms !== null ? (
+            <span className="mono muted">{ms(span.ms)}</span>
+          ) : (
+            total !== null && <span className="mono muted">{ms(total)} total</span>
+          )}
         </li>
       ))}
     </ol>
+  );
+}
+
+function ms(value: number): string {
+  return value < 1000 ? `${value.toFixed(value < 10 ? 1 : 0)} ms` : duration(value);
+}
+
+/** What the call cost; for a tape, what it saved (what the upstream would have charged). */
+function CostFact({ flow }: { flow: FlowJSON }) {
+  if (flow.duration_ms === null) return null;
+  return (
+    <span className="cost-fact" title="In USD; — when the model's price is unknown">
+      cost <b className="mono">{cost(flow.cost)}</b>
+      {flow.source === 'tape' && (
+        <>
+          {' '}
+          · saved <b className="mono saved">{cost(flow.saved)}</b>
+        </>
+      )}
+    </span>
   );
 }

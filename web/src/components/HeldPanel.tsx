@@ -1,10 +1,12 @@
-// Every held call, oldest first: what it is about, how long it may wait, Allow and Mock.
-import { memo } from 'react';
+// Every held call, newest first as in the list: what it is about (the user's last message, when
+// it was held, its id), how long it may wait, Allow and Mock.
+import { memo, useMemo } from 'react';
 import type { FlowJSON } from '../api/types.gen';
-import { countdown, prettyArguments } from '../lib/format';
+import { clockTime, countdown, prettyArguments } from '../lib/format';
+import { lastUserText, shorten } from '../lib/turns';
 import { useNow } from '../stores/clock';
 import { decide, useDecision } from '../stores/decisions';
-import { useAnswerText } from '../stores/details';
+import { useAnswerText, useFlowDetail } from '../stores/details';
 import { JsonView } from './JsonView';
 import type { Part } from './RequestView';
 
@@ -18,6 +20,7 @@ interface Props {
 }
 
 export function HeldPanel({ held, pause, pauseRequests, selectedId, onSelect, onMock }: Props) {
+  const ordered = useMemo(() => [...held].sort(newestFirst), [held]);
   return (
     <section
       className={`held-panel${held.length ? ' has-held' : ''}`}
@@ -42,7 +45,7 @@ export function HeldPanel({ held, pause, pauseRequests, selectedId, onSelect, on
       </div>
       {held.length > 0 && (
         <ul className="held-list">
-          {held.map((flow) => (
+          {ordered.map((flow) => (
             <HeldCall
               key={flow.id}
               flow={flow}
@@ -126,6 +129,7 @@ const HeldCall = memo(function HeldCall({ flow, selected, onSelect, onMock }: Ca
           Mock…
         </button>
       </div>
+      <HeldContext flow={flow} />
       <HeldBody flow={flow} />
       {decision.error && (
         <p className="inline-error" role="alert">
@@ -135,6 +139,35 @@ const HeldCall = memo(function HeldCall({ flow, selected, onSelect, onMock }: Ca
     </li>
   );
 });
+
+/** Calls in the list's order: the latest first (ids grow with each call of a run). */
+function newestFirst(a: FlowJSON, b: FlowJSON): number {
+  return b.started_at.localeCompare(a.started_at) || b.id.localeCompare(a.id);
+}
+
+const CONTEXT_CHARS = 140;
+
+/** What the held call is about: the user's last message, when it was held, and its id. */
+function HeldContext({ flow }: { flow: FlowJSON }) {
+  const { detail } = useFlowDetail(flow.id);
+  const message = detail ? lastUserText(detail.conversation) : null;
+  const since = flow.hold!.since;
+  return (
+    <div className="held-context">
+      {message !== null ? (
+        <q className="held-message" title={message}>
+          {shorten(message, CONTEXT_CHARS)}
+        </q>
+      ) : (
+        <span className="muted">{detail ? 'No user message' : 'Loading…'}</span>
+      )}
+      <span className="held-meta muted">
+        held at <time dateTime={since}>{clockTime(since).slice(0, 8)}</time> ·{' '}
+        <span className="mono">{flow.id}</span>
+      </span>
+    </div>
+  );
+}
 
 function HeldBody({ flow }: { flow: FlowJSON }) {
   if (flow.hold?.stage !== 'request' && flow.tool_calls.length > 0) {
@@ -160,6 +193,8 @@ function HeldDetail({ flow }: { flow: FlowJSON }) {
     const turns = state.detail.conversation?.turns ?? [];
     const last = turns[turns.length - 1];
     if (!last) return <p className="held-body muted">Empty request</p>;
+    // The user's message is already in the context line above.
+    if (last.role === 'user' && last.parts.every((part) => part.kind === 'text')) return null;
     return (
       <div className="held-body">
         <span className={`role role-${last.role}`}>{last.role}</span>

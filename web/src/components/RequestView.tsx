@@ -23,7 +23,7 @@ export const RequestView = memo(function RequestView({ body, conversation }: Pro
       {raw || !conversation ? (
         <JsonView value={body} testId="request-json" label="Request JSON" />
       ) : (
-        <Conversation conversation={conversation} />
+        <ConversationView conversation={conversation} />
       )}
     </div>
   );
@@ -42,7 +42,12 @@ export function Toggle({ raw, onRaw }: { raw: boolean; onRaw: (raw: boolean) => 
   );
 }
 
-function Conversation({ conversation: { turns, tools, params } }: { conversation: ConversationJSON }) {
+/** A request's parameters, turns (roles and parts) and the tools it offers. */
+export function ConversationView({
+  conversation: { turns, tools, params },
+}: {
+  conversation: ConversationJSON;
+}) {
   return (
     <>
       {params.length > 0 && (

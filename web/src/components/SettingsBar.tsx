@@ -1,5 +1,6 @@
-// The live settings: record and pause modes, holding requests, replay timing.
-import { useState } from 'react';
+// The live settings: record and pause modes, holding requests, replay timing; and what the
+// views show when it is not the live run.
+import { useState, type ReactNode } from 'react';
 import { api, type SettingsPatch } from '../api/http';
 import type { SettingsJSON } from '../api/types.gen';
 import { live } from '../stores/live';
@@ -8,7 +9,14 @@ const RECORD_MODES = ['auto', 'off', 'replay-only', 'refresh'];
 const PAUSE_MODES = ['off', 'tool-calls', 'all'];
 const TIMINGS = ['original', 'instant'];
 
-export function SettingsBar({ settings: server }: { settings: SettingsJSON | null }) {
+/** `children` go at the end of the bar (what the views show, say). */
+export function SettingsBar({
+  settings: server,
+  children,
+}: {
+  settings: SettingsJSON | null;
+  children?: ReactNode;
+}) {
   const [error, setError] = useState<string | null>(null);
   // Changes on their way to the server show at once; the server's answer replaces them.
   const [pending, setPending] = useState<SettingsPatch>({});
@@ -104,6 +112,8 @@ export function SettingsBar({ settings: server }: { settings: SettingsJSON | nul
           </button>
         </span>
       )}
+      {children && <span className="spacer" />}
+      {children}
     </div>
   );
 }

@@ -1,13 +1,14 @@
 // The tapes on disk: search, look at one, delete it (after a confirmation).
 import { useEffect, useRef, useState } from 'react';
-import { api } from '../api/http';
+import { api, type ReadableTape } from '../api/http';
 import type { TapeJSON } from '../api/types.gen';
-import { bytes, count, dateTime } from '../lib/format';
+import { bytes, count, dateTime, prettyArguments } from '../lib/format';
 import { isShortcut } from '../lib/keyboard';
 import { isFinished, live, type LiveState } from '../stores/live';
 import { useStore } from '../stores/store';
 import { StatusText } from './Badges';
 import { JsonView } from './JsonView';
+import { ConversationView, Toggle } from './RequestView';
 
 const SEARCH_DELAY_MS = 250;
 
@@ -197,14 +198,15 @@ function TapeRow({
 }
 
 function TapeView({ tapeKey, onDeleted }: { tapeKey: string; onDeleted: () => void }) {
-  const [tape, setTape] = useState<unknown>(undefined);
+  const [tape, setTape] = useState<ReadableTape | undefined>(undefined);
   const [error, setError] = useState<string | null>(null);
+  const [raw, setRaw] = useState(false);
   const [confirming, setConfirming] = useState(false);
   const [deleting, setDeleting] = useState(false);
 
   useEffect(() => {
     let current = true;
-    api.tape(tapeKey).then(
+    api.readableTape(tapeKey).then(
       (value) => current && setTape(value),
       (failure: Error) => current && setError(failure.message),
     );
@@ -263,6 +265,7 @@ function TapeView({ tapeKey, onDeleted }: { tapeKey: string; onDeleted: () => vo
             </button>
           </div>
         )}
+        {tape && <TapeFacts tape={tape} />}
       </div>
       <div className="detail-body">
         {error && (
@@ -271,8 +274,91 @@ function TapeView({ tapeKey, onDeleted }: { tapeKey: string; onDeleted: () => vo
           </p>
         )}
         {tape === undefined && !error && <p className="empty">Loading…</p>}
-        {tape !== undefined && <JsonView value={tape} testId="tape-view" label="Tape JSON" />}
+        {tape !== undefined && (
+          <>
+            <Toggle raw={raw} onRaw={setRaw} />
+            {raw ? (
+              <JsonView value={fileOf(tape)} testId="tape-view" label="Tape JSON" />
+            ) : (
+              <ReadableTapeView tape={tape} />
+            )}
+          </>
+        )}
       </div>
     </section>
+  );
+}
+
+/** The tape file as stored: without the fields the server added to read it. */
+function fileOf(tape: ReadableTape): Record<string, unknown> {
+  const file: Record<string, unknown> = { ...tape };
+  delete file.conversation;
+  delete file.answer;
+  return file;
+}
+
+function part(tape: ReadableTape, name: string): Record<string, unknown> {
+  const value = tape[name];
+  return value && typeof value === 'object' ? (value as Record<string, unknown>) : {};
+}
+
+function TapeFacts({ tape }: { tape: ReadableTape }) {
+  const meta = part(tape, 'meta');
+  const answer = part(tape, 'response');
+  const text = (value: unknown) => (typeof value === 'string' && value ? value : null);
+  const model = text(meta.model) ?? text(tape.conversation?.params.find(([key]) => key === 'model')?.[1]);
+  const recorded = text(meta.timestamp);
+  const status = typeof answer.status === 'number' ? answer.status : null;
+  const chunks = Array.isArray(answer.chunks) ? answer.chunks.length : 0;
+  // Tapes of the original tool have no `streamed`: one chunk is a JSON answer.
+  const streamed = typeof answer.streamed === 'boolean' ? answer.streamed : chunks > 1;
+  return (
+    <div className="facts">
+      {model && <span title="model">{model}</span>}
+      {text(meta.endpoint) && <span className="mono">{text(meta.endpoint)}</span>}
+      <StatusText status={status} />
+      <span className="muted">
+        {streamed ? `stream · ${count(chunks)} chunk${chunks === 1 ? '' : 's'}` : 'json'}
+      </span>
+      {recorded && <span className="muted">recorded {dateTime(recorded)}</span>}
+    </div>
+  );
+}
+
+/** The tape as a conversation: the request's turns, then the answer's text and tool calls. */
+function ReadableTapeView({ tape }: { tape: ReadableTape }) {
+  const { conversation, answer } = tape;
+  return (
+    <div className="tape-readable" data-testid="tape-view">
+      <section aria-label="Request">
+        <h3>Request</h3>
+        {conversation ? (
+          <ConversationView conversation={conversation} />
+        ) : (
+          <p className="muted">This endpoint is not read as a conversation: see the raw JSON.</p>
+        )}
+      </section>
+      <section aria-label="Answer" className="tape-answer">
+        <h3>Answer</h3>
+        {answer === null ? (
+          <p className="muted">The answer cannot be read as text: see the raw JSON.</p>
+        ) : (
+          <>
+            {answer.text ? (
+              <pre className="answer-text">{answer.text}</pre>
+            ) : (
+              <p className="muted">No text{answer.tool_calls.length ? ' (the answer is tool calls)' : ''}.</p>
+            )}
+            {answer.tool_calls.map((call, index) => (
+              <div key={call.id || index} className="tool-call">
+                <span className="tool-name">{call.name}</span>
+                {call.id && <span className="muted mono"> {call.id}</span>}
+                <JsonView text={prettyArguments(call.arguments)} label={`Arguments of ${call.name}`} />
+              </div>
+            ))}
+          </>
+        )}
+      </section>
+    </div>
   );
 }

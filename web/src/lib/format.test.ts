@@ -3,6 +3,7 @@ import {
   bytes,
   clockTime,
   compact,
+  cost,
   count,
   countdown,
   dateTime,
@@ -16,6 +17,17 @@ describe('stateLabel', () => {
   it('names the held state HELD and keeps the others', () => {
     expect(stateLabel('INTERCEPT')).toBe('HELD');
     expect(stateLabel('STREAMING')).toBe('STREAMING');
+  });
+});
+
+describe('cost', () => {
+  it('shows dollars, two significant digits below a cent, and a dash when unknown', () => {
+    expect(cost(1.234)).toBe('$1.23');
+    expect(cost(0.0042)).toBe('$0.0042');
+    expect(cost(0.00001234)).toBe('$0.000012');
+    expect(cost(0)).toBe('$0.00');
+    expect(cost(null)).toBe('—');
+    expect(cost(undefined)).toBe('—');
   });
 });
 

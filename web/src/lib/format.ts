@@ -41,6 +41,17 @@ export function compact(value: number): string {
   return `${(value / 1_000_000).toFixed(1)}M`;
 }
 
+/**
+ * Dollars: "$1.23", "$0.0042" below a cent (two significant digits), "$0.00" for nothing spent,
+ * and "—" for an unknown price (never $0).
+ */
+export function cost(usd: number | null | undefined): string {
+  if (usd === null || usd === undefined || Number.isNaN(usd)) return '—';
+  if (usd === 0) return '$0.00';
+  if (usd >= 0.01) return `$${usd.toFixed(2)}`;
+  return `$${usd.toPrecision(2).replace(/0+$/, '').replace(/\.$/, '')}`;
+}
+
 export function bytes(size: number): string {
   if (size < 1024) return `${size} B`;
   if (size < 1024 * 1024) return `${(size / 1024).toFixed(1)} KB`;

@@ -4,6 +4,8 @@ import { argumentSkeleton, mockPath, mockTemplate, parseMock, TEMPLATES } from '
 
 const FLOW: FlowJSON = {
   id: 'f-000001',
+  run: 'f',
+  thread: null,
   state: 'INTERCEPT',
   source: 'upstream',
   method: 'POST',
@@ -25,6 +27,9 @@ const FLOW: FlowJSON = {
   },
   decision: null,
   error: null,
+  cost: null,
+  saved: null,
+  phases: null,
 };
 
 const DETAIL: FlowDetailJSON = {

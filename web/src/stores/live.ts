@@ -21,7 +21,7 @@ export interface FlowText {
   fromStart: boolean;
 }
 
-// The server keeps its last `--history` flows (500 by default); past this many, the oldest
+// The server keeps its last `live_window` flows (500 by default); past this many, the oldest
 // finished ones leave the page too, so a long session does not grow without end.
 const KEEP_FLOWS = 1000;
 
@@ -34,6 +34,11 @@ class LiveStore {
     settings: null,
     flows: [],
   });
+  /**
+   * Counts the calls seen to finish (and the snapshots, after which anything may have): views
+   * read from the history follow it to stay current.
+   */
+  readonly finished: Store<number> = createStore(0);
   /** Changed in place and told within a frame: deltas come many at a time. */
   readonly texts: Store<ReadonlyMap<string, FlowText>>;
   private textsById = new Map<string, FlowText>();
@@ -96,11 +101,15 @@ class LiveStore {
         this.settingsSeen += 1;
         this.replaceFlows(message.flows);
         this.change({ synced: true, version: message.version, settings: message.settings });
+        this.finished.setSoon(this.finished.get() + 1);
         break;
       }
       case 'flow': {
         const flow = message.flow;
-        if (!this.byId.has(flow.id)) {
+        const before = this.byId.get(flow.id);
+        if (isFinished(flow.state) && !(before && isFinished(before.state)))
+          this.finished.setSoon(this.finished.get() + 1);
+        if (!before) {
           this.order.unshift(flow.id);
           if (!this.textsById.has(flow.id)) this.textsById.set(flow.id, { text: '', fromStart: true });
         }
