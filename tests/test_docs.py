@@ -130,13 +130,15 @@ def test_gen_docs_makes_every_generated_page() -> None:
 
 def test_the_settings_page_lists_the_settings_table() -> None:
     text = (DOCS / "reference" / "settings.md").read_text("utf-8")
-    rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \| `(\w+)` \| `([^`]+)` \| (yes|no) \|$", text, re.M)
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \| `(\w+)` \| ([^|]+) \| (yes|no) \|$", text, re.M)
     expected = [
         (
             row.name,
             row.default_text or f"`{row.shown_default}`",
             row.env,
-            f"{row.short}, {row.flag}" if row.short else row.flag,
+            (f"`{row.short}, {row.flag}`" if row.short else f"`{row.flag}`")
+            if row.option
+            else "none (a table: in a config file, or as JSON in the environment)",
             "yes" if row.live else "no",
         )
         for row in SETTINGS
@@ -201,6 +203,7 @@ class Site:
                 anthropic_upstream=self.anthropic.url,
                 tapes_dir=self.project / ".playingpack" / "tapes",
                 logs_dir=self.project / ".playingpack" / "logs",
+                history=self.project / ".playingpack" / "history.db",
                 port=0,
                 **settings,
             )
