@@ -46,6 +46,8 @@ PAIRS_PER_WORKER_C32 = 40  # 32 workers x 40 pairs
 PACED_PAIRS_C1 = 80
 PACED_PAIRS_PER_WORKER_C32 = 8
 # (b) replay throughput
+HISTORY_ROUNDS = 6  # (h): alternating rounds of HISTORY_PAIRS pairs, history on then off
+HISTORY_PAIRS = 100
 RUN_SECONDS = 1.5  # per round; ROUNDS rounds per server, alternating proxy and ceiling
 ROUNDS = 3
 # (c) memory with slow streams
@@ -58,6 +60,9 @@ STARTS = 5
 GROWTH_CHECKPOINTS = (5_000, 10_000, 20_000, 30_000, 40_000, 50_000)
 GROWTH_CONCURRENCY = 32
 
+JSON_BYTES = json.dumps(
+    {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "History bench."}]}
+).encode()
 STREAM_BODY = {
     "model": "gpt-4o-mini",
     "messages": [
@@ -196,8 +201,16 @@ class Server:
 
 
 def proxy_args(
-    port: int, upstream: str, tapes: Path, logs: Path, record: str, timing: str = "instant"
+    port: int,
+    upstream: str,
+    tapes: Path,
+    logs: Path,
+    record: str,
+    timing: str = "instant",
+    history: str | None = None,
 ) -> list[str]:
+    """``playingpack start`` headless; ``history`` is its --history (by default the history
+    database under the work folder, as for a user)."""
     return [
         PLAYINGPACK,
         "start",
@@ -214,6 +227,7 @@ def proxy_args(
         record,
         "--replay-timing",
         timing,
+        *(["--history", history] if history is not None else []),
     ]
 
 
@@ -225,9 +239,10 @@ def start_proxy(
     logs: Path,
     record: str,
     timing: str = "instant",
+    history: str | None = None,
 ) -> Server:
     port = free_port()
-    proc = children.spawn(proxy_args(port, upstream, tapes, logs, record, timing), name)
+    proc = children.spawn(proxy_args(port, upstream, tapes, logs, record, timing, history), name)
     wait_healthy(port, proc)
     return Server(proc, port)
 
@@ -878,6 +893,67 @@ async def section_e(report: Report, replay: Server, bodies: dict[str, bytes]) ->
 # --------------------------------------------------------------------------- main
 
 
+async def section_h(
+    report: Report, upstream: Server, on: Server, off: Server, json_on: Server, json_off: Server
+) -> None:
+    """History on vs off: added pass-through latency, and JSON replay throughput."""
+    print("(h) history on vs off", flush=True)
+    body = json.dumps(STREAM_BODY).encode()
+    headers = {"x-bench-chunks": "50", "x-bench-delay-ms": "0"}
+    path = "/v1/chat/completions"
+    times = {name: (Latencies(), Latencies()) for name in ("on", "off")}
+    async with new_session(200) as session:
+        for server in (on, off):
+            await paired(session, upstream.url, server.url, body, headers, 1, 30)  # warm-up
+        # Short alternating rounds, so both see the same conditions.
+        for _ in range(HISTORY_ROUNDS):
+            for name, server in (("on", on), ("off", off)):
+                direct, via = await paired(
+                    session, upstream.url, server.url, body, headers, 1, HISTORY_PAIRS
+                )
+                times[name][0].total.extend(direct.total)
+                times[name][1].total.extend(via.total)
+        for q, label in ((0.5, "p50"), (0.99, "p99")):
+            with_history, without = (
+                pct(times[name][1].total, q) - pct(times[name][0].total, q)
+                for name in ("on", "off")
+            )
+            report.add(
+                f"(h) streamed pass-through c=1: added total {label}, history on / off",
+                f"{ms(with_history)} / {ms(without)}",
+                "on ≤ off + 0.3 ms" if q == 0.5 else "—",
+                with_history <= without + 0.0003 if q == 0.5 else None,
+            )
+        expected = {}
+        for server in (json_on, json_off):
+            _, _, data, resp = await fetch(session, server.url + path, JSON_BYTES, {})
+            if resp.headers.get("X-Playingpack-Source") != "tape":
+                raise RuntimeError("the JSON request was not replayed from a tape")
+            expected[server.url] = data
+        for workers in (16, 64):
+            done = {"on": 0, "off": 0}
+            for _ in range(ROUNDS):
+                for name, server in (("on", json_on), ("off", json_off)):
+                    count, _ = await throughput(
+                        session,
+                        server.url + path,
+                        JSON_BYTES,
+                        expected[server.url],
+                        workers,
+                        RUN_SECONDS,
+                    )
+                    done[name] += count
+            ratio = done["on"] / done["off"]
+            seconds = RUN_SECONDS * ROUNDS
+            report.add(
+                f"(h) JSON replay c={workers}: req/s history on / off "
+                f"({done['on'] / seconds:,.0f} / {done['off'] / seconds:,.0f})",
+                f"{ratio:.2f}",
+                "≥ 0.9",
+                ratio >= 0.9,
+            )
+
+
 @contextmanager
 def proxy_running(children: Children, name: str, *args: Any) -> Iterator[Server]:
     """A playingpack process (see start_proxy) stopped when the block ends."""
@@ -909,6 +985,43 @@ async def run_async(
         if "e" in sections:
             with proxy_running(children, "e-proxy", *replay_args) as replay:
                 await section_e(report, replay, bodies)
+    if "h" in sections:
+        tapes = work / "h-tapes"
+        history = str(work / "h-history.db")
+        with proxy_running(
+            children, "h-recorder", upstream.url, tapes, work / "h-logs", "auto", "instant", "off"
+        ) as recorder:
+            async with new_session(2) as session:
+                await fetch(session, recorder.url + "/v1/chat/completions", JSON_BYTES, {})
+        with (
+            proxy_running(
+                children, "h-on", upstream.url, tapes, work / "h-logs", "off", "instant", history
+            ) as on,
+            proxy_running(
+                children, "h-off", upstream.url, tapes, work / "h-logs", "off", "instant", "off"
+            ) as off,
+            proxy_running(
+                children,
+                "h-json-on",
+                upstream.url,
+                tapes,
+                work / "h-logs",
+                "replay-only",
+                "instant",
+                str(work / "h-json-history.db"),
+            ) as json_on,
+            proxy_running(
+                children,
+                "h-json-off",
+                upstream.url,
+                tapes,
+                work / "h-logs",
+                "replay-only",
+                "instant",
+                "off",
+            ) as json_off,
+        ):
+            await section_h(report, upstream, on, off, json_on, json_off)
     if "c" in sections:
         with proxy_running(
             children, "c-proxy", upstream.url, work / "c-tapes", work / "c-logs", "off"
@@ -921,7 +1034,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--only", default="a,b,c,d,e", help="comma-separated sections to run (default: all)"
+        "--only", default="a,b,c,d,e,h", help="comma-separated sections to run (default: all)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
