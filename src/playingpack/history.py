@@ -49,6 +49,10 @@ BUSY_TIMEOUT = 1.0
 MAX_PENDING = 20_000
 # Rows per transaction at most; more wait for the next one.
 BATCH = 500
+# How long the first of the rows waits for others to share its transaction, unless a read
+# wants them now. One commit per call, and the writer waking per call, cost more than the rest
+# of a replay.
+WINDOW = 0.1
 # Pruning runs after this many new rows, or this many seconds.
 PRUNE_ROWS = 1000
 PRUNE_SECONDS = 5.0
@@ -71,6 +75,10 @@ class _Finished(NamedTuple):
     flow: Flow  # a copy, read by the writer
     original: Flow  # the live one, told its thread on its own loop
     loop: asyncio.AbstractEventLoop | None
+
+
+# Put on the queue by a read: write what is pending now.
+_FLUSH = object()
 
 
 @dataclass(frozen=True)
@@ -157,7 +165,7 @@ class History:
         self.keep_calls, self.keep_days = keep_of(keep)
         self._db = db
         # Flows to write, in finish order; None asks the writer to stop.
-        self._queue: queue.SimpleQueue[_Finished | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Finished | object | None] = queue.SimpleQueue()
         self._added = 0  # flows handed over (counted on the loop)
         self._unwritten: set[str] = set()  # their ids, until committed
         self._done = 0  # of those, written or given up on (counted by the writer)
@@ -205,6 +213,8 @@ class History:
         self._writer.join(30)
 
     def _read(self, fn: Callable[[sqlite3.Connection], T], added: int) -> T:
+        if self._done < added:
+            self._queue.put(_FLUSH)
         with self._progress:
             self._progress.wait_for(
                 lambda: self._done >= added or self._failing or not self._writer.is_alive(),
@@ -228,20 +238,28 @@ class History:
             logger.warning("history %s: threads of earlier runs not loaded: %s", self.path, exc)
         pending: list[Row] = []
         since_prune, pruned_at = 0, -PRUNE_SECONDS  # pruned at once: the file may be old
+        first_at = 0.0  # when the oldest pending row arrived
         stopping = False
         while not stopping:
+            now = time.monotonic()
             if self._failing:
                 wait = 1.0  # before trying the file again
             elif pending:
-                wait = 0.0
+                wait = max(first_at + WINDOW - now, 0.0)
             else:
-                wait = max(pruned_at + PRUNE_SECONDS - time.monotonic(), 0.0)
-            stopping = self._take(pending, wait)
-            if pending:
+                wait = max(pruned_at + PRUNE_SECONDS - now, 0.0)
+            had = len(pending)
+            stopping, flush = self._take(pending, wait)
+            if pending and not had:
+                first_at = time.monotonic()
+            due = flush or stopping or len(pending) >= BATCH
+            if pending and (due or time.monotonic() >= first_at + WINDOW):
                 written = self._write(pending[:BATCH])
                 if written:
                     since_prune += written
+                    self._tell_threads(pending[:written])
                     del pending[:written]
+                    first_at = time.monotonic()
                 if len(pending) > MAX_PENDING:
                     dropped = len(pending) - MAX_PENDING
                     logger.warning("history %s: %d calls not kept", self.path, dropped)
@@ -254,24 +272,29 @@ class History:
                 since_prune, pruned_at = 0, time.monotonic()
         self._finish(pending)
 
-    def _take(self, pending: list[Row], wait: float) -> bool:
+    def _take(self, pending: list[Row], wait: float) -> tuple[bool, bool]:
         """Add the flows that have arrived (waiting up to ``wait`` s for the first), up to a
-        batch, to ``pending`` as rows; True when asked to stop."""
+        batch, to ``pending`` as rows; (asked to stop, a read wants them now)."""
+        flush = False
         try:
             item = self._queue.get(timeout=wait)
         except queue.Empty:
-            return False
+            return False, flush
         while True:
             if item is None:
-                return True
-            self._add_row(pending, item)
+                return True, flush
+            if item is _FLUSH:
+                flush = True
+            else:
+                assert isinstance(item, _Finished)
+                self._add_row(pending, item)
             # While the file refuses rows, all are taken, so that MAX_PENDING bounds them.
             if len(pending) >= BATCH and not self._failing:
-                return False
+                return False, flush
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                return False
+                return False, flush
 
     def _add_row(self, pending: list[Row], finished: _Finished) -> None:
         try:
@@ -280,15 +303,21 @@ class History:
             logger.exception("history %s: call %s not kept", self.path, finished.flow.id)
             self._count_done((finished.flow.id,))
             return
-        pending.append(row)
-        original, loop = finished.original, finished.loop
-        if row.thread is not None:
-            # The live flow belongs to the loop's thread: it learns its thread there.
+        pending.append(row._replace(live=(finished.original, finished.loop)))
+
+    def _tell_threads(self, rows: list[Row]) -> None:
+        """The live flows of ``rows`` learn their threads, on their own loop, once per batch."""
+        by_loop: dict[asyncio.AbstractEventLoop | None, list[tuple[Flow, str]]] = {}
+        for row in rows:
+            if row.thread is not None and row.live is not None:
+                original, loop = row.live
+                by_loop.setdefault(loop, []).append((original, row.thread))
+        for loop, joined in by_loop.items():
             if loop is None:
-                original.join_thread(row.thread)
+                _join_all(joined)
             else:
                 with contextlib.suppress(RuntimeError):  # the loop has closed: nobody asks
-                    loop.call_soon_threadsafe(original.join_thread, row.thread)
+                    loop.call_soon_threadsafe(_join_all, joined)
 
     def _write(self, rows: list[Row]) -> int:
         """Commit ``rows`` in one transaction; how many were written (0 when it failed)."""
@@ -377,6 +406,11 @@ class History:
         with self._progress:
             self._failing = failing
             self._progress.notify_all()
+
+
+def _join_all(joined: list[tuple[Flow, str]]) -> None:
+    for flow, thread in joined:
+        flow.join_thread(thread)
 
 
 def _explain(exc: sqlite3.Error) -> str:

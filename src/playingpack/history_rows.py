@@ -3,6 +3,7 @@ text. Built in the history's writer thread, never on the event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -27,6 +28,8 @@ class Row(NamedTuple):
     text: str  # the search text (flows_text.text)
     tools: str  # the tool names its answer called, space separated
     thread: str | None
+    # The live flow and its loop, told its thread once the row is written.
+    live: tuple[Flow, asyncio.AbstractEventLoop | None] | None = None
 
 
 def row_of(flow: Flow, index: ThreadIndex) -> Row:
