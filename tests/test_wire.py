@@ -200,6 +200,24 @@ def test_phases_split_the_duration_by_the_state_each_span_was_in() -> None:
     )
 
 
+def test_an_upstream_answer_waits_for_its_first_chunk_not_its_headers() -> None:
+    history = [
+        (State.LOOKUP, 0.0),
+        (State.CONNECT, 1.0),
+        (State.STREAMING, 3.0),
+        (State.COMPLETE, 400.0),
+    ]
+    chunks = [Chunk("data: {}\n\n", 250), Chunk("data: [DONE]\n\n", 149)]
+    finished = flow(
+        history=history,
+        state=State.COMPLETE,
+        duration_ms=400.0,
+        source=Source.UPSTREAM,
+        chunks=chunks,
+    )
+    assert phases_of(finished) == PhasesJSON(1.0, 0.0, 250.0, 149.0)
+
+
 def test_a_call_held_before_it_is_sent_waits_then_is_held_then_replays() -> None:
     history = [
         (State.LOOKUP, 0.0),

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import msgspec
 
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from playingpack.tapes import Chunk, Tape
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 
 class State(enum.StrEnum):
@@ -135,24 +137,34 @@ class Flow:
 
     def json_answer(self) -> Any:
         """The JSON answer: as given when known, else assembled from the chunks (None when they
-        do not make one); worked out once for a finished flow."""
+        do not make one); worked out once for a finished flow, and once per cached tape."""
         if self.answer is not None:
             return self.answer
         provider = self.provider
         if provider is None or not self.chunks:
             return None
-        texts = [chunk.c for chunk in self.chunks]
-        try:
-            answer = (
-                provider.assemble(texts)
-                if self.answer_streamed
-                else msgspec.json.decode("".join(texts))
-            )
-        except (msgspec.DecodeError, ValueError, TypeError, AttributeError):
-            return None
-        if self.is_finished:
+        answer = self.memo("answer", self._assemble)
+        if self.is_finished and self._tape is None:
             self.answer = answer
         return answer
+
+    def memo(self, name: str, make: Callable[[], _T]) -> _T:
+        """``make()``, kept with the tape when the flow replays one (every replay of it has the
+        same answer), else worked out now."""
+        tape = self._tape
+        if tape is not None and self.chunks is tape.chunks:
+            return tape.memo(name, make)
+        return make()
+
+    def _assemble(self) -> Any:
+        assert self.provider is not None
+        texts = [chunk.c for chunk in self.chunks]
+        try:
+            if self.answer_streamed:
+                return self.provider.assemble(texts)
+            return msgspec.json.decode("".join(texts))
+        except (msgspec.DecodeError, ValueError, TypeError, AttributeError):
+            return None
 
     def set_request(self, body: Any, *, streamed: bool, size: int) -> None:
         """Take ``body`` (``size`` bytes) as the request, again after an edit; no event."""

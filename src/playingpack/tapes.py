@@ -69,6 +69,7 @@ class Tape:
     model: str = ""
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     timestamp: str = field(default_factory=lambda: _utc_now())
+    _memo: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @cached_property
     def body(self) -> bytes:
@@ -80,6 +81,15 @@ class Tape:
         """Characters in all chunks: what a flow replaying the tape counts against its
         memory budget, worked out once for a tape the store keeps cached."""
         return sum(len(chunk.c) for chunk in self.chunks)
+
+    def memo(self, name: str, make: Callable[[], _T]) -> _T:
+        """What ``make`` works out from this tape (its assembled answer, its text), kept with
+        it: a tape the store keeps cached is replayed, and its flows read, many times."""
+        try:
+            value: _T = self._memo[name]
+        except KeyError:
+            value = self._memo[name] = make()
+        return value
 
     @cached_property
     def total_delay_ms(self) -> int:

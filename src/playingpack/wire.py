@@ -59,7 +59,7 @@ class PhasesJSON(msgspec.Struct):
 
     waiting_ms: float  # from the start to the request's send (lookup, a hold before sending)
     held_ms: float  # waiting for a person's decision
-    first_byte_ms: float  # from the send to the answer's first byte (0 for a tape or a mock)
+    first_byte_ms: float  # from the send to the answer's first chunk (0 for a tape or a mock)
     streaming_ms: float  # from the first byte to the end
 
 
@@ -333,13 +333,17 @@ def answer_text(flow: Flow) -> str:
     provider = flow.provider
     if provider is None:
         return ""
-    try:
-        if flow.answer_streamed:
-            return provider.streamed_text([chunk.c for chunk in flow.chunks])
-        answer = flow.json_answer()
-        return provider.answer_text(answer) if isinstance(answer, dict) else ""
-    except (msgspec.DecodeError, ValueError, TypeError, AttributeError, KeyError, IndexError):
-        return ""
+
+    def text() -> str:
+        try:
+            if flow.answer_streamed:
+                return provider.streamed_text([chunk.c for chunk in flow.chunks])
+            answer = flow.json_answer()
+            return provider.answer_text(answer) if isinstance(answer, dict) else ""
+        except (msgspec.DecodeError, ValueError, TypeError, AttributeError, KeyError, IndexError):
+            return ""
+
+    return flow.memo("text", text) if flow.is_finished else text()
 
 
 def conversation_of(flow: Flow) -> Conversation | None:
@@ -400,9 +404,9 @@ def _usage(summary: Summary | None) -> UsageJSON | None:
 def phases_of(flow: Flow) -> PhasesJSON | None:
     """Where the time of finished ``flow`` went (see PhasesJSON); None before it finishes.
 
-    Each state's span counts to one phase: LOOKUP to waiting, HELD to held, CONNECT (sent,
-    no byte back yet) to first byte, and the rest (streaming, replaying, delivering) to
-    streaming.
+    Each state's span counts to one phase: LOOKUP to waiting, HELD to held, and the rest
+    (sent, streaming, replaying, delivering) to streaming, of which an upstream answer's wait
+    for its first chunk is the first byte.
     """
     if not flow.is_finished or flow.duration_ms is None:
         return None
@@ -410,6 +414,12 @@ def phases_of(flow: Flow) -> PhasesJSON | None:
     history = flow.history
     for (state, since), (_, until) in itertools.pairwise(history):
         spent[_PHASE.get(state, "streaming")] += until - since
+    if flow.source is Source.UPSTREAM and flow.chunks:
+        # The upstream's headers come at once; its first event is the wait that matters. The
+        # first chunk's delay is counted from the send.
+        sent = spent["first_byte"] + spent["streaming"]
+        spent["first_byte"] = min(float(flow.chunks[0].d), sent)
+        spent["streaming"] = sent - spent["first_byte"]
     return PhasesJSON(*(round(ms, 1) for ms in spent.values()))
 
 
