@@ -106,7 +106,6 @@ async function send<T>(method: string, url: string, body?: unknown): Promise<{ v
 }
 
 export const api = {
-  flows: () => call<FlowJSON[]>('GET', '/api/flows?bodies=false'),
   /** A page of `GET /api/flows`: `url` is a flowsUrl() or the `next` of the page before. */
   flowPage: async (url: string): Promise<Page<FlowJSON>> => {
     const { value, headers } = await send<FlowJSON[]>('GET', url);

@@ -15,7 +15,6 @@ import type { FlowJSON } from '../api/types.gen';
 import { clockTime, cost, count, duration } from '../lib/format';
 import { textWidth, themeFont } from '../lib/measure';
 import { rowWindow, scrollToRow, useKeptInPlace, useViewport } from '../lib/virtual';
-import { live } from '../stores/live';
 import { SourceBadge, StateBadge, StatusText } from './Badges';
 
 export interface Filter {
@@ -312,7 +311,6 @@ function ClearButton() {
     setError(null);
     try {
       await api.clearFlows();
-      live.replaceFlows(await api.flows());
     } catch (failure) {
       setError((failure as Error).message);
     }
