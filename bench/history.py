@@ -37,7 +37,8 @@ from typing import Any
 import httpx
 import msgspec
 
-from playingpack.flows import Flow, FlowLog
+from playingpack.flow_log import FlowLog
+from playingpack.flows import Flow
 from playingpack.history import RunStart, open_history
 from playingpack.pricing import PriceBook
 from playingpack.providers import builtin

@@ -679,7 +679,7 @@ def test_tool_use_shows_on_the_flow_the_log_and_the_terminal_line(
     proxy = start()
     person = proxy.person()
     fake_claude.queue(Reply(text=None, tool_uses=[WEATHER], piece=5))
-    with caplog.at_level(logging.INFO, logger="playingpack.flows"):
+    with caplog.at_level(logging.INFO, logger="playingpack.flow_log"):
         final_of_stream(connect(proxy), **ask("tools", tools=TOOLS))
         flow = person.wait(lambda m: m["type"] == "flow" and m["flow"]["state"] == "COMPLETE")
     detail = person.http.get(f"/api/flows/{flow['flow']['id']}").json()

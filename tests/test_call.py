@@ -9,7 +9,8 @@ from pathlib import Path
 from aiohttp.test_utils import make_mocked_request
 
 from playingpack.call import CLIENT_GONE, OFF_LOOP, Call, run
-from playingpack.flows import FlowLog, State
+from playingpack.flow_log import FlowLog
+from playingpack.flows import State
 from playingpack.providers.openai_chat import OpenAIChat
 from playingpack.recording import Capture
 from playingpack.store import TapeStores

@@ -8,7 +8,8 @@ from collections.abc import Callable
 import pytest
 
 from playingpack.delivery import fail
-from playingpack.flows import FlowLog, State
+from playingpack.flow_log import FlowLog
+from playingpack.flows import State
 from playingpack.providers import Provider
 from playingpack.providers.anthropic import AnthropicMessages
 from tests.conftest import Running, ask

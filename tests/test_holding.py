@@ -8,7 +8,7 @@ import pytest
 
 from playingpack.config import Config, PauseMode
 from playingpack.delivery import Delivery
-from playingpack.flows import FlowLog
+from playingpack.flow_log import FlowLog
 from playingpack.holding import HoldPolicy
 from playingpack.interceptor import Interceptor
 from playingpack.ledger import TapeLedger

@@ -18,7 +18,7 @@ import openai
 import pytest
 
 from playingpack.config import PauseMode, RecordMode
-from playingpack.flows import FlowLog
+from playingpack.flow_log import FlowLog
 from playingpack.tapes import Chunk, Tape
 from playingpack.upstream import Upstream
 from tests.conftest import API_KEY, COMPLETION, Running, ask

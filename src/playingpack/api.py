@@ -19,7 +19,7 @@ from aiohttp import web
 from playingpack.access import Access
 from playingpack.config import LIVE_SETTINGS, SETTINGS_BY_NAME
 from playingpack.errors import DecisionError, error_response
-from playingpack.flows import FlowLog
+from playingpack.flow_log import FlowLog
 from playingpack.har import har_document
 from playingpack.interceptor import Decision, Interceptor, MockDecision
 from playingpack.ledger import TapeLedger

@@ -19,7 +19,8 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from playingpack.api import LISTED_BODIES, Handler, Invalid, bool_query, int_query, json_response
-from playingpack.flows import Flow, FlowLog, Source, State, iso_time
+from playingpack.flow_log import FlowLog
+from playingpack.flows import Flow, Source, State, iso_time
 from playingpack.history_queries import FlowQuery, Found, find_detail, find_flows, run_totals
 from playingpack.wire import (
     RunJSON,

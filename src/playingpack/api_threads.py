@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, TypeVar
 from aiohttp import web
 
 from playingpack.api import Handler, Invalid, json_response
-from playingpack.flows import FlowLog
+from playingpack.flow_log import FlowLog
 from playingpack.thread_views import list_threads, thread_detail
 
 if TYPE_CHECKING:

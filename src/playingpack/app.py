@@ -27,7 +27,7 @@ from playingpack.connections import (
     connection_limit,
 )
 from playingpack.errors import error_response
-from playingpack.flows import FlowLog
+from playingpack.flow_log import FlowLog
 from playingpack.history import History, RunStart, open_history
 from playingpack.interceptor import Interceptor
 from playingpack.ledger import TapeLedger

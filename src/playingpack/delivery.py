@@ -20,7 +20,8 @@ from aiohttp import web
 from playingpack.call import OFF_LOOP, Call
 from playingpack.config import ReplayTiming
 from playingpack.errors import error_response, json_error
-from playingpack.flows import Flow, FlowLog
+from playingpack.flow_log import FlowLog
+from playingpack.flows import Flow
 from playingpack.interceptor import Resolution
 from playingpack.providers import Holdable, Provider
 from playingpack.recording import Recorder

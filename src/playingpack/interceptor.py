@@ -19,7 +19,8 @@ from typing import Any
 import msgspec
 
 from playingpack.errors import DecisionError, TapeError
-from playingpack.flows import Flow, FlowLog, State
+from playingpack.flow_log import FlowLog
+from playingpack.flows import Flow, State
 from playingpack.mock import Injection, Mock, MockToolCall, render, tool_calls
 from playingpack.providers import Holdable
 from playingpack.settings import Settings

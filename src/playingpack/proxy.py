@@ -20,7 +20,8 @@ from playingpack.call import MAX_RECORDED_BODY, OFF_LOOP, Call, run
 from playingpack.config import RecordMode
 from playingpack.delivery import Delivery, fail, nobody
 from playingpack.errors import TapeError, UpstreamError
-from playingpack.flows import Flow, FlowLog
+from playingpack.flow_log import FlowLog
+from playingpack.flows import Flow
 from playingpack.hashing import InvalidJSON, UnsupportedJSON, parse_body
 from playingpack.holding import HoldPolicy
 from playingpack.interceptor import Interceptor

@@ -28,7 +28,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from playingpack import __version__
 from playingpack.access import Access
-from playingpack.flows import Flow, FlowLog
+from playingpack.flow_log import FlowLog
+from playingpack.flows import Flow
 from playingpack.settings import Settings
 from playingpack.wire import (
     FlowMessage,
