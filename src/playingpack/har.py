@@ -29,43 +29,19 @@ def har_document(flows: Iterable[Flow], origin: str) -> dict[str, Any]:
 
 
 def _entry(flow: Flow, origin: str) -> dict[str, Any]:
-    request_text = msgspec.json.encode(flow.request).decode() if flow.request is not None else ""
-    answer = "".join(chunk.c for chunk in flow.chunks)
-    first = flow.chunks[0].d if flow.chunks else 0
-    total = flow.duration_ms or 0.0
-    status = flow.status or 0
-    return {
-        "startedDateTime": flow.started_at,
-        "time": total,
-        "request": {
+    """The entry of a flow in memory: its fields as the history stores them, headers masked."""
+    return _detail_entry(
+        {
+            "started_at": flow.started_at,
             "method": flow.method,
-            "url": f"{origin}{flow.path}",
-            "httpVersion": "HTTP/1.1",
-            "cookies": [],
-            "headers": _headers(flow.request_headers),
-            "queryString": [],
-            "postData": {"mimeType": "application/json", "text": request_text},
-            "headersSize": -1,
-            "bodySize": len(request_text.encode()),
-        },
-        "response": {
-            "status": status,
-            "statusText": _reason(status),
-            "httpVersion": "HTTP/1.1",
-            "cookies": [],
-            "headers": _headers(flow.response_headers),
-            "content": {
-                "size": len(answer.encode()),
-                "mimeType": "text/event-stream" if flow.answer_streamed else "application/json",
-                "text": answer,
-            },
-            "redirectURL": "",
-            "headersSize": -1,
-            "bodySize": -1,
-        },
-        "cache": {},
-        "timings": {"send": 0, "wait": min(first, total), "receive": max(total - first, 0)},
-        "_playingpack": {
+            "path": flow.path,
+            "request": flow.request,
+            "chunks": [{"c": chunk.c, "d": chunk.d} for chunk in flow.chunks],
+            "duration_ms": flow.duration_ms,
+            "status": flow.status,
+            "request_headers": _masked(flow.request_headers),
+            "response_headers": _masked(flow.response_headers),
+            "answer_streamed": flow.answer_streamed,
             "id": flow.id,
             "state": flow.state.value,
             "source": flow.source.value if flow.source else None,
@@ -74,7 +50,8 @@ def _entry(flow: Flow, origin: str) -> dict[str, Any]:
             "decision": flow.decision,
             "error": flow.error,
         },
-    }
+        origin,
+    )
 
 
 def har_of_details(details: Iterable[Mapping[str, Any]], origin: str) -> dict[str, Any]:
@@ -139,10 +116,8 @@ def _listed(headers: Mapping[str, str] | None) -> list[dict[str, str]]:
     return [{"name": name, "value": value} for name, value in (headers or {}).items()]
 
 
-def _headers(headers: Mapping[str, str] | None) -> list[dict[str, str]]:
-    return [
-        {"name": str(name), "value": mask(name, value)} for name, value in (headers or {}).items()
-    ]
+def _masked(headers: Mapping[str, str] | None) -> dict[str, str]:
+    return {str(name): mask(name, value) for name, value in (headers or {}).items()}
 
 
 def _reason(status: int) -> str:
