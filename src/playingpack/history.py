@@ -53,8 +53,10 @@ BATCH = 500
 # wants them now. One commit per call, and the writer waking per call, cost more than the rest
 # of a replay.
 WINDOW = 0.1
+# Rows built between two moments the writer lets the event loop run.
+YIELD_ROWS = 8
 # Pruning runs after this many new rows, or this many seconds.
-PRUNE_ROWS = 1000
+PRUNE_ROWS = 20_000
 PRUNE_SECONDS = 5.0
 # A read waits at most this long for this process's writes (a healthy writer takes ms).
 READ_WAIT = 5.0
@@ -166,6 +168,7 @@ class History:
         self._db = db
         # Flows to write, in finish order; None asks the writer to stop.
         self._queue: queue.SimpleQueue[_Finished | object | None] = queue.SimpleQueue()
+        self._wake = threading.Event()  # set by a read or close: write what has arrived now
         self._added = 0  # flows handed over (counted on the loop)
         self._unwritten: set[str] = set()  # their ids, until committed
         self._done = 0  # of those, written or given up on (counted by the writer)
@@ -210,11 +213,13 @@ class History:
             except queue.Empty:
                 break
         self._queue.put(None)
+        self._wake.set()
         self._writer.join(30)
 
     def _read(self, fn: Callable[[sqlite3.Connection], T], added: int) -> T:
         if self._done < added:
             self._queue.put(_FLUSH)
+            self._wake.set()
         with self._progress:
             self._progress.wait_for(
                 lambda: self._done >= added or self._failing or not self._writer.is_alive(),
@@ -238,63 +243,69 @@ class History:
             logger.warning("history %s: threads of earlier runs not loaded: %s", self.path, exc)
         pending: list[Row] = []
         since_prune, pruned_at = 0, -PRUNE_SECONDS  # pruned at once: the file may be old
-        first_at = 0.0  # when the oldest pending row arrived
         stopping = False
         while not stopping:
-            now = time.monotonic()
             if self._failing:
                 wait = 1.0  # before trying the file again
             elif pending:
-                wait = max(first_at + WINDOW - now, 0.0)
+                wait = 0.0
             else:
-                wait = max(pruned_at + PRUNE_SECONDS - now, 0.0)
-            had = len(pending)
-            stopping, flush = self._take(pending, wait)
-            if pending and not had:
-                first_at = time.monotonic()
-            due = flush or stopping or len(pending) >= BATCH
-            if pending and (due or time.monotonic() >= first_at + WINDOW):
+                wait = max(pruned_at + PRUNE_SECONDS - time.monotonic(), 0.0)
+            arrived: list[_Finished] = []
+            stopping, flush = self._take(arrived, wait)
+            if arrived and not (stopping or flush or self._failing):
+                # The others that finish meanwhile share the transaction: the writer wakes
+                # once per window, not once per call, unless a read or close wants it now.
+                self._wake.wait(WINDOW)
+                stopping, flush = self._take(arrived, 0.0)
+            self._wake.clear()
+            self._add_rows(pending, arrived)
+            if pending:
                 written = self._write(pending[:BATCH])
                 if written:
                     since_prune += written
                     self._tell_threads(pending[:written])
                     del pending[:written]
-                    first_at = time.monotonic()
                 if len(pending) > MAX_PENDING:
                     dropped = len(pending) - MAX_PENDING
                     logger.warning("history %s: %d calls not kept", self.path, dropped)
                     self._count_done(row.values[0] for row in pending[:dropped])
                     del pending[:dropped]
-                if pending and not stopping:
+                if pending and not stopping and not self._failing:
                     continue
             if since_prune >= PRUNE_ROWS or time.monotonic() - pruned_at >= PRUNE_SECONDS:
                 self._prune()
                 since_prune, pruned_at = 0, time.monotonic()
         self._finish(pending)
 
-    def _take(self, pending: list[Row], wait: float) -> tuple[bool, bool]:
-        """Add the flows that have arrived (waiting up to ``wait`` s for the first), up to a
-        batch, to ``pending`` as rows; (asked to stop, a read wants them now)."""
-        flush = False
+    def _take(self, arrived: list[_Finished], wait: float) -> tuple[bool, bool]:
+        """Add the flows that have arrived (waiting up to ``wait`` s for the first) to
+        ``arrived``; (asked to stop, a read wants them now)."""
+        stopping = flush = False
         try:
-            item = self._queue.get(timeout=wait)
+            item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
         except queue.Empty:
-            return False, flush
+            return stopping, flush
         while True:
             if item is None:
-                return True, flush
-            if item is _FLUSH:
+                stopping = True
+            elif item is _FLUSH:
                 flush = True
             else:
                 assert isinstance(item, _Finished)
-                self._add_row(pending, item)
-            # While the file refuses rows, all are taken, so that MAX_PENDING bounds them.
-            if len(pending) >= BATCH and not self._failing:
-                return False, flush
+                arrived.append(item)
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                return False, flush
+                return stopping, flush
+
+    def _add_rows(self, pending: list[Row], arrived: list[_Finished]) -> None:
+        for done, finished in enumerate(arrived, 1):
+            self._add_row(pending, finished)
+            if done % YIELD_ROWS == 0:
+                # Building rows holds the interpreter: let the event loop have it now and
+                # then, or it may wait a whole switch interval (5 ms) for it.
+                time.sleep(0)
 
     def _add_row(self, pending: list[Row], finished: _Finished) -> None:
         try:

@@ -115,17 +115,20 @@ def fingerprint(
     scope: str | None = None,
     started: float | None = None,
     ended: float | None = None,
+    memo: Callable[[str, Callable[[], Any]], Any] | None = None,
 ) -> Fingerprint | None:
     """The fingerprint of a call to ``provider`` with this ``request`` and JSON ``answer``;
     None for a call that is no conversation (embeddings, completions, pass-through, a body
-    that is no object). ``failed`` unknown: an answer of the wrong shape (an error body)."""
+    that is no object). ``failed`` unknown: an answer of the wrong shape (an error body).
+    ``memo`` keeps what is worked out from the answer alone (``Flow.memo``: once per tape)."""
     kind = kind_of(provider)
     if kind is None or not isinstance(request, dict):
         return None
     system, turns = request_turns(kind, request)
-    given = answer_turns(kind, answer)
+    given, (answer_strict, answer_loose) = (memo or _now)(
+        "thread answer", lambda: _answer_digests(kind, answer)
+    )
     strict, loose = digests(turns)
-    answer_strict, answer_loose = digests(given or ())
     previous = request.get("previous_response_id") if kind == "responses" else None
     answer_id = answer.get("id") if kind == "responses" and isinstance(answer, dict) else None
     return Fingerprint(
@@ -159,7 +162,17 @@ def flow_fingerprint(flow: Flow) -> Fingerprint | None:
         scope=flow.scope,
         started=flow.started,
         ended=ended,
+        memo=flow.memo,
     )
+
+
+def _answer_digests(kind: Kind, answer: Any) -> tuple[Any, tuple[bytes, bytes]]:
+    given = answer_turns(kind, answer)
+    return given, digests(given or ())
+
+
+def _now(name: str, make: Callable[[], Any]) -> Any:
+    return make()
 
 
 @dataclass(eq=False, slots=True)
