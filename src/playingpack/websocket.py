@@ -105,6 +105,7 @@ class LiveEvents:
             __version__,
             settings_json(self.settings),
             [flow_json(flow, bodies=False) for flow in reversed(list(self.flows))],
+            self.flows.window,
         )
 
     def _on_flow(self, flow: Flow, text: str | None) -> None:

@@ -273,6 +273,7 @@ class SnapshotMessage(_LiveMessage, tag="snapshot"):
     version: str
     settings: SettingsJSON
     flows: list[FlowJSON]
+    live_window: int  # how many calls the server keeps in memory (and the page keeps too)
 
 
 class FlowMessage(_LiveMessage, tag="flow"):

@@ -215,6 +215,7 @@ export interface SnapshotMessage {
   version: string;
   settings: SettingsJSON;
   flows: FlowJSON[];
+  live_window: number;
 }
 
 export type Source = "mock" | "tape" | "upstream";

@@ -21,9 +21,12 @@ export interface FlowText {
   fromStart: boolean;
 }
 
-// The server keeps its last `live_window` flows (500 by default); past this many, the oldest
-// finished ones leave the page too, so a long session does not grow without end.
+// The server keeps its last `live_window` flows (500 by default); past twice that many (and at
+// least this many), the oldest finished ones leave the page too, so a long session does not grow
+// without end. The history has them all.
 const KEEP_FLOWS = 1000;
+// Flow messages come many at a time: the list is made again once per frame, not once each.
+const FRAME_MS = 16;
 
 class LiveStore {
   /** Every flow message gives its flow a new object: a changed flow is a new one here. */
@@ -45,6 +48,8 @@ class LiveStore {
   private byId = new Map<string, FlowJSON>();
   private order: string[] = [];
   private stop: (() => void) | null = null;
+  private keep = KEEP_FLOWS;
+  private publishing: ReturnType<typeof setTimeout> | undefined;
 
   constructor() {
     this.texts = createStore<ReadonlyMap<string, FlowText>>(this.textsById);
@@ -99,6 +104,7 @@ class LiveStore {
           if (this.textsById.has(flow.id) && !isFinished(flow.state)) this.textsById.delete(flow.id);
         }
         this.settingsSeen += 1;
+        this.keep = Math.max(KEEP_FLOWS, 2 * message.live_window);
         this.replaceFlows(message.flows);
         this.change({ synced: true, version: message.version, settings: message.settings });
         this.finished.setSoon(this.finished.get() + 1);
@@ -114,7 +120,7 @@ class LiveStore {
           if (!this.textsById.has(flow.id)) this.textsById.set(flow.id, { text: '', fromStart: true });
         }
         this.byId.set(flow.id, flow);
-        this.publishFlows();
+        this.publishSoon();
         break;
       }
       case 'text': {
@@ -133,15 +139,21 @@ class LiveStore {
     }
   }
 
+  private publishSoon(): void {
+    this.publishing ??= setTimeout(() => this.publishFlows(), FRAME_MS);
+  }
+
   private publishFlows(): void {
+    clearTimeout(this.publishing);
+    this.publishing = undefined;
     let flows: FlowJSON[] = [];
     for (const id of this.order) {
       const flow = this.byId.get(id);
       if (flow) flows.push(flow);
     }
-    if (flows.length > KEEP_FLOWS) {
-      const kept = flows.slice(0, KEEP_FLOWS);
-      for (const flow of flows.slice(KEEP_FLOWS)) {
+    if (flows.length > this.keep) {
+      const kept = flows.slice(0, this.keep);
+      for (const flow of flows.slice(this.keep)) {
         if (isFinished(flow.state)) {
           this.byId.delete(flow.id);
           this.textsById.delete(flow.id);
@@ -152,7 +164,7 @@ class LiveStore {
       flows = kept;
     }
     this.order = flows.map((flow) => flow.id);
-    this.state.setSoon({ ...this.state.get(), flows });
+    this.state.set({ ...this.state.get(), flows });
   }
 }
 
