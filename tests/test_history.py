@@ -134,6 +134,28 @@ def test_a_file_locked_while_serving_delays_the_writes_only(
     assert len(warnings(caplog, "cannot write")) == 1 and warnings(caplog, "written again")
 
 
+def test_calls_past_the_backlog_are_not_kept_and_said_so_and_the_proxy_keeps_answering(
+    proxy: Running, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("playingpack.history.MAX_BEHIND", 3)
+    client = proxy.client()
+    path = proxy.config.history
+    assert path is not None
+    client.chat.completions.create(**ask("before the lock"))
+    proxy.finished_flows(1)
+    with locked(path):
+        for number in range(6):
+            reply = client.chat.completions.create(**ask(f"during the lock {number}"))
+            assert reply.choices[0].message.content
+        (said,) = warnings(caplog, "calls not kept so far")
+        assert "calls not kept so far: 1; 3 wait to be written" in said
+    # The three that waited are written; the other three were never kept; the next is.
+    wait_until(lambda: len(rows(path)) == 4)
+    client.chat.completions.create(**ask("after the lock"))
+    wait_until(lambda: len(rows(path)) == 5)
+    assert [row[0] for row in rows(path, "SELECT path FROM flows")] == ["/v1/chat/completions"] * 5
+
+
 # --- retention ----------------------------------------------------------------------------
 
 

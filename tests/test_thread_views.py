@@ -16,7 +16,7 @@ import msgspec
 
 from playingpack.app import HISTORY
 from playingpack.thread_views import list_threads, thread_detail
-from playingpack.wire import ThreadDetailJSON
+from playingpack.wire_history import ThreadDetailJSON
 from tests.conftest import Running
 from tests.fakes import anthropic_upstream as claude
 from tests.fakes.anthropic_upstream import FakeAnthropic

@@ -22,14 +22,8 @@ from playingpack.api import LISTED_BODIES, Handler, Invalid, bool_query, int_que
 from playingpack.flow_log import FlowLog
 from playingpack.flows import Flow, Source, State, iso_time
 from playingpack.history_queries import FlowQuery, Found, find_detail, find_flows, run_totals
-from playingpack.wire import (
-    RunJSON,
-    answer_text,
-    conversation_of,
-    encode,
-    flow_detail_json,
-    flow_json,
-)
+from playingpack.wire import answer_text, conversation_of, encode, flow_detail_json, flow_json
+from playingpack.wire_history import RunJSON
 
 if TYPE_CHECKING:
     from playingpack.history import History, RunStart

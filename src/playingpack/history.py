@@ -45,8 +45,12 @@ T = TypeVar("T")
 # How long a statement waits for another connection's lock before it counts as failed. The
 # writer retries a failed batch, so this stays short: a locked file must not hold up start-up.
 BUSY_TIMEOUT = 1.0
-# Rows waiting for a file that refuses them; past this the oldest are dropped (and counted).
-MAX_PENDING = 20_000
+# Calls handed over and not written yet, at most: past this, while the file refuses rows or
+# the writer cannot keep up with the calls, the newest are not kept (and counted, in a warning).
+# It bounds the memory they take (a streamed call's row is tens of KB).
+MAX_BEHIND = 500
+# How often a writer that is behind says how many calls it has not kept.
+BEHIND_WARNING_SECONDS = 10.0
 # Rows per transaction at most; more wait for the next one.
 BATCH = 500
 # How long the first of the rows waits for others to share its transaction, unless a read
@@ -173,6 +177,8 @@ class History:
         self._unwritten: set[str] = set()  # their ids, until committed
         self._done = 0  # of those, written or given up on (counted by the writer)
         self._failing = False
+        self._not_kept = 0  # calls dropped because the writer was MAX_BEHIND
+        self._warned_at = -BEHIND_WARNING_SECONDS
         self._progress = threading.Condition()
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._index = ThreadIndex()
@@ -189,6 +195,19 @@ class History:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
+        if self._added - self._done >= MAX_BEHIND:
+            self._not_kept += 1
+            now = time.monotonic()
+            if now - self._warned_at >= BEHIND_WARNING_SECONDS:
+                self._warned_at = now
+                logger.warning(
+                    "history %s: calls not kept so far: %d; %d wait to be written (the file "
+                    "refuses them, or calls come faster than they can be written)",
+                    self.path,
+                    self._not_kept,
+                    MAX_BEHIND,
+                )
+            return
         self._added += 1
         self._unwritten.add(flow.id)
         self._queue.put(_Finished(copy.copy(flow), flow, loop))
@@ -266,11 +285,6 @@ class History:
                     since_prune += written
                     self._tell_threads(pending[:written])
                     del pending[:written]
-                if len(pending) > MAX_PENDING:
-                    dropped = len(pending) - MAX_PENDING
-                    logger.warning("history %s: %d calls not kept", self.path, dropped)
-                    self._count_done(row.values[0] for row in pending[:dropped])
-                    del pending[:dropped]
                 if pending and not stopping and not self._failing:
                     continue
             if since_prune >= PRUNE_ROWS or time.monotonic() - pruned_at >= PRUNE_SECONDS:

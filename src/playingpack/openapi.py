@@ -14,13 +14,11 @@ from playingpack.wire import (
     FlowDetailJSON,
     FlowJSON,
     MockValidJSON,
-    RunJSON,
     SettingsJSON,
     SettingsPatch,
     TapeJSON,
-    ThreadDetailJSON,
-    ThreadJSON,
 )
+from playingpack.wire_history import RunJSON, ThreadDetailJSON, ThreadJSON
 
 
 def openapi_document() -> dict[str, Any]:

@@ -25,14 +25,8 @@ from playingpack.history import decode_detail
 from playingpack.providers import builtin
 from playingpack.thread_atoms import DIGEST, Kind, answer_turns, request_turns, turn_atoms
 from playingpack.threads import Fingerprint, fingerprint
-from playingpack.wire import (
-    AnswerJSON,
-    ThreadDetailJSON,
-    ThreadJSON,
-    ThreadStepJSON,
-    ToolCallJSON,
-    UsageJSON,
-)
+from playingpack.wire import ToolCallJSON, UsageJSON
+from playingpack.wire_history import AnswerJSON, ThreadDetailJSON, ThreadJSON, ThreadStepJSON
 
 _LISTED = (
     "SELECT thread, id, run, started, duration_ms, model, tools, input_tokens, output_tokens, "
