@@ -86,7 +86,7 @@ export function Timeline({ flows, shown, status, onOpenCall }: Props) {
             </div>
           </div>
         )}
-        <div className="wf-row wf-head" aria-hidden="true">
+        <div className="wf-row wf-head row-head" aria-hidden="true">
           <span className="wf-label">
             <span className="num">start</span>
             <span>call</span>
