@@ -167,7 +167,9 @@ def test_thread_view_reads_an_agent_loop_as_the_conversation(
     loop = run_agent(proxy.client(max_retries=0), question)
     second, first = settled_flows(proxy, 2)
     page = open_page(proxy)
-    expect(page.get_by_test_id("flow-row")).to_have_count(1)
+    # The list shows both: the first comes from the history, past the end of the live window.
+    expect(page.get_by_test_id("flow-row")).to_have_count(2)
+    expect(page.get_by_test_id("flow-row").last).to_have_attribute("data-flow-id", first["id"])
     page.get_by_test_id("view-threads").click()
 
     thread_row = page.get_by_test_id("thread-row")
@@ -292,6 +294,29 @@ def test_search_results_load_page_after_page_as_the_list_scrolls(
     listbox.evaluate("list => list.scrollTo(0, list.scrollHeight)")
     expect(foot).to_have_text(f"{calls} calls")
     expect(page.get_by_test_id("flow-row").last).to_contain_text("POST")
+
+
+def test_the_live_list_goes_on_with_older_calls_from_the_history_at_its_end(
+    start_proxy: Callable[..., Running], upstream: FakeUpstream, open_page: Callable[..., Page]
+) -> None:
+    proxy = start_proxy(record=RecordMode.OFF, live_window=20)
+    client = proxy.client(max_retries=0)
+    calls = 90
+    for number in range(calls):
+        client.chat.completions.create(**ask(f"question number {number}"))
+    listed = settled_flows(proxy, calls)
+    page = open_page(proxy)
+    listbox = page.get_by_role("listbox", name="Calls, newest first")
+    rows = page.get_by_test_id("flow-row")
+    # The server keeps 20 in memory; the end of the list brings the other 70 from the history.
+    expect(rows.first).to_have_attribute("data-flow-id", listed[0]["id"])
+    listbox.evaluate("list => list.scrollTo(0, list.scrollHeight)")
+    expect(page.locator(".flow-list .list-foot")).to_have_text(f"{calls} calls")
+    listbox.evaluate("list => list.scrollTo(0, list.scrollHeight)")
+    expect(rows.last).to_have_attribute("data-flow-id", listed[-1]["id"])
+    rows.last.click()
+    page.get_by_role("tab", name="Request").click()
+    expect(page.get_by_test_id("detail")).to_contain_text("question number 0")
 
 
 # --- runs --------------------------------------------------------------------------------------

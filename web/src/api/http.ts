@@ -38,6 +38,8 @@ export interface FlowQuery {
   q?: string;
   run?: string | null;
   source?: string;
+  /** Calls started before this ISO-8601 time. */
+  until?: string;
   limit?: number;
 }
 
@@ -54,6 +56,7 @@ export function flowsUrl(query: FlowQuery): string {
   if (q) params.set('q', q);
   if (query.run) params.set('run', query.run);
   if (query.source) params.set('source', query.source);
+  if (query.until) params.set('until', query.until);
   if (query.limit !== undefined) params.set('limit', String(query.limit));
   params.set('bodies', 'false');
   return `/api/flows?${params.toString()}`;

@@ -7,7 +7,7 @@ import { isShortcut } from '../lib/keyboard';
 import { decide } from '../stores/decisions';
 import { useFlowDetail } from '../stores/details';
 import { useRunCalls, useRuns } from '../stores/history';
-import { useLive } from '../stores/live';
+import { live, useLive } from '../stores/live';
 import { search, useSearch } from '../stores/search';
 import { FlowDetail, type Tab } from './FlowDetail';
 import { FlowList, matches, type Filter } from './FlowList';
@@ -41,17 +41,32 @@ export function App() {
 
   // The live window, unless the filter has words or a past run is picked: then the history.
   const searching = past || filter.text.trim() !== '';
+  // Past the end of the live window the list goes on with the live run's older calls, read from
+  // the history: those started before the oldest call on the page. Not after a Clear, which
+  // asked for them to leave the list.
+  const [olderThan, setOlderThan] = useState<string | null>(null);
+  const older = !searching && olderThan !== null && live.clearedAt === null;
   const query: FlowQuery | null = searching
     ? { q: filter.text, run: pastId ?? liveRun?.id, source: filter.source }
-    : null;
-  const found = useSearch(query, !past);
+    : older
+      ? { run: liveRun?.id, source: filter.source, until: olderThan ?? undefined }
+      : null;
+  const found = useSearch(query, !past && !older);
   const shown = useMemo(() => {
-    if (!searching) return flows.filter((flow) => matches(flow, filter));
+    if (!searching) {
+      const current = flows.filter((flow) => matches(flow, filter));
+      if (!older) return current;
+      const onPage = new Set(flows.map((flow) => flow.id));
+      return [...current, ...found.flows.filter((flow) => !onPage.has(flow.id))];
+    }
     if (past) return found.flows;
     // A call of the live run still changing is shown as it is now.
     const byId = new Map(flows.map((flow) => [flow.id, flow]));
     return found.flows.map((flow) => byId.get(flow.id) ?? flow);
-  }, [searching, past, flows, filter, found.flows]);
+  }, [searching, past, older, flows, filter, found.flows]);
+  // The calls of the live run that are not on the page: older ones the history still has.
+  const behind = liveRun !== null && live.clearedAt === null && liveRun.calls > flows.length;
+  const oldest = flows.at(-1)?.started_at ?? null;
 
   const held = useMemo(() => flows.filter((flow) => flow.hold !== null), [flows]);
   const known = selectedId
@@ -69,6 +84,7 @@ export function App() {
 
   function pickRun(id: string | null): void {
     setPastId(id);
+    setOlderThan(null);
     setThreadId(null);
     setSelectedId(null);
   }
@@ -119,7 +135,7 @@ export function App() {
   }, []);
 
   // Of how many calls the list shows some: the run's, when it is read from the history.
-  const total = searching ? ((past ? pastRun : liveRun)?.calls ?? shown.length) : flows.length;
+  const total = searching || older ? ((past ? pastRun : liveRun)?.calls ?? shown.length) : flows.length;
   return (
     <div className="app">
       <Header
@@ -158,7 +174,13 @@ export function App() {
             onSelect={setSelectedId}
             filterRef={filterRef}
             synced={synced}
-            onNearEnd={searching ? () => search.more() : undefined}
+            onNearEnd={
+              searching || older
+                ? () => search.more()
+                : behind && oldest !== null
+                  ? () => setOlderThan(oldest)
+                  : undefined
+            }
           />
           {searching && found.error && (
             <p className="inline-error search-error" role="alert">

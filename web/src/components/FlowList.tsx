@@ -10,6 +10,7 @@ import {
   type CSSProperties,
   type RefObject,
 } from 'react';
+import { live } from '../stores/live';
 import { api, HAR_URL } from '../api/http';
 import type { FlowJSON } from '../api/types.gen';
 import { clockTime, cost, count, duration } from '../lib/format';
@@ -95,9 +96,11 @@ export function FlowList({
 
   const nearEnd = flows.length > 0 && end >= flows.length - NEAR_END_ROWS;
   const tellNearEnd = useEffectEvent(() => onNearEnd?.());
+  // Told again when someone starts listening: the end may have been in view before.
+  const listening = onNearEnd !== undefined;
   useEffect(() => {
-    if (nearEnd) tellNearEnd();
-  }, [nearEnd, flows.length]);
+    if (nearEnd && listening) tellNearEnd();
+  }, [nearEnd, flows.length, listening]);
 
   return (
     <section className="flow-list" aria-label="Calls" style={columns}>
@@ -311,6 +314,7 @@ function ClearButton() {
     setError(null);
     try {
       await api.clearFlows();
+      live.noteCleared();
     } catch (failure) {
       setError((failure as Error).message);
     }

@@ -71,6 +71,13 @@ class LiveStore {
     return this.byId.get(id);
   }
 
+  /** When the live list was last cleared (ISO-8601): the calls before it stay out of the page. */
+  clearedAt: string | null = null;
+
+  noteCleared(): void {
+    this.clearedAt = new Date().toISOString();
+  }
+
   /** Counts settings received from the socket; see patchedSettings. */
   settingsSeen = 0;
 
