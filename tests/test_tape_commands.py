@@ -105,6 +105,7 @@ def test_tapes_list_table_and_json(tmp_path: Path) -> None:
         "recorded_at": "2026-01-01T00:00:00.000Z",
         "streamed": True,
         "first_user_message": "Weather\nin Oslo?",
+        "origin": "recorded",
         "error": None,
     }
     assert Path(rows[1]["path"]) == old and rows[1]["size"] == old.stat().st_size

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,7 @@ def test_list_tapes_newest_first_with_every_field(tmp_path: Path) -> None:
         "recorded_at": "2026-02-01T00:00:00Z",
         "streamed": False,
         "first_user_message": "Weather in Oslo?",
+        "origin": "recorded",
         "error": None,
     }
     assert rows[2].streamed is True
@@ -163,12 +165,13 @@ def test_show_chat_stream(tmp_path: Path) -> None:
     file = save(tmp_path, chat_tape())
     second = save(tmp_path, chat_tape(), index=2)
     text = tape_views.format_tape(file, builtin(), [second])
-    assert text.splitlines()[:7] == [
+    assert text.splitlines()[:8] == [
         f"tape      {file.hash}",
         f"file      {file.path}",
         "endpoint  /v1/chat/completions",
         "model     gpt-4o-mini",
         "recorded  2026-01-02T03:04:05.678Z",
+        "origin    recorded",
         "answer    200, streamed, 3 chunks over 0.02 s",
         f"also      {file.hash}.2",
     ]
@@ -287,3 +290,17 @@ def test_show_a_broken_file_raises_value_error(tmp_path: Path) -> None:
     (file,) = find_tapes(tmp_path)
     with pytest.raises(ValueError, match="unexpected content"):
         tape_views.format_tape(file, builtin())
+
+
+def test_show_says_who_kept_a_tape_and_from_where(tmp_path: Path) -> None:
+    kept = dataclasses.replace(
+        chat_tape(), origin="edited", parent="abc123", kept="2026-12-01T10:00:00.000Z"
+    )
+    text = tape_views.format_tape(save(tmp_path, kept), builtin())
+    assert (
+        "origin    edited: from an edited request, kept by a person at "
+        "2026-12-01T10:00:00.000Z (resent from tape abc123)"
+    ) in text.splitlines()
+    rows = tape_views.list_tapes(tmp_path, builtin())
+    assert rows[0].origin == "edited"
+    assert "[edited] What is the weather" in tape_views.format_list(rows)

@@ -154,3 +154,25 @@ def test_parse_time(timestamp: str, expected: str) -> None:
 @pytest.mark.parametrize("timestamp", [None, "", "yesterday"])
 def test_parse_time_of_what_is_no_time(timestamp: str | None) -> None:
     assert parse_time(timestamp) is None
+
+
+def test_a_tapes_origin_is_written_and_read() -> None:
+    recorded = json.loads(make_tape().to_json())
+    assert recorded["meta"]["origin"] == "recorded"
+    assert "parent" not in recorded["meta"] and "kept" not in recorded["meta"]
+
+    kept = make_tape(origin="edited", parent="abc/" + KEY, kept="2026-12-01T10:00:00.000Z")
+    again = Tape.from_json(kept.to_json())
+    assert (again.origin, again.parent, again.kept) == (
+        "edited",
+        "abc/" + KEY,
+        "2026-12-01T10:00:00.000Z",
+    )
+
+
+def test_a_tape_without_an_origin_or_with_an_unknown_one_reads_as_recorded() -> None:
+    document = json.loads(make_tape().to_json())
+    del document["meta"]["origin"]
+    assert Tape.from_json(json.dumps(document).encode()).origin == "recorded"
+    document["meta"]["origin"] = "dreamt"
+    assert Tape.from_json(json.dumps(document).encode()).origin == "recorded"

@@ -44,6 +44,7 @@ class TapeRow:
     first_user_message: str | None
     streamed: bool | None
     error: str | None
+    origin: str | None = None  # recorded, resent, edited or mock (see tapes.Origin)
 
     def to_json(self) -> dict[str, Any]:
         """The row as `tapes list --json` prints it (``id`` is the old name of ``key``)."""
@@ -60,6 +61,7 @@ class TapeRow:
             "recorded_at": self.recorded_at,
             "streamed": self.streamed,
             "first_user_message": self.first_user_message,
+            "origin": self.origin,
             "error": self.error,
         }
 
@@ -87,6 +89,7 @@ def _row(file: TapeFile, providers: Sequence[Provider]) -> TapeRow:
         first_user_message(conversation) if conversation is not None else None,
         tape.streamed,
         None,
+        tape.origin,
     )
 
 
@@ -96,6 +99,9 @@ def format_list(rows: list[TapeRow], *, message_width: int = 60) -> str:
     for row in rows:
         recorded = parse_time(row.recorded_at)
         message = row.first_user_message or ""
+        if row.origin not in (None, "recorded"):
+            # A hand-picked answer says so where a reviewer scans.
+            message = f"[{row.origin}] {message}"
         if row.error is not None:
             message = f"(unreadable: {row.error})"
         table.append(
@@ -166,6 +172,7 @@ def format_tape(
         f"endpoint  {tape.endpoint}",
         f"model     {model or '-'}",
         f"recorded  {tape.timestamp or '-'}",
+        f"origin    {_origin(tape)}",
         f"answer    {tape.status}, {answer_kind}",
     ]
     if others:
@@ -176,6 +183,20 @@ def format_tape(
     )
     lines += ["", "Answer", *_answer_lines(tape, provider)]
     return "\n".join(lines)
+
+
+def _origin(tape: Tape) -> str:
+    """How the tape's answer came to be, and who picked it."""
+    if tape.kept is None:
+        return tape.origin
+    kind = {
+        "recorded": "recorded, kept by a person",
+        "resent": "resent and kept by a person",
+        "edited": "from an edited request, kept by a person",
+        "mock": "a mock, kept by a person",
+    }[tape.origin]
+    parent = f" (resent from tape {tape.parent})" if tape.parent else ""
+    return f"{tape.origin}: {kind} at {tape.kept}{parent}"
 
 
 def _request_lines(conversation: Conversation) -> list[str]:

@@ -2,13 +2,16 @@
 
 File format, UTF-8 JSON, pretty-printed with sorted keys::
 
-    {"meta": {"id", "hash", "timestamp", "model", "endpoint", "format"},
+    {"meta": {"id", "hash", "timestamp", "model", "endpoint", "format", "origin",
+              "parent"?, "kept"?},
      "request": {"body": <request JSON>},
      "response": {"status": int, "streamed": bool, "chunks": [{"c": str, "d": int}]}}
 
 ``c`` is the raw text of one chunk (one SSE event, or the whole JSON body of a non-streamed
 answer) and ``d`` the milliseconds since the previous chunk (for the first, since the request was
-sent). ``format`` and ``streamed`` are additions; tapes without them (the original tool's) are read
+sent). ``origin`` says how the answer came to be (see Origin); a tape a person kept from a resend
+also names the ``parent`` call's key and when it was ``kept``. ``format`` and ``streamed`` are
+additions; tapes without them (the original tool's) are read
 by sniffing the first chunk. Unknown fields are ignored, but a ``format`` newer than
 FORMAT_VERSION is refused: such a tape may mean something this version cannot tell.
 
@@ -28,7 +31,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Annotated, Any, NamedTuple, TypeVar
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar, cast, get_args
 
 import msgspec
 
@@ -43,6 +46,10 @@ MAX_DEPTH = 300
 _SSE_PREFIXES = ("data:", "event:", ":", "id:", "retry:")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _T = TypeVar("_T")
+# How a tape's answer came to be: recorded from the upstream, or kept by a person from a resend
+# of the same request, of an edited request, or from a mock.
+Origin = Literal["recorded", "resent", "edited", "mock"]
+ORIGINS: frozenset[str] = frozenset(get_args(Origin))
 
 
 class Chunk(NamedTuple):
@@ -69,6 +76,9 @@ class Tape:
     model: str = ""
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     timestamp: str = field(default_factory=lambda: _utc_now())
+    origin: Origin = "recorded"
+    parent: str | None = None  # for a kept answer: the key of the call it was resent from
+    kept: str | None = None  # when a person kept it, ISO-8601 UTC
     _memo: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @cached_property
@@ -106,6 +116,9 @@ class Tape:
                 "model": self.model,
                 "endpoint": self.endpoint,
                 "format": FORMAT_VERSION,
+                "origin": self.origin,
+                **({"parent": self.parent} if self.parent is not None else {}),
+                **({"kept": self.kept} if self.kept is not None else {}),
             },
             "request": {"body": self.request},
             "response": {
@@ -157,6 +170,10 @@ class Tape:
             model=meta.model,
             id=meta.id,
             timestamp=meta.timestamp,
+            # A newer playingpack's origin reads as what this one knows: a recording.
+            origin=cast("Origin", meta.origin) if meta.origin in ORIGINS else "recorded",
+            parent=meta.parent,
+            kept=meta.kept,
         )
 
 
@@ -250,6 +267,9 @@ class _Meta(msgspec.Struct):
     model: str = ""
     endpoint: str = "/v1/chat/completions"
     format: int | None = None  # absent in the original tool's tapes
+    origin: str = "recorded"  # absent in tapes written before provenance was kept
+    parent: str | None = None
+    kept: str | None = None
 
 
 class _Request(msgspec.Struct):
