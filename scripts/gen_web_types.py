@@ -35,6 +35,7 @@ from playingpack.wire import (
     TapeJSON,
     TextMessage,
 )
+from playingpack.wire_diff import DiffJSON
 from playingpack.wire_history import RunJSON, ThreadDetailJSON, ThreadJSON
 
 TARGET = Path(__file__).resolve().parent.parent / "web" / "src" / "api" / "types.gen.ts"
@@ -48,6 +49,7 @@ SHAPES: list[Any] = [
     RunJSON,
     ThreadJSON,
     ThreadDetailJSON,
+    DiffJSON,
     ErrorJSON,
     MockValidJSON,
     SnapshotMessage,

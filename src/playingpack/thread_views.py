@@ -223,7 +223,7 @@ def _answer(kind: Kind, detail: dict[str, Any]) -> AnswerJSON | None:
         text=detail.get("text") or "",
         reasoning=_reasoning(kind, response),
         tool_calls=[msgspec.convert(call, ToolCallJSON) for call in detail.get("tool_calls") or ()],
-        finish_reason=_finish_reason(kind, response),
+        finish_reason=finish_reason(kind, response),
     )
 
 
@@ -250,7 +250,7 @@ def _reasoning(kind: Kind, answer: dict[str, Any]) -> str:
     return "\n\n".join(text for text in texts if text)
 
 
-def _finish_reason(kind: Kind, answer: dict[str, Any]) -> str | None:
+def finish_reason(kind: Kind, answer: dict[str, Any]) -> str | None:
     """Why the answer ended: chat ``finish_reason``, Anthropic ``stop_reason``, Responses
     its status (or why it is incomplete)."""
     if kind == "chat":
