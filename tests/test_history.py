@@ -16,6 +16,7 @@ import pytest
 
 from playingpack.config import Config
 from playingpack.history import decode_detail
+from playingpack.history_schema import SCHEMA
 from tests.conftest import API_KEY, Running, ask
 from tests.fakes.openai_upstream import FakeUpstream, Reply
 
@@ -69,7 +70,7 @@ def test_a_newer_schema_is_refused_and_the_proxy_serves_without_history(
     proxy.client().chat.completions.create(**ask("still answered"))
     assert len(proxy.finished_flows(1)) == 1
     (message,) = warnings(caplog, "history off")
-    assert str(path) in message and "schema 7, newer than this playingpack's 1" in message
+    assert str(path) in message and f"schema 7, newer than this playingpack's {SCHEMA}" in message
     assert "upgrade playingpack" in message
     proxy.close()
     assert rows(path, "SELECT * FROM runs") == before and rows(path) == []

@@ -135,7 +135,7 @@ class Api:
     async def decide(self, request: web.Request) -> web.Response:
         """Carry a decision to a held flow."""
         flow_id = request.match_info["id"]
-        decision = _decode(await request.read(), _decode_decision)
+        decision = decode_body(await request.read(), _decode_decision)
         flow = self.interceptor.resolve(flow_id, decision)
         return json_response(flow_json(flow, bodies=False))
 
@@ -143,7 +143,7 @@ class Api:
         """Check a mock as a mock decision would, without deciding anything: the same refusal,
         message and ``param``. ``flow`` names the call it is for, whose format and model a
         full ``response`` must fit; without it the mock is checked as a Chat Completions one."""
-        decision = _decode(await request.read(), _decode_mock)
+        decision = decode_body(await request.read(), _decode_mock)
         flow_id = request.query.get("flow")
         if flow_id is None:
             chat = next(p for p in self.providers if p.serves(_DEFAULT_MOCK_PATH))
@@ -181,7 +181,7 @@ class Api:
     async def patch_settings(self, request: web.Request) -> web.Response:
         """Change some settings; the others keep their value. Held calls stay held."""
         try:
-            patch = _decode(await request.read(), _decode_patch)
+            patch = decode_body(await request.read(), _decode_patch)
         except Invalid as exc:
             row = SETTINGS_BY_NAME.get(exc.param or "")
             if row is None or row.rule is None:
@@ -206,7 +206,8 @@ class Invalid(Exception):
         self.param = param
 
 
-def _decode(raw: bytes, decode: Callable[[bytes], Any]) -> Any:
+def decode_body(raw: bytes, decode: Callable[[bytes], Any]) -> Any:
+    """A request body read by ``decode``; raises Invalid naming the field at fault."""
     if not raw.strip():
         raise Invalid("The request body is empty; send a JSON object.", status=400, param=None)
     try:

@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 5000
-_FILTERS = ("q", "model", "source", "state", "tool", "scope", "run")
+_FILTERS = ("q", "model", "source", "state", "tool", "scope", "run", "parent")
 
 
 class HistoryRoutes:
@@ -57,10 +57,10 @@ class HistoryRoutes:
         history of every run. Filters, all of which must match: ``q`` (words of the messages,
         the answer, tool names and arguments, the model or the path; all must be found, the
         last as a prefix), ``model``, ``source``, ``state``, ``tool`` (a tool the answer
-        called), ``scope``, ``run``, ``since`` and ``until`` (ISO-8601 start times). ``limit``
-        (default 500, at most 5000) calls per page; when more match, the ``Link`` header
-        gives the next page (``rel="next"``, with a ``cursor``). ``bodies=false`` leaves out
-        requests and answers."""
+        called), ``scope``, ``run``, ``parent`` (the resends of a flow id or ``tape:<key>``),
+        ``since`` and ``until`` (ISO-8601 start times). ``limit`` (default 500, at most 5000)
+        calls per page; when more match, the ``Link`` header gives the next page
+        (``rel="next"``, with a ``cursor``). ``bodies=false`` leaves out requests and answers."""
         query = _query_of(request)
         bodies = bool_query(request, "bodies", default=True)
         cursor = request.query.get("cursor")
@@ -225,6 +225,7 @@ def _query_of(request: web.Request) -> FlowQuery:
         state=state,
         tool=given["tool"],
         scope=given["scope"],
+        parent=given["parent"],
         run=given["run"],
         since=_time_query(request, "since"),
         until=_time_query(request, "until"),
@@ -256,7 +257,7 @@ def _listed(flow: Flow, bodies: bool) -> bytes:
 def _matches(flow: Flow, query: FlowQuery) -> bool:
     """Whether ``flow`` in memory passes ``query``'s filters (``q``: each word found, ignoring
     case, in its model, path, tool names, messages or answer)."""
-    for name in ("model", "scope", "run"):
+    for name in ("model", "scope", "run", "parent"):
         wanted = getattr(query, name)
         if wanted is not None and getattr(flow, name) != wanted:
             return False

@@ -128,56 +128,68 @@ class TapeRoutes:
     def _tape(self, request: web.Request) -> tuple[TapeStore, str, int]:
         """The store, hash and recording number a ``/api/tapes/[<scope>/]<hash>[.<k>]`` path
         names."""
-        given = request.match_info["hash"]
-        named = parse_name(f"{given}.json")
-        if named is None:
-            raise Invalid(
-                f"{given[:100]!r} is not a tape hash: a tape is named by 64 lowercase hex "
-                "digits, and .<k> for the k-th recording of a repeated request "
-                "(see GET /api/tapes).",
-                status=400,
-                code="invalid_tape_hash",
-                param="hash",
-            )
-        scope = request.match_info.get("scope")
-        if scope is not None and not is_scope(scope):
-            raise Invalid(
-                f"{scope[:100]!r} is not a per-test tapes folder name.",
-                status=400,
-                code="invalid_tape_scope",
-                param="scope",
-            )
-        return self.stores.get(scope), *named
+        return named_tape(self.stores, request.match_info["hash"], request.match_info.get("scope"))
 
     def _tape_json(self, file: TapeFile, tape: Tape) -> TapeJSON:
-        provider = next((p for p in self.providers if p.serves(tape.endpoint)), None)
-        names: list[str] = []
-        if provider is not None:
-            try:
-                texts = [chunk.c for chunk in tape.chunks]
-                summary = (
-                    provider.summarize_events(texts)
-                    if tape.streamed
-                    else provider.summarize(msgspec.json.decode(tape.body))
-                )
-                names = [call.name for call in summary.tool_calls]
-            except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError):
-                names = []  # the file is listed all the same; replaying it will say why
-        return TapeJSON(
-            key=file.key,
-            id=file.key,
-            scope=file.folder or None,
-            hash=file.hash,
-            recording=file.index,
-            model=tape.model,
-            endpoint=tape.endpoint,
-            timestamp=tape.timestamp,
-            status=tape.status,
-            streamed=tape.streamed,
-            size=file.size,
-            chunks=len(tape.chunks),
-            tool_calls=names,
+        return tape_json(file, tape, self.providers)
+
+
+def named_tape(stores: TapeStores, given: str, scope: str | None) -> tuple[TapeStore, str, int]:
+    """The store, hash and recording number of the tape ``[<scope>/]<given>`` (``given``:
+    ``<hash>`` or ``<hash>.<k>``); raises Invalid for a name that is no tape's."""
+    named = parse_name(f"{given}.json")
+    if named is None:
+        raise Invalid(
+            f"{given[:100]!r} is not a tape hash: a tape is named by 64 lowercase hex "
+            "digits, and .<k> for the k-th recording of a repeated request "
+            "(see GET /api/tapes).",
+            status=400,
+            code="invalid_tape_hash",
+            param="hash",
         )
+    if scope is not None and not is_scope(scope):
+        raise Invalid(
+            f"{scope[:100]!r} is not a per-test tapes folder name.",
+            status=400,
+            code="invalid_tape_scope",
+            param="scope",
+        )
+    return stores.get(scope), *named
+
+
+def tape_json(file: TapeFile, tape: Tape, providers: Sequence[Provider]) -> TapeJSON:
+    """``tape`` (in ``file``) as listed."""
+    provider = next((p for p in providers if p.serves(tape.endpoint)), None)
+    names: list[str] = []
+    if provider is not None:
+        try:
+            texts = [chunk.c for chunk in tape.chunks]
+            summary = (
+                provider.summarize_events(texts)
+                if tape.streamed
+                else provider.summarize(msgspec.json.decode(tape.body))
+            )
+            names = [call.name for call in summary.tool_calls]
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError):
+            names = []  # the file is listed all the same; replaying it will say why
+    return TapeJSON(
+        key=file.key,
+        id=file.key,
+        scope=file.folder or None,
+        hash=file.hash,
+        recording=file.index,
+        model=tape.model,
+        endpoint=tape.endpoint,
+        timestamp=tape.timestamp,
+        status=tape.status,
+        streamed=tape.streamed,
+        size=file.size,
+        chunks=len(tape.chunks),
+        tool_calls=names,
+        origin=tape.origin,
+        parent=tape.parent,
+        kept=tape.kept,
+    )
 
 
 def _matches(tape: Tape, query: str) -> bool:

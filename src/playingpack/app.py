@@ -15,7 +15,9 @@ from aiohttp import web
 from playingpack import __version__, dashboard, logs
 from playingpack.access import Access
 from playingpack.api import Api
+from playingpack.api_diff import DiffRoutes
 from playingpack.api_history import HistoryRoutes
+from playingpack.api_resend import ResendRoutes
 from playingpack.api_tapes import TapeRoutes
 from playingpack.api_threads import ThreadRoutes
 from playingpack.call import MAX_RECORDED_BODY
@@ -34,6 +36,7 @@ from playingpack.ledger import TapeLedger
 from playingpack.pricing import PriceBook
 from playingpack.providers import Provider, builtin
 from playingpack.proxy import Proxy
+from playingpack.resend import Resends
 from playingpack.settings import Settings
 from playingpack.store import TapeStores
 from playingpack.upstream import Upstream
@@ -87,7 +90,10 @@ def create_app(
     stores = TapeStores(config.tapes_dir)
     ledger = TapeLedger(config.tapes_dir, config.logs_dir)
     interceptor = Interceptor(settings, flows, stores)
-    proxy = Proxy(settings, stores, upstream, flows, interceptor, ledger, anthropic=anthropic)
+    resends = Resends(flows)
+    proxy = Proxy(
+        settings, stores, upstream, flows, interceptor, ledger, anthropic=anthropic, resends=resends
+    )
     access = Access(config.host, config.token)
     live = LiveEvents(flows, settings, access)
     providers = builtin()
@@ -141,7 +147,9 @@ def create_app(
     api.add_routes(app)
     HistoryRoutes(history, flows, run).add_routes(app, api.guarded)
     ThreadRoutes(history, flows).add_routes(app, api.guarded)
+    DiffRoutes(flows, history, stores, providers).add_routes(app, api.guarded)
     TapeRoutes(stores, providers).add_routes(app, api.guarded)
+    ResendRoutes(flows, history, stores, providers, resends).add_routes(app, api.guarded)
     app.router.add_get("/ws", live.handle)
     if not config.headless:
         dashboard.add_routes(app, access)
@@ -158,6 +166,7 @@ def create_app(
         await live.close()
 
     async def close_all(_: web.Application) -> None:
+        await resends.close()
         await proxy.close()
         ledger.write_usage()
         await upstream.close()

@@ -46,6 +46,7 @@ class Call:
         "index",
         "provider",
         "request",
+        "resent",
         "response",
         "size",
         "store",
@@ -72,6 +73,7 @@ class Call:
         # Whether the client has been sent the whole answer: leaving after that is no failure.
         self.delivered = False
         self.draining = False  # the rest of the upstream body is read after the client left
+        self.resent = False  # a person's resend: never held
         self.describe(body, size)
 
     @property

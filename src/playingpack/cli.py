@@ -26,8 +26,10 @@ from playingpack.config import (
     anthropic_upstream_of,
 )
 from playingpack.config_loading import load_config
+from playingpack.diff_commands import tapes_diff
 from playingpack.errors import ConfigError
 from playingpack.history_commands import history
+from playingpack.resend_commands import tapes_resend
 from playingpack.tape_commands import shown_path, tapes
 
 if TYPE_CHECKING:
@@ -119,6 +121,8 @@ def start(config_path: Path | None, open_browser: bool, **flags: Any) -> None:
     _serve(config, open_browser)
 
 
+tapes.add_command(tapes_diff)
+tapes.add_command(tapes_resend)
 cli.add_command(tapes)
 cli.add_command(history)
 

@@ -92,9 +92,11 @@ class FlowLog:
         scope: str | None = None,
         headers: Mapping[str, str] | None = None,
         provider: Provider | None = None,
+        query: str = "",
     ) -> Flow:
         """Start a flow in LOOKUP; the oldest flow is dropped from memory past ``window``.
-        ``headers`` are the request's; ``provider`` the wire format of a recorded endpoint."""
+        ``headers`` and ``query`` are the request's; ``provider`` the wire format of a
+        recorded endpoint."""
         flow = Flow(
             f"{self.run}-{next(self._count):06d}",
             method,
@@ -103,6 +105,7 @@ class FlowLog:
             scope=scope,
             request_headers=headers,
             provider=provider,
+            query=query,
             _on_move=self._moved,
         )
         flow.history.append((State.LOOKUP, 0.0))

@@ -71,6 +71,8 @@ BODY_BUDGET = 256 * 1024**2
 Listener = Callable[["Flow", "str | None"], None]
 # A tape recorded for the call, replayed for it, or missing for a replay-only call.
 TapeUse = Literal["recorded", "replayed", "missed"]
+# How a person resent a call: to the upstream, to the tapes, or to the upstream to record it.
+Resend = Literal["upstream", "tape", "record"]
 
 
 @dataclass(eq=False)
@@ -113,6 +115,12 @@ class Flow:
     saved: float | None = None  # USD a tape saved: what the call would have cost upstream
     thread: str | None = None  # the agent thread it is a step of, once in the history
     tape_use: TapeUse | None = None  # what it did with its tape, if anything
+    parent: str | None = None  # what a person resent: a flow id, or tape:<key>
+    resend: Resend | None = None
+    edited: bool = False  # a resend whose request differs from its parent's
+    # The request's query string (Azure's api-version), for a resend; in memory only: it may
+    # hold a key.
+    query: str = field(default="", repr=False)
     _started: float = field(default_factory=time.perf_counter, repr=False)
     # Told of every move (the FlowLog that opened the flow).
     _on_move: Callable[[Flow], None] | None = field(default=None, repr=False)
@@ -165,6 +173,12 @@ class Flow:
         self.model = model if isinstance(model, str) else None
         self.streamed = streamed
         self.size = size
+
+    def resent_from(self, parent: str, resend: Resend, *, edited: bool) -> None:
+        """It is a person's resend of ``parent`` (a flow id or tape:<key>); no event."""
+        self.parent = parent
+        self.resend = resend
+        self.edited = edited
 
     def set_key(self, key: str) -> None:
         """The key of the tape that answers, or would answer, the request; no event."""

@@ -72,8 +72,8 @@ _INSERT = (
     "INSERT INTO flows(id, run, started, duration_ms, method, path, scope, model, state, "
     "source, status, streamed, tape, tape_use, input_tokens, output_tokens, "
     "cached_input_tokens, cache_write_tokens, cost, saved, tools, decision, error, thread, "
-    "after, retry_of, fingerprint, listed, detail) "
-    "VALUES (" + ", ".join("?" * 29) + ")"
+    "after, retry_of, fingerprint, parent, listed, detail) "
+    "VALUES (" + ", ".join("?" * 30) + ")"
 )
 
 

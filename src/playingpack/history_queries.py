@@ -41,6 +41,7 @@ class FlowQuery:
     state: str | None = None
     tool: str | None = None  # a tool the answer called, by its exact name
     scope: str | None = None
+    parent: str | None = None  # resends of this flow id or tape:<key>
     run: str | None = None
     since: float | None = None  # started at or after (epoch seconds)
     until: float | None = None  # started before
@@ -77,7 +78,7 @@ def find_flows(db: sqlite3.Connection, query: FlowQuery, *, bodies: bool) -> Fou
     (but to a call over MAX_LISTED_BODIES bytes, as the API lists a big call in memory)."""
     where: list[str] = []
     args: list[Any] = []
-    for column in ("model", "source", "state", "scope", "run"):
+    for column in ("model", "source", "state", "scope", "run", "parent"):
         value = getattr(query, column)
         if value is not None:
             where.append(f"f.{column} = ?")

@@ -78,6 +78,7 @@ def row_of(flow: Flow, index: ThreadIndex) -> Row:
             placement.after if placement else None,
             placement.retry_of if placement else None,
             stored_print,
+            flow.parent,
             encode(listed),
             encode(detail),
         )

@@ -55,8 +55,14 @@ def _create_v1(db: sqlite3.Connection) -> None:
             db.execute(statement)
 
 
+def _add_parents(db: sqlite3.Connection) -> None:
+    """Version 2: what each call was resent from (a flow id or tape:<key>), found by it."""
+    db.execute("ALTER TABLE flows ADD COLUMN parent TEXT")
+    db.execute("CREATE INDEX flows_parent ON flows(parent)")
+
+
 # MIGRATIONS[n] brings version n to n + 1; version 0 is an empty file.
-MIGRATIONS: Sequence[Migration] = (_create_v1,)
+MIGRATIONS: Sequence[Migration] = (_create_v1, _add_parents)
 SCHEMA = len(MIGRATIONS)
 
 

@@ -9,6 +9,7 @@ import msgspec
 from playingpack import __version__
 from playingpack.flows import State
 from playingpack.interceptor import Decision
+from playingpack.openapi_resend import resend_paths
 from playingpack.wire import (
     ErrorJSON,
     FlowDetailJSON,
@@ -18,6 +19,7 @@ from playingpack.wire import (
     SettingsPatch,
     TapeJSON,
 )
+from playingpack.wire_diff import DiffJSON
 from playingpack.wire_history import RunJSON, ThreadDetailJSON, ThreadJSON
 
 
@@ -42,6 +44,12 @@ def openapi_document() -> dict[str, Any]:
         [ThreadJSON, ThreadDetailJSON], ref_template="#/components/schemas/{name}"
     )
     components.update(thread_components)
+    (compared,), diff_components = msgspec.json.schema_components(
+        [DiffJSON], ref_template="#/components/schemas/{name}"
+    )
+    components.update(diff_components)
+    resends, resend_components = resend_paths(error)
+    components.update(resend_components)
 
     def body(schema: dict[str, Any]) -> dict[str, Any]:
         return {"content": {"application/json": {"schema": schema}}}
@@ -138,6 +146,11 @@ def openapi_document() -> dict[str, Any]:
                             {"type": "string", "enum": ["tape", "upstream", "mock"]},
                         ),
                         query("tool", "Only flows whose answer called this tool", string),
+                        query(
+                            "parent",
+                            "Only the resends of this flow id, or of tape:<key>",
+                            string,
+                        ),
                         query("scope", "Only flows of this per-test tapes folder", string),
                         query("run", "Only flows of this run (GET /api/runs)", string),
                         query("since", "Only flows started at or after (ISO-8601)", moment),
@@ -294,6 +307,37 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/diff": {
+                "get": {
+                    "summary": "Two calls or tapes compared: requests as JSON paths, answers' "
+                    "text word by word, tool calls argument by argument, finish reason, status, "
+                    "usage, cost and latency",
+                    "parameters": [
+                        {
+                            "name": "a",
+                            "in": "query",
+                            "required": True,
+                            "description": "A flow's id, or tape:<key> for a tape",
+                            "schema": string,
+                        },
+                        {
+                            "name": "b",
+                            "in": "query",
+                            "required": True,
+                            "description": "A flow's id, tape:<key>, or nearest: the recorded "
+                            "tape nearest to a's request (in a's tapes folder)",
+                            "schema": string,
+                        },
+                    ],
+                    "responses": {
+                        "200": ok("The comparison", compared),
+                        **fails(),
+                        "400": ok("A malformed ref; `param` names it", error),
+                        "404": ok("No such flow or tape, or no nearest tape", error),
+                        "409": ok("A side's request is not known any more", error),
+                    },
+                }
+            },
             "/api/settings": {
                 "get": {
                     "summary": "The live settings",
@@ -336,6 +380,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": ok("HAR", {"type": "object"}), **fails()},
                 }
             },
+            **resends,
             "/api/openapi.json": {
                 "get": {
                     "summary": "This description",

@@ -21,7 +21,7 @@ from playingpack.config import RecordMode
 from playingpack.delivery import Delivery, fail, nobody
 from playingpack.errors import TapeError, UpstreamError
 from playingpack.flow_log import FlowLog
-from playingpack.flows import Flow
+from playingpack.flows import Flow, Resend
 from playingpack.hashing import InvalidJSON, UnsupportedJSON, parse_body
 from playingpack.holding import HoldPolicy
 from playingpack.interceptor import Interceptor
@@ -30,6 +30,7 @@ from playingpack.providers import Provider
 from playingpack.recording import Recorder
 from playingpack.relay import Relay
 from playingpack.replay import InvalidReplay, Replays
+from playingpack.resend import Resends
 from playingpack.settings import Settings
 from playingpack.store import TapeStores, is_scope
 from playingpack.tapes import Tape
@@ -74,9 +75,11 @@ class Proxy:
         ledger: TapeLedger,
         *,
         anthropic: Upstream | None = None,
+        resends: Resends | None = None,
     ) -> None:
         """``anthropic`` is where requests of Anthropic's SDKs (they carry an
-        ``anthropic-version`` header) go, when not to ``upstream``."""
+        ``anthropic-version`` header) go, when not to ``upstream``; ``resends`` tells which
+        requests are a person's resends."""
         self.settings = settings
         self.stores = stores
         self.upstream = upstream
@@ -86,6 +89,7 @@ class Proxy:
         self.delivery = Delivery(settings, flows, self.recorder)
         self.holds = HoldPolicy(settings, interceptor, self.delivery)
         self.relay = Relay(self.holds, self.delivery, self.recorder)
+        self.resends = resends
         self._replays = Replays()
 
     async def recorded(self, request: web.Request, provider: Provider) -> web.StreamResponse:
@@ -96,9 +100,17 @@ class Proxy:
         """
         scope = request.match_info.get("scope")
         path = _unscoped(request.path, scope)
+        claim = self.resends.claim(request) if self.resends is not None else None
         flow = self.flows.open(
-            request.method, path, scope=scope, headers=request.headers, provider=provider
+            request.method,
+            path,
+            scope=scope,
+            headers=request.headers,
+            provider=provider,
+            query=request.query_string,
         )
+        if claim is not None:
+            claim.opened(flow)
         call: Call | None = None
         try:
             try:
@@ -125,6 +137,8 @@ class Proxy:
                     flow, refused.status, message, "invalid_request_error", code, provider=provider
                 )
             call = Call(request, flow, provider, body, self.stores.get(scope), len(raw))
+            if claim is not None:
+                return await self._resent(call, claim.resend, target, raw)
             tape: Tape | None = None
             if self.holds.holds_requests(provider):
                 resolution = await self.holds.hold_request(call)
@@ -139,16 +153,7 @@ class Proxy:
                 try:
                     tape = await self.recorder.lookup(call)
                 except TapeError as exc:
-                    logger.warning("%s", exc)
-                    return await self.delivery.error(
-                        call,
-                        500,
-                        f"{exc}. Fix the file or delete it to record the answer again "
-                        "(it is not overwritten on its own).",
-                        "tape_error",
-                        "tape_corrupt",
-                        retry=False,
-                    )
+                    return await self._unreadable(call, exc)
                 if tape is None and mode is RecordMode.REPLAY_ONLY:
                     message = await self.recorder.miss(call)
                     return await self.delivery.error(
@@ -249,6 +254,38 @@ class Proxy:
             )
         return raw, body
 
+    async def _resent(
+        self, call: Call, resend: Resend, target: tuple[str, str], raw: bytes
+    ) -> web.StreamResponse:
+        """Answer a person's resend: from the tapes alone, or from the upstream (recorded only
+        when it is a miss recorded on the spot), whatever the record mode; never held."""
+        call.resent = True
+        if resend == "tape":
+            try:
+                tape = await self.recorder.find(call)
+            except TapeError as exc:
+                return await self._unreadable(call, exc)
+            if tape is None:
+                message = await self.recorder.resend_miss(call)
+                return await self.delivery.error(
+                    call, 404, message, "tape_not_found", "tape_not_found", retry=False
+                )
+            return await self._replay(call, tape)
+        await self.recorder.key_of(call)
+        return await self._fetch(call, target, raw, resend == "record")
+
+    async def _unreadable(self, call: Call, exc: TapeError) -> web.StreamResponse:
+        logger.warning("%s", exc)
+        return await self.delivery.error(
+            call,
+            500,
+            f"{exc}. Fix the file or delete it to record the answer again "
+            "(it is not overwritten on its own).",
+            "tape_error",
+            "tape_corrupt",
+            retry=False,
+        )
+
     async def _replay(self, call: Call, tape: Tape) -> web.StreamResponse:
         """Answer ``call`` from ``tape``, held first when the pause mode holds its answer."""
         call.flow.set_key(tape.key)
@@ -265,9 +302,12 @@ class Proxy:
                 "tape_corrupt",
                 retry=False,
             )
-        self.recorder.replayed(call, tape)
+        if call.resent:
+            call.flow.use_tape("replayed")
+        else:
+            self.recorder.replayed(call, tape)
         call.flow.replay(tape, served.summary)
-        if self.holds.holds(call.provider, served.summary):
+        if not call.resent and self.holds.holds(call.provider, served.summary):
             held = await self.holds.hold(call, served.answer)
             if held is not None:
                 return held

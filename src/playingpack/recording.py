@@ -60,6 +60,17 @@ class Recorder:
                 tape = await call.store.fetch(key, call.index)
         return tape
 
+    async def key_of(self, call: Call) -> str:
+        """Key ``call`` (the flow is told), leaving the sequences as they are."""
+        key = await run(call.big, call.provider.key, call.body, call.flow.path)
+        call.flow.set_key(key)
+        return key
+
+    async def find(self, call: Call) -> Tape | None:
+        """The tape of ``call``'s request whatever the record mode (a resend to the tapes);
+        raises TapeError as lookup does."""
+        return await call.store.fetch(await self.key_of(call))
+
     def replayed(self, call: Call, tape: Tape) -> None:
         """Tell the ledger (and the flow) that ``tape`` answered ``call``."""
         call.flow.use_tape("replayed")
@@ -102,6 +113,34 @@ class Recorder:
         """Replay-only and no tape: the message that says which request, where its tape
         would be, the nearest recording and how the two requests differ. The ledger is told."""
         flow = call.flow
+        name, explanation = await self._explain(call)
+        assert flow.key is not None
+        self.ledger.tape_missing(
+            Miss(flow.method, flow.path, flow.model, flow.key, name, explanation)
+        )
+        return (
+            f"No tape for this POST {flow.path} request{_model(flow.model)}: tape {name} was not "
+            f"found in {self.stores.directory}, and the record mode is replay-only, so the "
+            f"upstream was not called. {explanation} Record it by running once with --record "
+            "auto (or PLAYINGPACK_RECORD=auto; under pytest, --playingpack-record auto), then "
+            "commit the new tape."
+        )
+
+    async def resend_miss(self, call: Call) -> str:
+        """A resend to the tapes found none: the message, as for a miss (the run's ledger is
+        not told: a person asked, no test)."""
+        flow = call.flow
+        name, explanation = await self._explain(call)
+        return (
+            f"No tape for this resent POST {flow.path} request{_model(flow.model)}: tape {name} "
+            f"was not found in {self.stores.directory}, and a resend to the tapes never calls "
+            f"the upstream. {explanation} Resend it to the upstream and keep its answer to make "
+            "its tape."
+        )
+
+    async def _explain(self, call: Call) -> tuple[str, str]:
+        """The missing tape's name, and the sentence on the nearest recording."""
+        flow = call.flow
         assert flow.key is not None
         name = self.stores.name_of(call.store, flow.key, call.index)
         nearest = await asyncio.to_thread(call.store.nearest, call.body, flow.path)
@@ -111,18 +150,12 @@ class Recorder:
             explanation = nearest.describe()
         else:
             explanation = f"No request to {flow.path} has been recorded in that folder."
-        model = f" (model {flow.model})" if flow.model else ""
         flow.use_tape("missed")
-        self.ledger.tape_missing(
-            Miss(flow.method, flow.path, flow.model, flow.key, name, explanation)
-        )
-        return (
-            f"No tape for this POST {flow.path} request{model}: tape {name} was not found in "
-            f"{self.stores.directory}, and the record mode is replay-only, so the upstream was "
-            f"not called. {explanation} Record it by running once with --record auto (or "
-            "PLAYINGPACK_RECORD=auto; under pytest, --playingpack-record auto), then commit "
-            "the new tape."
-        )
+        return name, explanation
+
+
+def _model(model: str | None) -> str:
+    return f" (model {model})" if model else ""
 
 
 class Capture:

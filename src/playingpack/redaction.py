@@ -29,13 +29,16 @@ SECRET_HEADERS = frozenset(
         "cookie",
         "set-cookie",
         "x-playingpack-token",
+        "x-playingpack-resend",
     }
 )
 
 TOKEN_HEADER = "x-playingpack-token"
 TOKEN_COOKIE = "playingpack_token"
-# Headers that are playingpack's own (its dashboard token): never forwarded upstream.
-OWN_HEADERS = frozenset({TOKEN_HEADER})
+# Marks the request a resend makes to the proxy itself (see resend.Resends).
+RESEND_HEADER = "x-playingpack-resend"
+# Headers that are playingpack's own (its dashboard token, a resend's mark): never forwarded.
+OWN_HEADERS = frozenset({TOKEN_HEADER, RESEND_HEADER})
 
 _SECRET_WORDS = frozenset(
     {

@@ -187,7 +187,7 @@ class Relay:
             flow.set_summary(summary)
             if record:
                 await self.recorder.save(call, upstream.status, False, chunks)
-            if self.holds.holds(provider, summary):
+            if not call.resent and self.holds.holds(provider, summary):
                 held = await self.holds.hold(call, answer)
                 if held is not None:
                     return held
@@ -234,7 +234,7 @@ class Relay:
             lambda events: self.delivery.tell(call, events),
         )
         flow.take_answer(capture.chunks, streamed=True)
-        watched = self.holds.watches(call.provider)
+        watched = None if call.resent else self.holds.watches(call.provider)
         holding = watched is not None and self.holds.holds_everything
         # Heartbeats keep the client waiting while it has had nothing of the answer: where the
         # answer may be held, or where it was kept waiting before the request was sent.

@@ -69,7 +69,7 @@ def _tapes_config(**given: Path | None) -> Config:
 @_location_options
 @click.pass_context
 def tapes(ctx: click.Context, /, **given: Path | None) -> None:
-    """List, show, delete, check and prune recorded tapes.
+    """List, show, compare, resend, delete, check and prune recorded tapes.
 
     A tape is named by its hash, a unique prefix of it (6+ hex digits) or its key: its path under
     the tapes folder without .json (test_foo/3ff33a93..., 3ff33a93....2 for the 2nd recording

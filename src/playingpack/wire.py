@@ -15,11 +15,12 @@ import msgspec
 
 from playingpack.config import LIVE_SETTINGS, Setting
 from playingpack.conversation import Conversation
-from playingpack.flows import Flow, Source, State, iso_time
+from playingpack.flows import Flow, Resend, Source, State, iso_time
 from playingpack.interceptor import Stage
 from playingpack.providers import Summary
 from playingpack.redaction import mask
 from playingpack.settings import Settings
+from playingpack.tapes import Origin
 
 
 class UsageJSON(msgspec.Struct, kw_only=True):
@@ -88,6 +89,11 @@ class FlowJSON(msgspec.Struct, kw_only=True):
     cost: float | None  # in USD; 0 for a tape or a mock; None when the price is unknown
     saved: float | None  # for a tape: what the call would have cost upstream (None: unknown)
     phases: PhasesJSON | None  # None until it finishes
+    # What it was resent from: a flow's id, or ``tape:<key>`` for a tape; None for a client's call.
+    parent: str | None = None
+    # How it was resent: to the upstream, to the tapes, or recorded on the spot (a miss).
+    resend: Resend | None = None
+    edited: bool = False  # its request differs from its parent's
     request: Any = None
     response: Any = None
 
@@ -161,6 +167,9 @@ class TapeJSON(msgspec.Struct, kw_only=True):
     size: int
     chunks: int
     tool_calls: list[str]
+    origin: Origin  # how its answer came to be: recorded, resent, edited or mock
+    parent: str | None  # for an answer a person kept: the key of the call it was resent from
+    kept: str | None  # when a person kept it (ISO-8601 UTC); None for a recording
 
 
 class TapeAnswerJSON(msgspec.Struct, kw_only=True):
@@ -185,6 +194,36 @@ class MockValidJSON(msgspec.Struct):
     """The answer of ``POST /api/mocks/validate`` for a mock the decision would take."""
 
     ok: Literal[True]
+
+
+class ResendBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /api/flows/{id}/resend`` (and ``/api/tapes/{key}/resend``): send the call again,
+    as it was or with ``request`` in place of its body, ``to`` the upstream or the tapes, with
+    ``headers`` over those it had (credentials, for a call the server no longer holds)."""
+
+    request: Any = None
+    to: Literal["upstream", "tape"] = "upstream"
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class KeepBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /api/flows/{id}/keep``: save the call's answer as the tape of its ``own`` request
+    or of its ``parent``'s (the call it was resent from)."""
+
+    for_: Literal["own", "parent"] = msgspec.field(name="for")
+
+
+class RequestCheckBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /api/requests/validate``: would ``request`` do as a resend's body to ``path``?"""
+
+    path: str
+    request: Any = None
+
+
+class ResentJSON(msgspec.Struct):
+    """The new call a resend (or a recording on the spot) started."""
+
+    id: str
 
 
 class _LiveMessage(msgspec.Struct, tag_field="type"):
@@ -309,6 +348,9 @@ def _flow_fields(flow: Flow, bodies: bool) -> dict[str, Any]:
         "cost": flow.cost,
         "saved": flow.saved,
         "phases": phases_of(flow),
+        "parent": flow.parent,
+        "resend": flow.resend,
+        "edited": flow.edited,
         "request": flow.request if bodies else None,
         "response": flow.json_answer() if bodies else None,
     }
