@@ -243,6 +243,14 @@ def test_an_anthropic_tape_is_resent_to_the_anthropic_upstream(
         ({"request": {"messages": [{"role": "user", "content": "x"}]}}, "request.model"),
         ({"request": {"model": "m", "messages": []}}, "request.messages"),
         ({"request": {"model": "m", "messages": ["x"]}}, "request.messages[0]"),
+        (
+            {"request": {"model": "m", "messages": [{"role": "user"}], "temperature": "warm"}},
+            "request.temperature",
+        ),
+        (
+            {"request": {"model": "m", "messages": [{"role": "user"}], "stream": 1}},
+            "request.stream",
+        ),
         ({"to": "somewhere"}, "to"),
         ({"colour": "red"}, "colour"),
     ],

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from playingpack.tape_commands import _location_options, _tapes_config, shown_path
+from playingpack.tape_commands import location_options, shown_path, tapes_config
 
 if TYPE_CHECKING:
     from playingpack.diff import Side
@@ -42,7 +42,7 @@ class _Trouble(click.ClickException):
 
 
 @click.command("diff")
-@_location_options
+@location_options
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.argument("a")
 @click.argument("b")
@@ -59,7 +59,7 @@ def tapes_diff(a: str, b: str, as_json: bool, **given: Path | None) -> None:
     from playingpack.pricing import PriceBook
     from playingpack.providers import builtin
 
-    config = _tapes_config(**given)
+    config = tapes_config(**given)
     providers = builtin()
     prices = PriceBook(config.prices)
     compared = diff(*(_side(ref, config.tapes_dir, providers, prices) for ref in (a, b)))

@@ -42,7 +42,23 @@ _REQUIRED: dict[str, tuple[tuple[str, type | tuple[type, ...]], ...]] = {
     "/v1/completions": (("model", str), ("prompt", (str, list))),
     "/v1/embeddings": (("model", str), ("input", (str, list))),
 }
-_TYPE_NAMES = {str: "a string", list: "an array", int: "an integer"}
+# Fields that, when given, have one JSON type whatever the format.
+_OPTIONAL: tuple[tuple[str, type | tuple[type, ...]], ...] = (
+    ("temperature", (int, float)),
+    ("top_p", (int, float)),
+    ("max_tokens", int),
+    ("max_completion_tokens", int),
+    ("max_output_tokens", int),
+    ("tools", list),
+    ("stream", bool),
+)
+_TYPE_NAMES = {
+    str: "a string",
+    list: "an array",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+}
 
 
 class RequestProblem(ValueError):
@@ -57,14 +73,18 @@ def check_request(provider: Provider, body: Any) -> None:
     """Raise RequestProblem when ``body`` is no request ``provider``'s endpoint takes."""
     if not isinstance(body, dict):
         raise RequestProblem("The request must be a JSON object.", "request")
-    for name, kind in _REQUIRED.get(provider.endpoint, ()):
+    required = _REQUIRED.get(provider.endpoint, ())
+    for name, _ in required:
         if name not in body:
             raise RequestProblem(
                 f"The request has no `{name}`: {provider.endpoint} needs one.", f"request.{name}"
             )
-        value = body[name]
+    for name, kind in (*required, *_OPTIONAL):
+        if name not in body:
+            continue
         kinds = kind if isinstance(kind, tuple) else (kind,)
-        if not isinstance(value, kinds) or isinstance(value, bool):
+        value = body[name]
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             wanted = " or ".join(_TYPE_NAMES[one] for one in kinds)
             raise RequestProblem(f"`{name}` must be {wanted}.", f"request.{name}")
     messages = body.get("messages")

@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from playingpack.config import Config, ReplayTiming
-from playingpack.tape_commands import _location_options, _tapes_config, shown_path
+from playingpack.tape_commands import location_options, resolved, tapes_config
 
 # How long the resend may take, answer included.
 _SECONDS = 600
@@ -31,7 +31,7 @@ class _Failed(click.ClickException):
 
 
 @click.command("resend")
-@_location_options
+@location_options
 @click.option(
     "--to",
     type=click.Choice(["upstream", "tape"]),
@@ -62,21 +62,15 @@ def tapes_resend(
 
     Exits 0 when the new answer is the same, 1 when it differs (like diff), 2 on errors.
     """
-    from playingpack import catalog
-    from playingpack.tape_files import find_tapes
-
     if keep and to == "tape":
         raise click.UsageError("--keep keeps an upstream answer: drop it, or use --to upstream")
-    config = _tapes_config(**given)
+    config = tapes_config(**given)
     try:
-        found = catalog.resolve(find_tapes(config.tapes_dir), tape)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    if not found:
-        raise _Failed(
-            f"no tape matches {tape!r} in {shown_path(config.tapes_dir)}; "
-            "`playingpack tapes list` shows them"
-        )
+        found = resolved(config.tapes_dir, tape)
+    except click.UsageError:
+        raise
+    except click.ClickException as exc:
+        raise _Failed(exc.message) from None
     given_headers = _parsed_headers(headers)
     same = asyncio.run(_resend(config, found[0].key, to, keep, given_headers))
     sys.exit(0 if same else 1)

@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -19,10 +19,13 @@ from playingpack.config import SETTINGS_BY_NAME, Config
 from playingpack.config_loading import load_config
 from playingpack.errors import ConfigError
 
+if TYPE_CHECKING:
+    from playingpack.tape_files import TapeFile
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _location_options(command: _F) -> _F:
+def location_options(command: _F) -> _F:
     """--tapes-dir, --logs-dir and --config, taken by `tapes` and by each of its commands."""
     tapes, logs = SETTINGS_BY_NAME["tapes_dir"], SETTINGS_BY_NAME["logs_dir"]
     options = [
@@ -51,7 +54,7 @@ def _location_options(command: _F) -> _F:
     return command
 
 
-def _tapes_config(**given: Path | None) -> Config:
+def tapes_config(**given: Path | None) -> Config:
     """The Config as `start` would load it, with the locations given to `tapes` or to the
     command (the command's win)."""
     ctx = click.get_current_context()
@@ -66,7 +69,7 @@ def _tapes_config(**given: Path | None) -> Config:
 
 
 @click.group()
-@_location_options
+@location_options
 @click.pass_context
 def tapes(ctx: click.Context, /, **given: Path | None) -> None:
     """List, show, compare, resend, delete, check and prune recorded tapes.
@@ -79,14 +82,14 @@ def tapes(ctx: click.Context, /, **given: Path | None) -> None:
 
 
 @tapes.command("list")
-@_location_options
+@location_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array with every field.")
 def tapes_list(as_json: bool, **given: Path | None) -> None:
     """List tapes, the most recently recorded first."""
     from playingpack import tape_views
     from playingpack.providers import builtin
 
-    config = _tapes_config(**given)
+    config = tapes_config(**given)
     rows = tape_views.list_tapes(config.tapes_dir, builtin())
     if as_json:
         click.echo(json.dumps([row.to_json() for row in rows], indent=2, ensure_ascii=False))
@@ -98,7 +101,7 @@ def tapes_list(as_json: bool, **given: Path | None) -> None:
 
 
 @tapes.command("show")
-@_location_options
+@location_options
 @click.option("--raw", is_flag=True, help="Print the tape file as it is.")
 @click.argument("tape")
 def tapes_show(tape: str, raw: bool, **given: Path | None) -> None:
@@ -107,20 +110,11 @@ def tapes_show(tape: str, raw: bool, **given: Path | None) -> None:
     The request: its messages, tools offered and settings. The answer: its text, tool calls with
     their arguments, and token usage.
     """
-    from playingpack import catalog, tape_views
+    from playingpack import tape_views
     from playingpack.providers import builtin
-    from playingpack.tape_files import find_tapes
 
-    config = _tapes_config(**given)
-    try:
-        found = catalog.resolve(find_tapes(config.tapes_dir), tape)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    if not found:
-        raise click.ClickException(
-            f"no tape matches {tape!r} in {shown_path(config.tapes_dir)}; "
-            "`playingpack tapes list` shows them"
-        )
+    config = tapes_config(**given)
+    found = resolved(config.tapes_dir, tape)
     if raw:
         from playingpack.errors import TapeError
         from playingpack.store import read_file
@@ -139,13 +133,13 @@ def tapes_show(tape: str, raw: bool, **given: Path | None) -> None:
 
 
 @tapes.command("rm")
-@_location_options
+@location_options
 @click.argument("tape", nargs=-1, required=True)
 def tapes_rm(tape: tuple[str, ...], **given: Path | None) -> None:
     """Delete tapes (every recording of each request named)."""
     from playingpack import catalog
 
-    config = _tapes_config(**given)
+    config = tapes_config(**given)
     try:
         removal = catalog.remove(config.tapes_dir, list(tape))
     except ValueError as exc:
@@ -161,7 +155,7 @@ def tapes_rm(tape: tuple[str, ...], **given: Path | None) -> None:
 
 
 @tapes.command("verify")
-@_location_options
+@location_options
 def tapes_verify(**given: Path | None) -> None:
     """Check every tape's format, hash and secrets.
 
@@ -173,7 +167,7 @@ def tapes_verify(**given: Path | None) -> None:
     from playingpack import catalog
     from playingpack.providers import builtin
 
-    config = _tapes_config(**given)
+    config = tapes_config(**given)
     result = catalog.verify(config.tapes_dir, builtin())
     for warning in result.warnings:
         click.echo(f"warning: {shown_path(warning.path)}: {warning.what}", err=True)
@@ -198,7 +192,7 @@ def tapes_verify(**given: Path | None) -> None:
 
 
 @tapes.command("prune")
-@_location_options
+@location_options
 @click.option("--dry-run", is_flag=True, help="Only list the tapes that would be deleted.")
 def tapes_prune(dry_run: bool, **given: Path | None) -> None:
     """Delete the tapes the last run did not use.
@@ -208,7 +202,7 @@ def tapes_prune(dry_run: bool, **given: Path | None) -> None:
     from playingpack import catalog
     from playingpack.ledger import read_last_run
 
-    config = _tapes_config(**given)
+    config = tapes_config(**given)
     try:
         last_run = read_last_run(config.logs_dir, config.tapes_dir)
     except ValueError as exc:
@@ -227,6 +221,24 @@ def tapes_prune(dry_run: bool, **given: Path | None) -> None:
     if result.newer:
         summary += f", and {len(result.newer)} written after it ended"
     click.echo(summary)
+
+
+def resolved(tapes_dir: Path, tape: str) -> list[TapeFile]:
+    """The recordings ``tape`` names in ``tapes_dir`` (see catalog.resolve), the first one
+    named; raises a click error saying what matched nothing or too much."""
+    from playingpack import catalog
+    from playingpack.tape_files import find_tapes
+
+    try:
+        found = catalog.resolve(find_tapes(tapes_dir), tape)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if not found:
+        raise click.ClickException(
+            f"no tape matches {tape!r} in {shown_path(tapes_dir)}; "
+            "`playingpack tapes list` shows them"
+        )
+    return found
 
 
 def shown_path(path: Path) -> str:

@@ -15,7 +15,7 @@ import msgspec
 
 from playingpack.config import LIVE_SETTINGS, Setting
 from playingpack.conversation import Conversation
-from playingpack.flows import Flow, Resend, Source, State, iso_time
+from playingpack.flows import Flow, Resend, Source, State, TapeUse, iso_time
 from playingpack.interceptor import Stage
 from playingpack.providers import Summary
 from playingpack.redaction import mask
@@ -79,6 +79,8 @@ class FlowJSON(msgspec.Struct, kw_only=True):
     status: int | None
     streamed: bool
     tape: str | None
+    # What it did with its tape: recorded it, replayed it, or missed it (replay-only, none).
+    tape_use: TapeUse | None = None
     started_at: str
     duration_ms: float | None
     usage: UsageJSON | None
@@ -331,6 +333,7 @@ def _flow_fields(flow: Flow, bodies: bool) -> dict[str, Any]:
         "status": flow.status,
         "streamed": flow.streamed,
         "tape": flow.key,
+        "tape_use": flow.tape_use,
         "started_at": flow.started_at,
         "duration_ms": flow.duration_ms,
         "usage": _usage(flow.summary),
