@@ -19,6 +19,8 @@ import './styles/tapes.css';
 import './styles/runs.css';
 import './styles/threads.css';
 import './styles/waterfall.css';
+import './styles/compare.css';
+import './styles/resend.css';
 
 // The page was opened with ?token=...; the server set a cookie, so the token can leave the
 // address bar (and the history).

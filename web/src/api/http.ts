@@ -11,10 +11,22 @@ import type {
   TapeAnswerJSON,
   TapeJSON,
   ThreadDetailJSON,
+  DiffJSON,
   ThreadJSON,
 } from './types.gen';
 
 export type { Decision, SettingsPatch };
+
+/** What a resend sends: an edited request (the original when left out), and where to. */
+export interface ResendBody {
+  request?: unknown;
+  to?: ResendTo;
+}
+
+export type ResendTo = 'upstream' | 'tape';
+
+/** Whose request a kept answer becomes the tape of: the flow's own, or its parent's. */
+export type KeepFor = 'own' | 'parent';
 
 /** A tape file with `conversation` and `answer` added (null where they cannot be read). */
 export type ReadableTape = Record<string, unknown> & {
@@ -40,6 +52,8 @@ export interface FlowQuery {
   source?: string;
   /** Calls started before this ISO-8601 time. */
   until?: string;
+  /** The resends of this flow id or `tape:<key>`. */
+  parent?: string;
   limit?: number;
 }
 
@@ -57,6 +71,7 @@ export function flowsUrl(query: FlowQuery): string {
   if (query.run) params.set('run', query.run);
   if (query.source) params.set('source', query.source);
   if (query.until) params.set('until', query.until);
+  if (query.parent) params.set('parent', query.parent);
   if (query.limit !== undefined) params.set('limit', String(query.limit));
   params.set('bodies', 'false');
   return `/api/flows?${params.toString()}`;
@@ -135,6 +150,23 @@ export const api = {
   readableTape: (key: string) =>
     call<ReadableTape>('GET', `/api/tapes/${tapePath(key)}?conversation=true&answer=true`),
   deleteTape: (key: string) => call<void>('DELETE', `/api/tapes/${tapePath(key)}`),
+  /** Starts a new flow from flow `id`'s request (or `body.request`); resolves to its id. */
+  resend: (id: string, body: ResendBody) =>
+    call<{ id: string }>('POST', `/api/flows/${encodeURIComponent(id)}/resend`, body),
+  resendTape: (key: string, body: ResendBody) =>
+    call<{ id: string }>('POST', `/api/tapes/${tapePath(key)}/resend`, body),
+  /** Saves flow `id`'s answer as a tape: of its own request, or of its parent's. */
+  keep: (id: string, what: KeepFor) =>
+    call<TapeJSON>('POST', `/api/flows/${encodeURIComponent(id)}/keep`, { for: what }),
+  /** Forwards a missed call's request to the upstream once and records it; resolves to the new flow. */
+  record: (id: string) => call<{ id: string }>('POST', `/api/flows/${encodeURIComponent(id)}/record`),
+  /** Refused (an ApiError naming the field in `param`) as a resend of `request` to `path` would be. */
+  validateRequest: (path: string, request: unknown) =>
+    call<{ ok: true }>('POST', '/api/requests/validate', { path, request }),
+  /** Compares two references: flow ids, `tape:<key>`, or (for `b`) `nearest`. */
+  diff: (a: string, b: string) =>
+    call<DiffJSON>('GET', `/api/diff?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`),
+  resends: (parent: string) => call<FlowJSON[]>('GET', flowsUrl({ parent })),
 };
 
 function tapePath(key: string): string {

@@ -7,12 +7,29 @@ export interface Allow {
   action: "allow";
 }
 
+export interface AnswerDiffJSON {
+  same: boolean;
+  text: TextDiffJSON;
+  tool_calls: ToolCallDiffJSON[];
+  finish_reason: TextPairJSON;
+  status: IntPairJSON;
+}
+
 /** A step's answer as the conversation shows it. */
 export interface AnswerJSON {
   text: string;
   reasoning: string;
   tool_calls: ToolCallJSON[];
   finish_reason: string | null;
+}
+
+/** One difference: a value changed at ``path``, or a key or array element only one side has (then ``a`` or ``b`` is null and the other the whole value). */
+export interface ChangeJSON {
+  path: string;
+  op: "added" | "changed" | "removed";
+  a: unknown;
+  b: unknown;
+  words: WordJSON[] | null;
 }
 
 export interface ChunkJSON {
@@ -26,6 +43,36 @@ export interface Conversation {
   turns: Turn[];
   tools: Tool[];
   params: [string, unknown][];
+}
+
+/** Two calls or tapes compared: ``GET /api/diff?a=<ref>&b=<ref>``. */
+export interface DiffJSON {
+  a: DiffSideJSON;
+  b: DiffSideJSON;
+  request: RequestDiffJSON;
+  answer: AnswerDiffJSON;
+  usage: UsageDiffJSON;
+  cost: FloatPairJSON;
+  latency: LatencyDiffJSON;
+}
+
+/** One of the two compared: a call (flow) or a tape. */
+export interface DiffSideJSON {
+  ref: string;
+  kind: "flow" | "tape";
+  label: string;
+  path: string;
+  model: string | null;
+  status: number | null;
+  source: Source | null;
+  streamed: boolean;
+  time: string | null;
+  origin: string | null;
+  parent: string | null;
+  text: string;
+  tool_calls: ToolCallJSON[];
+  request: unknown;
+  answer: unknown;
 }
 
 /** Change the held request (``request``) or the held answer (``content``, ``tool_calls``, or a whole ``response``) and go on with it. */
@@ -47,6 +94,12 @@ export interface ErrorBody {
 
 export interface ErrorJSON {
   error: ErrorBody;
+}
+
+export interface FloatPairJSON {
+  a: number | null;
+  b: number | null;
+  same: boolean;
 }
 
 /** One flow in full. */
@@ -74,6 +127,7 @@ export interface FlowJSON {
   status: number | null;
   streamed: boolean;
   tape: string | null;
+  tape_use?: "missed" | "recorded" | "replayed" | null;
   started_at: string;
   duration_ms: number | null;
   usage: UsageJSON | null;
@@ -84,6 +138,9 @@ export interface FlowJSON {
   cost: number | null;
   saved: number | null;
   phases: PhasesJSON | null;
+  parent?: string | null;
+  resend?: "record" | "tape" | "upstream" | null;
+  edited?: boolean;
   request?: unknown;
   response?: unknown;
 }
@@ -106,9 +163,20 @@ export interface ImagePart {
   source: string;
 }
 
+export interface IntPairJSON {
+  a: number | null;
+  b: number | null;
+  same: boolean;
+}
+
 export interface JsonPart {
   kind: "json";
   value: unknown;
+}
+
+export interface LatencyDiffJSON {
+  duration_ms: FloatPairJSON;
+  first_byte_ms: FloatPairJSON;
 }
 
 /** A made-up answer: text and/or tool calls, an error, or a full response. */
@@ -163,6 +231,12 @@ export type RecordMode = "auto" | "off" | "refresh" | "replay-only";
 
 /** Whether a replay keeps the recorded delays between chunks. */
 export type ReplayTiming = "instant" | "original";
+
+/** The requests' differences, ``stream`` left out (a stream and a JSON call of the same request are the same request). */
+export interface RequestDiffJSON {
+  same: boolean;
+  changes: ChangeJSON[];
+}
 
 /** One run: a server start, or a pytest session's server. */
 export interface RunJSON {
@@ -252,6 +326,14 @@ export interface TapeJSON {
   size: number;
   chunks: number;
   tool_calls: string[];
+  origin: "edited" | "mock" | "recorded" | "resent";
+  parent: string | null;
+  kept: string | null;
+}
+
+export interface TextDiffJSON {
+  same: boolean;
+  words: WordJSON[];
 }
 
 /** Text of the answer of flow ``id`` that just streamed in, to append to what came before. */
@@ -259,6 +341,12 @@ export interface TextMessage {
   type: "text";
   id: string;
   text: string;
+}
+
+export interface TextPairJSON {
+  a: string | null;
+  b: string | null;
+  same: boolean;
 }
 
 export interface TextPart {
@@ -311,6 +399,16 @@ export interface Tool {
   parameters?: unknown;
 }
 
+/** The tool calls at ``index`` of both answers; ids are not compared (each call has its own). ``changes`` are paths within the parsed arguments; [] when only one side has it. */
+export interface ToolCallDiffJSON {
+  index: number;
+  a: ToolCallJSON | null;
+  b: ToolCallJSON | null;
+  same: boolean;
+  name_changed: boolean;
+  changes: ChangeJSON[];
+}
+
 export interface ToolCallJSON {
   id: string;
   name: string;
@@ -337,6 +435,12 @@ export interface Turn {
   name?: string | null;
 }
 
+export interface UsageDiffJSON {
+  input_tokens: IntPairJSON;
+  output_tokens: IntPairJSON;
+  total_tokens: IntPairJSON;
+}
+
 export interface UsageJSON {
   input_tokens: number;
   output_tokens: number;
@@ -349,6 +453,12 @@ export interface UsageJSON {
 export interface UseTape {
   action: "tape";
   tape?: string | null;
+}
+
+/** A run of words (each with the whitespace after it) both texts have, or only one. */
+export interface WordJSON {
+  op: "added" | "removed" | "same";
+  text: string;
 }
 
 export type Decision = Allow | MockDecision | Edit | UseTape;

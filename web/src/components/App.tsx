@@ -3,18 +3,23 @@
 import { useEffect, useEffectEvent, useMemo, useRef, useState } from 'react';
 import type { FlowQuery } from '../api/http';
 import type { FlowJSON } from '../api/types.gen';
+import { tapeKeyOf } from '../lib/compare';
 import { isShortcut } from '../lib/keyboard';
 import { decide } from '../stores/decisions';
 import { useFlowDetail } from '../stores/details';
 import { useRunCalls, useRuns } from '../stores/history';
 import { live, useLive } from '../stores/live';
+import { resend } from '../stores/resending';
 import { search, useSearch } from '../stores/search';
+import type { CallActions } from './CallActions';
+import { CompareView, type Comparing } from './CompareView';
 import { FlowDetail, type Tab } from './FlowDetail';
 import { FlowList, matches, type Filter } from './FlowList';
 import { Header, type View } from './Header';
 import { HeldPanel } from './HeldPanel';
 import { HelpDialog } from './HelpDialog';
 import { MockDialog } from './MockDialog';
+import { FlowResendDialog } from './Resending';
 import { PastRunNotice } from './RunPicker';
 import { SettingsBar } from './SettingsBar';
 import { TapeBrowser } from './TapeBrowser';
@@ -32,6 +37,12 @@ export function App() {
   const [tab, setTab] = useState<Tab>('Answer');
   const [mockId, setMockId] = useState<string | null>(null);
   const [help, setHelp] = useState(false);
+  // The call in the resend editor; the two sides in the compare view; the call waiting for the
+  // one to compare it with (picked next in the list); the tape to show in the tape browser.
+  const [editId, setEditId] = useState<string | null>(null);
+  const [comparing, setComparing] = useState<Comparing | null>(null);
+  const [picking, setPicking] = useState<string | null>(null);
+  const [tapeKey, setTapeKey] = useState<string | null>(null);
   const filterRef = useRef<HTMLInputElement>(null);
 
   const runs = useRuns().value;
@@ -91,8 +102,42 @@ export function App() {
 
   function openCall(id: string): void {
     setSelectedId(id);
+    setComparing(null);
     setView('calls');
   }
+
+  function openCompare(a: string, b: string | null): void {
+    setPicking(null);
+    setComparing({ a, b });
+    setView('calls');
+  }
+
+  /** Select a flow, or show a tape (`tape:<key>`) in the tape browser. */
+  function openRef(ref: string): void {
+    const key = tapeKeyOf(ref);
+    if (key === null) return openCall(ref);
+    setTapeKey(key);
+    setView('tapes');
+  }
+
+  // A click selects; a Ctrl/⌘-click, or a click after "Compare with…", compares.
+  function selectRow(id: string, compare: boolean): void {
+    const other = picking ?? (compare ? selectedId : null);
+    if (other !== null && other !== id) return openCompare(other, id);
+    setPicking(null);
+    setSelectedId(id);
+  }
+
+  const actions: CallActions = {
+    edit: setEditId,
+    resendNow: (ref) =>
+      void resend(ref, { to: 'upstream' }).then((id) => {
+        if (id !== null) openCompare(ref, id);
+      }),
+    compare: openCompare,
+    pickCompare: setPicking,
+    open: openRef,
+  };
 
   // Installed once; it sees the latest values.
   const onKey = useEffectEvent((event: KeyboardEvent): void => {
@@ -103,6 +148,18 @@ export function App() {
       return;
     }
     if (view !== 'calls') return;
+    if (comparing) {
+      if (event.key === 'Escape') {
+        event.preventDefault();
+        setComparing(null);
+      }
+      return;
+    }
+    if (event.key === 'Escape' && picking) {
+      event.preventDefault();
+      setPicking(null);
+      return;
+    }
     const step =
       event.key === 'ArrowDown' || event.key === 'j'
         ? 1
@@ -125,6 +182,12 @@ export function App() {
     } else if (event.key === 'm' && selected?.hold) {
       event.preventDefault();
       setMockId(selected.id);
+    } else if (event.key === 'e' && selected) {
+      event.preventDefault();
+      setEditId(selected.id);
+    } else if (event.key === 'r' && selected) {
+      event.preventDefault();
+      actions.resendNow(selected.id);
     }
   });
 
@@ -153,7 +216,19 @@ export function App() {
       <SettingsBar settings={settings}>
         {past && <PastRunNotice run={pastRun} onLive={() => pickRun(null)} />}
       </SettingsBar>
-      <main className="split calls" hidden={view !== 'calls'}>
+      {view === 'calls' && comparing && (
+        <main className="compare-view">
+          <CompareView
+            key={comparing.a}
+            a={comparing.a}
+            b={comparing.b}
+            onPick={(b) => setComparing({ a: comparing.a, b })}
+            onClose={() => setComparing(null)}
+            onOpen={openRef}
+          />
+        </main>
+      )}
+      <main className="split calls" hidden={view !== 'calls' || comparing !== null}>
         <div className="left">
           {!past && (
             <HeldPanel
@@ -161,9 +236,14 @@ export function App() {
               pause={settings?.pause ?? null}
               pauseRequests={settings?.pause_requests ?? false}
               selectedId={selectedId}
-              onSelect={setSelectedId}
+              onSelect={(id) => selectRow(id, false)}
               onMock={setMockId}
             />
+          )}
+          {picking && (
+            <p className="picking" role="status">
+              Click the call to compare with <code>{picking}</code> · <kbd>Esc</kbd> cancels
+            </p>
           )}
           <FlowList
             flows={shown}
@@ -171,7 +251,7 @@ export function App() {
             filter={filter}
             onFilter={setFilter}
             selectedId={selectedId}
-            onSelect={setSelectedId}
+            onSelect={selectRow}
             filterRef={filterRef}
             synced={synced}
             onNearEnd={
@@ -189,7 +269,14 @@ export function App() {
           )}
         </div>
         {selected ? (
-          <FlowDetail key={selected.id} flow={selected} tab={tab} onTab={setTab} onMock={setMockId} />
+          <FlowDetail
+            key={selected.id}
+            flow={selected}
+            tab={tab}
+            onTab={setTab}
+            onMock={setMockId}
+            actions={actions}
+          />
         ) : (
           <EmptyDetail flows={flows} />
         )}
@@ -209,7 +296,7 @@ export function App() {
       />
       {view === 'tapes' && (
         <main className="tapes-view">
-          <TapeBrowser />
+          <TapeBrowser initialKey={tapeKey} onCompare={openCompare} />
         </main>
       )}
       {mocked && (
@@ -218,6 +305,14 @@ export function App() {
           flow={mocked}
           held={mocked.hold !== null}
           onClose={() => setMockId(null)}
+        />
+      )}
+      {editId && (
+        <FlowResendDialog
+          key={editId}
+          id={editId}
+          onClose={() => setEditId(null)}
+          onSent={(id) => openCompare(editId, id)}
         />
       )}
       {help && <HelpDialog onClose={() => setHelp(false)} />}

@@ -8,6 +8,7 @@ import { decide, useDecision } from '../stores/decisions';
 import { useAnswerText } from '../stores/details';
 import { AnswerView } from './AnswerView';
 import { SourceBadge, StateBadge, StatusText } from './Badges';
+import { ActionBar, Lineage, type CallActions } from './CallActions';
 import { ChunksView, HeadersView } from './ChunksView';
 import { Countdown } from './HeldPanel';
 import { RequestView } from './RequestView';
@@ -20,9 +21,10 @@ interface Props {
   tab: Tab;
   onTab: (tab: Tab) => void;
   onMock: (id: string) => void;
+  actions: CallActions;
 }
 
-export function FlowDetail({ flow, tab, onTab, onMock }: Props) {
+export function FlowDetail({ flow, tab, onTab, onMock, actions }: Props) {
   const { text, state } = useAnswerText(flow);
   const detail = state.detail;
   const tabs = useRef<(HTMLButtonElement | null)[]>([]);
@@ -45,6 +47,8 @@ export function FlowDetail({ flow, tab, onTab, onMock }: Props) {
             {flow.scope && <span className="scope">/t/{flow.scope}</span>}
             {flow.path}
           </span>
+          <span className="spacer" />
+          <ActionBar flow={flow} actions={actions} />
         </div>
         <div className="facts">
           <StateBadge state={flow.state} held={flow.hold !== null} />
@@ -70,6 +74,7 @@ export function FlowDetail({ flow, tab, onTab, onMock }: Props) {
         </div>
         {flow.hold && <HoldBar flow={flow} onMock={onMock} />}
         {detail && <StateChips flow={flow} history={detail.history} />}
+        <Lineage flow={flow} actions={actions} />
       </div>
       <div className="tabs" role="tablist" aria-label="Call detail">
         {TABS.map((name, index) => (

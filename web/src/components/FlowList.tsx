@@ -46,7 +46,8 @@ interface Props {
   onFilter: (filter: Filter) => void;
   /** May name a call that is not among `flows` (one opened from elsewhere): no row is marked. */
   selectedId: string | null;
-  onSelect: (id: string) => void;
+  /** `compare`: the row was Ctrl- or ⌘-clicked, to compare it with the selected call. */
+  onSelect: (id: string, compare: boolean) => void;
   filterRef: RefObject<HTMLInputElement | null>;
   synced: boolean;
   /**
@@ -248,7 +249,7 @@ const FlowRow = memo(function FlowRow({
   position: number;
   size: number;
   selected: boolean;
-  onSelect: (id: string) => void;
+  onSelect: (id: string, compare: boolean) => void;
 }) {
   const held = flow.hold !== null;
   const tools = toolNames(flow);
@@ -267,7 +268,8 @@ const FlowRow = memo(function FlowRow({
       data-state={flow.state}
       data-source={flow.source ?? ''}
       data-held={held ? 'true' : 'false'}
-      onClick={() => onSelect(flow.id)}
+      data-parent={flow.parent ?? undefined}
+      onClick={(event) => onSelect(flow.id, event.ctrlKey || event.metaKey)}
     >
       <span className="mono muted" title={clockTime(flow.started_at)}>
         {clockTime(flow.started_at).slice(0, 8)}
@@ -299,6 +301,15 @@ const FlowRow = memo(function FlowRow({
       </span>
       <span className="call" title={call}>
         <span className="ellipsis mono">
+          {flow.parent && (
+            <span
+              className="resend-mark"
+              title={`${flow.edited ? 'Edited and resent' : 'Resent'} from ${flow.parent}`}
+              aria-label="resend"
+            >
+              ↻{' '}
+            </span>
+          )}
           <span className="method">{flow.method}</span>{' '}
           {flow.scope && <span className="scope">/t/{flow.scope}</span>}
           {flow.path}

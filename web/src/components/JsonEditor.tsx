@@ -34,9 +34,11 @@ interface Props {
   /** What is wrong with `value`, marked in the text. */
   problem: MockProblem | null;
   label: string;
+  /** Take the focus once made (not when another field of the dialog has it first). */
+  autoFocus?: boolean;
 }
 
-export default function JsonEditor({ value, onChange, onSubmit, problem, label }: Props) {
+export default function JsonEditor({ value, onChange, onSubmit, problem, label, autoFocus = true }: Props) {
   const host = useRef<HTMLDivElement>(null);
   const view = useRef<EditorView | null>(null);
   const applying = useRef(false);
@@ -87,7 +89,7 @@ export default function JsonEditor({ value, onChange, onSubmit, problem, label }
       }),
     });
     view.current = editor;
-    editor.focus();
+    if (autoFocus) editor.focus();
     return () => editor.destroy();
     // The editor is made once; `value` changes are applied below.
     // eslint-disable-next-line react-hooks/exhaustive-deps

@@ -1,22 +1,13 @@
 // Answer a held call with a mock: pick a template, edit the JSON, send. The server checks the
 // mock as it is typed (its refusal is flagged where it points); a refused one cannot be sent.
 import { lazy, Suspense, useEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
-import { api, ApiError } from '../api/http';
+import { api } from '../api/http';
 import type { FlowJSON, Mock } from '../api/types.gen';
-import {
-  mockPath,
-  mockTemplate,
-  parseMock,
-  TEMPLATES,
-  type MockProblem,
-  type TemplateKind,
-} from '../lib/mock';
+import { mockPath, mockTemplate, parseMock, TEMPLATES, type TemplateKind } from '../lib/mock';
+import { useServerCheck } from '../lib/serverCheck';
 import { useAnswerText } from '../stores/details';
 
 const JsonEditor = lazy(() => import('./JsonEditor'));
-
-// Typing pauses this long (ms) before the server is asked about the mock.
-const CHECK_DELAY_MS = 200;
 
 interface Props {
   flow: FlowJSON;
@@ -50,7 +41,13 @@ export function MockDialog({ flow, held, onClose }: Props) {
   }, []);
 
   const parsed = useMemo(() => parseMock(text), [text]);
-  const checked = useServerCheck(flow.id, text, parsed.ok ? parsed.mock : undefined);
+  const checked = useServerCheck(
+    flow.id,
+    text,
+    parsed.ok ? parsed.mock : undefined,
+    api.validateMock,
+    mockPath,
+  );
   const problem = parsed.ok ? (checked?.problem ?? null) : parsed.problem;
 
   async function send(): Promise<void> {
@@ -159,40 +156,4 @@ export function MockDialog({ flow, held, onClose }: Props) {
       </div>
     </dialog>
   );
-}
-
-interface ServerCheck {
-  /** What the server said, when it did not take the mock. */
-  problem: MockProblem | null;
-  /** The mock itself was refused (not the server unreachable, say): it cannot be sent. */
-  refused: boolean;
-}
-
-/**
- * The server's verdict on `mock` (parsed from `text`), asked once typing pauses; null until it
- * answers for this very text, and while the text is no JSON (`mock` undefined).
- */
-function useServerCheck(flowId: string, text: string, mock: unknown): ServerCheck | null {
-  const [checked, setChecked] = useState<{ text: string; check: ServerCheck } | null>(null);
-  useEffect(() => {
-    if (mock === undefined) return;
-    let current = true;
-    const timer = window.setTimeout(() => {
-      api.validateMock(flowId, mock).then(
-        () => current && setChecked({ text, check: { problem: null, refused: false } }),
-        (error: unknown) => current && setChecked({ text, check: refusal(error) }),
-      );
-    }, CHECK_DELAY_MS);
-    return () => {
-      current = false;
-      window.clearTimeout(timer);
-    };
-  }, [flowId, text, mock]);
-  return checked?.text === text ? checked.check : null;
-}
-
-function refusal(error: unknown): ServerCheck {
-  if (!(error instanceof ApiError)) return { problem: { message: String(error) }, refused: false };
-  const refused = error.status === 400 || error.status === 422;
-  return { problem: { message: error.message, path: mockPath(error.param) }, refused };
 }

@@ -1,23 +1,32 @@
-// The tapes on disk: search, look at one, delete it (after a confirmation).
+// The tapes on disk: search, look at one (where its answer came from), resend it, delete it
+// (after a confirmation).
 import { useEffect, useRef, useState } from 'react';
-import { api, type ReadableTape } from '../api/http';
+import { api } from '../api/http';
 import type { TapeJSON } from '../api/types.gen';
-import { bytes, count, dateTime, prettyArguments } from '../lib/format';
+import { bytes, count, dateTime } from '../lib/format';
 import { isShortcut } from '../lib/keyboard';
 import { isFinished, live, type LiveState } from '../stores/live';
 import { useStore } from '../stores/store';
+import { tapeRef } from '../lib/compare';
 import { StatusText } from './Badges';
-import { JsonView } from './JsonView';
-import { ConversationView, Toggle } from './RequestView';
+import { OriginBadge } from './TapeOrigin';
+import { TapeView } from './TapeView';
 
 const SEARCH_DELAY_MS = 250;
 
-export function TapeBrowser() {
+interface Props {
+  /** The tape selected at first. */
+  initialKey?: string | null;
+  /** A tape was resent as flow `b`: compare them (`a` is `tape:<key>`). */
+  onCompare: (a: string, b: string) => void;
+}
+
+export function TapeBrowser({ initialKey = null, onCompare }: Props) {
   const [query, setQuery] = useState('');
   const [search, setSearch] = useState('');
   const [tapes, setTapes] = useState<TapeJSON[] | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [selected, setSelected] = useState<string | null>(null);
+  const [selected, setSelected] = useState<string | null>(initialKey);
   // Bumped to read the list again (Refresh, a deletion, new tapes).
   const [reads, setReads] = useState(0);
   const reload = () => setReads((value) => value + 1);
@@ -103,6 +112,7 @@ export function TapeBrowser() {
           <span>folder</span>
           <span className="num">status</span>
           <span>kind</span>
+          <span>origin</span>
           <span className="num">chunks</span>
           <span className="num">size</span>
           <span>tools</span>
@@ -131,6 +141,10 @@ export function TapeBrowser() {
         <TapeView
           key={selected}
           tapeKey={selected}
+          listed={tapes?.find((tape) => tape.key === selected)}
+          known={(key) => keys.includes(key)}
+          onSelect={setSelected}
+          onResent={(id) => onCompare(tapeRef(selected), id)}
           onDeleted={() => {
             setSelected(null);
             reload();
@@ -188,177 +202,14 @@ function TapeRow({
         <StatusText status={tape.status} />
       </span>
       <span className="muted">{tape.streamed ? 'stream' : 'json'}</span>
+      <span>
+        <OriginBadge origin={tape.origin} />
+      </span>
       <span className="num mono">{tape.chunks}</span>
       <span className="num mono">{bytes(tape.size)}</span>
       <span className="ellipsis tools" title={tools || undefined}>
         {tools}
       </span>
-    </div>
-  );
-}
-
-function TapeView({ tapeKey, onDeleted }: { tapeKey: string; onDeleted: () => void }) {
-  const [tape, setTape] = useState<ReadableTape | undefined>(undefined);
-  const [error, setError] = useState<string | null>(null);
-  const [raw, setRaw] = useState(false);
-  const [confirming, setConfirming] = useState(false);
-  const [deleting, setDeleting] = useState(false);
-
-  useEffect(() => {
-    let current = true;
-    api.readableTape(tapeKey).then(
-      (value) => current && setTape(value),
-      (failure: Error) => current && setError(failure.message),
-    );
-    return () => {
-      current = false;
-    };
-  }, [tapeKey]);
-
-  async function remove(): Promise<void> {
-    setDeleting(true);
-    try {
-      await api.deleteTape(tapeKey);
-      onDeleted();
-    } catch (failure) {
-      setError((failure as Error).message);
-      setDeleting(false);
-      setConfirming(false);
-    }
-  }
-
-  return (
-    <section className="detail" aria-label="Tape">
-      <div className="detail-head">
-        <div className="detail-title">
-          <span className="method">tape</span>
-          <span className="mono ellipsis" title={tapeKey}>
-            {tapeKey}
-          </span>
-          <span className="spacer" />
-          {!confirming && (
-            <button
-              type="button"
-              className="danger"
-              data-testid="tape-delete"
-              onClick={() => setConfirming(true)}
-            >
-              Delete…
-            </button>
-          )}
-        </div>
-        {confirming && (
-          <div className="confirm" role="alertdialog" aria-label="Delete this tape?">
-            <span>Delete this tape file? The next identical request goes to the upstream again.</span>
-            <span className="spacer" />
-            <button type="button" onClick={() => setConfirming(false)} autoFocus>
-              Cancel
-            </button>
-            <button
-              type="button"
-              className="danger"
-              data-testid="tape-delete-confirm"
-              disabled={deleting}
-              onClick={() => void remove()}
-            >
-              Delete
-            </button>
-          </div>
-        )}
-        {tape && <TapeFacts tape={tape} />}
-      </div>
-      <div className="detail-body">
-        {error && (
-          <p className="inline-error" role="alert">
-            {error}
-          </p>
-        )}
-        {tape === undefined && !error && <p className="empty">Loading…</p>}
-        {tape !== undefined && (
-          <>
-            <Toggle raw={raw} onRaw={setRaw} />
-            {raw ? (
-              <JsonView value={fileOf(tape)} testId="tape-view" label="Tape JSON" />
-            ) : (
-              <ReadableTapeView tape={tape} />
-            )}
-          </>
-        )}
-      </div>
-    </section>
-  );
-}
-
-/** The tape file as stored: without the fields the server added to read it. */
-function fileOf(tape: ReadableTape): Record<string, unknown> {
-  const file: Record<string, unknown> = { ...tape };
-  delete file.conversation;
-  delete file.answer;
-  return file;
-}
-
-function part(tape: ReadableTape, name: string): Record<string, unknown> {
-  const value = tape[name];
-  return value && typeof value === 'object' ? (value as Record<string, unknown>) : {};
-}
-
-function TapeFacts({ tape }: { tape: ReadableTape }) {
-  const meta = part(tape, 'meta');
-  const answer = part(tape, 'response');
-  const text = (value: unknown) => (typeof value === 'string' && value ? value : null);
-  const model = text(meta.model) ?? text(tape.conversation?.params.find(([key]) => key === 'model')?.[1]);
-  const recorded = text(meta.timestamp);
-  const status = typeof answer.status === 'number' ? answer.status : null;
-  const chunks = Array.isArray(answer.chunks) ? answer.chunks.length : 0;
-  // Tapes of the original tool have no `streamed`: one chunk is a JSON answer.
-  const streamed = typeof answer.streamed === 'boolean' ? answer.streamed : chunks > 1;
-  return (
-    <div className="facts">
-      {model && <span title="model">{model}</span>}
-      {text(meta.endpoint) && <span className="mono">{text(meta.endpoint)}</span>}
-      <StatusText status={status} />
-      <span className="muted">
-        {streamed ? `stream · ${count(chunks)} chunk${chunks === 1 ? '' : 's'}` : 'json'}
-      </span>
-      {recorded && <span className="muted">recorded {dateTime(recorded)}</span>}
-    </div>
-  );
-}
-
-/** The tape as a conversation: the request's turns, then the answer's text and tool calls. */
-function ReadableTapeView({ tape }: { tape: ReadableTape }) {
-  const { conversation, answer } = tape;
-  return (
-    <div className="tape-readable" data-testid="tape-view">
-      <section aria-label="Request">
-        <h3>Request</h3>
-        {conversation ? (
-          <ConversationView conversation={conversation} />
-        ) : (
-          <p className="muted">This endpoint is not read as a conversation: see the raw JSON.</p>
-        )}
-      </section>
-      <section aria-label="Answer" className="tape-answer">
-        <h3>Answer</h3>
-        {answer === null ? (
-          <p className="muted">The answer cannot be read as text: see the raw JSON.</p>
-        ) : (
-          <>
-            {answer.text ? (
-              <pre className="answer-text">{answer.text}</pre>
-            ) : (
-              <p className="muted">No text{answer.tool_calls.length ? ' (the answer is tool calls)' : ''}.</p>
-            )}
-            {answer.tool_calls.map((call, index) => (
-              <div key={call.id || index} className="tool-call">
-                <span className="tool-name">{call.name}</span>
-                {call.id && <span className="muted mono"> {call.id}</span>}
-                <JsonView text={prettyArguments(call.arguments)} label={`Arguments of ${call.name}`} />
-              </div>
-            ))}
-          </>
-        )}
-      </section>
     </div>
   );
 }

@@ -54,3 +54,10 @@ it('lists every shortcut once, with its keys', () => {
   expect(new Set(descriptions).size).toBe(descriptions.length);
   for (const [keys] of SHORTCUTS) expect(keys.length).toBeGreaterThan(0);
 });
+
+it('gives each key one meaning', () => {
+  const modifiers = new Set(['Ctrl', 'Enter', 'click']);
+  const seen = SHORTCUTS.flatMap(([keys]) => keys.filter((key) => !modifiers.has(key)));
+  expect(new Set(seen).size).toBe(seen.length);
+  expect(seen).toEqual(expect.arrayContaining(['e', 'r', 'a', 'm']));
+});

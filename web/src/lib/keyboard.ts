@@ -21,8 +21,14 @@ export const SHORTCUTS: [string[], string][] = [
   [['↑', '↓'], 'previous / next call (also k / j)'],
   [['a'], 'allow the selected call (when held)'],
   [['m'], 'mock the selected call (when held)'],
+  [['e'], 'edit the selected call and resend it'],
+  [['r'], 'resend the selected call unchanged, to the upstream'],
+  [
+    ['Ctrl', 'click'],
+    'compare the selected call with the clicked one (⌘ on a Mac; or its "Compare…" button)',
+  ],
   [['/'], 'filter the list'],
-  [['Ctrl', 'Enter'], 'send the mock (in the editor; ⌘ on a Mac)'],
-  [['Esc'], 'close the editor or this help'],
+  [['Ctrl', 'Enter'], 'send the mock or the resend (in the editor; ⌘ on a Mac)'],
+  [['Esc'], 'close the editor, the compare view or this help'],
   [['?'], 'this help'],
 ];

@@ -113,9 +113,14 @@ const STEP = /\.([^.[\]]+)|\[(\d+)\]/g;
  * ['tool_calls', 0, 'name']. Undefined when `param` is not about the mock.
  */
 export function mockPath(param: string | null): Path | undefined {
-  if (param !== 'mock' && !param?.startsWith('mock.') && !param?.startsWith('mock[')) return undefined;
+  return fieldPath(param, 'mock');
+}
+
+/** The field `param` names inside `root` (`request.messages[2]` in `request`), if it does. */
+export function fieldPath(param: string | null, root: string): Path | undefined {
+  if (param !== root && !param?.startsWith(`${root}.`) && !param?.startsWith(`${root}[`)) return undefined;
   const path: Path = [];
-  for (const [, key, index] of param.slice('mock'.length).matchAll(STEP)) {
+  for (const [, key, index] of param.slice(root.length).matchAll(STEP)) {
     path.push(index === undefined ? (key ?? '') : Number(index));
   }
   return path;
