@@ -38,6 +38,8 @@ CORPUS = ROOT / "tests" / "corpus"
 CHAT = "/v1/chat/completions"
 RESPONSES = "/v1/responses"
 MESSAGES = "/v1/messages"
+# Ollama's native endpoints; Gemini's are per model (``/v1beta/models/<model>:<method>``).
+OLLAMA_CHAT, OLLAMA_GENERATE, OLLAMA_EMBED = "/api/chat", "/api/generate", "/api/embed"
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class Source:
     repo: str
     commit: str
     license: str
-    kind: str  # "vcr" (VCR cassettes, wire bytes) or "fixtures" (vercel's data lines)
+    kind: str  # "vcr" (VCR cassettes), "httprr" (Go httprr traces) or "fixtures" (data lines)
 
 
 SOURCES = {
@@ -75,9 +77,45 @@ SOURCES = {
             "Apache-2.0",
             "vcr",
         ),
+        Source(
+            "simonw-llm-gemini",
+            "simonw/llm-gemini",
+            "2a8c855abf701766555b866efe7c80f9a7e27bcf",
+            "Apache-2.0",
+            "vcr",
+        ),
+        Source(
+            "crewai",
+            "crewAIInc/crewAI",
+            "f4731f5025f861c78e3af0487cc80bf5e7c64782",
+            "MIT",
+            "vcr",
+        ),
+        Source(
+            "openllmetry",
+            "traceloop/openllmetry",
+            "93429cfb9767e6b51db6cb35f6b70f758117669a",
+            "Apache-2.0",
+            "vcr",
+        ),
+        Source(
+            "langchaingo",
+            "tmc/langchaingo",
+            "8fea3de63675b901cf7a2cdc435c204cb7a93643",
+            "MIT",
+            "httprr",
+        ),
     )
 }
-SHORT = {"pydantic-ai": "pai", "vercel-ai": "vercel", "simonw-llm": "llm"}
+SHORT = {
+    "pydantic-ai": "pai",
+    "vercel-ai": "vercel",
+    "simonw-llm": "llm",
+    "simonw-llm-gemini": "llmgemini",
+    "crewai": "crewai",
+    "openllmetry": "openllmetry",
+    "langchaingo": "lcgo",
+}
 
 
 @dataclass(frozen=True)
@@ -117,6 +155,31 @@ def _fx(
     return Pick("vercel-ai", "packages/" + path, indices or None, provider, endpoint, note, name)
 
 
+def _gemini(path: str, *indices: int, note: str | None = None) -> Pick:
+    return Pick(
+        "simonw-llm-gemini", "tests/cassettes/test_gemini/" + path, indices or None, note=note
+    )
+
+
+def _crew(path: str, *indices: int, note: str | None = None, prefix: str = "") -> Pick:
+    return Pick(
+        "crewai", "lib/crewai/tests/cassettes/" + path, indices or None, note=note, prefix=prefix
+    )
+
+
+def _otel(path: str, *indices: int) -> Pick:
+    folder = "packages/opentelemetry-instrumentation-ollama/tests/cassettes/"
+    return Pick("openllmetry", folder + path, indices or None)
+
+
+def _go(path: str, *indices: int, note: str | None = None) -> Pick:
+    return Pick("langchaingo", "llms/" + path, indices or None, note=note)
+
+
+_ENUMS = (
+    "the Go SDK asked for $alt=json;enum-encoding=int: enums (finishReason, safety ratings, "
+    "modalities) are numbers on the wire"
+)
 _ROUTED = "recorded through OpenRouter although the cassette's URI says api.openai.com"
 
 # What the corpus holds. Grouped by provider; each line names a file and, for a cassette of
@@ -496,6 +559,62 @@ PICKS: tuple[Pick, ...] = (
     _vcr("providers/cassettes/test_gateway/test_gateway_provider_with_openai_responses.yaml"),
     _vcr("providers/cassettes/test_gateway/test_gateway_provider_with_anthropic.yaml"),
     _vcr("providers/cassettes/test_gateway/test_gateway_provider_with_groq.yaml"),
+    # --- Gemini API (Google AI) in its own format -----------------------------------------------
+    _vcr("models/cassettes/test_google/test_google_model_stream.yaml"),
+    _vcr("models/cassettes/test_google/test_google_model_iter_stream.yaml", 0, 2),
+    _vcr("models/cassettes/test_google/test_google_model_thinking_part_iter.yaml"),
+    _vcr("models/cassettes/test_google/test_google_streaming_tool_call_thought_signature.yaml", 0),
+    _vcr("models/cassettes/test_google/test_google_model_web_search_tool_stream.yaml", 0),
+    _vcr("models/cassettes/test_google/test_google_model_web_fetch_tool_stream.yaml"),
+    _vcr("models/cassettes/test_google/test_google_model_file_search_tool_stream.yaml", 3),
+    _vcr("models/cassettes/test_google/test_google_stream_usage_is_live_mid_stream.yaml"),
+    _vcr("models/cassettes/test_google/test_google_model.yaml"),
+    _vcr("models/cassettes/test_google/test_google_model_web_fetch_tool.yaml"),
+    _vcr("models/cassettes/test_google/test_google_model_thinking_part.yaml", 0),
+    _vcr("models/cassettes/test_google/test_google_tool_output.yaml", 0),
+    _vcr("models/cassettes/test_google/test_google_model_retry.yaml", 0),
+    _vcr("models/cassettes/test_google/test_google_model_web_search_tool.yaml", 0),
+    _vcr("models/cassettes/test_google/test_google_model_safety_settings.yaml"),
+    _vcr("cassettes/test_model_name_suggestions/test_model_name_suggestion[google].yaml"),
+    _vcr("cassettes/test_embeddings/TestGoogle.test_query_with_dimensions.yaml"),
+    _vcr("cassettes/test_embeddings/TestGoogle.test_embed_error.yaml"),
+    _gemini("test_prompt.yaml"),
+    _gemini("test_tools_with_gemini_3_thought_signatures.yaml"),
+    _gemini("test_embedding_batch.yaml"),
+    _crew("llms/google/test_google_streaming_returns_usage_metrics.yaml", 0),
+    _crew("TestAgentMultimodalGemini.test_video_file[gemini-gemini-2.0-flash].yaml", 0),
+    _crew("TestCrewMultimodalGemini.test_image_file[gemini-gemini-1.5-flash].yaml", 0),
+    _crew(
+        "llms/TestGeminiToolCallStreaming.test_gemini_streaming_multiple_tool_calls_unique_ids.yaml"
+    ),
+    _crew("llms/google/test_gemini_agent_kickoff_structured_output_with_tools.yaml", 0),
+    _go("googleai/testdata/TestGoogleAIErrorHandling.httprr"),
+    _go("googleai/testdata/TestGoogleAIWithStreaming.httprr", note=_ENUMS),
+    _go("googleai/testdata/TestGoogleAIToolCallResponse.httprr", 0, note=_ENUMS),
+    # --- Gemini on Vertex AI ----------------------------------------------------------------------
+    _vcr("models/cassettes/test_google/test_google_vertex_service_tier_flex_stream.yaml"),
+    _vcr("models/cassettes/test_google/test_google_model_vertex_provider.yaml"),
+    _vcr("models/cassettes/test_google/test_google_vertex_logprobs.yaml"),
+    _vcr("cassettes/test_embeddings/test_google_task_prefix_vertex.yaml"),
+    # --- Ollama's native API ----------------------------------------------------------------------
+    _otel("test_chat/test_ollama_chat_legacy.yaml"),
+    _otel("test_chat/test_ollama_chat_tool_calls_legacy.yaml"),
+    _otel("test_chat/test_ollama_streaming_chat_legacy.yaml"),
+    _otel("test_chat/test_ollama_async_streaming_chat_legacy.yaml"),
+    _otel("test_ollama_metrics/test_ollama_operation_duration_includes_model_attribute.yaml"),
+    _otel("test_generation/test_ollama_generation_legacy.yaml"),
+    _otel("test_generation/test_ollama_async_generation_legacy.yaml"),
+    _otel("test_generation/test_ollama_streaming_generation_legacy.yaml"),
+    _otel("test_generation/test_ollama_async_streaming_generation_legacy.yaml"),
+    _go("ollama/internal/ollamaclient/testdata/TestClient_GenerateChat.httprr"),
+    _go("ollama/internal/ollamaclient/testdata/TestClient_GenerateChatStream.httprr"),
+    _go("ollama/internal/ollamaclient/testdata/TestClient_Generate.httprr"),
+    _go("ollama/internal/ollamaclient/testdata/TestClient_GenerateStream.httprr"),
+    _go("ollama/internal/ollamaclient/testdata/TestClient_CreateEmbedding.httprr"),
+    _go("ollama/testdata/TestCreateEmbedding.httprr", 1),
+    _go("ollama/testdata/TestWithFormat.httprr"),
+    _go("ollama/testdata/TestWithThink.httprr"),
+    _crew("utilities/test_converter_with_llama3_1_model.yaml", 1),
 )
 
 
@@ -513,6 +632,9 @@ DERIVED: tuple[Derived, ...] = (
     Derived("pai.openai.openai-responses-stream.0", keep=8),
     Derived("pai.anthropic.anthropic-model-thinking-part-stream", keep=20),
     Derived("vercel.mistral.mistral-text-stream", keep=5, partial=40),
+    Derived("pai.gemini.google-model-thinking-part-iter", keep=10, partial=60),
+    Derived("llmgemini.gemini.prompt", keep=2),
+    Derived("openllmetry.ollama.ollama-streaming-chat-legacy", keep=20, partial=30),
 )
 
 # Upstream hosts recorded in cassettes, and what the corpus calls them.
@@ -525,6 +647,9 @@ HOSTS = {
     "openrouter.ai": "openrouter",
     "generativelanguage.googleapis.com": "gemini",
     "localhost:11434": "ollama",
+    "127.0.0.1:11434": "ollama",
+    "aiplatform.googleapis.com": "vertex",
+    "europe-west4-aiplatform.googleapis.com": "vertex",
     "ollama.com": "ollama",
     "api.cerebras.ai": "cerebras",
     "router.huggingface.co": "huggingface",
@@ -612,6 +737,38 @@ def split_events(body: str) -> list[str]:
     return pieces
 
 
+def split_body(framing: str, body: str) -> list[str]:
+    """A stream's body cut into its events: SSE events (``sse``), NDJSON lines (``ndjson``) or
+    the elements of a streamed JSON array, each with the separator after it and the closing
+    bracket on its own (``json-array``). Joined back, the pieces are ``body`` exactly."""
+    if framing == "ndjson":
+        return body.splitlines(keepends=True)
+    if framing == "json-array":
+        return _split_array(body)
+    return split_events(body)
+
+
+_SEPARATOR = re.compile(r"\s*,?\s*")
+
+
+def _split_array(body: str) -> list[str]:
+    decoder = json.JSONDecoder()
+    pieces: list[str] = []
+    start = 0
+    position = _SEPARATOR.match(body, body.find("[") + 1).end()  # type: ignore[union-attr]
+    while position < len(body) and body[position] != "]":
+        try:
+            _, end = decoder.raw_decode(body, position)
+        except ValueError:
+            break  # cut in the middle of an element: the rest is one piece
+        position = _SEPARATOR.match(body, end).end()  # type: ignore[union-attr]
+        pieces.append(body[start:position])
+        start = position
+    if start < len(body):
+        pieces.append(body[start:])
+    return pieces
+
+
 @dataclass
 class Event:
     name: str | None
@@ -664,13 +821,14 @@ class Interaction:
     stream: bool
     provenance: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    framing: str = "sse"  # how a stream's body is cut into events (see split_body)
 
     def to_json(self) -> dict[str, Any]:
         features = detect_features(self)
         tape, why = expected_tape(self, features)
         response: dict[str, Any] = {"status": self.status, "headers": self.headers}
         if self.stream:
-            response["events"] = split_events(self.body)
+            response["events"] = split_body(self.framing, self.body)
         else:
             response["body"] = self.body
         provenance = dict(self.provenance)
@@ -690,7 +848,7 @@ class Interaction:
 
 
 def _slug(text: str) -> str:
-    text = re.sub(r"\.(yaml|yml|json|txt|sse)$", "", text)
+    text = re.sub(r"\.(yaml|yml|json|txt|sse|httprr)$", "", text)
     text = re.sub(r"\.(chunks|xai)$", "", text)
     text = text.removeprefix("test_")
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:70].strip("-")
@@ -731,7 +889,7 @@ def _vcr_interactions(source: Source, pick: Pick, raw: bytes) -> Iterator[Intera
         item = recorded[index]
         request, response = item["request"], item["response"]
         uri: str = request["uri"]
-        endpoint = _endpoint_of(uri)
+        endpoint = _endpoint_of(uri) or _native_endpoint(uri)
         if endpoint is None:
             raise SystemExit(f"{pick.path} #{index}: {uri} is not a recorded endpoint")
         host = uri.split("//", 1)[1].split("/", 1)[0]
@@ -762,6 +920,23 @@ def _vcr_interactions(source: Source, pick: Pick, raw: bytes) -> Iterator[Intera
                 payload = payload.decode("utf-8")
             body = payload
             notes.append("response body as recorded (the cassette's body string)")
+        if _native_format(endpoint):
+            yield _native_interaction(
+                f"{SHORT[source.key]}.{provider}.{pick.prefix}{stem}"
+                + ("" if len(recorded) == 1 else f".{index}"),
+                source,
+                pick,
+                index,
+                uri,
+                endpoint,
+                provider,
+                int(response["status"]["code"]),
+                kept,
+                body,
+                _request_body(request, notes),
+                notes,
+            )
+            continue
         if not content_type:
             kept["content-type"] = "text/event-stream" if stream else "application/json"
             notes.append("content-type was not recorded; set from the body")
@@ -919,8 +1094,268 @@ def _minimal_request(endpoint: str, model: str, stream: bool) -> dict[str, Any]:
     }
 
 
+# --- Gemini and Ollama in their own formats --------------------------------------------------
+
+_GEMINI_PATH = re.compile(
+    r"/models/[^/:]+:(generateContent|streamGenerateContent|embedContent|batchEmbedContents)$"
+)
+
+
+def _native_endpoint(uri: str) -> str | None:
+    """The path a Gemini or Ollama call went to, with its query but never a ``key``."""
+    rest = uri.split("//", 1)[-1]
+    path, _, query = ("/" + rest.split("/", 1)[1] if "/" in rest else "/").partition("?")
+    if path in (OLLAMA_CHAT, OLLAMA_GENERATE, OLLAMA_EMBED):
+        return path
+    if _GEMINI_PATH.search(path):
+        kept = [part for part in query.split("&") if part and not part.startswith("key=")]
+        return path + ("?" + "&".join(kept) if kept else "")
+    return None
+
+
+def _native_format(endpoint: str) -> str | None:
+    """``"gemini"`` or ``"ollama"`` for their native endpoints, None for the others."""
+    if endpoint in (OLLAMA_CHAT, OLLAMA_GENERATE, OLLAMA_EMBED):
+        return "ollama"
+    if _GEMINI_PATH.search(endpoint.split("?", 1)[0]):
+        return "gemini"
+    return None
+
+
+def _native_interaction(
+    interaction_id: str,
+    source: Source,
+    pick: Pick,
+    index: int,
+    uri: str,
+    endpoint: str,
+    provider: str,
+    status: int,
+    headers: dict[str, str],
+    body: str,
+    request: dict[str, Any],
+    notes: list[str],
+) -> Interaction:
+    """A Gemini or Ollama answer: an Ollama stream is NDJSON; a Gemini stream is SSE
+    (``alt=sse``) or, without it, a streamed JSON array."""
+    content_type = headers.get("content-type", "")
+    if _native_format(endpoint) == "ollama":
+        stream, framing = "application/x-ndjson" in content_type, "ndjson"
+        if stream:
+            notes.append("NDJSON lines as recorded")
+        # Ollama streams unless told not to: an absent flag means true.
+        if request.get("stream", True) != stream:
+            notes.append(f"request's stream flag set to {stream} to match the recorded response")
+            request = {**request, "stream": stream}
+    else:
+        sse = "text/event-stream" in content_type
+        array = not sse and ":streamGenerateContent" in endpoint and 200 <= status < 300
+        stream, framing = sse or array, "json-array" if array else "sse"
+        if sse:
+            notes.append("SSE framing as recorded")
+        if array:
+            notes.append(
+                "a streamed JSON array as recorded (no alt=sse); its events are the array's "
+                "elements, each with the separator after it, and the closing bracket"
+            )
+    if not content_type:
+        headers = {**headers, "content-type": "application/json"}
+        notes.append("content-type was not recorded; set from the body")
+    return Interaction(
+        id=interaction_id,
+        provider=provider,
+        endpoint=endpoint,
+        request=request,
+        status=status,
+        headers=headers,
+        body=body,
+        stream=stream,
+        provenance={
+            "repo": source.repo,
+            "commit": source.commit,
+            "path": pick.path,
+            "license": source.license,
+            "interaction": index,
+            "uri": uri.split("?", 1)[0],
+        },
+        notes=notes,
+        framing=framing,
+    )
+
+
+def _native_objects(interaction: Interaction) -> list[Any]:
+    """The JSON values of an answer: the body, or each event, line or array element."""
+    if not interaction.stream:
+        return [_decoded(interaction.body)]
+    if interaction.framing == "sse":
+        pieces = [parse_event(text).data for text in split_events(interaction.body)]
+        return [_decoded(piece) for piece in pieces if piece is not None]
+    pieces = split_body(interaction.framing, interaction.body)
+    return [
+        _decoded(piece.strip().strip("[],").strip()) for piece in pieces if piece.strip("[], \r\n")
+    ]
+
+
+_BLOCKED = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY"}
+
+
+def _native_features(interaction: Interaction) -> list[str]:
+    found: set[str] = {"stream" if interaction.stream else "json"}
+    if interaction.status >= 400:
+        found.add("http_error")
+    if interaction.framing == "json-array" and interaction.stream:
+        found.add("json_array")
+    objects = [value for value in _native_objects(interaction) if isinstance(value, dict)]
+    calls: Counter[int] = Counter()
+    for value in objects:
+        if value.get("error"):
+            found.add("error_event" if interaction.stream else "http_error")
+        if value.get("embedding") or value.get("embeddings"):
+            found.add("embedding")
+        if _native_format(interaction.endpoint) == "ollama":
+            message = value.get("message") or {}
+            calls[0] += len(message.get("tool_calls") or ())
+            if message.get("thinking") or value.get("thinking"):
+                found.add("reasoning")
+            if value.get("eval_count") is not None or value.get("prompt_eval_count") is not None:
+                found.add("usage")
+            continue
+        if value.get("usageMetadata"):
+            found.add("usage")
+        if (value.get("promptFeedback") or {}).get("blockReason"):
+            found.add("refusal")
+        for number, candidate in enumerate(value.get("candidates") or ()):
+            if candidate.get("finishReason") in _BLOCKED:
+                found.add("refusal")
+            grounding = candidate.get("groundingMetadata") or {}
+            if grounding or candidate.get("citationMetadata"):
+                found.add("annotations")
+            if (
+                grounding.get("webSearchQueries")
+                or grounding.get("retrievalQueries")
+                or candidate.get("urlContextMetadata")
+            ):
+                found.add("server_tools")
+            for part in (candidate.get("content") or {}).get("parts") or ():
+                if "functionCall" in part:
+                    calls[candidate.get("index", number)] += 1
+                if part.get("thought"):
+                    found.add("reasoning")
+                if part.get("thoughtSignature"):
+                    found.add("thought_signature")
+                if any(key in part for key in _SERVER_PARTS):
+                    found.add("server_tools")
+    if any(calls.values()):
+        found.add("tool_calls")
+    if any(count > 1 for count in calls.values()):
+        found.add("parallel_tool_calls")
+    return sorted(found)
+
+
+_SERVER_PARTS = ("executableCode", "codeExecutionResult", "toolCall", "toolResponse")
+
+
+def _native_complete(interaction: Interaction) -> bool:
+    """An Ollama stream ends with ``done: true``; a Gemini stream's last event (and a JSON
+    array, closed) carries a ``finishReason``."""
+    objects = _native_objects(interaction)
+    last = objects[-1] if objects else None
+    if not isinstance(last, dict):
+        return False
+    if _native_format(interaction.endpoint) == "ollama":
+        return last.get("done") is True
+    if interaction.framing == "json-array" and not interaction.body.rstrip().endswith("]"):
+        return False
+    return any(candidate.get("finishReason") for candidate in last.get("candidates") or ())
+
+
+# --- httprr traces (Go's net/http recordings) -----------------------------------------------
+
+
+def _httprr_interactions(source: Source, pick: Pick, raw: bytes) -> Iterator[Interaction]:
+    """The calls of an httprr trace: ``httprr trace v1``, then per call a line with the sizes
+    of the request and the response, and both as raw HTTP/1.1 messages."""
+    magic = b"httprr trace v1\n"
+    if not raw.startswith(magic):
+        raise SystemExit(f"{pick.path}: not an httprr trace")
+    calls: list[tuple[bytes, bytes]] = []
+    position = len(magic)
+    while position < len(raw):
+        line_end = raw.index(b"\n", position)
+        request_size, response_size = map(int, raw[position:line_end].split())
+        position = line_end + 1
+        request = raw[position : position + request_size]
+        response = raw[position + request_size : position + request_size + response_size]
+        calls.append((request, response))
+        position += request_size + response_size
+    indices = pick.indices if pick.indices is not None else tuple(range(len(calls)))
+    stem = _slug(pick.path.rsplit("/", 1)[-1])
+    for index in indices:
+        request_line, _, request_body = _http_message(calls[index][0])
+        status_line, headers, body = _http_message(calls[index][1])
+        uri = request_line.split(" ")[1]
+        endpoint = _native_endpoint(uri)
+        if endpoint is None:
+            raise SystemExit(f"{pick.path} #{index}: {uri} is not a recorded endpoint")
+        host = uri.split("//", 1)[1].split("/", 1)[0]
+        provider = pick.provider or HOSTS.get(host)
+        if provider is None:
+            raise SystemExit(f"{pick.path} #{index}: unknown host {host}; add it to HOSTS")
+        notes = [pick.note] if pick.note else []
+        if headers.get("transfer-encoding") == "chunked":
+            body = _unchunked(body)
+            notes.append("response body as recorded (the trace's bytes, chunked coding removed)")
+        else:
+            notes.append("response body as recorded (the trace's bytes)")
+        if "gzip" in headers.get("content-encoding", ""):
+            body = gzip.decompress(body)
+            notes.append("response body gunzipped (the trace kept the gzip bytes)")
+        value = json.loads(request_body)
+        if not isinstance(value, dict):
+            raise SystemExit(f"{pick.path} #{index}: the recorded request body is not an object")
+        yield _native_interaction(
+            f"{SHORT[source.key]}.{provider}.{pick.prefix}{stem}"
+            + ("" if len(calls) == 1 else f".{index}"),
+            source,
+            pick,
+            index,
+            uri,
+            endpoint,
+            provider,
+            int(status_line.split(" ")[1]),
+            safe_headers(headers),
+            body.decode("utf-8"),
+            value,
+            notes,
+        )
+
+
+def _http_message(message: bytes) -> tuple[str, dict[str, str], bytes]:
+    """The start line, the headers (names in lower case) and the body of an HTTP message."""
+    head, _, body = message.partition(b"\r\n\r\n")
+    lines = head.decode("utf-8").split("\r\n")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return lines[0], headers, body
+
+
+def _unchunked(body: bytes) -> bytes:
+    out = bytearray()
+    position = 0
+    while True:
+        line_end = body.index(b"\r\n", position)
+        size = int(body[position:line_end].split(b";")[0], 16)
+        position = line_end + 2
+        if size == 0:
+            return bytes(out)
+        out += body[position : position + size]
+        position += size + 2
+
+
 def _derive(real: Interaction, spec: Derived) -> Interaction:
-    events = split_events(real.body)
+    events = split_body(real.framing, real.body)
     if not real.stream or spec.keep >= len(events):
         raise SystemExit(f"cannot cut {real.id} after {spec.keep} events")
     body = "".join(events[: spec.keep]) + events[spec.keep][: spec.partial]
@@ -939,6 +1374,7 @@ def _derive(real: Interaction, spec: Derived) -> Interaction:
         stream=True,
         provenance=provenance,
         notes=[*real.notes, f"derived: cut {cut}, as a dropped connection would leave it"],
+        framing=real.framing,
     )
 
 
@@ -949,6 +1385,8 @@ _SERVER_ITEMS = ("_call", "mcp_list_tools", "mcp_approval_request")
 
 def detect_features(interaction: Interaction) -> list[str]:
     """Which of the corpus's feature names (see tests/corpus/README.md) the response shows."""
+    if _native_format(interaction.endpoint):
+        return _native_features(interaction)
     found: set[str] = set()
     if interaction.status >= 400:
         found.add("http_error")
@@ -1117,6 +1555,10 @@ def expected_tape(interaction: Interaction, features: Sequence[str]) -> tuple[bo
         return False, "the stream carries an error event"
     if not interaction.stream:
         return True, "a complete JSON answer"
+    if _native_format(interaction.endpoint):
+        if not _native_complete(interaction):
+            return False, "the stream ends before the answer is complete"
+        return True, "a complete stream"
     events = [parse_event(text) for text in split_events(interaction.body)]
     if interaction.endpoint == CHAT:
         complete = any(event.data == "[DONE]" for event in events)
@@ -1163,6 +1605,8 @@ def build(mirrors: Path) -> dict[str, tuple[str, dict[str, Any]]]:
         raw = git_show(repositories[pick.source], source.commit, pick.path)
         if source.kind == "vcr":
             found = list(_vcr_interactions(source, pick, raw))
+        elif source.kind == "httprr":
+            found = list(_httprr_interactions(source, pick, raw))
         else:
             found = list(_fixture_interactions(source, pick, raw))
         for interaction in found:
@@ -1217,30 +1661,82 @@ def write(
     return differences
 
 
+# The columns of the counts table of Gemini and Ollama interactions.
+_NATIVE_COLUMNS = (
+    "Gemini JSON",
+    "Gemini SSE",
+    "Gemini JSON array",
+    "Gemini embeddings",
+    "`/api/chat` JSON",
+    "`/api/chat` NDJSON",
+    "`/api/generate` JSON",
+    "`/api/generate` NDJSON",
+    "`/api/embed`",
+)
+
+
+def _native_column(document: dict[str, Any]) -> str:
+    endpoint, stream = document["endpoint"], document["stream"]
+    if _native_format(endpoint) == "ollama":
+        if endpoint == OLLAMA_EMBED:
+            return "`/api/embed`"
+        return f"`{endpoint}` " + ("NDJSON" if stream else "JSON")
+    if "mbedContent" in endpoint:
+        return "Gemini embeddings"
+    if not stream:
+        return "Gemini JSON"
+    sse = "text/event-stream" in document["response"]["headers"].get("content-type", "")
+    return "Gemini SSE" if sse else "Gemini JSON array"
+
+
 def summary(files: dict[str, tuple[str, dict[str, Any]]]) -> str:
     """The counts tables of tests/corpus/README.md."""
-    documents = [document for _, document in files.values()]
-    real = [d for d in documents if "derived" not in d["provenance"]]
+    everything = [document for _, document in files.values()]
+    documents = [d for d in everything if not _native_format(d["endpoint"])]
+    native = [d for d in everything if _native_format(d["endpoint"])]
+    real = [d for d in everything if "derived" not in d["provenance"]]
     lines = [
         f"{len(real)} recorded interactions from {len({d['provenance']['repo'] for d in real})} "
         f"projects and {len({d['provider'] for d in real})} providers, plus "
-        f"{len(documents) - len(real)} derived (truncated) streams.",
+        f"{len(everything) - len(real)} derived (truncated) streams.",
         "",
         "| provider | chat JSON | chat stream | responses JSON | responses stream "
         "| messages JSON | messages stream | total |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    replayed = [d for d in real if not _native_format(d["endpoint"])]
     cells: Counter[tuple[str, str, bool]] = Counter(
-        (d["provider"], d["endpoint"], d["stream"]) for d in real
+        (d["provider"], d["endpoint"], d["stream"]) for d in replayed
     )
     columns = [(e, s) for e in (CHAT, RESPONSES, MESSAGES) for s in (False, True)]
-    for provider in sorted({d["provider"] for d in real}):
+    for provider in sorted({d["provider"] for d in replayed}):
         counts = [cells[(provider, e, s)] for e, s in columns]
         lines.append(
             f"| {provider} | " + " | ".join(str(c or "") for c in counts) + f" | {sum(counts)} |"
         )
     totals = [sum(cells[(p, e, s)] for p in {d["provider"] for d in real}) for e, s in columns]
     lines.append("| **all** | " + " | ".join(map(str, totals)) + f" | **{sum(totals)}** |")
+    recorded_native = [d for d in real if _native_format(d["endpoint"])]
+    kinds: Counter[tuple[str, str]] = Counter(
+        (d["provider"], _native_column(d)) for d in recorded_native
+    )
+    lines += [
+        "",
+        "| provider | " + " | ".join(_NATIVE_COLUMNS) + " | total |",
+        "|---" * (len(_NATIVE_COLUMNS) + 2) + "|",
+    ]
+    for provider in sorted({d["provider"] for d in recorded_native}):
+        counts = [kinds[(provider, column)] for column in _NATIVE_COLUMNS]
+        lines.append(
+            f"| {provider} | " + " | ".join(str(c or "") for c in counts) + f" | {sum(counts)} |"
+        )
+    native_totals = [
+        sum(kinds[(p, column)] for p in {d["provider"] for d in recorded_native})
+        for column in _NATIVE_COLUMNS
+    ]
+    lines.append(
+        "| **all** | " + " | ".join(map(str, native_totals)) + f" | **{sum(native_totals)}** |"
+    )
     features: Counter[str] = Counter(f for d in real for f in d["features"])
     lines += ["", "| feature | interactions |", "|---|---|"]
     lines += [f"| `{name}` | {count} |" for name, count in sorted(features.items())]
@@ -1255,6 +1751,11 @@ def summary(files: dict[str, tuple[str, dict[str, Any]]]) -> str:
         f"| 3. replay-only, upstream unreachable | every interaction (no tape: a 404 miss) "
         f"| {len(documents)} | {len(documents)} |",
         f"| 4. cross-format replay | interactions with a tape | | {taped} |",
+        "",
+        f"The checks run on the OpenAI and Anthropic formats. The {len(native)} Gemini and "
+        f"Ollama interactions ({sum(1 for d in native if d['expect']['tape'])} with a tape, "
+        f"{sum(1 for d in native if 'derived' in d['provenance'])} derived) are replayed the "
+        "same way once playingpack records those formats.",
     ]
     return "\n".join(lines)
 

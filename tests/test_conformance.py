@@ -55,7 +55,16 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning"),
 ]
 
-INTERACTIONS = load_corpus()
+EVERYTHING = load_corpus()
+# The corpus also holds Gemini and Ollama traffic in their own formats (see its README); the
+# replaying checks are for the formats playingpack records: chat completions, Responses and
+# Messages.
+INTERACTIONS = {
+    name: recorded
+    for name, recorded in EVERYTHING.items()
+    if recorded.endpoint in (CHAT, RESPONSES, MESSAGES)
+}
+NATIVE = {name: recorded for name, recorded in EVERYTHING.items() if name not in INTERACTIONS}
 IDS = list(INTERACTIONS)
 TAPED = [name for name, recorded in INTERACTIONS.items() if recorded.tape]
 
@@ -715,7 +724,7 @@ def test_the_corpus_is_big_and_varied_enough() -> None:
 
 
 def test_every_interaction_says_where_it_comes_from() -> None:
-    for recorded in INTERACTIONS.values():
+    for recorded in EVERYTHING.values():
         provenance = recorded.provenance
         for key in ("repo", "commit", "path", "license", "interaction"):
             assert key in provenance, f"{recorded.id}: provenance has no {key}"
@@ -739,19 +748,64 @@ def test_the_corpus_holds_no_secrets() -> None:
     for path in sorted(CORPUS.glob("*/*.json")):
         text = path.read_text("utf-8")
         assert not SECRETS.findall(text), f"{path.name}: {SECRETS.findall(text)[:3]}"
-    for recorded in INTERACTIONS.values():
+        assert not re.search(r"[?&]key=", text), f"{path.name} keeps a key= query parameter"
+    for recorded in EVERYTHING.values():
         unsafe = [name for name in recorded.headers if UNSAFE_HEADERS.fullmatch(name)]
         assert not unsafe, f"{recorded.id} keeps {unsafe}"
 
 
 def test_the_readme_counts_match_the_corpus() -> None:
     readme = (CORPUS / "README.md").read_text("utf-8")
-    real = [r for r in INTERACTIONS.values() if not r.derived]
+    real = [r for r in EVERYTHING.values() if not r.derived]
     assert f"{len(real)} recorded interactions" in readme
-    total = re.search(r"^\| \*\*all\*\* \|.*\| \*\*(\d+)\*\* \|$", readme, re.MULTILINE)
-    assert total is not None and int(total.group(1)) == len(real), (
+    # One table for the formats replayed here, one for Gemini's and Ollama's.
+    totals = re.findall(r"^\| \*\*all\*\* \|.*\| \*\*(\d+)\*\* \|$", readme, re.MULTILINE)
+    assert len(totals) == 2 and sum(map(int, totals)) == len(real), (
         "the counts in tests/corpus/README.md are stale: rerun scripts/build_corpus.py"
     )
+
+
+def _native_values(recorded: Recorded) -> list[Any]:
+    """The JSON values of a Gemini or Ollama answer: each event, line or array element."""
+    if not recorded.stream:
+        return [json.loads(recorded.body)]
+    if recorded.endpoint.startswith("/api/"):
+        return [json.loads(line) for line in recorded.events]
+    if "text/event-stream" in recorded.content_type:
+        values = []
+        for event in recorded.events:
+            assert event.startswith("data: ") and event.endswith(("\n\n", "\r\n\r\n")), event
+            values.append(json.loads(event.removeprefix("data: ")))
+        return values
+    whole = json.loads(recorded.body)
+    assert recorded.events[-1].strip() == "]" and isinstance(whole, list), recorded.id
+    return list(whole)
+
+
+def test_the_gemini_and_ollama_interactions_keep_their_wire_formats() -> None:
+    assert len([r for r in NATIVE.values() if not r.derived]) >= 40
+    seen: Counter[str] = Counter()
+    for recorded in NATIVE.values():
+        if recorded.derived or recorded.status >= 400:
+            continue
+        values = _native_values(recorded)
+        last = values[-1]
+        if recorded.endpoint.startswith("/api/"):
+            seen["ollama stream" if recorded.stream else "ollama json"] += 1
+            # A stream ends with its counts on a line of its own, done: true.
+            assert last.get("done") is not False, recorded.id
+            assert all(line.endswith("\n") for line in recorded.events), recorded.id
+            assert recorded.tape == (not recorded.stream or last["done"] is True), recorded.id
+        else:
+            sse = "text/event-stream" in recorded.content_type
+            seen["gemini " + ("sse" if sse else "array" if recorded.stream else "json")] += 1
+            finished = any(c.get("finishReason") for c in last.get("candidates") or ())
+            assert recorded.tape == (not recorded.stream or finished), recorded.id
+    # SSE and streamed JSON arrays, JSON answers, NDJSON streams and JSON answers.
+    assert len(seen) == 5 and all(seen.values()), seen
+    for recorded in NATIVE.values():
+        if recorded.derived:
+            assert recorded.stream and not recorded.tape, recorded.id
 
 
 # --- 1. pass-through is exact -----------------------------------------------------------------
