@@ -1188,8 +1188,8 @@ def _native_objects(interaction: Interaction) -> list[Any]:
     if not interaction.stream:
         return [_decoded(interaction.body)]
     if interaction.framing == "sse":
-        pieces = [parse_event(text).data for text in split_events(interaction.body)]
-        return [_decoded(piece) for piece in pieces if piece is not None]
+        data = [parse_event(text).data for text in split_events(interaction.body)]
+        return [_decoded(piece) for piece in data if piece is not None]
     pieces = split_body(interaction.framing, interaction.body)
     return [
         _decoded(piece.strip().strip("[],").strip()) for piece in pieces if piece.strip("[], \r\n")
