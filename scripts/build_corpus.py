@@ -739,8 +739,9 @@ def split_events(body: str) -> list[str]:
 
 def split_body(framing: str, body: str) -> list[str]:
     """A stream's body cut into its events: SSE events (``sse``), NDJSON lines (``ndjson``) or
-    the elements of a streamed JSON array, each with the separator after it and the closing
-    bracket on its own (``json-array``). Joined back, the pieces are ``body`` exactly."""
+    the elements of a streamed JSON array, each with the separator before it and the closing
+    bracket, with what precedes it, on its own (``json-array``: each element is an event as
+    soon as its last byte arrives). Joined back, the pieces are ``body`` exactly."""
     if framing == "ndjson":
         return body.splitlines(keepends=True)
     if framing == "json-array":
@@ -761,9 +762,9 @@ def _split_array(body: str) -> list[str]:
             _, end = decoder.raw_decode(body, position)
         except ValueError:
             break  # cut in the middle of an element: the rest is one piece
+        pieces.append(body[start:end])
+        start = end
         position = _SEPARATOR.match(body, end).end()  # type: ignore[union-attr]
-        pieces.append(body[start:position])
-        start = position
     if start < len(body):
         pieces.append(body[start:])
     return pieces
@@ -1156,7 +1157,7 @@ def _native_interaction(
         if array:
             notes.append(
                 "a streamed JSON array as recorded (no alt=sse); its events are the array's "
-                "elements, each with the separator after it, and the closing bracket"
+                "elements, each with the separator before it, and the closing bracket"
             )
     if not content_type:
         headers = {**headers, "content-type": "application/json"}
