@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from playingpack.flows import Flow
-    from playingpack.providers import Provider
+    from playingpack.providers import Framing, Provider
     from playingpack.recording import Capture
     from playingpack.store import TapeStore
 
@@ -43,6 +43,7 @@ class Call:
         "delivered",
         "draining",
         "flow",
+        "framing",
         "index",
         "provider",
         "request",
@@ -67,6 +68,8 @@ class Call:
         self.flow = flow
         self.provider = provider
         self.store = store
+        # How its answer streams on the wire, should it stream.
+        self.framing: Framing = provider.framing(flow.path, request.query)
         self.index = 1  # which recording of this request (sequence replay)
         self.response: web.StreamResponse | None = None
         self.capture: Capture | None = None  # the upstream's streamed answer, as it passes
@@ -85,7 +88,7 @@ class Call:
         """Take ``body`` (``size`` bytes) as the request, again after an edit."""
         self.body = body
         self.size = size
-        self.stream = self.provider.wants_stream(body)
+        self.stream = self.provider.wants_stream_at(body, self.flow.path)
         self.flow.set_request(body, streamed=self.stream, size=size)
 
     def client_left(self) -> None:

@@ -22,6 +22,7 @@ from playingpack.config import ReplayTiming
 from playingpack.errors import error_response, json_error
 from playingpack.flow_log import FlowLog
 from playingpack.flows import Flow
+from playingpack.framing import stream_headers
 from playingpack.interceptor import Resolution
 from playingpack.providers import Holdable, Provider
 from playingpack.recording import Recorder
@@ -29,12 +30,6 @@ from playingpack.replay import Replay
 from playingpack.settings import Settings
 from playingpack.tapes import Chunk, Tape, play
 
-SSE_HEADERS = {
-    "Content-Type": "text/event-stream; charset=utf-8",
-    "Cache-Control": "no-cache",
-    "X-Accel-Buffering": "no",
-}
-_KEEPALIVE = b": playingpack: held, waiting for a decision\n\n"
 _PIECE = 256 * 1024  # how much of a big answer is written at a time
 
 
@@ -56,14 +51,19 @@ class Delivery:
         return call.response
 
     async def keepalive(self, call: Call) -> None:
-        """Send an SSE comment, which SDKs skip, so their read timeouts do not fire."""
-        response = await self.open_stream(call, 200, SSE_HEADERS)
-        await response.write(_KEEPALIVE)
+        """Send what the client's format skips (an SSE comment), so its read timeouts do not
+        fire; nothing for a format that has no such thing."""
+        data = call.provider.keepalive(call.framing)
+        if data is not None:
+            response = await self.open_stream(call, 200, stream_headers(call.framing))
+            await response.write(data)
 
     def keepalive_of(self, call: Call) -> Callable[[], Awaitable[None]] | None:
         """What keeps the client of ``call`` waiting while it is held: heartbeats for a
-        streaming client, nothing for one waiting for JSON."""
-        return functools.partial(self.keepalive, call) if call.stream else None
+        streaming client whose format has them, nothing for one waiting for JSON."""
+        if not call.stream or call.provider.keepalive(call.framing) is None:
+            return None
+        return functools.partial(self.keepalive, call)
 
     def tell(self, call: Call, events: Sequence[str]) -> None:
         """Tell listeners the answer text ``events`` carry (worked out only for listeners)."""
@@ -79,7 +79,7 @@ class Delivery:
         timed = self.settings.replay_timing is ReplayTiming.ORIGINAL
         headers = {"X-Playingpack-Source": "tape", "X-Playingpack-Tape": tape.key}
         if call.stream:
-            headers = {**SSE_HEADERS, **headers}
+            headers = {**stream_headers(call.framing), **headers}
             chunks = served.stream_chunks(call.body)
             if timed or call.response is not None:
                 return await self._play(call, tape.status, headers, chunks, timed)
@@ -148,7 +148,7 @@ class Delivery:
             else:
                 events = provider.to_events(answer, call.body)
             chunks = tuple(Chunk(event, 0) for event in events)
-            opened = {**SSE_HEADERS, **headers}
+            opened = {**stream_headers(call.framing), **headers}
             flow.inject(
                 200,
                 answer,

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import re
 
+from playingpack.providers import Framing
+from playingpack.sse import EventSplitter
+
 # What changes the state of a JSON scan: brackets, braces, quotes and escapes.
 _STRUCTURE = re.compile(rb'[\[\]{}"\\]')
 
@@ -108,3 +111,39 @@ class JsonArraySplitter:
     def pending(self) -> bytes:
         """Bytes received after the last complete element."""
         return b"".join(self._parts)
+
+
+Splitter = EventSplitter | NdjsonSplitter | JsonArraySplitter
+# The Content-Type of a stream in each framing, as the providers send it.
+_CONTENT_TYPES: dict[Framing, str] = {
+    "sse": "text/event-stream; charset=utf-8",
+    "ndjson": "application/x-ndjson",
+    "json-array": "application/json; charset=UTF-8",
+}
+
+
+def splitter_for(framing: Framing) -> Splitter:
+    """A splitter of a stream in ``framing`` into its event texts."""
+    if framing == "ndjson":
+        return NdjsonSplitter()
+    if framing == "json-array":
+        return JsonArraySplitter()
+    return EventSplitter()
+
+
+def stream_headers(framing: Framing) -> dict[str, str]:
+    """The headers of a stream the proxy writes itself (a replay, a mock, a held answer)."""
+    return {
+        "Content-Type": _CONTENT_TYPES[framing],
+        "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no",
+    }
+
+
+def is_stream(framing: Framing, content_type: str, asked: bool) -> bool:
+    """Whether an upstream's 2xx answer of ``content_type`` (its media type alone) is a stream
+    in ``framing``; ``asked`` says whether the client asked for one (a JSON array is told from
+    a JSON answer only by that)."""
+    if framing == "json-array":
+        return asked and content_type == "application/json"
+    return content_type == _CONTENT_TYPES[framing].partition(";")[0]

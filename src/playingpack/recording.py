@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable
 
 from playingpack.call import MAX_ANSWER, OFF_LOOP, Call, run
 from playingpack.config import RecordMode
+from playingpack.framing import Splitter, splitter_for
 from playingpack.ledger import Miss, TapeLedger
-from playingpack.providers import Provider, Summary
+from playingpack.providers import Framing, Provider, Summary
 from playingpack.settings import Settings
-from playingpack.sse import EventSplitter
 from playingpack.store import TapeStores
 from playingpack.tapes import Chunk, Tape
 from playingpack.upstream import reason
@@ -175,6 +175,7 @@ class Capture:
         "complete",
         "ended",
         "failure",
+        "framing",
         "last",
         "loop",
         "oversized",
@@ -194,14 +195,17 @@ class Capture:
         big: bool,
         save: SaveStream | None,
         tell: Callable[[list[str]], None],
+        framing: Framing = "sse",
     ) -> None:
         """``sent_at`` is when the request went (loop time); ``big`` whether reading the
-        answer's events is done off the loop from the start; ``save`` None records nothing."""
+        answer's events is done off the loop from the start; ``save`` None records nothing;
+        ``framing`` how the stream's events are cut."""
         self.provider = provider
         self.save = save
         self.tell = tell
         self.loop = asyncio.get_running_loop()
-        self.splitter = EventSplitter()
+        self.framing: Framing = framing
+        self.splitter: Splitter = splitter_for(framing)
         self.chunks: list[Chunk] = []
         self.last = sent_at
         self.complete = False
@@ -232,7 +236,7 @@ class Capture:
             self.oversized = True
             self.save = None
             self.spill = self.splitter.pending
-            self.splitter = EventSplitter()
+            self.splitter = splitter_for(self.framing)
             return []
         if self.splitter.size > OFF_LOOP:
             # An event that big is joined and decoded off the loop when it ends.

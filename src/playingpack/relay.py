@@ -19,6 +19,7 @@ from aiohttp import web
 from playingpack.call import MAX_ANSWER, OFF_LOOP, Call, run
 from playingpack.delivery import Delivery, close, write
 from playingpack.flows import Flow
+from playingpack.framing import is_stream
 from playingpack.holding import HoldPolicy
 from playingpack.providers import EventKind, Holdable, Summary
 from playingpack.recording import Capture, Recorder, SaveStream
@@ -48,9 +49,9 @@ class Relay:
         sent_at: float,
         record: bool,
     ) -> web.StreamResponse:
-        """Relay a 2xx answer the client can read (SSE or JSON); ``sent_at`` is when the
+        """Relay a 2xx answer the client can read (a stream or JSON); ``sent_at`` is when the
         request went (loop time), ``record`` whether a whole answer is saved as its tape."""
-        if upstream.content_type == "text/event-stream":
+        if is_stream(call.framing, upstream.content_type, call.stream):
             return await self._stream(call, upstream, headers, sent_at, record)
         return await self._json(call, upstream, headers, sent_at, record)
 
@@ -232,6 +233,7 @@ class Relay:
             call.big,
             self._saver(call, status) if record else None,
             lambda events: self.delivery.tell(call, events),
+            call.framing,
         )
         flow.take_answer(capture.chunks, streamed=True)
         watched = None if call.resent else self.holds.watches(call.provider)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from playingpack.providers.base import (
     EventKind,
+    Framing,
     Holdable,
     Provider,
     Summary,
@@ -16,6 +17,7 @@ from playingpack.providers.base import (
 
 __all__ = [
     "EventKind",
+    "Framing",
     "Holdable",
     "Provider",
     "Summary",

@@ -15,9 +15,9 @@ import enum
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -96,6 +96,13 @@ class Summary:
     tool_calls: tuple[ToolCall, ...]
 
 
+# How a streamed answer is framed on the wire: server-sent events, one JSON object per line
+# (Ollama), or the elements of a JSON array sent as they come (Gemini without ``alt=sse``).
+Framing = Literal["sse", "ndjson", "json-array"]
+# An SSE comment: every SSE client skips it, so it keeps a held stream's client waiting.
+SSE_KEEPALIVE = b": playingpack: held, waiting for a decision\n\n"
+
+
 class EventKind(enum.Enum):
     """What one streamed event carries, as far as holding an answer is concerned."""
 
@@ -131,6 +138,21 @@ class Provider(abc.ABC):
     def wants_stream(self, body: Any) -> bool:
         """Whether the client asked for a streamed answer."""
         return isinstance(body, dict) and body.get("stream") is True
+
+    def wants_stream_at(self, body: Any, path: str) -> bool:
+        """Whether the client asked for a streamed answer, where the path may say so (a
+        ``:streamGenerateContent`` method); the body alone unless overridden."""
+        return self.wants_stream(body)
+
+    def framing(self, path: str, query: Mapping[str, str]) -> Framing:
+        """How a streamed answer to a request for ``path`` with ``query`` is framed: SSE
+        unless overridden."""
+        return "sse"
+
+    def keepalive(self, framing: Framing) -> bytes | None:
+        """What a held client of a ``framing`` stream may be sent to keep it waiting, or None
+        when its format has nothing its clients skip: an SSE comment unless overridden."""
+        return SSE_KEEPALIVE if framing == "sse" else None
 
     @abc.abstractmethod
     def turns(self, body: Any) -> Conversation:
