@@ -6,6 +6,7 @@ streamed arrays with)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from playingpack.providers.gemini import GeminiEmbeddings, GeminiGenerateContent
 from tests.fakes.gemini_upstream import SIGNATURE
 
 CORPUS = Path(__file__).parent / "corpus"
+# The event pattern of Google's JS SDKs (`responseLineRE`).
+JS_SDK_EVENT = re.compile(r"data: (.*)(?:\n\n|\r\r|\r\n\r\n)")
 
 gemini = GeminiGenerateContent()
 embeddings = GeminiEmbeddings()
@@ -85,6 +88,16 @@ def ijson_elements(body: bytes) -> list[Any]:
         coroutine.send(body[start : start + 7])
     coroutine.close()
     return [json.loads(json.dumps(item, default=float)) for item in found]
+
+
+def js_sdk_events(body: bytes) -> list[Any]:
+    """The events the JS SDKs (@google/genai, @google/generative-ai) take from an SSE body:
+    what their one pattern matches at the start of the text read, again and again."""
+    text, found = body.decode(), []
+    while match := JS_SDK_EVENT.match(text):
+        found.append(json.loads(match[1]))
+        text = text[match.end() :]
+    return found
 
 
 def texts(stream: Iterator[GenerateContentResponse] | list[GenerateContentResponse]) -> str:
@@ -405,6 +418,11 @@ def test_keepalives_are_what_the_clients_tolerate() -> None:
     # An SSE comment, the keepalive of the other formats, breaks the SDK's stream.
     with pytest.raises(errors.UnknownApiResponseError):
         sdk_chunks(b": held\n\n" + "".join(events).encode())
+    # The JS SDKs match `data: ...` and a blank line at the start of what they have read, so
+    # a keepalive must be such an event: anything else (a bare blank line too) jams the rest.
+    sent = [keepalive.decode(), keepalive.decode(), *events]
+    assert js_sdk_events(held) == [json.loads(text.removeprefix("data: ")) for text in sent]
+    assert js_sdk_events(b"\r\n" + "".join(events).encode()) == []
     array = gemini.to_events(answer, None, framing="json-array")
     pause = gemini.keepalive("json-array")
     assert pause is not None
