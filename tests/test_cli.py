@@ -145,14 +145,16 @@ def test_banner_names_where_to_point_the_agent_and_the_modes() -> None:
         "base_url",
         "dashboard",
         "upstream",
+        "ollama",
         "tapes",
         "logs",
         "record",
     ]
     assert re.fullmatch(rf"\s+base_url\s+{URL}/v1", lines[1])
     assert re.fullmatch(rf"\s+dashboard\s+{DASHBOARD}", lines[2])
-    assert re.fullmatch(r"\s+tapes\s+recorded", lines[4])  # relative to the working directory
-    assert re.fullmatch(r"\s+record\s+auto\s+pause off\s+replay timing original", lines[6])
+    assert re.fullmatch(r"\s+ollama\s+http://localhost:11434", lines[4])
+    assert re.fullmatch(r"\s+tapes\s+recorded", lines[5])  # relative to the working directory
+    assert re.fullmatch(r"\s+record\s+auto\s+pause off\s+replay timing original", lines[7])
     assert re.fullmatch(r"\s+dashboard\s+off \(--no-ui\)", banner_of(headless=True)[2])
 
 
@@ -163,6 +165,14 @@ def test_banner_shows_the_anthropic_upstream_unless_it_is_the_upstream() -> None
     explicit = banner_of(upstream="http://gw.test", anthropic_upstream="http://127.0.0.1:9")
     assert re.fullmatch(r"\s+anthropic\s+http://127\.0\.0\.1:9", explicit[4])
     assert not any("anthropic" in line for line in banner_of(upstream="http://gw.test"))
+
+
+def test_banner_shows_the_gemini_upstream_unless_it_is_the_upstream() -> None:
+    lines = banner_of()
+    assert re.fullmatch(r"\s+gemini\s+https://generativelanguage\.googleapis\.com", lines[5])
+    explicit = banner_of(upstream="http://gw.test", gemini_upstream="http://127.0.0.1:8")
+    assert any(re.fullmatch(r"\s+gemini\s+http://127\.0\.0\.1:8", line) for line in explicit)
+    assert not any("gemini" in line for line in banner_of(upstream="http://gw.test"))
 
 
 @pytest.mark.parametrize(

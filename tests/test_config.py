@@ -45,6 +45,8 @@ def test_each_setting_has_its_variable_and_flag() -> None:
     assert [(row.env, row.flag, row.short) for row in SETTINGS] == [
         ("PLAYINGPACK_UPSTREAM", "--upstream", None),
         ("PLAYINGPACK_ANTHROPIC_UPSTREAM", "--anthropic-upstream", None),
+        ("PLAYINGPACK_GEMINI_UPSTREAM", "--gemini-upstream", None),
+        ("PLAYINGPACK_OLLAMA_UPSTREAM", "--ollama-upstream", None),
         ("PLAYINGPACK_TAPES_DIR", "--tapes-dir", None),
         ("PLAYINGPACK_LOGS_DIR", "--logs-dir", None),
         ("PLAYINGPACK_RECORD", "--record", None),

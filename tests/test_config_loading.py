@@ -658,9 +658,9 @@ def as_flag(name: str, value: object) -> Given:
 
 
 _KNOWN = (
-    "known keys: upstream, anthropic_upstream, tapes_dir, logs_dir, record, port, host, "
-    "headless, pause, pause_requests, sequence, hold_timeout, replay_timing, history, "
-    "history_keep, live_window, prices, token"
+    "known keys: upstream, anthropic_upstream, gemini_upstream, ollama_upstream, tapes_dir, "
+    "logs_dir, record, port, host, headless, pause, pause_requests, sequence, hold_timeout, "
+    "replay_timing, history, history_keep, live_window, prices, token"
 )
 _PORT = "port must be an integer from 0 to 65535 (0 picks a free port)"
 _URL = "must be an http:// or https:// URL with a host"

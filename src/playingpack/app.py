@@ -21,13 +21,14 @@ from playingpack.api_resend import ResendRoutes
 from playingpack.api_tapes import TapeRoutes
 from playingpack.api_threads import ThreadRoutes
 from playingpack.call import MAX_RECORDED_BODY
-from playingpack.config import Config, anthropic_upstream_of
+from playingpack.config import Config, anthropic_upstream_of, gemini_upstream_of
 from playingpack.connections import (
     HEADER_TIMEOUT,
     KEEPALIVE_TIMEOUT,
     Connections,
     connection_limit,
 )
+from playingpack.destinations import OLLAMA_NAMES, OLLAMA_PREFIX, Upstreams
 from playingpack.errors import error_response
 from playingpack.flow_log import FlowLog
 from playingpack.history import History, RunStart, open_history
@@ -71,7 +72,13 @@ def create_app(
     settings = Settings.from_config(config)
     upstream = Upstream(config.upstream)
     anthropic_url = anthropic_upstream_of(config)
-    anthropic = Upstream(anthropic_url) if anthropic_url != config.upstream else None
+    gemini_url = gemini_upstream_of(config)
+    upstreams = Upstreams(
+        upstream,
+        anthropic=Upstream(anthropic_url) if anthropic_url != config.upstream else None,
+        gemini=Upstream(gemini_url) if gemini_url != config.upstream else None,
+        ollama=Upstream(config.ollama_upstream),
+    )
     run_id = uuid.uuid4().hex[:8]
     history = open_history(
         None if config.history is None else Path.cwd() / config.history,
@@ -91,9 +98,7 @@ def create_app(
     ledger = TapeLedger(config.tapes_dir, config.logs_dir)
     interceptor = Interceptor(settings, flows, stores)
     resends = Resends(flows)
-    proxy = Proxy(
-        settings, stores, upstream, flows, interceptor, ledger, anthropic=anthropic, resends=resends
-    )
+    proxy = Proxy(settings, stores, upstreams, flows, interceptor, ledger, resends=resends)
     access = Access(config.host, config.token)
     live = LiveEvents(flows, settings, access)
     providers = builtin()
@@ -127,6 +132,8 @@ def create_app(
                 "replay_timing": settings.replay_timing.value,
                 "upstream": config.upstream,
                 "anthropic_upstream": anthropic_url,
+                "gemini_upstream": gemini_url,
+                "ollama_upstream": config.ollama_upstream,
                 "dashboard": not config.headless,
             }
         )
@@ -141,6 +148,13 @@ def create_app(
                 suffix = provider.endpoint.removeprefix("/v1")
                 for prefix in ("/openai/deployments/{deployment}", "/openai/v1", "/openai"):
                     app.router.add_post(scope + prefix + suffix, handler)
+        # Gemini's paths outside /v1, and Ollama's native ones (see destinations).
+        app.router.add_route("*", scope + "/v1beta/{tail:.*}", _guarded(proxy.passthrough))
+        for name in sorted(OLLAMA_NAMES):
+            for prefix in ("", OLLAMA_PREFIX):
+                ollama = f"{scope}{prefix}/api/{name}"
+                app.router.add_route("*", ollama, _guarded(proxy.passthrough))
+                app.router.add_route("*", ollama + "/{tail:.*}", _guarded(proxy.passthrough))
         app.router.add_route("*", scope + "/v1/{tail:.*}", _guarded(proxy.passthrough))
         app.router.add_route("*", scope + "/openai/{tail:.*}", _guarded(proxy.passthrough))
     app.router.add_get("/health", health)
@@ -156,9 +170,8 @@ def create_app(
     app.router.add_route("*", "/{tail:.*}", _not_found)
 
     async def open_upstream(_: web.Application) -> None:
-        await upstream.start()
-        if anthropic is not None:
-            await anthropic.start()
+        for each in upstreams.all():
+            await each.start()
         # Temporary files left by a recording that was killed mid-write.
         await asyncio.to_thread(stores.sweep)
 
@@ -169,9 +182,8 @@ def create_app(
         await resends.close()
         await proxy.close()
         ledger.write_usage()
-        await upstream.close()
-        if anthropic is not None:
-            await anthropic.close()
+        for each in upstreams.all():
+            await each.close()
         flows.close()
         if history is not None:
             # Waits for the writer's last batch and the run's end.

@@ -24,6 +24,7 @@ from playingpack.config import (
     PauseMode,
     Setting,
     anthropic_upstream_of,
+    gemini_upstream_of,
 )
 from playingpack.config_loading import load_config
 from playingpack.diff_commands import tapes_diff
@@ -217,6 +218,10 @@ def banner(config: Config, url: str, dashboard_url: str) -> str:
     anthropic = anthropic_upstream_of(config)
     if anthropic != config.upstream:
         lines.append(f"  anthropic  {anthropic}")
+    gemini = gemini_upstream_of(config)
+    if gemini != config.upstream:
+        lines.append(f"  gemini     {gemini}")
+    lines.append(f"  ollama     {config.ollama_upstream}")
     lines += [
         f"  tapes      {shown_path(config.tapes_dir)}",
         f"  logs       {shown_path(config.logs_dir)}",

@@ -63,6 +63,8 @@ class ReplayTiming(enum.StrEnum):
 
 DEFAULT_UPSTREAM = "https://api.openai.com"
 DEFAULT_ANTHROPIC_UPSTREAM = "https://api.anthropic.com"
+DEFAULT_GEMINI_UPSTREAM = "https://generativelanguage.googleapis.com"
+DEFAULT_OLLAMA_UPSTREAM = "http://localhost:11434"
 
 # Upper bounds of the numeric settings: past them a value is a mistake, and some would break
 # things further on (a hold deadline past year 9999 cannot be shown as a date).
@@ -176,6 +178,24 @@ class Config:
             parse=parse_upstream,
             metavar="URL",
             default_text="https://api.anthropic.com while upstream is OpenAI's, else upstream",
+        ),
+    )
+    gemini_upstream: str | None = field(
+        default=None,
+        metadata=_row(
+            "Upstream for Gemini API calls (/v1beta/models/<model>:<method>, and Vertex AI's "
+            "paths).",
+            parse=parse_upstream,
+            metavar="URL",
+            default_text=f"{DEFAULT_GEMINI_UPSTREAM} while upstream is OpenAI's, else upstream",
+        ),
+    )
+    ollama_upstream: str = field(
+        default=DEFAULT_OLLAMA_UPSTREAM,
+        metadata=_row(
+            "Upstream for Ollama's native API calls (/api/chat, /api/generate, /api/tags ...).",
+            parse=parse_upstream,
+            metavar="URL",
         ),
     )
     tapes_dir: Path = field(
@@ -417,6 +437,8 @@ def define_config(
     *,
     upstream: str | None = None,
     anthropic_upstream: str | None = None,
+    gemini_upstream: str | None = None,
+    ollama_upstream: str | None = None,
     tapes_dir: str | os.PathLike[str] | None = None,
     logs_dir: str | os.PathLike[str] | None = None,
     record: str | RecordMode | None = None,
@@ -448,6 +470,16 @@ def define_config(
 
 
 # --- derived settings ---------------------------------------------------------------------------
+
+
+def gemini_upstream_of(config: Config) -> str:
+    """Where Gemini API calls go: ``gemini_upstream`` when set; otherwise Google's API while
+    ``upstream`` is OpenAI's default, else ``upstream`` itself (a gateway serving both)."""
+    if config.gemini_upstream is not None:
+        return config.gemini_upstream
+    if same_upstream(config.upstream, DEFAULT_UPSTREAM):
+        return DEFAULT_GEMINI_UPSTREAM
+    return config.upstream
 
 
 def anthropic_upstream_of(config: Config) -> str:

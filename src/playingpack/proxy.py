@@ -19,6 +19,7 @@ from aiohttp import web
 from playingpack.call import MAX_RECORDED_BODY, OFF_LOOP, Call, run
 from playingpack.config import RecordMode
 from playingpack.delivery import Delivery, fail, nobody
+from playingpack.destinations import OLLAMA_PREFIX, Upstreams
 from playingpack.errors import TapeError, UpstreamError
 from playingpack.flow_log import FlowLog
 from playingpack.flows import Flow, Resend
@@ -37,7 +38,6 @@ from playingpack.tapes import Tape
 from playingpack.upstream import (
     FAILURES,
     BadTarget,
-    Upstream,
     client_path,
     failure_text,
     forwarded_headers,
@@ -69,21 +69,18 @@ class Proxy:
         self,
         settings: Settings,
         stores: TapeStores,
-        upstream: Upstream,
+        upstreams: Upstreams,
         flows: FlowLog,
         interceptor: Interceptor,
         ledger: TapeLedger,
         *,
-        anthropic: Upstream | None = None,
         resends: Resends | None = None,
     ) -> None:
-        """``anthropic`` is where requests of Anthropic's SDKs (they carry an
-        ``anthropic-version`` header) go, when not to ``upstream``; ``resends`` tells which
+        """``upstreams`` say where each kind of client's requests go; ``resends`` tells which
         requests are a person's resends."""
         self.settings = settings
         self.stores = stores
-        self.upstream = upstream
-        self.anthropic = anthropic
+        self.upstreams = upstreams
         self.flows = flows
         self.recorder = Recorder(settings, stores, ledger)
         self.delivery = Delivery(settings, flows, self.recorder)
@@ -366,9 +363,9 @@ class Proxy:
         flow.connect()
         # The path as the client sent it (checked by client_path), not the re-quoted parse.
         path, query = target
-        destination = self.upstream
-        if self.anthropic is not None and "anthropic-version" in request.headers:
-            destination = self.anthropic
+        destination, setting = self.upstreams.of(path, request.headers)
+        if path.startswith(OLLAMA_PREFIX):
+            path = path[len(OLLAMA_PREFIX) :]
         headers = forwarded_headers(request.headers)
         if data is request.content and request.content_length is not None:
             # Streamed through with the length it came with, not re-framed as chunks.
@@ -376,7 +373,6 @@ class Proxy:
         try:
             return await destination.send(request.method, path, query, headers, data)
         except FAILURES as exc:
-            setting = "anthropic_upstream" if destination is self.anthropic else "upstream"
             raise UpstreamError(
                 f"playingpack could not get an answer from the upstream: "
                 f"{failure_text(exc, destination.url_for(path))} The upstream is set by "
