@@ -40,6 +40,11 @@ def test_every_endpoint_but_embeddings_is_holdable() -> None:
         "/v1/responses": True,
         "/v1/embeddings": False,
         "/v1/completions": True,
+        "/v1beta/models/{model}:generateContent": True,
+        "/v1beta/models/{model}:batchEmbedContents": False,
+        "/api/chat": True,
+        "/api/generate": True,
+        "/api/embed": False,
     }
 
 

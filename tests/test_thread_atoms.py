@@ -44,6 +44,11 @@ def test_kinds() -> None:
         "/v1/responses": "responses",
         "/v1/embeddings": None,
         "/v1/completions": None,
+        "/v1beta/models/{model}:generateContent": None,
+        "/v1beta/models/{model}:batchEmbedContents": None,
+        "/api/chat": None,
+        "/api/generate": None,
+        "/api/embed": None,
     }
     assert kind_of(None) is None
 

@@ -98,10 +98,19 @@ def create_app(
     ledger = TapeLedger(config.tapes_dir, config.logs_dir)
     interceptor = Interceptor(settings, flows, stores)
     resends = Resends(flows)
-    proxy = Proxy(settings, stores, upstreams, flows, interceptor, ledger, resends=resends)
+    providers = builtin()
+    proxy = Proxy(
+        settings,
+        stores,
+        upstreams,
+        flows,
+        interceptor,
+        ledger,
+        resends=resends,
+        found=[provider for provider in providers if not provider.routed],
+    )
     access = Access(config.host, config.token)
     live = LiveEvents(flows, settings, access)
-    providers = builtin()
     api = Api(
         flows=flows,
         interceptor=interceptor,
@@ -140,7 +149,7 @@ def create_app(
 
     # Every path is also served under /t/<scope>: a per-test tapes folder (see Proxy.recorded).
     for scope in ("", "/t/{scope}"):
-        for provider in providers:
+        for provider in (p for p in providers if p.routed):
             handler = _guarded(_recorded(proxy, provider))
             app.router.add_post(scope + provider.endpoint, handler)
             if provider.azure:
@@ -149,14 +158,14 @@ def create_app(
                 for prefix in ("/openai/deployments/{deployment}", "/openai/v1", "/openai"):
                     app.router.add_post(scope + prefix + suffix, handler)
         # Gemini's paths outside /v1, and Ollama's native ones (see destinations).
-        app.router.add_route("*", scope + "/v1beta/{tail:.*}", _guarded(proxy.passthrough))
+        app.router.add_route("*", scope + "/v1beta/{tail:.*}", _guarded(proxy.forward))
         for name in sorted(OLLAMA_NAMES):
             for prefix in ("", OLLAMA_PREFIX):
                 ollama = f"{scope}{prefix}/api/{name}"
-                app.router.add_route("*", ollama, _guarded(proxy.passthrough))
-                app.router.add_route("*", ollama + "/{tail:.*}", _guarded(proxy.passthrough))
-        app.router.add_route("*", scope + "/v1/{tail:.*}", _guarded(proxy.passthrough))
-        app.router.add_route("*", scope + "/openai/{tail:.*}", _guarded(proxy.passthrough))
+                app.router.add_route("*", ollama, _guarded(proxy.forward))
+                app.router.add_route("*", ollama + "/{tail:.*}", _guarded(proxy.forward))
+        app.router.add_route("*", scope + "/v1/{tail:.*}", _guarded(proxy.forward))
+        app.router.add_route("*", scope + "/openai/{tail:.*}", _guarded(proxy.forward))
     app.router.add_get("/health", health)
     api.add_routes(app)
     HistoryRoutes(history, flows, run).add_routes(app, api.guarded)

@@ -80,11 +80,11 @@ class Delivery:
         headers = {"X-Playingpack-Source": "tape", "X-Playingpack-Tape": tape.key}
         if call.stream:
             headers = {**stream_headers(call.framing), **headers}
-            chunks = served.stream_chunks(call.body)
+            chunks = served.stream_chunks(call.body, call.framing)
             if timed or call.response is not None:
                 return await self._play(call, tape.status, headers, chunks, timed)
             # One write of the whole stream: many times faster than one per event.
-            body = served.stream_body(call.body)
+            body = served.stream_body(call.body, call.framing)
         else:
             if timed and tape.total_delay_ms:
                 await asyncio.sleep(tape.total_delay_ms / 1000)
@@ -111,7 +111,7 @@ class Delivery:
             message, type_, code = error.message, error.type, error.code
             # What the client gets is the error, not the real answer held before it.
             if call.response is not None:
-                event = provider.error_event(message, type_, code)
+                event = provider.framed_error_event(message, type_, code, call.framing)
                 chunk = Chunk(event, 0)
                 flow.inject(error.status, None, (chunk,), streamed=True, summary=None)
                 response = call.response
@@ -146,7 +146,7 @@ class Delivery:
             if sent:
                 events = provider.continue_events(answer, call.body, sent)
             else:
-                events = provider.to_events(answer, call.body)
+                events = provider.framed_events(answer, call.body, call.framing)
             chunks = tuple(Chunk(event, 0) for event in events)
             opened = {**stream_headers(call.framing), **headers}
             flow.inject(
@@ -205,7 +205,7 @@ class Delivery:
             return fail(
                 call.flow, status, message, type_, code, retry=retry, provider=call.provider
             )
-        event = call.provider.error_event(message, type_, code)
+        event = call.provider.framed_error_event(message, type_, code, call.framing)
         sent = await write(call.response, event.encode())
         call.flow.fail(message, status)
         if sent:

@@ -147,3 +147,13 @@ def is_stream(framing: Framing, content_type: str, asked: bool) -> bool:
     if framing == "json-array":
         return asked and content_type == "application/json"
     return content_type == _CONTENT_TYPES[framing].partition(";")[0]
+
+
+def framing_of(event: str) -> Framing:
+    """The framing a recorded stream's first event text is in."""
+    start = event.lstrip()
+    if start.startswith("["):
+        return "json-array"
+    if start.startswith("{"):
+        return "ndjson"
+    return "sse"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
@@ -75,9 +76,11 @@ class Proxy:
         ledger: TapeLedger,
         *,
         resends: Resends | None = None,
+        found: Sequence[Provider] = (),
     ) -> None:
         """``upstreams`` say where each kind of client's requests go; ``resends`` tells which
-        requests are a person's resends."""
+        requests are a person's resends; ``found`` are the formats whose requests come through
+        the catch-all routes (see forward)."""
         self.settings = settings
         self.stores = stores
         self.upstreams = upstreams
@@ -87,6 +90,7 @@ class Proxy:
         self.holds = HoldPolicy(settings, interceptor, self.delivery)
         self.relay = Relay(self.holds, self.delivery, self.recorder)
         self.resends = resends
+        self.found = tuple(found)
         self._replays = Replays()
 
     async def recorded(self, request: web.Request, provider: Provider) -> web.StreamResponse:
@@ -171,6 +175,16 @@ class Proxy:
             if not flow.is_finished:
                 flow.fail(f"playingpack internal error: {reason(exc)}")
             raise
+
+    async def forward(self, request: web.Request) -> web.StreamResponse:
+        """A request to a catch-all route: recorded when a format playingpack records serves
+        its path (Gemini's model paths, Ollama's native ones), else passed through."""
+        if request.method == "POST":
+            path = _unscoped(request.path, request.match_info.get("scope"))
+            for provider in self.found:
+                if provider.serves(path):
+                    return await self.recorded(request, provider)
+        return await self.passthrough(request)
 
     async def passthrough(self, request: web.Request) -> web.StreamResponse:
         """Any other /v1/* request: forwarded unchanged and streamed back, never recorded."""
@@ -287,7 +301,9 @@ class Proxy:
         """Answer ``call`` from ``tape``, held first when the pause mode holds its answer."""
         call.flow.set_key(tape.key)
         try:
-            served = await self._replays.prepared(tape, call.provider, call.body, call.stream)
+            served = await self._replays.prepared(
+                tape, call.provider, call.body, call.stream, call.framing
+            )
         except InvalidReplay as exc:
             problem = TapeError(call.store.path(tape.key, call.index), str(exc))
             logger.warning("%s", problem)

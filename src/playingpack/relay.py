@@ -203,7 +203,9 @@ class Relay:
                     "upstream_error",
                 )
             assert isinstance(provider, Holdable)  # only their calls are held
-            return await self.delivery.events(call, provider.to_events(answer or {}, call.body))
+            return await self.delivery.events(
+                call, provider.framed_events(answer or {}, call.body, call.framing)
+            )
         flow.complete()
         return web.Response(body=payload, status=upstream.status, headers=headers)
 

@@ -16,8 +16,9 @@ from typing import Any
 
 import msgspec
 
+from playingpack.framing import framing_of
 from playingpack.hashing import InvalidJSON, parse_body
-from playingpack.providers import Holdable, Provider
+from playingpack.providers import Framing, Holdable, Provider
 from playingpack.tapes import Chunk, Tape
 
 # Tapes whose chunks hold more characters than this are turned into replays off the loop.
@@ -35,17 +36,20 @@ class Replays:
     def __init__(self) -> None:
         self._replays: weakref.WeakKeyDictionary[Tape, Replay] = weakref.WeakKeyDictionary()
 
-    async def prepared(self, tape: Tape, provider: Provider, request: Any, stream: bool) -> Replay:
-        """The Replay of ``tape`` with the form a client asking ``stream`` gets built (a big
-        tape's in a worker thread). Raises InvalidReplay when the tape cannot give it."""
+    async def prepared(
+        self, tape: Tape, provider: Provider, request: Any, stream: bool, framing: Framing = "sse"
+    ) -> Replay:
+        """The Replay of ``tape`` with the form a client asking ``stream`` (in ``framing``)
+        gets built (a big tape's in a worker thread). Raises InvalidReplay when the tape
+        cannot give it."""
         replay = self._replays.get(tape)
-        if replay is not None and replay.ready(stream):
+        if replay is not None and replay.ready(stream, framing):
             return replay
 
         def build() -> Replay:
             built = replay or Replay(tape, provider)
             if stream:
-                built.stream_body(request)
+                built.stream_body(request, framing)
             else:
                 built.json_body()
             return built
@@ -79,12 +83,12 @@ class Replay:
             else:
                 self.summary = provider.summarize(self.answer)
         self._json: bytes | None = None
-        self._chunks: tuple[Chunk, ...] | None = None
-        self._stream: bytes | None = None
+        self._chunks: dict[Framing, tuple[Chunk, ...]] = {}
+        self._stream: dict[Framing, bytes] = {}
 
-    def ready(self, stream: bool) -> bool:
-        """Whether the form a client asking ``stream`` gets is built."""
-        return (self._stream if stream else self._json) is not None
+    def ready(self, stream: bool, framing: Framing = "sse") -> bool:
+        """Whether the form a client asking ``stream`` (in ``framing``) gets is built."""
+        return framing in self._stream if stream else self._json is not None
 
     @functools.cached_property
     def answer(self) -> dict[str, Any]:
@@ -110,35 +114,39 @@ class Replay:
                 self._json = self.body
         return self._json
 
-    def stream_chunks(self, request: Any) -> tuple[Chunk, ...]:
-        """What a streaming client gets, with the delays to replay."""
+    def stream_chunks(self, request: Any, framing: Framing = "sse") -> tuple[Chunk, ...]:
+        """What a streaming client gets in ``framing``, with the delays to replay: the events
+        recorded when they are in that framing, else the answer written in it."""
         # The request's stream_options are part of the tape key, so the converted stream is the
         # same for every request that finds this tape.
-        if self._chunks is None:
-            if self.streamed:
-                self._chunks = self.chunks
+        chunks = self._chunks.get(framing)
+        if chunks is None:
+            if self.streamed and framing_of(self.chunks[0].c) == framing:
+                chunks = self.chunks
             else:
                 provider = self.provider
                 if not isinstance(provider, Holdable):
                     raise InvalidReplay(f"answers of {provider.endpoint} are never streamed")
-                with _invalid("its JSON answer cannot be turned into a stream"):
+                with _invalid("its answer cannot be turned into a stream"):
                     try:
-                        events = provider.to_events(self.answer, request)
+                        events = provider.framed_events(self.answer, request, framing)
                     except UnicodeEncodeError:
                         # A lone surrogate (valid JSON, escaped) that the event encoder cannot
                         # write: the stream carries U+FFFD instead, as a decoder would show it.
                         answer = _without_lone_surrogates(self.answer)
-                        events = provider.to_events(answer, request)
+                        events = provider.framed_events(answer, request, framing)
                 delay = self.total_delay_ms
-                self._chunks = tuple(Chunk(e, delay if i == 0 else 0) for i, e in enumerate(events))
-        return self._chunks
+                chunks = tuple(Chunk(e, delay if i == 0 else 0) for i, e in enumerate(events))
+            self._chunks[framing] = chunks
+        return chunks
 
-    def stream_body(self, request: Any) -> bytes:
+    def stream_body(self, request: Any, framing: Framing = "sse") -> bytes:
         """All of stream_chunks in one piece (replay without timing)."""
-        if self._stream is None:
-            chunks = self.stream_chunks(request)
-            self._stream = "".join(chunk.c for chunk in chunks).encode("utf-8")
-        return self._stream
+        body = self._stream.get(framing)
+        if body is None:
+            chunks = self.stream_chunks(request, framing)
+            body = self._stream[framing] = "".join(chunk.c for chunk in chunks).encode("utf-8")
+        return body
 
 
 def decode_object(payload: bytes | str) -> dict[str, Any] | None:

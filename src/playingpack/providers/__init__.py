@@ -33,6 +33,8 @@ __all__ = [
 def builtin() -> list[Provider]:
     """One instance of every wire format playingpack records, in routing order."""
     from playingpack.providers.anthropic import AnthropicMessages
+    from playingpack.providers.gemini import GeminiEmbeddings, GeminiGenerateContent
+    from playingpack.providers.ollama import OllamaChat, OllamaEmbed, OllamaGenerate
     from playingpack.providers.openai_chat import OpenAIChat
     from playingpack.providers.openai_completions import OpenAICompletions
     from playingpack.providers.openai_embeddings import OpenAIEmbeddings
@@ -44,4 +46,9 @@ def builtin() -> list[Provider]:
         OpenAIResponses(),
         OpenAIEmbeddings(),
         OpenAICompletions(),
+        GeminiGenerateContent(),
+        GeminiEmbeddings(),
+        OllamaChat(),
+        OllamaGenerate(),
+        OllamaEmbed(),
     ]

@@ -123,6 +123,9 @@ class Provider(abc.ABC):
     # Whether Azure OpenAI serves it: under /openai/deployments/<name>/..., its v1 API
     # /openai/v1/..., or /openai/... with an api-version query (the Responses API).
     azure: bool = True
+    # Whether its endpoint is a route of its own; a format whose paths vary (a model in the
+    # path) or share a prefix with other paths is found by serves() behind the catch-all routes.
+    routed: bool = True
 
     def serves(self, path: str) -> bool:
         """Whether a request to ``path`` speaks this format."""
@@ -211,6 +214,10 @@ class Provider(abc.ABC):
         shape unless overridden)."""
         return format_event(msgspec.json.encode(self.error_json(message, type_, code)).decode())
 
+    def framed_error_event(self, message: str, type_: str, code: str, framing: Framing) -> str:
+        """error_event in ``framing`` (a format with one framing has error_event alone)."""
+        return self.error_event(message, type_, code)
+
 
 class Holdable(Provider):
     """A wire format of model answers: streamed or not, held for a person, edited or mocked."""
@@ -218,6 +225,10 @@ class Holdable(Provider):
     @abc.abstractmethod
     def to_events(self, answer: dict[str, Any], request: Any) -> list[str]:
         """The SSE events a streaming client would have got for this JSON answer."""
+
+    def framed_events(self, answer: dict[str, Any], request: Any, framing: Framing) -> list[str]:
+        """to_events in ``framing`` (a format with one framing has to_events alone)."""
+        return self.to_events(answer, request)
 
     @abc.abstractmethod
     def event_kind(self, event: str) -> EventKind:

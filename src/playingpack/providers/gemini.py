@@ -34,7 +34,15 @@ from playingpack.conversation import (
     read_conversation,
 )
 from playingpack.hashing import request_key
-from playingpack.providers.base import EventKind, Holdable, Provider, Summary, ToolCall, Usage
+from playingpack.providers.base import (
+    EventKind,
+    Framing,
+    Holdable,
+    Provider,
+    Summary,
+    ToolCall,
+    Usage,
+)
 from playingpack.providers.gemini_events import (
     EVERY_EVENT,
     GeminiFraming,
@@ -119,6 +127,7 @@ class GeminiGenerateContent(Holdable):
 
     endpoint = "/v1beta/models/{model}:generateContent"
     azure = False
+    routed = False
 
     def serves(self, path: str) -> bool:
         route = _route(path)
@@ -162,6 +171,13 @@ class GeminiGenerateContent(Holdable):
         part (text parts that must stay apart share one), finish fields and usage in the
         last."""
         return frame(split_answer(answer), framing)
+
+    def framed_events(self, answer: dict[str, Any], request: Any, framing: Framing) -> list[str]:
+        return self.to_events(answer, request, framing=framing)
+
+    def framed_error_event(self, message: str, type_: str, code: str, framing: Framing) -> str:
+        # A whitespace keepalive sends no ``[``: the event opens the array it closes.
+        return self.error_event(message, type_, code, framing=framing)
 
     def answer_text(self, answer: dict[str, Any]) -> str:
         return "".join(texts_of(parts_of(first_of(answer))))
@@ -392,6 +408,7 @@ class GeminiEmbeddings(Provider):
 
     endpoint = "/v1beta/models/{model}:batchEmbedContents"
     azure = False
+    routed = False
 
     def serves(self, path: str) -> bool:
         route = _route(path)

@@ -346,6 +346,7 @@ class OllamaChat(_OllamaGeneration):
 
     endpoint = "/api/chat"
     azure = False
+    routed = False
     chat = True
     text_field = "content"
 
@@ -358,6 +359,7 @@ class OllamaGenerate(_OllamaGeneration):
 
     endpoint = "/api/generate"
     azure = False
+    routed = False
     chat = False
     text_field = "response"
 
@@ -380,6 +382,7 @@ class OllamaEmbed(Provider):
 
     endpoint = "/api/embed"
     azure = False
+    routed = False
 
     def serves(self, path: str) -> bool:
         return path in (self.endpoint, _PREFIX + self.endpoint)
