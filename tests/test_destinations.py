@@ -41,6 +41,8 @@ def fake_ollama() -> Iterator[FakeOllama]:
         ("/v1/models/gemini-2.5-flash:streamGenerateContent", True, False),
         ("/v1beta/models", True, False),
         ("/v1/projects/p/locations/l/publishers/google/models/m:generateContent", True, False),
+        ("/v1beta1/projects/p/locations/l/publishers/google/models/m:generateContent", True, False),
+        ("/v1alpha/models/gemini-2.5-flash:generateContent", True, False),
         ("/v1/models", False, False),
         ("/v1/models/gpt-4o", False, False),
         ("/v1/chat/completions", False, False),

@@ -28,7 +28,7 @@ from playingpack.connections import (
     Connections,
     connection_limit,
 )
-from playingpack.destinations import OLLAMA_NAMES, OLLAMA_PREFIX, Upstreams
+from playingpack.destinations import GEMINI_VERSIONS, OLLAMA_NAMES, OLLAMA_PREFIX, Upstreams
 from playingpack.errors import error_response
 from playingpack.flow_log import FlowLog
 from playingpack.history import History, RunStart, open_history
@@ -158,7 +158,8 @@ def create_app(
                 for prefix in ("/openai/deployments/{deployment}", "/openai/v1", "/openai"):
                     app.router.add_post(scope + prefix + suffix, handler)
         # Gemini's paths outside /v1, and Ollama's native ones (see destinations).
-        app.router.add_route("*", scope + "/v1beta/{tail:.*}", _guarded(proxy.forward))
+        for version in GEMINI_VERSIONS:
+            app.router.add_route("*", f"{scope}/{version}/{{tail:.*}}", _guarded(proxy.forward))
         for name in sorted(OLLAMA_NAMES):
             for prefix in ("", OLLAMA_PREFIX):
                 ollama = f"{scope}{prefix}/api/{name}"

@@ -1,7 +1,8 @@
 """Which upstream a request goes to: OpenAI's (``upstream``), Anthropic's, Gemini's or Ollama's,
 told by its path and headers, so one playingpack serves every kind of client at once.
 
-- Gemini: every ``/v1beta/...`` path; under ``/v1/`` a path whose last segment has a
+- Gemini: every ``/v1beta/...`` path, and ``/v1beta1/...`` and ``/v1alpha/...`` (Vertex AI's
+  and the SDKs' preview versions); under ``/v1/`` a path whose last segment has a
   ``:method`` suffix (``/v1/models/gemini-2.5-flash:generateContent``) and Vertex AI's
   ``/v1/projects/...``. ``GET /v1/models`` stays OpenAI's.
 - Ollama: its native paths, ``/api/<name>`` for the names Ollama serves, and any of them under
@@ -37,12 +38,15 @@ OLLAMA_NAMES = frozenset(
     }
 )
 OLLAMA_PREFIX = "/ollama"
+# The API versions that are Gemini's alone (google-genai asks Vertex AI for v1beta1).
+GEMINI_VERSIONS = ("v1beta", "v1beta1", "v1alpha")
+_VERSIONS = tuple(f"/{version}/" for version in GEMINI_VERSIONS)
 _METHOD = re.compile(r"/v1/(?:[^/]+/)*[^/:]+:[A-Za-z]+")
 
 
 def is_gemini(path: str) -> bool:
     """Whether ``path`` (without a ``/t/<scope>`` prefix) is a Gemini API path."""
-    if path.startswith("/v1beta/") or path.startswith("/upload/v1beta/"):
+    if path.startswith(_VERSIONS) or path.startswith("/upload/v1beta/"):
         return True
     return path.startswith("/v1/projects/") or _METHOD.fullmatch(path) is not None
 
