@@ -91,10 +91,12 @@ _STATUS_OF_TYPE = {
     "authentication_error": 401,
     "permission_error": 403,
     "not_found_error": 404,
+    "tape_not_found": 404,
     "rate_limit_error": 429,
     "upstream_error": 503,
     "upstream_unreachable": 503,
     "timeout_error": 504,
+    "tape_error": 500,
 }
 
 
@@ -175,9 +177,17 @@ class GeminiGenerateContent(Holdable):
     def framed_events(self, answer: dict[str, Any], request: Any, framing: Framing) -> list[str]:
         return self.to_events(answer, request, framing=framing)
 
-    def framed_error_event(self, message: str, type_: str, code: str, framing: Framing) -> str:
-        # A whitespace keepalive sends no ``[``: the event opens the array it closes.
-        return self.error_event(message, type_, code, framing=framing)
+    def framed_continue_events(
+        self, answer: dict[str, Any], request: Any, sent: Sequence[str], framing: Framing
+    ) -> list[str]:
+        return self.continue_events(answer, request, sent, framing=framing)
+
+    def framed_error_event(
+        self, message: str, type_: str, code: str, framing: Framing, *, opened: bool = False
+    ) -> str:
+        # A whitespace keepalive sends no ``[``: unless the answer began, the event opens the
+        # array it closes.
+        return self.error_event(message, type_, code, framing=framing, opened=opened)
 
     def answer_text(self, answer: dict[str, Any]) -> str:
         return "".join(texts_of(parts_of(first_of(answer))))
@@ -458,6 +468,10 @@ class GeminiEmbeddings(Provider):
 
     def streamed_text(self, events: Sequence[str]) -> str:
         return ""
+
+    def error_json(self, message: str, type_: str, code: str) -> dict[str, Any]:
+        # Google's error body, as for generateContent: the SDKs read no other.
+        return GeminiGenerateContent().error_json(message, type_, code)
 
 
 def _count(value: Any) -> int:
