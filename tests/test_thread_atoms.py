@@ -44,9 +44,9 @@ def test_kinds() -> None:
         "/v1/responses": "responses",
         "/v1/embeddings": None,
         "/v1/completions": None,
-        "/v1beta/models/{model}:generateContent": None,
+        "/v1beta/models/{model}:generateContent": "gemini",
         "/v1beta/models/{model}:batchEmbedContents": None,
-        "/api/chat": None,
+        "/api/chat": "ollama",
         "/api/generate": None,
         "/api/embed": None,
     }
@@ -196,6 +196,99 @@ def test_failed_answers_are_none() -> None:
     assert answer_turns("responses", {"status": "failed", "output": []}) is None
     assert answer_turns("messages", {"type": "error", "error": {"type": "api_error"}}) is None
     assert answer_turns("responses", {"status": "completed", "output": []}) == []
+    assert answer_turns("gemini", {"error": {"code": 429, "status": "RESOURCE_EXHAUSTED"}}) is None
+    assert answer_turns("gemini", {"promptFeedback": {"blockReason": "SAFETY"}}) is None
+    assert answer_turns("gemini", {"candidates": [{"finishReason": "SAFETY"}]}) == []
+    assert answer_turns("ollama", {"error": "model 'x' not found"}) is None
+    assert answer_turns("ollama", {"model": "llama3.2", "done": True}) is None
+
+
+def test_a_gemini_answer_sent_back_without_its_thoughts() -> None:
+    call = {"functionCall": {"name": "get_weather", "args": {"units": "c", "city": "Lyon"}}}
+    thought = {"text": "Look it up.", "thought": True}
+    answer = {
+        "candidates": [
+            {
+                "content": {
+                    "role": "model",
+                    "parts": [thought, {**call, "thoughtSignature": "CtI"}],
+                },
+                "finishReason": "STOP",
+            }
+        ],
+        "modelVersion": "gemini-2.5-flash",
+    }
+    expected = [("c", "", "get_weather", '{"city":"Lyon","units":"c"}')]
+    assert answered("gemini", answer) == expected
+    # The SDKs send the content back as it came, thoughts and signatures with it; others
+    # drop them.
+    kept = {"contents": [answer["candidates"][0]["content"]]}  # type: ignore[index]
+    dropped = {"contents": [{"role": "model", "parts": [call]}]}
+    assert sent_back("gemini", kept) == sent_back("gemini", dropped) == expected
+
+
+def test_gemini_system_instruction_comes_first_and_results_answer_calls() -> None:
+    request = {
+        "systemInstruction": {"parts": [{"text": "Be brief."}]},
+        "contents": [
+            {"role": "user", "parts": [{"text": "Weather in Lyon?"}]},
+            {"role": "model", "parts": [{"functionCall": {"id": "f1", "name": "get_weather"}}]},
+            {
+                "role": "user",
+                "parts": [
+                    {"functionResponse": {"id": "f1", "name": "get_weather",
+                                          "response": {"result": "Sunny"}}}
+                ],
+            },
+        ],
+    }  # fmt: skip
+    system, turns = request_turns("gemini", request)
+    assert atoms_of(system) == [("t", "s", "Be brief.")]
+    assert atoms_of(turns) == [
+        ("t", "u", "Weather in Lyon?"),
+        ("c", "f1", "get_weather", "{}"),
+        ("r", "f1", '{"result":"Sunny"}'),
+    ]
+    # The SDK's snake_case spelling is the same conversation.
+    snake = {"system_instruction": request["systemInstruction"], "contents": request["contents"]}
+    assert request_turns("gemini", snake) == (system, turns)
+    assert request_turns("gemini", {"contents": request["contents"]}) == ([], turns)
+    assert title(turns) == "Weather in Lyon?"
+
+
+def test_an_ollama_answer_sent_back_and_its_tool_result() -> None:
+    call = {"id": "call_k2m4x9qa", "function": {"index": 0, "name": "get_weather",
+                                                "arguments": {"city": "Oslo"}}}  # fmt: skip
+    answer = {
+        "model": "llama3.2",
+        "message": {
+            "role": "assistant",
+            "content": "",
+            "thinking": "Oslo...",
+            "tool_calls": [call],
+        },
+        "done": True,
+        "done_reason": "stop",
+    }
+    assert answered("ollama", answer) == [("c", "call_k2m4x9qa", "get_weather", '{"city":"Oslo"}')]
+    # The ollama client sends the call back without its id, and the result names the tool.
+    request = {
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Weather in Oslo?"},
+            {"role": "assistant", "content": "", "tool_calls": [{"function": call["function"]}]},
+            {"role": "tool", "content": "Cold", "tool_name": "get_weather"},
+        ]
+    }
+    system, turns = request_turns("ollama", request)
+    assert system == []
+    assert [loose for turn in turns for _, loose in turn_atoms(turn)] == [
+        ("t", "s", "Be brief."),
+        ("t", "u", "Weather in Oslo?"),
+        ("c", "get_weather", '{"city":"Oslo"}'),
+        ("r", "Cold"),
+    ]
+    assert turns[-1].name == "get_weather"
 
 
 def test_loose_atoms_have_no_ids() -> None:

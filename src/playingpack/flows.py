@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+# The model a path names, as Gemini's do (``/v1beta/models/{model}:generateContent``).
+_PATH_MODEL = re.compile(r"/models/([^/:]+):[A-Za-z]+$")
 
 
 class State(enum.StrEnum):
@@ -167,10 +170,12 @@ class Flow:
             return None
 
     def set_request(self, body: Any, *, streamed: bool, size: int) -> None:
-        """Take ``body`` (``size`` bytes) as the request, again after an edit; no event."""
+        """Take ``body`` (``size`` bytes) as the request, again after an edit; no event. Its
+        model is its ``model`` field, else the one its path names."""
         self.request = body
         model = body.get("model") if isinstance(body, dict) else None
-        self.model = model if isinstance(model, str) else None
+        named = _PATH_MODEL.search(self.path)
+        self.model = model if isinstance(model, str) else named[1] if named else None
         self.streamed = streamed
         self.size = size
 

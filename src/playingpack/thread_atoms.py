@@ -4,12 +4,14 @@ input plus answer.
 An atom is a piece of a turn that clients send back as they got it: a system, user or assistant
 text (the text parts of one message joined and trimmed; an empty text is none), a tool call (its
 id, name and arguments, parsed and written one way), a tool result (the id of the call it
-answers, and its content), or an image or other block of a system or user message. Reasoning
-(Anthropic thinking blocks with their signatures, chat reasoning parts, Responses reasoning
-items) and the assistant's other items (server tools, references) are no atoms: clients drop
-them or keep them as they please; nor are ``refusal`` or ``annotations`` fields, or a ``null``
-content. Each atom has a strict form, with the tool call ids, and a loose one without them (for
-a provider that gave no id and a client that made one up).
+answers, and its content; the text of an Ollama tool message, which names no call), or an image
+or other block of a system or user message. Reasoning (Anthropic thinking blocks with their
+signatures, chat reasoning parts, Responses reasoning items, Gemini ``thought`` parts, Ollama's
+``thinking``) and the assistant's other items (server tools, references) are no atoms: clients
+drop them or keep them as they please; nor are ``refusal`` or ``annotations`` fields, Gemini's
+``thoughtSignature``, or a ``null`` content. Each atom has a strict form, with the tool call
+ids, and a loose one without them (for a provider that gave no id and a client that made one
+up).
 """
 
 from __future__ import annotations
@@ -34,13 +36,25 @@ from playingpack.conversation import (
     system_turns,
 )
 from playingpack.providers import Provider
+from playingpack.providers.anthropic import AnthropicMessages
+from playingpack.providers.gemini import GeminiGenerateContent
+from playingpack.providers.ollama import OllamaChat
+from playingpack.providers.openai_chat import OpenAIChat
+from playingpack.providers.openai_responses import OpenAIResponses
 
-Kind = Literal["chat", "responses", "messages"]
-_KINDS: dict[str, Kind] = {
-    "/v1/chat/completions": "chat",
-    "/v1/responses": "responses",
-    "/v1/messages": "messages",
-}
+Kind = Literal["chat", "responses", "messages", "gemini", "ollama"]
+# By the provider's type, not its path: Gemini's paths name the model, and every format is
+# served under more than one path.
+_KINDS: tuple[tuple[type[Provider], Kind], ...] = (
+    (OpenAIChat, "chat"),
+    (OpenAIResponses, "responses"),
+    (AnthropicMessages, "messages"),
+    (GeminiGenerateContent, "gemini"),
+    (OllamaChat, "ollama"),
+)
+# The readers of Gemini's and Ollama's requests (their providers' ``turns``), for answers too.
+_GEMINI = GeminiGenerateContent()
+_OLLAMA = OllamaChat()
 _ROLES = {"system": "s", "developer": "s", "user": "u", "assistant": "a", "model": "a"}
 # Content blocks that are reasoning, whatever the format calls them.
 _REASONING = frozenset({"thinking", "redacted_thinking", "reasoning"})
@@ -52,8 +66,9 @@ Atom = tuple[tuple[str, ...], tuple[str, ...]]  # (strict form, loose form)
 
 
 def kind_of(provider: Provider | None) -> Kind | None:
-    """The conversation format of ``provider``; None for embeddings, completions, others."""
-    return None if provider is None else _KINDS.get(provider.endpoint)
+    """The conversation format of ``provider``; None for embeddings, completions (Ollama's
+    generate among them), others."""
+    return next((kind for type_, kind in _KINDS if isinstance(provider, type_)), None)
 
 
 def request_turns(kind: Kind, request: dict[str, Any]) -> tuple[list[Turn], list[Turn]]:
@@ -61,6 +76,12 @@ def request_turns(kind: Kind, request: dict[str, Any]) -> tuple[list[Turn], list
     if kind == "responses":
         turns = input_turns(request["input"], conversational=True) if "input" in request else []
         return system_turns(request.get("instructions")), turns
+    if kind == "gemini":
+        turns = _GEMINI.turns(_without_thoughts(request)).turns
+        given = request.get("systemInstruction", request.get("system_instruction")) is not None
+        return turns[: int(given)], turns[int(given) :]
+    if kind == "ollama":
+        return [], _OLLAMA.turns(request).turns
     messages = message_turns(_without_reasoning(request.get("messages")))
     return (system_turns(request.get("system")) if kind == "messages" else []), messages
 
@@ -82,6 +103,20 @@ def answer_turns(kind: Kind, answer: Any) -> list[Turn] | None:
         if not isinstance(output, list) or answer.get("status") == "failed":
             return None
         return input_turns(output, conversational=True) if output else []
+    if kind == "gemini":
+        candidates = answer.get("candidates")
+        if "error" in answer or not isinstance(candidates, list) or not candidates:
+            return None
+        content = candidates[0].get("content") if isinstance(candidates[0], dict) else None
+        if not isinstance(content, dict):
+            return []  # stopped before it said anything (a safety stop)
+        said = _thoughtless({**content, "role": "model"})
+        return _GEMINI.turns({"contents": [said]}).turns
+    if kind == "ollama":
+        message = answer.get("message")
+        if "error" in answer or not isinstance(message, dict):
+            return None
+        return _OLLAMA.turns({"messages": [message]}).turns
     content = answer.get("content")
     if not isinstance(content, list) or answer.get("type") == "error":
         return None
@@ -97,7 +132,9 @@ def turn_atoms(turn: Turn) -> list[Atom]:
     def flush() -> None:
         text = "".join(texts).strip()
         texts.clear()
-        if text and role is not None:
+        if text and turn.role == "tool":
+            atoms.append((("r", "", text), ("r", text)))
+        elif text and role is not None:
             atoms.append((("t", role, text), ("t", role, text)))
 
     for part in turn.parts:
@@ -196,3 +233,19 @@ def _visible(content: Any) -> Any:
         for block in content
         if not (isinstance(block, dict) and block.get("type") in _REASONING)
     ]
+
+
+def _without_thoughts(request: dict[str, Any]) -> dict[str, Any]:
+    """A Gemini request without the ``thought`` parts of its contents."""
+    contents = request.get("contents")
+    if not isinstance(contents, list):
+        return request
+    return {**request, "contents": [_thoughtless(content) for content in contents]}
+
+
+def _thoughtless(content: Any) -> Any:
+    parts = content.get("parts") if isinstance(content, dict) else None
+    if not isinstance(parts, list):
+        return content
+    kept = [part for part in parts if not (isinstance(part, dict) and part.get("thought") is True)]
+    return {**content, "parts": kept}

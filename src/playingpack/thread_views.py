@@ -229,7 +229,8 @@ def _answer(kind: Kind, detail: dict[str, Any]) -> AnswerJSON | None:
 
 def _reasoning(kind: Kind, answer: dict[str, Any]) -> str:
     """The reasoning the answer shows: chat ``reasoning_content`` (or ``reasoning``),
-    Responses reasoning summaries and texts, Anthropic thinking blocks."""
+    Responses reasoning summaries and texts, Anthropic thinking blocks, Gemini ``thought``
+    parts, Ollama's ``thinking``."""
     texts: list[str] = []
     if kind == "chat":
         message = _first(answer.get("choices")).get("message") or {}
@@ -243,6 +244,15 @@ def _reasoning(kind: Kind, answer: dict[str, Any]) -> str:
                 for part in _dicts(item.get("summary")) + _dicts(item.get("content")):
                     if isinstance(part.get("text"), str):
                         texts.append(part["text"])
+    elif kind == "gemini":
+        content = _first(answer.get("candidates")).get("content")
+        for part in _dicts(content.get("parts") if isinstance(content, dict) else None):
+            if part.get("thought") is True and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+    elif kind == "ollama":
+        message = answer.get("message")
+        thinking = message.get("thinking") if isinstance(message, dict) else None
+        texts.extend([thinking] if isinstance(thinking, str) else [])
     else:
         for block in _dicts(answer.get("content")):
             if block.get("type") == "thinking" and isinstance(block.get("thinking"), str):
@@ -252,11 +262,15 @@ def _reasoning(kind: Kind, answer: dict[str, Any]) -> str:
 
 def finish_reason(kind: Kind, answer: dict[str, Any]) -> str | None:
     """Why the answer ended: chat ``finish_reason``, Anthropic ``stop_reason``, Responses
-    its status (or why it is incomplete)."""
+    its status (or why it is incomplete), Gemini ``finishReason``, Ollama ``done_reason``."""
     if kind == "chat":
         reason = _first(answer.get("choices")).get("finish_reason")
     elif kind == "messages":
         reason = answer.get("stop_reason")
+    elif kind == "gemini":
+        reason = _first(answer.get("candidates")).get("finishReason")
+    elif kind == "ollama":
+        reason = answer.get("done_reason")
     else:
         details = answer.get("incomplete_details")
         reason = details.get("reason") if isinstance(details, dict) else None
@@ -265,8 +279,10 @@ def finish_reason(kind: Kind, answer: dict[str, Any]) -> str | None:
 
 
 def _error_of(response: Any) -> str | None:
-    """The message of an error body."""
+    """The message of an error body (Ollama's is the message itself)."""
     error = response.get("error") if isinstance(response, dict) else None
+    if isinstance(error, str) and error:
+        return error
     if isinstance(error, dict) and isinstance(error.get("message"), str):
         return str(error["message"])
     return None

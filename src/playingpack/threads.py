@@ -1,10 +1,11 @@
 """Agent threads, rebuilt from the traffic: which earlier call each call continues.
 
 The rule. A call *continues* an earlier call when its input extends that call's input plus its
-answer: the chat ``messages``, the Responses ``input`` (or its ``previous_response_id``, which
-names the earlier call's answer), the Anthropic ``messages`` with ``system`` (and Responses'
-``instructions``) as the first turns. A call that continues none starts a thread; a thread's id
-is the id of its first call. The longest match wins.
+answer: the chat (and Ollama chat) ``messages``, the Responses ``input`` (or its
+``previous_response_id``, which names the earlier call's answer), the Anthropic ``messages``,
+the Gemini ``contents``, with ``system`` (Responses' ``instructions``, Gemini's
+``systemInstruction``) as the first turns. A call that continues none starts a thread; a
+thread's id is the id of its first call. The longest match wins.
 
 The turns are compared as atoms (``thread_atoms``), not as raw JSON: what clients send back
 differs from what the API answered (``null`` content, ``refusal`` fields, arguments written
