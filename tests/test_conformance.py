@@ -55,18 +55,21 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning"),
 ]
 
-EVERYTHING = load_corpus()
-# The corpus also holds Gemini and Ollama traffic in their own formats (see its README); the
-# replaying checks are for the formats playingpack records: chat completions, Responses and
-# Messages.
-INTERACTIONS = {
-    name: recorded
-    for name, recorded in EVERYTHING.items()
-    if recorded.endpoint in (CHAT, RESPONSES, MESSAGES)
-}
-NATIVE = {name: recorded for name, recorded in EVERYTHING.items() if name not in INTERACTIONS}
+EVERYTHING = INTERACTIONS = load_corpus()
+# Gemini's and Ollama's own formats, checked with raw HTTP; the others with raw HTTP and the SDK.
+NATIVE = {name: recorded for name, recorded in EVERYTHING.items() if recorded.native}
 IDS = list(INTERACTIONS)
-TAPED = [name for name, recorded in INTERACTIONS.items() if recorded.tape]
+SDK_IDS = [name for name in IDS if name not in NATIVE]
+TAPED = [name for name in SDK_IDS if INTERACTIONS[name].tape]
+# Native answers that have a stream form: embeddings are JSON only.
+NATIVE_TAPED = [
+    name
+    for name, recorded in NATIVE.items()
+    if recorded.tape
+    and "mbedContent" not in recorded.endpoint
+    and recorded.endpoint != "/api/embed"
+]
+GEMINI_KEY = "AIzaSyPPTEST-conformance-0123456789abcdef"
 
 
 # --- what a client got ------------------------------------------------------------------------
@@ -139,6 +142,8 @@ class Lab:
         self.recorder = Running(
             Config(
                 upstream=self.upstream.url,
+                gemini_upstream=self.upstream.url,
+                ollama_upstream=self.upstream.url,
                 tapes_dir=self.tapes_dir,
                 logs_dir=folder / "logs",
                 port=0,
@@ -150,6 +155,8 @@ class Lab:
             Config(
                 upstream=gone,
                 anthropic_upstream=gone,
+                gemini_upstream=gone,
+                ollama_upstream=gone,
                 tapes_dir=self.tapes_dir,
                 logs_dir=folder / "replay-logs",
                 record=RecordMode.REPLAY_ONLY,
@@ -180,16 +187,26 @@ class Lab:
 
     # raw HTTP
 
-    def post(self, base: str, recorded: Recorded) -> Exchange:
-        """POST the interaction's request to ``base`` + its endpoint, read to the end."""
+    def post(
+        self,
+        base: str,
+        recorded: Recorded,
+        endpoint: str | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> Exchange:
+        """POST the interaction's request (or ``body``) to ``base`` + its endpoint (or
+        ``endpoint``), read to the end. A Gemini request carries its key as ``?key=``."""
         headers = {"content-type": "application/json", HEADER: recorded.id}
+        endpoint = endpoint or recorded.endpoint
         if recorded.endpoint == MESSAGES:
             headers |= {"x-api-key": ANTHROPIC_KEY, "anthropic-version": "2023-06-01"}
-        else:
+        elif is_gemini(recorded):
+            endpoint += ("&" if "?" in endpoint else "?") + f"key={GEMINI_KEY}"
+        elif not recorded.native:
             headers["authorization"] = f"Bearer {API_KEY}"
-        content = json.dumps(recorded.request, ensure_ascii=False).encode()
-        url = base + recorded.endpoint
-        with self.http.stream("POST", url, content=content, headers=headers) as response:
+        content = json.dumps(recorded.request if body is None else body, ensure_ascii=False)
+        url = base + endpoint
+        with self.http.stream("POST", url, content=content.encode(), headers=headers) as response:
             data = b"".join(response.iter_raw())  # as sent: not decompressed, not decoded
             return Exchange(
                 response.status_code, {k.lower(): v for k, v in response.headers.items()}, data
@@ -567,6 +584,159 @@ VIEWS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 }
 
 
+# --- Gemini and Ollama answers, added up independently of playingpack --------------------------
+
+
+def is_gemini(recorded: Recorded) -> bool:
+    return recorded.native and not recorded.endpoint.startswith("/api/")
+
+
+def _unset(value: Any, have: Any) -> bool:
+    """A later value that leaves the one known: a null, or an empty object after one."""
+    return value is None or (value == {} and have is not None)
+
+
+def gemini_assemble(responses: list[Any]) -> dict[str, Any]:
+    """A Gemini stream's responses as one: each candidate's parts in order (``gemini_view``
+    joins the text), every other field its last value, citation sources added up."""
+    answer: dict[str, Any] = {}
+    candidates: dict[int, dict[str, Any]] = {}
+    for response in responses:
+        for key, value in response.items():
+            if key != "candidates":
+                if not _unset(value, answer.get(key)):
+                    answer[key] = value
+                continue
+            for position, candidate in enumerate(value or ()):
+                into = candidates.setdefault(candidate.get("index", position), {})
+                for name, item in candidate.items():
+                    if name == "content":
+                        content = into.setdefault("content", {"parts": []})
+                        for inner_name, inner in item.items():
+                            if inner_name == "parts":
+                                content["parts"] += inner or []
+                            elif inner is not None:
+                                content[inner_name] = inner
+                    elif name == "citationMetadata" and "citationMetadata" in into:
+                        sources = into[name].setdefault("citationSources", [])
+                        sources += [
+                            s for s in item.get("citationSources") or () if s not in sources
+                        ]
+                    elif not _unset(item, into.get(name)):
+                        into[name] = item
+    if candidates:
+        answer["candidates"] = [candidates[index] for index in sorted(candidates)]
+    return answer
+
+
+def _segments(parts: list[Any]) -> list[Any]:
+    """Parts with each run of text parts of one kind (thought or not) joined, keeping the last
+    signature the run carried; empty texts without a signature carry nothing."""
+    found: list[Any] = []
+    for part in parts:
+        text_part = isinstance(part.get("text"), str) and part.keys() <= {
+            "text",
+            "thought",
+            "thoughtSignature",
+        }
+        if not text_part:
+            found.append(clean(part))
+            continue
+        if part == {"text": ""}:
+            continue
+        thought = bool(part.get("thought"))
+        last = found[-1] if found else None
+        if last is not None and last.get("_text") and last["thought"] == thought:
+            last["text"] += part["text"]
+            last["thoughtSignature"] = part.get("thoughtSignature") or last["thoughtSignature"]
+        else:
+            found.append(
+                {
+                    "_text": True,
+                    "text": part["text"],
+                    "thought": thought,
+                    "thoughtSignature": part.get("thoughtSignature"),
+                }
+            )
+    for segment in found:
+        segment.pop("_text", None)
+    return found
+
+
+def gemini_view(answer: dict[str, Any]) -> dict[str, Any]:
+    """What the issue names of a Gemini answer: each candidate's parts (text joined) and
+    fields (finish reason, grounding, citations, safety ratings, ...), and every other field
+    of the answer (usage, model version, response id, prompt feedback)."""
+    view = clean({k: v for k, v in answer.items() if k != "candidates"})
+    candidates = []
+    listed = answer.get("candidates") or []
+    for _, candidate in sorted(
+        enumerate(listed), key=lambda entry: entry[1].get("index", entry[0])
+    ):
+        fields = clean({k: v for k, v in candidate.items() if k not in ("index", "content")})
+        content = candidate.get("content") or {}
+        fields["content"] = clean({k: v for k, v in content.items() if k != "parts"})
+        fields["parts"] = _segments(content.get("parts") or [])
+        candidates.append(fields)
+    view["candidates"] = candidates
+    return view
+
+
+def ollama_assemble(lines: list[Any]) -> dict[str, Any]:
+    """An Ollama stream's lines as one answer: ``content``, ``thinking`` and ``response``
+    joined, ``tool_calls`` in order, every other field its last value."""
+    answer: dict[str, Any] = {}
+    for line in lines:
+        for key, value in line.items():
+            if key == "message":
+                message = answer.setdefault("message", {})
+                for field, item in value.items():
+                    if field in ("content", "thinking"):
+                        message[field] = message.get(field, "") + (item or "")
+                    elif field == "tool_calls":
+                        message[field] = message.get(field, []) + (item or [])
+                    elif item is not None:
+                        message[field] = item
+            elif key in ("response", "thinking"):
+                answer[key] = answer.get(key, "") + (value or "")
+            elif value is not None:
+                answer[key] = value
+    return answer
+
+
+def ollama_view(answer: dict[str, Any]) -> dict[str, Any]:
+    """An Ollama answer with empty texts and lists left out (a stream's last line carries an
+    empty ``content``, which the JSON answer may leave out)."""
+    view = clean({k: v for k, v in answer.items() if v != ""})
+    if "message" in view:
+        view["message"] = {k: v for k, v in view["message"].items() if v != ""}
+    return view
+
+
+STREAM_TYPES = {"sse": "text/event-stream", "ndjson": "application/x-ndjson"}
+STREAM_TYPES["json-array"] = "application/json"
+
+
+def _media_type(got: Exchange) -> str:
+    return got.headers.get("content-type", "").split(";")[0].strip()
+
+
+def stream_values(body: str, framing: str) -> list[Any]:
+    """The JSON values of a Gemini or Ollama stream: each event, line or array element."""
+    if framing == "sse":
+        return [json.loads(data) for _, data in events_of(body)]
+    if framing == "ndjson":
+        return [json.loads(line) for line in body.splitlines() if line.strip()]
+    return list(json.loads(body))
+
+
+def recorded_values(recorded: Recorded) -> list[Any]:
+    """A recorded stream's events as the replay test compares them."""
+    if recorded.native:
+        return stream_values(recorded.body, recorded.framing)
+    return events_of(recorded.body)
+
+
 # --- SSE, read independently of playingpack ---------------------------------------------------
 
 
@@ -661,6 +831,7 @@ def _check_tapes(recording: Recording, recorded: Recorded) -> None:
     assert flow is not None, (
         f"the flow of {recording.scope} did not reach COMPLETE or ERROR within 5 s"
     )
+    assert GEMINI_KEY not in json.dumps(flow), "the flow shows the key= parameter"
     names = [path.name for path in recording.tapes]
     if recorded.tape:
         assert flow["state"] == "COMPLETE", (
@@ -668,13 +839,17 @@ def _check_tapes(recording: Recording, recorded: Recorded) -> None:
         )
         assert len(recording.tapes) == 1, f"{recorded.why}: expected one tape, found {names}"
         text = recording.tapes[0].read_text("utf-8")
-        assert API_KEY not in text and ANTHROPIC_KEY not in text
+        assert API_KEY not in text and ANTHROPIC_KEY not in text and GEMINI_KEY not in text
         held = _tape_text(recording.tapes[0])
         if recorded.stream:
-            missing = recorded.body[len(held) :] if recorded.body.startswith(held) else None
-            assert held == recorded.body, (
-                "the tape does not hold the whole stream the upstream sent: "
-                + (f"missing at the end: {missing[:300]!r}" if missing is not None else "differs")
+            # SSE events are stored with their line ends normalised to "\n" (Gemini sends
+            # "\r\n"); the other framings keep every byte.
+            sent = recorded.body
+            if recorded.framing == "sse":
+                sent = sent.replace("\r\n", "\n")
+            missing = sent[len(held) :] if sent.startswith(held) else None
+            assert held == sent, "the tape does not hold the whole stream the upstream sent: " + (
+                f"missing at the end: {missing[:300]!r}" if missing is not None else "differs"
             )
         else:
             assert json.loads(held) == json.loads(recorded.body)
@@ -686,14 +861,25 @@ def _check_tapes(recording: Recording, recorded: Recorded) -> None:
 
 
 def _check_truncated(got: bytes, recorded: Recorded) -> None:
-    """A cut stream goes through as far as it came; playingpack may add one error event."""
+    """A cut stream goes through as far as it came; playingpack may add one error event (a
+    line of its own, or an element that closes the array)."""
     sent = recorded.body.encode()
     assert got.startswith(sent), "the client did not get the bytes the upstream sent"
     rest = got[len(sent) :].decode()
-    added = events_of(rest)
-    assert not rest or (len(added) == 1 and is_error_event(*added[0])), (
-        f"after the upstream's bytes came more than one error event: {rest[:300]!r}"
-    )
+    if not rest:
+        return
+    if recorded.framing == "sse":
+        added = events_of(rest)
+        ok = len(added) == 1 and is_error_event(*added[0])
+    elif recorded.framing == "ndjson":
+        lines = rest.removeprefix("\n").splitlines()
+        ok = len(lines) == 1 and "error" in json.loads(lines[0])
+    else:
+        # Cut inside an element, the rest of the array is not JSON; the error element follows
+        # a separator and closes the array.
+        element = rest.rpartition("\n,\r\n")[2]
+        ok = element.endswith("\n]") and "error" in json.loads(element.removesuffix("\n]"))
+    assert ok, f"after the upstream's bytes came more than one error event: {rest[:300]!r}"
 
 
 # --- the corpus itself ------------------------------------------------------------------------
@@ -826,9 +1012,13 @@ def test_passthrough_raw(lab: Lab, name: str) -> None:
     for header, value in recorded.headers.items():
         if header != "content-type":
             assert got.headers.get(header) == value, f"header {header} was not passed through"
+    if is_gemini(recorded):
+        # The key reached the upstream as the client sent it.
+        targets = [target for served, target in lab.upstream.served if served == name]
+        assert any(f"key={GEMINI_KEY}" in target for target in targets), targets
 
 
-@pytest.mark.parametrize("name", IDS)
+@pytest.mark.parametrize("name", SDK_IDS)
 def test_passthrough_sdk(lab: Lab, name: str) -> None:
     recorded = INTERACTIONS[name]
     direct, via = lab.direct(name), lab.sdk(name).got
@@ -849,7 +1039,7 @@ def test_tape_raw(lab: Lab, name: str) -> None:
     _check_tapes(lab.raw(name), INTERACTIONS[name])
 
 
-@pytest.mark.parametrize("name", IDS)
+@pytest.mark.parametrize("name", SDK_IDS)
 def test_tape_sdk(lab: Lab, name: str) -> None:
     _check_tapes(lab.sdk(name), INTERACTIONS[name])
 
@@ -864,20 +1054,37 @@ def test_replay_raw(lab: Lab, name: str) -> None:
     got = lab.post(f"{lab.player.url}/t/{scope}", recorded)
     if not recorded.tape:
         assert got.status == 404, got.body[:300]
-        error = json.loads(got.body)["error"]  # OpenAI's shape has a code, Anthropic's a type
-        assert "tape_not_found" in (error.get("code"), error.get("type")), error
+        _check_miss(json.loads(got.body), recorded)
         return
     assert got.status == recorded.status
     if recorded.stream:
-        assert got.headers.get("content-type", "").startswith("text/event-stream")
-        replayed, sent = events_of(got.body.decode()), events_of(recorded.body)
+        assert _media_type(got) == STREAM_TYPES[recorded.framing]
+        sent = recorded_values(recorded)
+        if recorded.native:
+            replayed: list[Any] = stream_values(got.body.decode(), recorded.framing)
+        else:
+            replayed = events_of(got.body.decode())
         assert replayed == sent, "; ".join(differences(replayed, sent)[:8])
     else:
         replayed, sent = json.loads(got.body), json.loads(recorded.body)
         assert replayed == sent, "; ".join(differences(replayed, sent)[:8])
 
 
-@pytest.mark.parametrize("name", IDS)
+def _check_miss(body: Any, recorded: Recorded) -> None:
+    """A replay-only miss, in the format of the interaction's provider."""
+    error = body["error"]
+    if recorded.endpoint.startswith("/api/"):
+        assert isinstance(error, str) and "No tape" in error, error  # Ollama's: a message
+    elif recorded.native:
+        # Google's: playingpack's code is an ErrorInfo's reason.
+        assert error["code"] == 404 and error["status"] == "NOT_FOUND", error
+        assert [d.get("reason") for d in error["details"]] == ["tape_not_found"], error
+    else:
+        # OpenAI's shape has a code, Anthropic's a type.
+        assert "tape_not_found" in (error.get("code"), error.get("type")), error
+
+
+@pytest.mark.parametrize("name", SDK_IDS)
 def test_replay_sdk(lab: Lab, name: str) -> None:
     recorded = INTERACTIONS[name]
     scope = lab.sdk(name).scope
@@ -918,3 +1125,51 @@ def test_cross_format(lab: Lab, name: str) -> None:
     note = original.note or other.note
     note = f" ({note[:200]})" if note else ""
     assert got == expected, f"differs{note}: " + "; ".join(differences(got, expected)[:8])
+
+
+def _gemini_endpoint(recorded: Recorded, kind: str) -> str:
+    """The interaction's model path with the method and query of ``kind`` of answer."""
+    model = recorded.endpoint.partition("?")[0].rpartition(":")[0]
+    return (
+        model
+        + {
+            "json": ":generateContent",
+            "sse": ":streamGenerateContent?alt=sse",
+            "json-array": ":streamGenerateContent",
+        }[kind]
+    )
+
+
+@pytest.mark.parametrize("name", NATIVE_TAPED)
+def test_cross_format_native(lab: Lab, name: str) -> None:
+    """A Gemini or Ollama tape served in every other form: a stream as JSON (and for Gemini
+    in the other framing), JSON as a stream. What each adds up to is the original answer (a
+    stream in another framing is written from the answer, not event by event)."""
+    recorded = INTERACTIONS[name]
+    scope = lab.raw(name).scope  # the tape, recorded in the kind the provider answered
+    base = f"{lab.player.url}/t/{scope}"
+    kind = recorded.framing if recorded.stream else "json"
+    if recorded.stream:
+        values = recorded_values(recorded)
+        original = gemini_assemble(values) if is_gemini(recorded) else ollama_assemble(values)
+    else:
+        original = json.loads(recorded.body)
+    view = gemini_view if is_gemini(recorded) else ollama_view
+    kinds = ("json", "sse", "json-array") if is_gemini(recorded) else ("json", "ndjson")
+    for other in (k for k in kinds if k != kind):
+        if is_gemini(recorded):
+            got = lab.post(base, recorded, endpoint=_gemini_endpoint(recorded, other))
+        else:
+            got = lab.post(base, recorded, body={**recorded.request, "stream": other != "json"})
+        assert got.status == 200, f"{other}: {got.body[:300]!r}"
+        if other == "json":
+            assert _media_type(got) == "application/json", other
+            answer = json.loads(got.body)
+        else:
+            assert _media_type(got) == STREAM_TYPES[other], other
+            streamed = stream_values(got.body.decode(), other)
+            answer = gemini_assemble(streamed) if is_gemini(recorded) else ollama_assemble(streamed)
+        expected, seen = view(original), view(answer)
+        assert seen == expected, f"{kind} as {other} differs: " + "; ".join(
+            differences(seen, expected)[:8]
+        )
