@@ -45,6 +45,7 @@ class Call:
         "flow",
         "framing",
         "index",
+        "opened",
         "provider",
         "request",
         "resent",
@@ -75,6 +76,9 @@ class Call:
         self.capture: Capture | None = None  # the upstream's streamed answer, as it passes
         # Whether the client has been sent the whole answer: leaving after that is no failure.
         self.delivered = False
+        # Whether any of the answer itself (not a keepalive) has gone to the client: an error
+        # then goes on the stream it has begun (a JSON array's next element).
+        self.opened = False
         self.draining = False  # the rest of the upstream body is read after the client left
         self.resent = False  # a person's resend: never held
         self.describe(body, size)

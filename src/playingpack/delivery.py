@@ -111,7 +111,9 @@ class Delivery:
             message, type_, code = error.message, error.type, error.code
             # What the client gets is the error, not the real answer held before it.
             if call.response is not None:
-                event = provider.framed_error_event(message, type_, code, call.framing)
+                event = provider.framed_error_event(
+                    message, type_, code, call.framing, opened=call.opened
+                )
                 chunk = Chunk(event, 0)
                 flow.inject(error.status, None, (chunk,), streamed=True, summary=None)
                 response = call.response
@@ -144,7 +146,7 @@ class Delivery:
         chunks: tuple[Chunk, ...]
         if call.stream:
             if sent:
-                events = provider.continue_events(answer, call.body, sent)
+                events = provider.framed_continue_events(answer, call.body, sent, call.framing)
             else:
                 events = provider.framed_events(answer, call.body, call.framing)
             chunks = tuple(Chunk(event, 0) for event in events)
@@ -205,7 +207,9 @@ class Delivery:
             return fail(
                 call.flow, status, message, type_, code, retry=retry, provider=call.provider
             )
-        event = call.provider.framed_error_event(message, type_, code, call.framing)
+        event = call.provider.framed_error_event(
+            message, type_, code, call.framing, opened=call.opened
+        )
         sent = await write(call.response, event.encode())
         call.flow.fail(message, status)
         if sent:

@@ -362,6 +362,7 @@ class Relay:
         call.delivered = had_all or passed
         try:
             if data:
+                call.opened = True
                 await response.write(data)
         except ConnectionResetError:
             call.delivered = had_all

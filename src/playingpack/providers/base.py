@@ -214,8 +214,11 @@ class Provider(abc.ABC):
         shape unless overridden)."""
         return format_event(msgspec.json.encode(self.error_json(message, type_, code)).decode())
 
-    def framed_error_event(self, message: str, type_: str, code: str, framing: Framing) -> str:
-        """error_event in ``framing`` (a format with one framing has error_event alone)."""
+    def framed_error_event(
+        self, message: str, type_: str, code: str, framing: Framing, *, opened: bool = False
+    ) -> str:
+        """error_event in ``framing``, for a client that has had some of the answer when
+        ``opened`` (a format with one framing has error_event alone)."""
         return self.error_event(message, type_, code)
 
 
@@ -260,6 +263,13 @@ class Holdable(Provider):
     ) -> list[str]:
         """The events that deliver ``answer`` to a client that already got ``sent`` (the
         opening of another answer): same ids, no second opening."""
+
+    def framed_continue_events(
+        self, answer: dict[str, Any], request: Any, sent: Sequence[str], framing: Framing
+    ) -> list[str]:
+        """continue_events in ``framing`` (a format with one framing has continue_events
+        alone)."""
+        return self.continue_events(answer, request, sent)
 
 
 def parsed_events(texts: Iterable[str]) -> Iterator[Event]:
