@@ -29,6 +29,7 @@ QUERY_KEY = "AIzaSyQK-pptest-query-key-Zx81Wq05Lm"
 HEADER_KEY = "AIzaSyHK-pptest-header-key-Jv27Tn46"
 OLLAMA_KEY = "ollama-pptest-cloud-key-Rb93Yc52Ds"
 KEYS = (QUERY_KEY, HEADER_KEY, OLLAMA_KEY)
+DASHBOARD_TOKEN = "pptest-dashboard-token-81Fq"
 CONTENTS = {"contents": [{"role": "user", "parts": [{"text": "Weather in Paris?"}]}]}
 
 
@@ -219,3 +220,22 @@ def test_failed_calls_show_no_key(
     )
     assert leaks(logged) == []
     assert files_leaking(tmp_path) == {}
+
+
+def test_the_dashboard_token_guards_the_api_and_not_ollamas_paths(
+    start_proxy: Callable[..., Running], fake_ollama: FakeOllama
+) -> None:
+    """Ollama's /api/<name> paths are for agents, as /v1 is: bound to every address, the
+    dashboard's /api routes ask for the token and Ollama's do not."""
+    proxy = start_proxy(ollama_upstream=fake_ollama.url, host="0.0.0.0", token=DASHBOARD_TOKEN)
+    url = f"http://127.0.0.1:{proxy.server.port}"
+    fake_ollama.queue(OllamaReply(content="Hello."), OllamaReply(content="Hello again."))
+    ollama_call(url)
+    with ollama.Client(host=f"{url}/ollama") as client:
+        assert client.generate(model=OLLAMA_MODEL, prompt="Hi", stream=False).response
+        assert client.list().models
+    assert httpx.get(f"{url}/api/flows", timeout=5).status_code == 401
+    listed = httpx.get(
+        f"{url}/api/flows", headers={"X-Playingpack-Token": DASHBOARD_TOKEN}, timeout=5
+    )
+    assert listed.status_code == 200 and len(listed.json()) == 3
