@@ -1693,8 +1693,6 @@ def _native_column(document: dict[str, Any]) -> str:
 def summary(files: dict[str, tuple[str, dict[str, Any]]]) -> str:
     """The counts tables of tests/corpus/README.md."""
     everything = [document for _, document in files.values()]
-    documents = [d for d in everything if not _native_format(d["endpoint"])]
-    native = [d for d in everything if _native_format(d["endpoint"])]
     real = [d for d in everything if "derived" not in d["provenance"]]
     lines = [
         f"{len(real)} recorded interactions from {len({d['provenance']['repo'] for d in real})} "
@@ -1741,23 +1739,6 @@ def summary(files: dict[str, tuple[str, dict[str, Any]]]) -> str:
     features: Counter[str] = Counter(f for d in real for f in d["features"])
     lines += ["", "| feature | interactions |", "|---|---|"]
     lines += [f"| `{name}` | {count} |" for name, count in sorted(features.items())]
-    taped = sum(1 for d in documents if d["expect"]["tape"])
-    lines += [
-        "",
-        "| check | runs on | raw HTTP | SDK |",
-        "|---|---|---|---|",
-        f"| 1. pass-through is exact | every interaction | {len(documents)} | {len(documents)} |",
-        f"| 2. tape only for a complete, successful answer | every interaction ({taped} "
-        f"with a tape, {len(documents) - taped} without) | {len(documents)} | {len(documents)} |",
-        f"| 3. replay-only, upstream unreachable | every interaction (no tape: a 404 miss) "
-        f"| {len(documents)} | {len(documents)} |",
-        f"| 4. cross-format replay | interactions with a tape | | {taped} |",
-        "",
-        f"The checks run on the OpenAI and Anthropic formats. The {len(native)} Gemini and "
-        f"Ollama interactions ({sum(1 for d in native if d['expect']['tape'])} with a tape, "
-        f"{sum(1 for d in native if 'derived' in d['provenance'])} derived) are replayed the "
-        "same way once playingpack records those formats.",
-    ]
     return "\n".join(lines)
 
 

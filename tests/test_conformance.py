@@ -2,7 +2,9 @@
 
 A replaying upstream (tests/fakes/corpus_upstream.py) answers every corpus interaction byte for
 byte, event by event, and each one goes through playingpack with raw HTTP and with the official
-SDK (openai for chat completions and Responses, anthropic for Messages). For every interaction:
+SDK (openai for chat completions and Responses, anthropic for Messages, google-genai for Gemini,
+ollama for Ollama's native API; see ``sdk_speaks`` for the few an SDK cannot make). For every
+interaction:
 
 1. pass-through is exact: the status and body bytes a raw client gets equal what the upstream
    sent, and the SDK parses through playingpack what it parses from the upstream directly;
@@ -12,7 +14,14 @@ SDK (openai for chat completions and Responses, anthropic for Messages). For eve
    404 ``tape_not_found`` where nothing was recorded);
 4. cross-format replay (a stream tape to a JSON client, a JSON tape to a streaming client) gives
    what the SDK parses from the original: content, tool calls, reasoning, citations and
-   annotations, finish or stop reason, and usage.
+   annotations, finish or stop reason, and usage. A Gemini or Ollama tape is also asked for with
+   raw HTTP in every other form (Gemini: JSON, SSE, a streamed JSON array; Ollama: NDJSON,
+   JSON), and each adds up to the original answer.
+
+Gemini's and Ollama's requests go to the replaying upstream as their ``gemini_upstream`` and
+``ollama_upstream``, which answers only the recorded path and query, so they must arrive as the
+client sent them; a raw Gemini request carries its key as ``?key=``, which must reach the
+upstream and no tape or flow.
 
 The module shares two servers: one records (``auto``) from the replaying upstream, the other
 replays (``replay-only``) with a closed port as its upstream. They share the tapes folder, and
@@ -22,6 +31,7 @@ each interaction has its own tapes folders under it: ``/t/raw-<id>/...`` and ``/
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import re
 import socket
@@ -29,12 +39,16 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anthropic
 import httpx
+import ollama
 import openai
 import pytest
+from google import genai
+from google.genai import types
+from google.oauth2.credentials import Credentials
 from openai.lib.streaming.chat import ChatCompletionStreamState
 
 from playingpack.config import Config, RecordMode, ReplayTiming
@@ -56,20 +70,35 @@ pytestmark = [
 ]
 
 EVERYTHING = INTERACTIONS = load_corpus()
-# Gemini's and Ollama's own formats, checked with raw HTTP; the others with raw HTTP and the SDK.
 NATIVE = {name: recorded for name, recorded in EVERYTHING.items() if recorded.native}
 IDS = list(INTERACTIONS)
-SDK_IDS = [name for name in IDS if name not in NATIVE]
-TAPED = [name for name in SDK_IDS if INTERACTIONS[name].tape]
-# Native answers that have a stream form: embeddings are JSON only.
-NATIVE_TAPED = [
-    name
-    for name, recorded in NATIVE.items()
-    if recorded.tape
-    and "mbedContent" not in recorded.endpoint
-    and recorded.endpoint != "/api/embed"
-]
+
+
+def is_gemini(recorded: Recorded) -> bool:
+    return recorded.native and not recorded.endpoint.startswith("/api/")
+
+
+def streamable(recorded: Recorded) -> bool:
+    """Whether the answer has a stream form: embeddings are JSON only."""
+    return "mbedContent" not in recorded.endpoint and recorded.endpoint != "/api/embed"
+
+
+def sdk_speaks(recorded: Recorded) -> bool:
+    """Whether the interaction is one its SDK can make. google-genai streams only with
+    ``alt=sse`` and takes no numbers for enums, which the Go SDK's answers (``$alt=json``)
+    have; those, and the streamed JSON arrays, are checked with raw HTTP alone."""
+    if not is_gemini(recorded):
+        return True
+    go_sdk = "alt=" in recorded.endpoint.replace("alt=sse", "")
+    return not go_sdk and (not recorded.stream or recorded.framing == "sse")
+
+
+SDK_IDS = [name for name in IDS if sdk_speaks(INTERACTIONS[name])]
+TAPED = [name for name in SDK_IDS if INTERACTIONS[name].tape and streamable(INTERACTIONS[name])]
+# Gemini's and Ollama's answers in every other form, with raw HTTP.
+NATIVE_TAPED = [name for name, r in NATIVE.items() if r.tape and streamable(r)]
 GEMINI_KEY = "AIzaSyPPTEST-conformance-0123456789abcdef"
+VERTEX_TOKEN = "ya29.pptest-conformance-token"
 
 
 # --- what a client got ------------------------------------------------------------------------
@@ -226,7 +255,8 @@ class Lab:
         """What the SDK makes of the interaction straight from the upstream (made once)."""
         if name not in self._direct:
             recorded = INTERACTIONS[name]
-            base = self.upstream.url + ("" if recorded.endpoint == MESSAGES else "/v1")
+            openai_style = recorded.endpoint != MESSAGES and not recorded.native
+            base = self.upstream.url + ("/v1" if openai_style else "")
             self._direct[name] = self.call(base, recorded, recorded.stream)
         return self._direct[name]
 
@@ -240,7 +270,8 @@ class Lab:
 
     def base(self, server: Running, scope: str, name: str) -> str:
         """The SDK's base URL for a tapes folder of ``server``."""
-        openai_style = INTERACTIONS[name].endpoint != MESSAGES
+        recorded = INTERACTIONS[name]
+        openai_style = recorded.endpoint != MESSAGES and not recorded.native
         return f"{server.url}/t/{scope}" + ("/v1" if openai_style else "")
 
     def call(
@@ -254,7 +285,11 @@ class Lab:
         headers = {HEADER: recorded.id}
         outcome = Outcome()
         try:
-            if recorded.endpoint == CHAT:
+            if is_gemini(recorded):
+                _gemini(base, recorded, stream, headers, outcome)
+            elif recorded.native:
+                _ollama(base, recorded, stream, headers, outcome)
+            elif recorded.endpoint == CHAT:
                 _chat(self.openai.with_options(base_url=base), rest, stream, headers, outcome)
             elif recorded.endpoint == RESPONSES:
                 read = _responses_helper if helper and stream else _responses
@@ -265,6 +300,11 @@ class Lab:
         except (openai.APIError, anthropic.APIError) as exc:
             status = getattr(exc, "status_code", None)
             outcome.failure = Failure(type(exc).__name__, status, exc.message, exc.body)
+        except genai.errors.APIError as exc:
+            outcome.failure = Failure(type(exc).__name__, exc.code, str(exc.message), exc.details)
+        except ollama.ResponseError as exc:
+            body = {"error": exc.error}
+            outcome.failure = Failure(type(exc).__name__, exc.status_code, exc.error, body)
         except Exception as exc:  # the SDK could not parse what it got: that is the outcome
             outcome.failure = Failure(type(exc).__name__, None, str(exc), None)
         return outcome
@@ -394,6 +434,79 @@ def _messages(
         for event in events:
             outcome.items.append(_dump(event))
         outcome.final = _dump(events.get_final_message())
+
+
+def _gemini_dump(value: Any) -> Any:
+    # The wire's field names; the SDK's record of the HTTP answer (its headers) is no answer.
+    return value.model_dump(
+        mode="json", by_alias=True, exclude_none=True, exclude={"sdk_http_response"}
+    )
+
+
+def _gemini(
+    base: str, recorded: Recorded, stream: bool, headers: dict[str, str], outcome: Outcome
+) -> None:
+    """The interaction with google-genai (Vertex AI's with its project and location). The
+    recorded body is sent as it is: the SDK's ``extra_body`` takes the place of its own."""
+    path = recorded.endpoint.partition("?")[0]
+    version = path.split("/")[1]
+    model = path.rpartition("/models/")[2].partition(":")[0]
+    where = re.search(r"/projects/([^/]+)/locations/([^/]+)/", path)
+    if where is not None:
+        client = genai.Client(
+            vertexai=True,
+            project=where[1],
+            location=where[2],
+            credentials=cast(Any, Credentials)(token=VERTEX_TOKEN),  # google-auth is untyped
+            http_options=types.HttpOptions(base_url=base, api_version=version),
+        )
+    else:
+        client = genai.Client(
+            api_key=GEMINI_KEY, http_options=types.HttpOptions(base_url=base, api_version=version)
+        )
+    options = types.HttpOptions(
+        base_url=base, api_version=version, headers=headers, extra_body=recorded.request
+    )
+    with client:
+        if not streamable(recorded):
+            vectors = client.models.embed_content(
+                model=model, contents="", config=types.EmbedContentConfig(http_options=options)
+            )
+            outcome.items.append(_gemini_dump(vectors))
+        elif stream:
+            config = types.GenerateContentConfig(http_options=options)
+            for chunk in client.models.generate_content_stream(
+                model=model, contents="", config=config
+            ):
+                outcome.items.append(_gemini_dump(chunk))
+            outcome.final = gemini_assemble(outcome.items)
+            return
+        else:
+            config = types.GenerateContentConfig(http_options=options)
+            answer = client.models.generate_content(model=model, contents="", config=config)
+            outcome.items.append(_gemini_dump(answer))
+    outcome.final = outcome.items[0]
+
+
+def _ollama(
+    base: str, recorded: Recorded, stream: bool, headers: dict[str, str], outcome: Outcome
+) -> None:
+    """The interaction with the ollama client: the recorded body's fields as its arguments."""
+    with ollama.Client(host=base, headers=headers) as client:
+        method = getattr(client, recorded.endpoint.rpartition("/")[2])
+        known = inspect.signature(method).parameters
+        arguments = {k: v for k, v in recorded.request.items() if k in known and k != "stream"}
+        if not streamable(recorded):
+            outcome.items.append(method(**arguments).model_dump(mode="json", exclude_none=True))
+        elif stream:
+            for part in method(**arguments, stream=True):
+                outcome.items.append(part.model_dump(mode="json", exclude_none=True))
+            outcome.final = ollama_assemble(outcome.items)
+            return
+        else:
+            answer = method(**arguments, stream=False)
+            outcome.items.append(answer.model_dump(mode="json", exclude_none=True))
+    outcome.final = outcome.items[0]
 
 
 # --- how a stream adds up, and what is compared -----------------------------------------------
@@ -587,10 +700,6 @@ VIEWS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 # --- Gemini and Ollama answers, added up independently of playingpack --------------------------
 
 
-def is_gemini(recorded: Recorded) -> bool:
-    return recorded.native and not recorded.endpoint.startswith("/api/")
-
-
 def _unset(value: Any, have: Any) -> bool:
     """A later value that leaves the one known: a null, or an empty object after one."""
     return value is None or (value == {} and have is not None)
@@ -667,7 +776,7 @@ def gemini_view(answer: dict[str, Any]) -> dict[str, Any]:
     """What the issue names of a Gemini answer: each candidate's parts (text joined) and
     fields (finish reason, grounding, citations, safety ratings, ...), and every other field
     of the answer (usage, model version, response id, prompt feedback)."""
-    view = clean({k: v for k, v in answer.items() if k != "candidates"})
+    view: dict[str, Any] = clean({k: v for k, v in answer.items() if k != "candidates"})
     candidates = []
     listed = answer.get("candidates") or []
     for _, candidate in sorted(
@@ -707,7 +816,7 @@ def ollama_assemble(lines: list[Any]) -> dict[str, Any]:
 def ollama_view(answer: dict[str, Any]) -> dict[str, Any]:
     """An Ollama answer with empty texts and lists left out (a stream's last line carries an
     empty ``content``, which the JSON answer may leave out)."""
-    view = clean({k: v for k, v in answer.items() if v != ""})
+    view: dict[str, Any] = clean({k: v for k, v in answer.items() if v != ""})
     if "message" in view:
         view["message"] = {k: v for k, v in view["message"].items() if v != ""}
     return view
@@ -949,6 +1058,17 @@ def test_the_readme_counts_match_the_corpus() -> None:
     assert len(totals) == 2 and sum(map(int, totals)) == len(real), (
         "the counts in tests/corpus/README.md are stale: rerun scripts/build_corpus.py"
     )
+    taped = sum(1 for name in IDS if INTERACTIONS[name].tape)
+    every = f"| {len(IDS)} | {len(SDK_IDS)} |"
+    for row in (
+        f"| 1. pass-through is exact | every interaction {every}",
+        f"| 2. tape only for a complete, successful answer | every interaction ({taped} with a "
+        f"tape, {len(IDS) - taped} without) {every}",
+        f"| 3. replay-only, upstream unreachable | every interaction (no tape: a 404 miss) {every}",
+        "| 4. cross-format replay | interactions with a tape and a stream form "
+        f"| {len(NATIVE_TAPED)} | {len(TAPED)} |",
+    ):
+        assert row in readme, f"tests/corpus/README.md should have the row {row!r}"
 
 
 def _native_values(recorded: Recorded) -> list[Any]:
@@ -1091,6 +1211,9 @@ def test_replay_sdk(lab: Lab, name: str) -> None:
     got = lab.call(lab.base(lab.player, scope, name), recorded)
     if not recorded.tape:
         assert got.failure is not None and got.failure.status == 404, got.failure
+        if recorded.native:
+            _check_miss(got.failure.body, recorded)
+            return
         error = got.failure.body if recorded.endpoint == MESSAGES else {"error": got.failure.body}
         assert "tape_not_found" in json.dumps(error)
         return
@@ -1115,7 +1238,11 @@ def test_cross_format(lab: Lab, name: str) -> None:
     assert original.failure is None and original.final is not None, original.failure
     assert other.failure is None, other.failure
     assert other.final is not None, "the replayed stream did not add up to an answer"
-    view = VIEWS[recorded.endpoint]
+    view: Callable[[dict[str, Any]], dict[str, Any]]
+    if recorded.native:
+        view = gemini_view if is_gemini(recorded) else ollama_view
+    else:
+        view = VIEWS[recorded.endpoint]
     expected, got = view(original.final), view(other.final)
     options = recorded.request.get("stream_options") or {}
     if recorded.endpoint == CHAT and not recorded.stream and not options.get("include_usage"):
