@@ -36,12 +36,17 @@ from playingpack.config import SETTINGS, Config, PauseMode
 from playingpack.config_loading import load_config
 from tests.conftest import API_KEY, Running, started
 from tests.fakes.anthropic_upstream import FakeAnthropic
+from tests.fakes.gemini_upstream import FakeGemini
+from tests.fakes.gemini_upstream import Reply as GeminiReply
+from tests.fakes.ollama_upstream import FakeOllama
+from tests.fakes.ollama_upstream import Reply as OllamaReply
 from tests.fakes.openai_upstream import FakeUpstream, Reply
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 PAGES = [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
 EXAMPLE_ID = "3f2a9c1e-000004"  # the flow id the held-call examples show
+GEMINI_KEY = "AIzaSy-pptest-docs-gemini-key-0123456"  # the examples' GEMINI_API_KEY
 SHELL = ("bash", "sh", "shell", "console")
 RUN = ("python", *SHELL)
 MARKERS = ("skip", "starts", "held", "pytest")
@@ -172,17 +177,39 @@ def test_toml_example_is_a_valid_config(example: Example, tmp_path: Path) -> Non
 class Site:
     """A project folder, a playingpack serving it on a free port, and the fakes behind it."""
 
-    def __init__(self, root: Path, upstream: FakeUpstream, anthropic: FakeAnthropic) -> None:
+    def __init__(
+        self,
+        root: Path,
+        upstream: FakeUpstream,
+        anthropic: FakeAnthropic,
+        gemini: FakeGemini,
+        ollama: FakeOllama,
+    ) -> None:
         self.project = root / "project"
         self.project.mkdir()
         self.upstream = upstream
         self.anthropic = anthropic
+        self.gemini = gemini
+        self.ollama = ollama
         # What the model says, so that the examples' own assertions hold.
-        upstream.default = Reply(content="Sunny in Paris, 22 C. Lyon and Nice too.")
+        weather = "Sunny in Paris, 22 C. Lyon and Nice too."
+        upstream.default = Reply(content=weather)
+        gemini.default = GeminiReply(text=weather)
+        ollama.default = OllamaReply(content=weather)
         self.env = {
             key: value
             for key, value in os.environ.items()
-            if not key.startswith(("PLAYINGPACK_", "OPENAI_", "ANTHROPIC_", "AZURE_OPENAI_"))
+            if not key.startswith(
+                (
+                    "PLAYINGPACK_",
+                    "OPENAI_",
+                    "ANTHROPIC_",
+                    "AZURE_OPENAI_",
+                    "GOOGLE_",
+                    "GEMINI_",
+                    "OLLAMA_",
+                )
+            )
             and key not in ("CI", "PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER")
         }
         self.env.update(
@@ -190,9 +217,12 @@ class Site:
             OPENAI_API_KEY=API_KEY,
             ANTHROPIC_API_KEY=API_KEY,
             AZURE_OPENAI_API_KEY=API_KEY,
+            GEMINI_API_KEY=GEMINI_KEY,
             OPENAI_AGENTS_DISABLE_TRACING="1",
             PLAYINGPACK_UPSTREAM=upstream.url,
             PLAYINGPACK_ANTHROPIC_UPSTREAM=anthropic.url,
+            PLAYINGPACK_GEMINI_UPSTREAM=gemini.url,
+            PLAYINGPACK_OLLAMA_UPSTREAM=ollama.url,
         )
         self.running: Running | None = None
 
@@ -201,6 +231,8 @@ class Site:
             Config(
                 upstream=self.upstream.url,
                 anthropic_upstream=self.anthropic.url,
+                gemini_upstream=self.gemini.url,
+                ollama_upstream=self.ollama.url,
                 tapes_dir=self.project / ".playingpack" / "tapes",
                 logs_dir=self.project / ".playingpack" / "logs",
                 history=self.project / ".playingpack" / "history.db",
@@ -230,12 +262,13 @@ class Site:
 
 @pytest.fixture
 def site(tmp_path: Path, upstream: FakeUpstream) -> Iterator[Site]:
-    anthropic = FakeAnthropic()
-    made = Site(tmp_path, upstream, anthropic)
+    anthropic, gemini, ollama = FakeAnthropic(), FakeGemini(), FakeOllama()
+    made = Site(tmp_path, upstream, anthropic, gemini, ollama)
     yield made
     if made.running is not None:
         made.running.close()
-    anthropic.close()
+    for fake in (anthropic, gemini, ollama):
+        fake.close()
 
 
 def _shell(example: Example) -> str:
