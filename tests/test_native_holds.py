@@ -305,6 +305,7 @@ def test_ollama_streamed_tool_call_is_held_past_keepalives_and_allowed(
     assert reader.first.wait(10)
     first = reader.pieces[0]
     assert first.message.content == "" and not first.message.tool_calls and not first.done
+    assert first.model == OLLAMA_MODEL
     assert person.decide(held["id"], action="allow").status_code == 200
     parts = done.result(10)
     assert ollama_calls(parts) == [WEATHER]

@@ -53,7 +53,7 @@ class Delivery:
     async def keepalive(self, call: Call) -> None:
         """Send what the client's format skips (an SSE comment), so its read timeouts do not
         fire; nothing for a format that has no such thing."""
-        data = call.provider.keepalive(call.framing)
+        data = call.provider.keepalive(call.framing, call.body)
         if data is not None:
             response = await self.open_stream(call, 200, stream_headers(call.framing))
             await response.write(data)
@@ -61,7 +61,7 @@ class Delivery:
     def keepalive_of(self, call: Call) -> Callable[[], Awaitable[None]] | None:
         """What keeps the client of ``call`` waiting while it is held: heartbeats for a
         streaming client whose format has them, nothing for one waiting for JSON."""
-        if not call.stream or call.provider.keepalive(call.framing) is None:
+        if not call.stream or call.provider.keepalive(call.framing, call.body) is None:
             return None
         return functools.partial(self.keepalive, call)
 

@@ -152,9 +152,10 @@ class Provider(abc.ABC):
         unless overridden."""
         return "sse"
 
-    def keepalive(self, framing: Framing) -> bytes | None:
+    def keepalive(self, framing: Framing, request: Any = None) -> bytes | None:
         """What a held client of a ``framing`` stream may be sent to keep it waiting, or None
-        when its format has nothing its clients skip: an SSE comment unless overridden."""
+        when its format has nothing its clients skip: an SSE comment unless overridden.
+        ``request`` is the held call's body, for a heartbeat in the shape of its answer."""
         return SSE_KEEPALIVE if framing == "sse" else None
 
     @abc.abstractmethod

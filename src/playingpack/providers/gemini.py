@@ -147,7 +147,7 @@ class GeminiGenerateContent(Holdable):
         alt = (query.get("alt") or query.get("$alt") or "").partition(";")[0]
         return "sse" if alt == "sse" or not self.wants_stream_at(None, path) else "json-array"
 
-    def keepalive(self, framing: str) -> bytes | None:
+    def keepalive(self, framing: str, request: Any = None) -> bytes | None:
         return keepalive(framing)
 
     def turns(self, body: Any) -> Conversation:
