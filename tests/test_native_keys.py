@@ -239,3 +239,33 @@ def test_the_dashboard_token_guards_the_api_and_not_ollamas_paths(
         f"{url}/api/flows", headers={"X-Playingpack-Token": DASHBOARD_TOKEN}, timeout=5
     )
     assert listed.status_code == 200 and len(listed.json()) == 3
+
+
+def test_har_entries_type_each_answer_as_it_was_sent(
+    start_proxy: Callable[..., Running], gemini: FakeGemini, fake_ollama: FakeOllama
+) -> None:
+    """The HAR export, checked above for keys, also says what each answer is: a Gemini SSE
+    stream, a streamed JSON array, an Ollama stream's NDJSON."""
+    proxy = start_proxy(gemini_upstream=gemini.url, ollama_upstream=fake_ollama.url)
+    base = f"{proxy.url}/v1beta/models/{GEMINI_MODEL}"
+    with httpx.Client(timeout=10, headers={"x-goog-api-key": HEADER_KEY}) as http:
+        for method, city in (
+            ("streamGenerateContent?alt=sse", "Rome"),
+            (
+                "streamGenerateContent",
+                "Oslo",
+            ),
+        ):
+            question = {"contents": [{"role": "user", "parts": [{"text": f"Weather in {city}?"}]}]}
+            http.post(f"{base}:{method}", json=question).raise_for_status()
+    with ollama.Client(host=proxy.url) as client:
+        asked = [{"role": "user", "content": "Hi"}]
+        assert list(client.chat(model=OLLAMA_MODEL, messages=asked, stream=True))
+    proxy.finished_flows(3)
+    entries = httpx.get(f"{proxy.url}/api/har", timeout=5).json()["log"]["entries"]
+    mime_types = sorted(entry["response"]["content"]["mimeType"] for entry in entries)
+    assert mime_types == [
+        "application/json",
+        "application/x-ndjson",
+        "text/event-stream",
+    ]

@@ -1,7 +1,8 @@
 """The session as a HAR 1.2 file: every flow in memory, for browser devtools and HAR viewers.
 
-Headers are masked as everywhere else; a streamed answer is its SSE text. Fields HAR has no
-place for (state, source, tape, decision) are under ``_playingpack`` on each entry.
+Headers are masked as everywhere else; a streamed answer is its text as sent (SSE, NDJSON lines,
+a JSON array), typed by its ``Content-Type``. Fields HAR has no place for (state, source, tape,
+decision) are under ``_playingpack`` on each entry.
 """
 
 from __future__ import annotations
@@ -97,9 +98,7 @@ def _detail_entry(detail: Mapping[str, Any], origin: str) -> dict[str, Any]:
             "headers": _listed(detail.get("response_headers")),
             "content": {
                 "size": len(answer.encode()),
-                "mimeType": "text/event-stream"
-                if detail.get("answer_streamed")
-                else "application/json",
+                "mimeType": _mime_type(detail),
                 "text": answer,
             },
             "redirectURL": "",
@@ -110,6 +109,17 @@ def _detail_entry(detail: Mapping[str, Any], origin: str) -> dict[str, Any]:
         "timings": {"send": 0, "wait": min(first, total), "receive": max(total - first, 0)},
         "_playingpack": {name: detail.get(name) for name in shown},
     }
+
+
+def _mime_type(detail: Mapping[str, Any]) -> str:
+    """The media type of the answer's Content-Type as sent (an Ollama stream is NDJSON, a
+    Gemini stream without ``alt=sse`` a JSON array); SSE or JSON by how it was answered when
+    it has none."""
+    headers = detail.get("response_headers") or {}
+    for name, value in headers.items():
+        if name.lower() == "content-type" and str(value).strip():
+            return str(value).partition(";")[0].strip()
+    return "text/event-stream" if detail.get("answer_streamed") else "application/json"
 
 
 def _listed(headers: Mapping[str, str] | None) -> list[dict[str, str]]:
