@@ -6,6 +6,7 @@ the client in its own format, and a stream held past the keepalive interval stil
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ from google.genai import errors, types
 from playingpack.config import PauseMode
 from tests.conftest import Running
 from tests.fakes.gemini_upstream import MODEL as GEMINI_MODEL
-from tests.fakes.gemini_upstream import FakeGemini
+from tests.fakes.gemini_upstream import SIGNATURE, FakeGemini
 from tests.fakes.gemini_upstream import Reply as GeminiReply
 from tests.fakes.ollama_upstream import MODEL as OLLAMA_MODEL
 from tests.fakes.ollama_upstream import FakeOllama
@@ -384,3 +385,78 @@ def test_gemini_streamed_json_array_broken_off_ends_as_one_json_array(
     assert events[0]["candidates"][0]["content"]["parts"] == [{"text": "Let m"}]
     assert "not recorded" in events[-1]["error"]["message"]
     assert not proxy.tapes()
+
+
+# --- before the request is sent, and edits --------------------------------------------------
+
+
+def test_requests_held_before_they_are_sent_are_kept_alive_and_go_on(
+    start_proxy: Callable[..., Running],
+    gemini: FakeGemini,
+    fake_ollama: FakeOllama,
+    agent: ThreadPoolExecutor,
+) -> None:
+    """With ``pause_requests`` a streamed call waits, kept alive, before anything is sent: the
+    Gemini call goes on to the upstream, the Ollama call gets a mock."""
+    proxy = start_proxy(
+        gemini_upstream=gemini.url, ollama_upstream=fake_ollama.url, pause_requests=True
+    )
+    person = proxy.person()
+    gemini.queue(GeminiReply(text="Sunny in Paris."))
+    reader = gemini_stream(proxy, "Weather in Paris?")
+    done = agent.submit(reader)
+    held = person.held()
+    assert held["hold"]["stage"] == "request" and not gemini.received
+    assert reader.first.wait(10)
+    person.decide(held["id"], action="allow")
+    assert gemini_text(done.result(10)) == "Sunny in Paris."
+
+    talk = ollama_stream(proxy)
+    said = agent.submit(talk)
+    held = person.held()
+    assert talk.first.wait(10)
+    person.decide(held["id"], action="mock", mock=MOCKS["text"])
+    parts = said.result(10)
+    assert "".join(part.message.content or "" for part in parts) == "Made up: sunny."
+    assert parts[-1].done and len(fake_ollama.received) == 0
+
+
+def test_edited_answers_reach_the_clients(
+    start_proxy: Callable[..., Running],
+    gemini: FakeGemini,
+    fake_ollama: FakeOllama,
+    agent: ThreadPoolExecutor,
+) -> None:
+    """An edit of a held answer's tool call: the client has the text it had, then the edited
+    call (a Gemini call in the place of the model's keeps its signature)."""
+    proxy = start_proxy(
+        gemini_upstream=gemini.url, ollama_upstream=fake_ollama.url, pause=PauseMode.TOOL_CALLS
+    )
+    person = proxy.person()
+    gemini.queue(GeminiReply(text="Let me look.", function_calls=[WEATHER], signature=SIGNATURE))
+    fake_ollama.queue(OllamaReply(content="Let me look.", tool_calls=[WEATHER]))
+    edited = [{"name": "get_weather", "arguments": {"city": "Lyon"}}]
+
+    reader = gemini_stream(proxy, "Weather in Paris?")
+    done = agent.submit(reader)
+    held = person.held()
+    assert person.decide(held["id"], action="edit", tool_calls=edited).status_code == 200
+    chunks = done.result(10)
+    assert gemini_text(chunks) == "Let me look."
+    assert gemini_calls(chunks) == [("get_weather", {"city": "Lyon"})]
+    signed = [
+        part.thought_signature
+        for chunk in chunks
+        for candidate in chunk.candidates or ()
+        for part in (candidate.content.parts if candidate.content else None) or ()
+        if part.function_call
+    ]
+    assert signed == [base64.b64decode(SIGNATURE)]
+
+    talk = ollama_stream(proxy)
+    said = agent.submit(talk)
+    held = person.held()
+    assert person.decide(held["id"], action="edit", tool_calls=edited).status_code == 200
+    parts = said.result(10)
+    assert "".join(part.message.content or "" for part in parts) == "Let me look."
+    assert ollama_calls(parts) == [("get_weather", {"city": "Lyon"})]
