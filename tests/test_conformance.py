@@ -31,6 +31,7 @@ each interaction has its own tapes folders under it: ``/t/raw-<id>/...`` and ``/
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 import json
 import re
@@ -1112,6 +1113,26 @@ def test_the_gemini_and_ollama_interactions_keep_their_wire_formats() -> None:
     for recorded in NATIVE.values():
         if recorded.derived:
             assert recorded.stream and not recorded.tape, recorded.id
+
+
+def test_a_json_array_left_open_is_no_tape(lab: Lab) -> None:
+    """Gemini's streamed array cut after its last element (finishReason and all) but before its
+    "]" is no JSON: no tape, and the client's array is closed with an error element."""
+    whole = INTERACTIONS["llmgemini.gemini.prompt"]
+    assert whole.events[-1] == "\n]" and whole.tape
+    events = whole.events[:-1]
+    cut = dataclasses.replace(
+        whole, id="probe.array-left-open", events=events, body="".join(events)
+    )
+    lab.upstream.corpus[cut.id] = cut
+    scope = "raw-probe.array-left-open"
+    got = lab.post(f"{lab.recorder.url}/t/{scope}", cut)
+    assert got.status == 200 and got.body.startswith(cut.body.encode())
+    elements = json.loads(got.body)
+    assert elements[:-1] == json.loads(whole.body) and "error" in elements[-1], elements[-1]
+    recording = lab._recorded(scope, got)
+    assert recording.flow is not None and recording.flow["state"] == "ERROR", recording.flow
+    assert recording.tapes == []
 
 
 # --- 1. pass-through is exact -----------------------------------------------------------------

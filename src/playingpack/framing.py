@@ -149,6 +149,12 @@ def is_stream(framing: Framing, content_type: str, asked: bool) -> bool:
     return content_type == _CONTENT_TYPES[framing].partition(";")[0]
 
 
+def closes(framing: Framing, event: str) -> bool:
+    """Whether a stream in ``framing`` may end after ``event``: in a JSON array only its
+    closing bracket (an element's event ends with its ``}``), in the others any event."""
+    return framing != "json-array" or event.rstrip().endswith("]")
+
+
 def framing_of(event: str) -> Framing:
     """The framing a recorded stream's first event text is in."""
     start = event.lstrip()

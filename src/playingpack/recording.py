@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from playingpack.call import MAX_ANSWER, OFF_LOOP, Call, run
 from playingpack.config import RecordMode
-from playingpack.framing import Splitter, splitter_for
+from playingpack.framing import Splitter, closes, splitter_for
 from playingpack.ledger import Miss, TapeLedger
 from playingpack.providers import Framing, Provider, Summary
 from playingpack.settings import Settings
@@ -175,6 +175,7 @@ class Capture:
         "complete",
         "ended",
         "failure",
+        "finished",
         "framing",
         "last",
         "loop",
@@ -209,6 +210,7 @@ class Capture:
         self.chunks: list[Chunk] = []
         self.last = sent_at
         self.complete = False
+        self.finished = False  # the provider's last event came (a JSON array may still be open)
         self.ended = False
         self.failure: str | None = None  # the error the upstream reported in the stream
         self.answer_end = 0  # how many chunks make the whole answer, once complete
@@ -295,12 +297,21 @@ class Capture:
         answer (None when they do not)."""
         provider = self.provider
         failure = provider.failure(events) if self.failure is None else None
-        ends = None
-        if not self.complete and provider.is_complete(events):
-            ends = next(
-                (n + 1 for n, event in enumerate(events) if provider.is_complete((event,))),
-                len(events),
+        if self.complete:
+            return failure, None
+        start = 0
+        if not self.finished:
+            if not provider.is_complete(events):
+                return failure, None
+            self.finished = True
+            start = next(
+                (n for n, event in enumerate(events) if provider.is_complete((event,))),
+                len(events) - 1,
             )
+        # A streamed JSON array is whole once closed too: cut before its "]", it is no JSON.
+        ends = next(
+            (n + 1 for n in range(start, len(events)) if closes(self.framing, events[n])), None
+        )
         return failure, ends
 
     async def _save(self) -> None:
