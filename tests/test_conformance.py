@@ -1192,7 +1192,10 @@ def test_tape_sdk(lab: Lab, name: str) -> None:
 def test_replay_raw(lab: Lab, name: str) -> None:
     recorded = INTERACTIONS[name]
     scope = lab.raw(name).scope
-    got = lab.post(f"{lab.player.url}/t/{scope}", recorded)
+    # Ollama's paths are served under /ollama too, and share the tapes.
+    ollama_path = recorded.endpoint.startswith("/api/")
+    endpoint = "/ollama" + recorded.endpoint if ollama_path else None
+    got = lab.post(f"{lab.player.url}/t/{scope}", recorded, endpoint=endpoint)
     if not recorded.tape:
         assert got.status == 404, got.body[:300]
         _check_miss(json.loads(got.body), recorded)
