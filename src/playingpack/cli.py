@@ -221,13 +221,13 @@ def banner(config: Config, url: str, dashboard_url: str) -> str:
         f"  tapes      {shown_path(config.tapes_dir)}",
         f"  logs       {shown_path(config.logs_dir)}",
         f"  record     {config.record.value}{'   sequence' if config.sequence else ''}   "
-        f"pause {_pauseshown_path(config)}   "
+        f"pause {_held(config)}   "
         f"replay timing {config.replay_timing.value}",
     ]
     return "\n".join(lines)
 
 
-def _pauseshown_path(config: Config) -> str:
+def _held(config: Config) -> str:
     """What is held, e.g. "tool-calls + requests (held calls released after 300 s)", or "off"."""
     held = [config.pause.value] if config.pause is not PauseMode.OFF else []
     if config.pause_requests:
