@@ -86,6 +86,18 @@ def test_each_kind_of_client_reaches_its_own_upstream(
         "/api/tags",
     ]
 
+    # A file upload goes to Gemini too, with its query and key.
+    upload = httpx.post(
+        f"{proxy.url}/upload/v1beta/files?uploadType=multipart&key={KEY}",
+        content=b"hello",
+        timeout=5,
+    )
+    assert upload.status_code != 502
+    assert (gemini.received[-1].path, gemini.received[-1].query.startswith("uploadType")) == (
+        "/upload/v1beta/files",
+        True,
+    )
+
     # OpenAI's model listing stays OpenAI's; the dashboard's /api is the dashboard's.
     assert httpx.get(f"{proxy.url}/v1/models", timeout=5).status_code == 200
     assert upstream.received[-1].path == "/v1/models"

@@ -160,6 +160,8 @@ def create_app(
         # Gemini's paths outside /v1, and Ollama's native ones (see destinations).
         for version in GEMINI_VERSIONS:
             app.router.add_route("*", f"{scope}/{version}/{{tail:.*}}", _guarded(proxy.forward))
+        # The Gemini API's file uploads (the SDK's files.upload).
+        app.router.add_route("*", scope + "/upload/v1beta/{tail:.*}", _guarded(proxy.forward))
         for name in sorted(OLLAMA_NAMES):
             for prefix in ("", OLLAMA_PREFIX):
                 ollama = f"{scope}{prefix}/api/{name}"
