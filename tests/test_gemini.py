@@ -630,7 +630,7 @@ def test_a_request_reads_as_turns_tools_and_parameters() -> None:
         ImagePart("image/png (inline data)"),
     ]
     assert conversation.turns[2].parts == [ToolCallPart("get_weather", {"city": "Paris"})]
-    assert conversation.turns[3].parts == [ToolResultPart({"temp": 20})]
+    assert conversation.turns[3].parts == [ToolResultPart({"temp": 20}, None, "get_weather")]
     assert [tool.name for tool in conversation.tools] == ["get_weather", "googleSearch"]
     assert conversation.tools[0].parameters == {"type": "OBJECT"}
     assert conversation.params == [("generationConfig", {"temperature": 0})]

@@ -14,7 +14,7 @@ import msgspec
 import ollama
 import pytest
 
-from playingpack.conversation import ImagePart, JsonPart, TextPart, ToolCallPart
+from playingpack.conversation import ImagePart, JsonPart, TextPart, ToolCallPart, ToolResultPart
 from playingpack.framing import NdjsonSplitter
 from playingpack.providers import EventKind, ToolCall, Usage
 from playingpack.providers.ollama import OllamaChat, OllamaEmbed, OllamaGenerate
@@ -499,7 +499,8 @@ def test_chat_turns() -> None:
         TextPart(""),
         ToolCallPart("get_weather", {"c": "P"}),
     ]
-    assert tool.name == "get_weather" and tool.parts == [TextPart("Sunny")]
+    assert tool.name == "get_weather"
+    assert tool.parts == [ToolResultPart("Sunny", None, "get_weather")]
     assert [t.name for t in conversation.tools] == ["get_weather"]
     assert conversation.params == [
         ("model", "llama3.1"),

@@ -304,3 +304,23 @@ def test_show_says_who_kept_a_tape_and_from_where(tmp_path: Path) -> None:
     rows = tape_views.list_tapes(tmp_path, builtin())
     assert rows[0].origin == "edited"
     assert "[edited] What is the weather" in tape_views.format_list(rows)
+
+
+def test_show_names_the_tool_a_result_answers_without_a_call_id(tmp_path: Path) -> None:
+    request = {
+        "model": "llama3.2",
+        "messages": [
+            {"role": "user", "content": "Weather in Oslo?"},
+            {"role": "tool", "content": "Cold", "tool_name": "get_weather"},
+        ],
+        "stream": False,
+    }
+    answer = {
+        "model": "llama3.2",
+        "message": {"role": "assistant", "content": "Oslo is cold."},
+        "done": True,
+        "done_reason": "stop",
+    }
+    file = save(tmp_path, make_tape("/api/chat", request, answer))
+    shown = tape_views.format_tape(file, builtin()).split("\nRequest\n")[1]
+    assert shown.startswith("  user: Weather in Oslo?\n  tool (get_weather): Cold\n")

@@ -91,7 +91,7 @@ def read(step: dict[str, Any]) -> list[tuple[Any, ...]]:
             if part["kind"] == "text":
                 said.append((turn["role"], turn.get("name"), part["text"]))
             elif part["kind"] == "tool_result":
-                said.append(("result", part["content"]))
+                said.append(("result", part.get("name"), part["content"]))
     answer = step["answer"]
     said.extend(("call", call["name"], call["arguments"]) for call in answer["tool_calls"])
     if answer["text"]:
@@ -199,7 +199,7 @@ def test_a_gemini_chat_with_automatic_function_calling_is_one_thread(
     assert first["answer"]["reasoning"] == "The user wants Lyon's weather: call the tool."
     assert first["answer"]["finish_reason"] == "STOP"
     assert read(second) == [
-        ("result", {"result": WEATHER.format(city="Lyon")}),
+        ("result", "get_weather", {"result": WEATHER.format(city="Lyon")}),
         ("answer", ANSWER.format(city="Lyon")),
     ]
     assert second["answer"]["reasoning"] == ""
@@ -260,7 +260,7 @@ def test_a_gemini_loop_over_streams_is_one_thread(
         ("call", "get_weather", {"city": "Porto"}),
     ]
     assert read(second) == [
-        ("result", {"output": WEATHER.format(city="Porto")}),
+        ("result", "get_weather", {"output": WEATHER.format(city="Porto")}),
         ("answer", ANSWER.format(city="Porto")),
     ]
     assert second["answer"]["finish_reason"] == "STOP"
@@ -314,7 +314,7 @@ def test_an_ollama_agent_is_one_thread(
     assert first["answer"]["reasoning"] == "Oslo: ask the tool."
     assert first["answer"]["finish_reason"] == "stop"
     assert read(second) == [
-        ("tool", "get_weather", WEATHER.format(city="Oslo")),
+        ("result", "get_weather", WEATHER.format(city="Oslo")),
         ("answer", ANSWER.format(city="Oslo")),
     ]
     assert thread["first_message"] == "What is the weather in Oslo?"

@@ -30,6 +30,7 @@ class ToolCallPart(msgspec.Struct, tag_field="kind", tag="tool_call", omit_defau
 class ToolResultPart(msgspec.Struct, tag_field="kind", tag="tool_result", omit_defaults=True):
     content: Any  # text blocks joined into one string; anything else as given
     id: str | None = None
+    name: str | None = None  # the tool's, where the format says it (Gemini, Ollama)
 
 
 class ImagePart(msgspec.Struct, tag_field="kind", tag="image"):

@@ -217,11 +217,11 @@ def _request_lines(conversation: Conversation) -> list[str]:
 
 
 def _label(turn: Turn, turns: list[Turn]) -> str:
-    """Who said ``turn``: its role, with the id of the call a tool answers, numbered among
-    several texts to embed or prompts."""
+    """Who said ``turn``: its role, with the id of the call a tool answers (else the tool's
+    name), numbered among several texts to embed or prompts."""
     first = turn.parts[0] if turn.parts else None
-    if turn.role == "tool" and isinstance(first, ToolResultPart) and first.id:
-        return f"tool ({first.id})"
+    if turn.role == "tool" and isinstance(first, ToolResultPart) and (first.id or first.name):
+        return f"tool ({first.id or first.name})"
     if turn.role in ("input", "prompt"):
         same = [other for other in turns if other.role == turn.role]
         if len(same) > 1:
@@ -231,7 +231,7 @@ def _label(turn: Turn, turns: list[Turn]) -> str:
 
 def _turn_text(turn: Turn) -> str:
     first = turn.parts[0] if turn.parts else None
-    if turn.role == "tool" and isinstance(first, ToolResultPart) and first.id:
+    if turn.role == "tool" and isinstance(first, ToolResultPart) and (first.id or first.name):
         return "\n".join(filter(None, [_content_text(first.content), _parts_text(turn.parts[1:])]))
     return _parts_text(turn.parts)
 
@@ -251,7 +251,9 @@ def _part_text(part: Part) -> str:
         shown = arguments if isinstance(arguments, str) else _compact(arguments)
         return f"→ {part.name}({'' if arguments is None else shown})"
     if isinstance(part, ToolResultPart):
-        return f"← {part.id}: {_content_text(part.content)}"
+        answered = part.id or part.name
+        text = _content_text(part.content)
+        return f"← {answered}: {text}" if answered else f"← {text}"
     return _value_text(part.value)
 
 

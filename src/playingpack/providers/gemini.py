@@ -586,7 +586,9 @@ def _read_part(part: Any) -> Part:
         )
     response = part.get("functionResponse", part.get("function_response"))
     if isinstance(response, dict):
-        return ToolResultPart(response.get("response"), _text(response.get("id")))
+        return ToolResultPart(
+            response.get("response"), _text(response.get("id")), _text(response.get("name"))
+        )
     for data in (
         part.get("inlineData", part.get("inline_data")),
         part.get("fileData", part.get("file_data")),

@@ -25,8 +25,11 @@ from playingpack.conversation import (
     Conversation,
     ImagePart,
     JsonPart,
+    Part,
+    ToolResultPart,
     Turn,
     input_turns,
+    join_text,
     prompt_turns,
     read_conversation,
     read_message,
@@ -463,11 +466,21 @@ def _message_turns(messages: Any) -> list[Turn]:
         if isinstance(message, dict):
             if isinstance(message.get("tool_name"), str):
                 turn.name = message["tool_name"]
+                if turn.role == "tool":
+                    turn.parts = [_named_result(turn.parts, message)]
             if isinstance(message.get("thinking"), str) and message["thinking"]:
                 turn.parts.insert(0, JsonPart({"thinking": message["thinking"]}))
             turn.parts.extend(ImagePart("image (base64)") for _ in _images(message.get("images")))
         turns.append(turn)
     return turns
+
+
+def _named_result(parts: list[Part], message: dict[str, Any]) -> ToolResultPart:
+    """A tool message's result, named by its ``tool_name`` (it rarely has a call id)."""
+    given = next((part for part in parts if isinstance(part, ToolResultPart)), None)
+    if given is None:
+        return ToolResultPart(join_text(message.get("content")), None, message["tool_name"])
+    return ToolResultPart(given.content, given.id, message["tool_name"])
 
 
 def _images(value: Any) -> list[Any]:

@@ -426,6 +426,7 @@ export interface ToolResultPart {
   kind: "tool_result";
   content: unknown;
   id?: string | null;
+  name?: string | null;
 }
 
 /** What one participant said: ``system``, ``user``, ``assistant``, ``tool``, ``input`` (a text to embed), ``prompt`` (a completions prompt), or the request's own role name. */

@@ -135,6 +135,42 @@ describe('threadItems', () => {
     expect(threadItems(thread)[0]).toMatchObject({ answers: { name: 'book_table', step: null } });
   });
 
+  it('names a result by its own tool name when the format gives one and no call id (Gemini, Ollama)', () => {
+    const thread: ThreadDetailJSON = {
+      ...THREAD,
+      system: null,
+      step_list: [
+        step('r-1', {
+          answer: {
+            text: '',
+            reasoning: '',
+            tool_calls: [{ id: '', name: 'get_weather', arguments: '{"city":"Oslo"}' }],
+            finish_reason: 'STOP',
+          },
+        }),
+        step('r-2', {
+          input: [
+            {
+              role: 'user',
+              parts: [{ kind: 'tool_result', content: { temp: -3 }, name: 'get_weather' }],
+            },
+          ],
+        }),
+        step('r-3', {
+          input: [
+            { role: 'tool', parts: [{ kind: 'tool_result', content: 'Sunny', id: 'c1', name: 'get_time' }] },
+          ],
+          tool_names: { c1: 'something_else' },
+        }),
+      ],
+    };
+    const results = threadItems(thread).filter((item) => item.kind === 'tool_result');
+    expect(results).toMatchObject([
+      { callId: null, answers: { name: 'get_weather', step: null } },
+      { callId: 'c1', answers: { name: 'get_time', step: null } },
+    ]);
+  });
+
   it('shows a system turn that differs from the thread system prompt as a message', () => {
     const thread: ThreadDetailJSON = {
       ...THREAD,

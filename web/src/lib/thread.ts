@@ -93,7 +93,7 @@ export function threadItems(thread: ThreadDetailJSON): ThreadItem[] {
         items.push({
           kind: 'tool_result',
           callId,
-          answers: callId ? answered(callId, calls, step) : null,
+          answers: answered(part.name ?? null, callId, calls, step),
           content: contentText(part.content),
         });
       }
@@ -126,12 +126,16 @@ function echoesAnswer(turn: Turn, text: string, before: ThreadStepJSON): boolean
   return text.trim() === answer.text.trim() && ids.every((id) => answered.has(id));
 }
 
-/** The call `callId` answers: made by a step seen here, else as the server names it. */
+/** The call a result answers: named by the result itself where its format says (Gemini,
+ * Ollama), else by `callId`'s call, made by a step seen here or as the server names it. */
 function answered(
-  callId: string,
+  resultName: string | null,
+  callId: string | null,
   calls: ReadonlyMap<string, { name: string; step: number | null }>,
   step: ThreadStepJSON,
 ): { name: string; step: number | null } | null {
-  const name = step.tool_names[callId];
-  return calls.get(callId) ?? (name ? { name, step: null } : null);
+  const made = callId ? calls.get(callId) : undefined;
+  if (resultName) return { name: resultName, step: made?.step ?? null };
+  const name = callId ? step.tool_names[callId] : undefined;
+  return made ?? (name ? { name, step: null } : null);
 }
