@@ -118,7 +118,7 @@ export function PartView({ part }: { part: Part }) {
     case 'tool_result':
       return (
         <div className="tool-result">
-          <span className="muted">result{part.id ? ` of ${part.id}` : ''}</span>
+          <span className="muted">result{(part.id ?? part.name) ? ` of ${part.id ?? part.name}` : ''}</span>
           {typeof part.content === 'string' ? (
             <p className="text">{part.content}</p>
           ) : (
