@@ -16,7 +16,6 @@ import pytest
 from google import genai
 from google.genai import types
 from pydantic_ai import Agent
-from pydantic_ai.exceptions import ModelNotFoundError
 from pydantic_ai.models.google import GoogleModel
 from pydantic_ai.providers.google import GoogleProvider
 
@@ -136,13 +135,6 @@ def test_pydantic_ai_google_model_tool_round_is_recorded(
     assert len(proxy.tapes()) == 2
 
 
-@pytest.mark.xfail(
-    raises=ModelNotFoundError,
-    strict=True,
-    reason="Gemini sends function calls without an id, so pydantic-ai names each one "
-    "pyd_ai_<random hex> and sends that id back with the call and its result: the tool round's "
-    "second request differs on every run, and replay-only finds no tape for it",
-)
 @pytest.mark.parametrize("streamed", [False, True], ids=["run", "run_stream"])
 def test_pydantic_ai_google_model_tool_round_is_replayed(
     start_proxy: Callable[..., Running], gemini: FakeGemini, streamed: bool

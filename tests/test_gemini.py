@@ -660,3 +660,28 @@ def test_embeddings_are_json_described_by_their_size(interaction: dict[str, Any]
     inputs = embeddings.turns(interaction["request"]["body"]).turns
     assert inputs and {turn.role for turn in inputs} == {"input"}
     assert all(isinstance(part, TextPart) for turn in inputs for part in turn.parts)
+
+
+def test_the_ids_clients_give_function_calls_are_no_part_of_the_key() -> None:
+    provider = GeminiGenerateContent()
+    path = "/v1beta/models/gemini-2.5-flash:generateContent"
+
+    def request(call_id: str) -> dict[str, Any]:
+        return {
+            "contents": [
+                {"role": "user", "parts": [{"text": "Weather in Bari?"}]},
+                {
+                    "role": "model",
+                    "parts": [{"functionCall": {"id": call_id, "name": "w", "args": {}}}],
+                },
+                {
+                    "role": "user",
+                    "parts": [{"functionResponse": {"id": call_id, "name": "w", "response": {}}}],
+                },
+            ]
+        }
+
+    assert provider.key(request("pyd_ai_1"), path) == provider.key(request("pyd_ai_2"), path)
+    other = request("pyd_ai_1")
+    other["contents"][0]["parts"][0]["text"] = "Weather in Lodz?"
+    assert provider.key(other, path) != provider.key(request("pyd_ai_1"), path)

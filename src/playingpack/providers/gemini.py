@@ -118,6 +118,32 @@ def _key(body: Any, path: str, methods: frozenset[str], *, shared: str | None) -
     return request_key(body, extra=f"/{where}models/{model}:{shared or method}\n")
 
 
+def _without_call_ids(body: Any) -> Any:
+    """``body`` without the ids of its ``functionCall`` and ``functionResponse`` parts: Gemini
+    gives its calls none, so clients make them up (pydantic-ai's ``pyd_ai_<random>``), and a
+    request that differs only in them is the same request."""
+    contents = body.get("contents") if isinstance(body, dict) else None
+    if not isinstance(contents, list):
+        return body
+    cleaned = []
+    for content in contents:
+        parts = content.get("parts") if isinstance(content, dict) else None
+        if isinstance(parts, list):
+            content = {**content, "parts": [_without_id(part) for part in parts]}
+        cleaned.append(content)
+    return {**body, "contents": cleaned}
+
+
+def _without_id(part: Any) -> Any:
+    if not isinstance(part, dict):
+        return part
+    for name in ("functionCall", "functionResponse"):
+        call = part.get(name)
+        if isinstance(call, dict) and "id" in call:
+            part = {**part, name: {key: value for key, value in call.items() if key != "id"}}
+    return part
+
+
 class GeminiGenerateContent(Holdable):
     """``:generateContent`` and ``:streamGenerateContent``.
 
@@ -136,7 +162,7 @@ class GeminiGenerateContent(Holdable):
         return route is not None and route[2] in _GENERATE
 
     def key(self, body: Any, path: str) -> str:
-        return _key(body, path, _GENERATE, shared="generateContent")
+        return _key(_without_call_ids(body), path, _GENERATE, shared="generateContent")
 
     def wants_stream_at(self, body: Any, path: str) -> bool:
         route = _route(path)
