@@ -26,6 +26,8 @@ from playingpack import Serving, serve
 from playingpack.app import Server, create_app, start_server
 from playingpack.config import Config
 from tests.fakes.anthropic_upstream import FakeAnthropic
+from tests.fakes.gemini_upstream import FakeGemini
+from tests.fakes.ollama_upstream import FakeOllama
 from tests.fakes.openai_upstream import FakeUpstream
 from tests.fakes.person import Person
 from tests.fakes.threaded import LoopThread
@@ -138,6 +140,20 @@ def upstream() -> Iterator[FakeUpstream]:
 @pytest.fixture
 def fake_claude() -> Iterator[FakeAnthropic]:
     fake = FakeAnthropic()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def gemini() -> Iterator[FakeGemini]:
+    fake = FakeGemini()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def fake_ollama() -> Iterator[FakeOllama]:
+    fake = FakeOllama()
     yield fake
     fake.close()
 

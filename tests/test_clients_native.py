@@ -7,7 +7,7 @@ misses); and the OpenAI SDK at Ollama's ``/v1``, which stays OpenAI's route."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -31,20 +31,6 @@ from tests.fakes.openai_upstream import FakeUpstream, Reply
 
 KEY = "AIzaSyTEST-clients-native-0123456789abcd"
 WEATHER = "Sunny in {city}, 22 C"
-
-
-@pytest.fixture
-def gemini() -> Iterator[FakeGemini]:
-    fake = FakeGemini()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture
-def fake_ollama() -> Iterator[FakeOllama]:
-    fake = FakeOllama()
-    yield fake
-    fake.close()
 
 
 def record_then_replay(

@@ -7,11 +7,10 @@ the Thread view names a Gemini tool result, which carries no call id, by its too
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import ollama
-import pytest
 from google import genai
 from google.genai import types
 from playwright.sync_api import Page, expect
@@ -32,20 +31,6 @@ WEATHER = "Sunny, 21 °C in {city}"
 playwright = ui.playwright
 browser = ui.browser
 open_page = ui.open_page
-
-
-@pytest.fixture
-def gemini() -> Iterator[FakeGemini]:
-    fake = FakeGemini()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture
-def fake_ollama() -> Iterator[FakeOllama]:
-    fake = FakeOllama()
-    yield fake
-    fake.close()
 
 
 def google(proxy: Running) -> genai.Client:

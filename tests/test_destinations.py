@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import ollama
@@ -18,20 +18,6 @@ from tests.fakes.ollama_upstream import FakeOllama
 from tests.fakes.openai_upstream import FakeUpstream
 
 KEY = "AIzaSyTEST-destinations-0123456789abcdef"
-
-
-@pytest.fixture
-def gemini() -> Iterator[FakeGemini]:
-    fake = FakeGemini()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture
-def fake_ollama() -> Iterator[FakeOllama]:
-    fake = FakeOllama()
-    yield fake
-    fake.close()
 
 
 @pytest.mark.parametrize(

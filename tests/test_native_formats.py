@@ -4,12 +4,11 @@ stopped, and served across formats (a streamed tape to a JSON request and back).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import ollama
-import pytest
 from google import genai
 from google.genai import types
 
@@ -23,20 +22,6 @@ from tests.fakes.ollama_upstream import FakeOllama
 from tests.fakes.ollama_upstream import Reply as OllamaReply
 
 KEY = "AIzaSyTEST-native-formats-0123456789abcd"
-
-
-@pytest.fixture
-def gemini() -> Iterator[FakeGemini]:
-    fake = FakeGemini()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture
-def fake_ollama() -> Iterator[FakeOllama]:
-    fake = FakeOllama()
-    yield fake
-    fake.close()
 
 
 def google(proxy: Running) -> genai.Client:

@@ -49,20 +49,6 @@ OLLAMA_RESPONSE = {
 }
 
 
-@pytest.fixture
-def gemini() -> Iterator[FakeGemini]:
-    fake = FakeGemini()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture
-def fake_ollama() -> Iterator[FakeOllama]:
-    fake = FakeOllama()
-    yield fake
-    fake.close()
-
-
 def google(proxy: Running) -> genai.Client:
     return genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=proxy.url))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,20 +31,6 @@ OLLAMA_KEY = "ollama-pptest-cloud-key-Rb93Yc52Ds"
 KEYS = (QUERY_KEY, HEADER_KEY, OLLAMA_KEY)
 DASHBOARD_TOKEN = "pptest-dashboard-token-81Fq"
 CONTENTS = {"contents": [{"role": "user", "parts": [{"text": "Weather in Paris?"}]}]}
-
-
-@pytest.fixture
-def gemini() -> Iterator[FakeGemini]:
-    fake = FakeGemini()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture
-def fake_ollama() -> Iterator[FakeOllama]:
-    fake = FakeOllama()
-    yield fake
-    fake.close()
 
 
 def leaks(text: str | bytes) -> list[str]:

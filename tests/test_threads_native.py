@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,20 +39,6 @@ KEY = "AIzaSyTEST-threads-native-0123456789ab"
 INSTRUCTIONS = "Answer with the weather."
 WEATHER = "Sunny, 21 °C in {city}"
 ANSWER = "It is sunny in {city}, 21 °C."
-
-
-@pytest.fixture
-def gemini() -> Iterator[FakeGemini]:
-    fake = FakeGemini()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture
-def fake_ollama() -> Iterator[FakeOllama]:
-    fake = FakeOllama()
-    yield fake
-    fake.close()
 
 
 def get_weather(city: str) -> str:
