@@ -33,7 +33,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.threaded import Scripted
+from tests.fakes.threaded import Received, Scripted
 from tests.fakes.untidy import Untidy, send
 
 MODEL = "gemini-2.5-flash"
@@ -149,17 +149,6 @@ class Reply:
     untidy: Untidy = field(default_factory=Untidy)
     hold_after_first: threading.Event | None = None
     hold_at: int = 0  # the event after which ``hold_after_first`` parks the stream
-
-
-@dataclass
-class Received:
-    """A request as the fake saw it (header names in lower case)."""
-
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
-    body: bytes
 
 
 class FakeGemini(Scripted[Reply]):

@@ -31,7 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.threaded import Scripted
+from tests.fakes.threaded import Received, Scripted
 from tests.fakes.untidy import Untidy, send
 
 MODEL = "llama3.2"
@@ -70,17 +70,6 @@ class Reply:
     untidy: Untidy = field(default_factory=Untidy)
     hold_after_first: threading.Event | None = None
     hold_at: int = 0  # the line after which ``hold_after_first`` parks the stream
-
-
-@dataclass
-class Received:
-    """A request as the fake saw it (header names in lower case)."""
-
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
-    body: bytes
 
 
 class FakeOllama(Scripted[Reply]):

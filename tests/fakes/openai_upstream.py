@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.threaded import Scripted
+from tests.fakes.threaded import Received, Scripted
 from tests.fakes.untidy import Untidy, finish, send, start
 
 
@@ -51,17 +51,6 @@ class Reply:
     error_after: int | None = None
     body: dict[str, Any] | None = None  # a 200 JSON body sent instead of the answer
     trailing: tuple[str, ...] = ()  # raw events sent after the last one (e.g. a [DONE])
-
-
-@dataclass
-class Received:
-    """A request as the fake saw it."""
-
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
-    body: bytes
 
 
 class FakeUpstream(Scripted[Reply]):

@@ -8,6 +8,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import uvloop
@@ -15,6 +16,17 @@ from aiohttp import web
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+@dataclass
+class Received:
+    """A request as a fake upstream saw it."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
 
 
 class LoopThread:
