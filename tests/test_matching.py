@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
-from playingpack.matching import RequestIndex, differences
-from playingpack.tapes import Chunk, Tape
+from playingpack.matching import differences, leaf_set
 
 
 def chat(*contents: str, **extra: Any) -> dict[str, Any]:
     messages = [{"role": "user", "content": text} for text in contents]
     return {"model": "gpt-4o-mini", "messages": messages, **extra}
-
-
-def write(folder: Path, name: str, body: Any, endpoint: str = "/v1/chat/completions") -> None:
-    tape = Tape(name, endpoint, body, 200, (Chunk("{}", 1),), False, timestamp=f"t-{name}")
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.json").write_bytes(tape.to_json())
 
 
 def test_differences_name_the_path_and_both_values() -> None:
@@ -49,28 +40,10 @@ def test_long_values_are_shortened() -> None:
     assert len(line) < 120 and "A" in line and "B" in line and "…" in line
 
 
-def test_nearest_prefers_the_most_shared_request_on_the_same_endpoint(tmp_path: Path) -> None:
-    write(tmp_path, "a" * 64, chat("You are terse.", "Weather in Paris?"))
-    write(tmp_path, "b" * 64, chat("You are chatty.", "Tell me a joke", temperature=0.9))
-    write(tmp_path, "c" * 64, {"model": "m", "input": "Weather in Paris?"}, "/v1/responses")
-    index = RequestIndex(tmp_path)
-    nearest = index.nearest(chat("You are terse.", "Weather in Lyon?"), "/v1/chat/completions")
-    assert nearest is not None and nearest.name == "a" * 64
-    assert nearest.differences == ['messages[1].content: "Weather in Paris?" ≠ "Weather in Lyon?"']
-    assert "tape " + "a" * 64 in nearest.describe()
-    assert index.nearest({"input": "x"}, "/v1/embeddings") is None
-
-
-def test_index_follows_the_folder(tmp_path: Path) -> None:
-    index = RequestIndex(tmp_path / "missing")
-    assert index.nearest(chat("hi"), "/v1/chat/completions") is None
-    write(tmp_path, "a" * 64, chat("first"))
-    index = RequestIndex(tmp_path)
-    assert index.nearest(chat("first!"), "/v1/chat/completions").name == "a" * 64  # type: ignore[union-attr]
-    write(tmp_path, "b" * 64, chat("first!"))
-    (tmp_path / ("a" * 64 + ".json")).unlink()
-    (tmp_path / "broken.json").write_text("{not json")
-    nearest = index.nearest(chat("first!"), "/v1/chat/completions")
-    assert nearest is not None and nearest.name == "b" * 64 and nearest.differences == []
-    os.utime(tmp_path / ("b" * 64 + ".json"), (1, 1))
-    assert index.nearest(chat("first!"), "/v1/chat/completions") is not None
+def test_leaves_are_paths_and_json_values_without_stream() -> None:
+    assert leaf_set(chat("hi", stream=True, n=2)) == {
+        (".model", '"gpt-4o-mini"'),
+        (".messages[0].role", '"user"'),
+        (".messages[0].content", '"hi"'),
+        (".n", "2"),
+    }

@@ -184,8 +184,9 @@ def create_app(
     async def open_upstream(_: web.Application) -> None:
         for each in upstreams.all():
             await each.start()
-        # Temporary files left by a recording that was killed mid-write.
-        await asyncio.to_thread(stores.sweep)
+        # In the background, so the server answers at once: the temporary files of killed
+        # writes, then the tape index.
+        stores.start()
 
     async def close_sockets(_: web.Application) -> None:
         await live.close()
@@ -197,6 +198,7 @@ def create_app(
         for each in upstreams.all():
             await each.close()
         flows.close()
+        await asyncio.to_thread(stores.close)
         if history is not None:
             # Waits for the writer's last batch and the run's end.
             await asyncio.to_thread(history.close)

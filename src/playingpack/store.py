@@ -19,12 +19,17 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from playingpack.errors import TapeError
-from playingpack.matching import Nearest, RequestIndex
 from playingpack.tapes import Tape
+
+if TYPE_CHECKING:
+    from playingpack.matching import Nearest
+    from playingpack.providers import Provider
+    from playingpack.tape_index import TapeIndex
 
 logger = logging.getLogger(__name__)
 
@@ -121,26 +126,54 @@ class TapeStore:
     recently used tapes go first. Safe to use from the event loop and worker threads at once.
     """
 
-    def __init__(self, directory: Path, *, scoped: bool = False) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        scoped: bool = False,
+        index: Callable[[], TapeIndex] | None = None,
+    ) -> None:
+        """``index`` gives the index of the tapes folder this store is part of (TapeStores
+        passes its own); a store on its own indexes its folder itself, when first asked for
+        the nearest tape."""
         self.directory = directory
         self._prefix = os.path.join(directory, "")
         # A per-test subfolder must not be a link; the tapes folder itself may be.
         self._scoped = scoped
+        self._folder = directory.name if scoped else ""
         self._cache: OrderedDict[str, tuple[tuple[int, int], Tape]] = OrderedDict()
         self._cached_bytes = 0
         self._cache_lock = threading.Lock()
-        self._index: RequestIndex | None = None
+        self._index = index
+        self._own_index: TapeIndex | None = None
         self._index_lock = threading.Lock()
 
     def nearest(self, body: Any, endpoint: str) -> Nearest | None:
-        """The recorded request nearest to ``body`` (see matching). Blocking, and safe to call
-        from several threads: run it off the event loop."""
+        """The recorded request in this folder nearest to ``body`` (see tape_index), named
+        relative to this folder. Blocking, and safe to call from several threads: run it off
+        the event loop."""
         if self._folder_refusal() is not None:
             return None
+        return self._tape_index().nearest(body, endpoint, self._folder)
+
+    def _tape_index(self) -> TapeIndex:
+        if self._index is not None:
+            return self._index()
         with self._index_lock:
-            if self._index is None:
-                self._index = RequestIndex(self.directory)
-            return self._index.nearest(body, endpoint)
+            if self._own_index is None:
+                from playingpack.providers import builtin
+                from playingpack.tape_index import TapeIndex
+
+                self._own_index = TapeIndex(self.directory, builtin())
+            return self._own_index
+
+    def _noted(self, path: Path, tape: Tape | None) -> None:
+        index = self._index() if self._index is not None else self._own_index
+        if index is not None:
+            if tape is None:
+                index.forgot(path)
+            else:
+                index.noted(path, tape)
 
     def path(self, key: str, index: int = 1) -> Path:
         """The file of ``key`` (of its ``index``-th recording); raises ValueError for anything
@@ -240,6 +273,7 @@ class TapeStore:
             raise
         status = os.stat(path)
         self._remember(path.name, (status.st_mtime_ns, status.st_size), tape)
+        self._noted(path, tape)
         return path
 
     def raw(self, key: str, index: int = 1) -> bytes | None:
@@ -270,6 +304,7 @@ class TapeStore:
                 path.unlink()
             except FileNotFoundError:
                 return False
+            self._noted(path, None)
             return True
         found = False
         index = 1
@@ -283,6 +318,7 @@ class TapeStore:
                     return found
             else:
                 found = True
+                self._noted(path, None)
             if index == 1 and not found:
                 return False
             index += 1
@@ -342,12 +378,57 @@ class TapeStore:
 
 
 class TapeStores:
-    """The tapes folder and its per-test subfolders (scopes), one TapeStore each."""
+    """The tapes folder and its per-test subfolders (scopes), one TapeStore each, and the
+    index of all their tapes (``index``)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, providers: Sequence[Provider] | None = None) -> None:
+        """``providers``: the wire formats the index reads tapes with (the built-in ones
+        unless given)."""
         self.directory = directory
-        self.root = TapeStore(directory)
+        self._providers = providers
+        self._index: TapeIndex | None = None
+        self._index_lock = threading.Lock()
+        self._started: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.root = TapeStore(directory, index=lambda: self.index)
         self._scoped: dict[str, TapeStore] = {}
+
+    @property
+    def index(self) -> TapeIndex:
+        """The index of every tape under the tapes folder, made on first use."""
+        if self._index is None:
+            with self._index_lock:
+                if self._index is None:
+                    from playingpack.providers import builtin
+                    from playingpack.tape_index import TapeIndex
+
+                    providers = self._providers if self._providers is not None else builtin()
+                    self._index = TapeIndex(self.directory, providers)
+        return self._index
+
+    def start(self) -> None:
+        """In a background thread: sweep the temporary files of killed writes, then bring the
+        index up to date (reading every tape of a folder never indexed), so the server answers
+        at once and the first miss or listing finds the index ready (or waits for it)."""
+
+        def run() -> None:
+            self.sweep()
+            try:
+                self.index.refresh(stop=self._stop)
+            except Exception as exc:  # the index is read again, and the error raised, on use
+                logger.warning("could not index the tapes in %s: %s", self.directory, exc)
+
+        self._started = threading.Thread(target=run, name="playingpack-tape-index", daemon=True)
+        self._started.start()
+
+    def close(self) -> None:
+        """Stop the background refresh (what it did is kept) and close the index."""
+        self._stop.set()
+        if self._index is not None:
+            self._index.close()
+        if self._started is not None:
+            self._started.join()
+            self._started = None
 
     def get(self, scope: str | None) -> TapeStore:
         """The store of ``scope`` (a subfolder name checked by is_scope), or the root."""
@@ -356,7 +437,9 @@ class TapeStores:
         store = self._scoped.get(scope)
         if store is None:
             # setdefault: the API lists tapes in a worker thread while the loop serves calls.
-            store = self._scoped.setdefault(scope, TapeStore(self.directory / scope, scoped=True))
+            store = self._scoped.setdefault(
+                scope, TapeStore(self.directory / scope, scoped=True, index=lambda: self.index)
+            )
         return store
 
     def all(self) -> list[tuple[str | None, TapeStore]]:

@@ -1,0 +1,847 @@
+"""The tape index: what the tapes list, ``/api/tapes`` and a miss's nearest tape need of every
+tape file under a tapes folder, kept in a SQLite file so that no process reads every tape again.
+
+The file is ``<tapes folder>/.playingpack/index.sqlite3`` (that folder holds a ``.gitignore`` of
+``*``, so it is never committed with the tapes); when the tapes folder is not writable it is
+``$XDG_CACHE_HOME/playingpack/index/``, and failing that the index lives in memory. It is a
+cache: a file that cannot be read, of another schema or written by another playingpack version,
+is rebuilt from the tapes.
+
+It is kept in step with the folder, not watched: before answering, every folder's ``(mtime,
+inode)`` is compared with the one it had when last scanned. Tapes are written by rename, which
+changes their folder, so an unchanged folder needs no listing; a changed one is listed, and only
+its files whose ``(size, mtime, inode)`` changed are read again. A folder changed within
+``_RACY_NS`` of its scan is scanned again next time (file times are coarse, as git's "racy"
+entries). A tape edited in place, without a rename, is seen once its folder changes or by a
+``thorough`` refresh (``tapes list`` and ``tapes verify`` do one). Several processes may share
+the file (WAL, a busy timeout, short write transactions; files are read outside them).
+
+The first refresh of a folder never indexed reads every tape, which takes seconds for 100,000 of
+them; ``playingpack start`` does it in the background after the server answers.
+"""
+
+from __future__ import annotations
+
+import array
+import hashlib
+import json
+import logging
+import os
+import re
+import sqlite3
+import stat
+import threading
+import time
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, overload
+
+import msgspec
+
+from playingpack import __version__
+from playingpack.conversation import ImagePart, JsonPart, TextPart, ToolCallPart, ToolResultPart
+from playingpack.errors import TapeError
+from playingpack.matching import Nearest, differences, leaf_set
+from playingpack.providers import Provider
+from playingpack.tape_files import parse_name
+from playingpack.tapes import Tape, decode
+
+logger = logging.getLogger(__name__)
+
+SCHEMA = 1  # PRAGMA user_version of the index file; another one is rebuilt
+SORTS = ("recorded", "model", "endpoint", "size", "key", "chunks")  # "recorded" = timestamp
+_SORT_COLUMNS = {"recorded": "timestamp", **{name: name for name in SORTS[1:]}}
+_RACY_NS = 50_000_000  # a folder changed this close to its scan may change again unseen
+_BATCH = 500  # files read, then written in one transaction
+_CANDIDATES = 200  # tapes compared exactly with a missed request
+_SKETCH = 64  # leaf hashes kept per tape: a bottom-k sketch of its (path, value) leaves
+_PENDING = 256  # tapes noted by this process and not yet written to the index
+_WORD = re.compile(r"[^\W_]+")
+# Words that say little about which request is meant: a request that adds "in winter" to a
+# tape's question is nearer to it than to another city's question "in winter".
+_STOPWORDS = frozenset(
+    str.split(
+        "a about above after again all am an and any are as at be because been before being "
+        "below between both but by can could did do does doing down during each few for from "
+        "further had has have having he her here hers him his how i if in into is it its itself "
+        "just me more most my myself no nor not now of off on once only or other our ours out "
+        "over own same she should so some such than that the their theirs them then there these "
+        "they this those through to too under until up very was we were what when where which "
+        "while who whom why will with would you your yours"
+    )
+)
+
+_COLUMNS = (
+    "key, folder, hash, recording, size, mtime_ns, inode, model, endpoint, timestamp, status, "
+    "streamed, chunks, tool_calls, origin, parent, kept, first_user_message, error, words, "
+    "names, leaves"
+)
+_SCHEMA_SQL = f"""
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE folders (folder TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL, scanned_ns INTEGER NOT NULL);
+CREATE TABLE tapes (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, folder TEXT NOT NULL,
+    hash TEXT NOT NULL, recording INTEGER NOT NULL, size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, model TEXT, endpoint TEXT,
+    timestamp TEXT, status INTEGER, streamed INTEGER, chunks INTEGER, tool_calls TEXT NOT NULL,
+    origin TEXT, parent TEXT, kept TEXT, first_user_message TEXT, error TEXT,
+    words TEXT NOT NULL, names TEXT NOT NULL, leaves BLOB NOT NULL);
+CREATE INDEX tapes_by_folder ON tapes (folder, endpoint, timestamp);
+CREATE INDEX tapes_by_time ON tapes (timestamp);
+CREATE VIRTUAL TABLE search USING fts5 (names, words, content='tapes', content_rowid='id');
+CREATE VIRTUAL TABLE vocabulary USING fts5vocab (search, 'col');
+CREATE TRIGGER tapes_added AFTER INSERT ON tapes BEGIN
+    INSERT INTO search (rowid, names, words) VALUES (new.id, new.names, new.words);
+END;
+CREATE TRIGGER tapes_removed AFTER DELETE ON tapes BEGIN
+    INSERT INTO search (search, rowid, names, words)
+        VALUES ('delete', old.id, old.names, old.words);
+END;
+CREATE TRIGGER tapes_changed AFTER UPDATE ON tapes BEGIN
+    INSERT INTO search (search, rowid, names, words)
+        VALUES ('delete', old.id, old.names, old.words);
+    INSERT INTO search (rowid, names, words) VALUES (new.id, new.names, new.words);
+END;
+CREATE TABLE verdicts (key TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL, problems TEXT NOT NULL);
+PRAGMA user_version = {SCHEMA};
+"""
+
+
+@dataclass(frozen=True)
+class IndexedTape:
+    """One tape file as the index knows it (what the tapes list and /api/tapes show)."""
+
+    key: str  # tape_files key: "<hash>", "<scope>/<hash>", "<hash>.<k>"
+    folder: str  # "" for the top folder, else the per-test folder (scope)
+    hash: str
+    recording: int  # k; 1 for the first recording
+    path: Path
+    size: int
+    mtime: float
+    # None / defaults when the file does not parse as a tape (error says why):
+    model: str | None
+    endpoint: str | None
+    timestamp: str | None  # meta.timestamp (ISO-8601)
+    status: int | None
+    streamed: bool | None
+    chunks: int | None
+    tool_calls: list[str]  # names of the tool calls in the answer
+    origin: str | None  # recorded | resent | edited | mock
+    parent: str | None
+    kept: str | None
+    first_user_message: str | None
+    error: str | None  # why the file is not a readable tape, else None
+
+
+Signature = tuple[int, int, int]  # size, mtime_ns, inode
+
+
+class _Stopped(Exception):
+    """close() was called during a refresh."""
+
+
+class _Meta(msgspec.Struct):
+    timestamp: str = ""
+
+
+class _Request(msgspec.Struct):
+    body: Any = None
+
+
+class _Head(msgspec.Struct):
+    meta: _Meta = msgspec.field(default_factory=_Meta)
+    request: _Request = msgspec.field(default_factory=_Request)
+
+
+class TapeIndex:
+    """The index of the tape files under ``tapes_dir``. Blocking, and safe to use from several
+    threads at once (run it off the event loop)."""
+
+    def __init__(self, tapes_dir: Path, providers: Sequence[Provider]) -> None:
+        self.tapes_dir = tapes_dir
+        self.providers = providers
+        self.location: str | None = None  # the index file, ":memory:" once opened in memory
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
+        self._pending: dict[str, tuple[Path, Tape | None] | None] = {}
+        self._pending_lock = threading.Lock()
+        self._stopping = False
+        self._stop: threading.Event | None = None
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def page(
+        self,
+        *,
+        scope: str | None = None,
+        q: str = "",
+        sort: str = "recorded",
+        descending: bool = True,
+        offset: int = 0,
+        limit: int = 100,
+        readable_only: bool = True,
+    ) -> tuple[list[IndexedTape], int]:
+        """Refreshes what changed on disk, then one page of tapes and the total count matching.
+        ``scope`` None = every folder; "" = top folder only; a name = that per-test folder.
+        ``q`` = words, each a case-insensitive prefix of a word of the tape's hash, key, model,
+        endpoint, message text or tool names (all words must match). Ties in the sort are broken
+        by key. Raises ValueError for an unknown sort."""
+        where, parameters = _filters(scope, q, readable_only)
+        order = _order(sort, descending)
+        with self._lock:
+            db = self._fresh(thorough=False)
+            if db is None:
+                return [], 0
+            total = db.execute(f"SELECT count(*) FROM tapes WHERE {where}", parameters)
+            count = int(total.fetchone()[0])
+            found = db.execute(
+                f"SELECT {_COLUMNS} FROM tapes WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                [*parameters, max(0, limit), max(0, offset)],
+            ).fetchall()
+        return [self._tape(row) for row in found], count
+
+    def rows(
+        self,
+        *,
+        scope: str | None = None,
+        q: str = "",
+        sort: str = "key",
+        descending: bool = False,
+        readable_only: bool = False,
+        thorough: bool = False,
+    ) -> list[IndexedTape]:
+        """Every tape matching (as ``page``); ``thorough`` compares every file's size, mtime and
+        inode with the index's, to see tapes edited in place too."""
+        where, parameters = _filters(scope, q, readable_only)
+        with self._lock:
+            db = self._fresh(thorough=thorough)
+            if db is None:
+                return []
+            found = db.execute(
+                f"SELECT {_COLUMNS} FROM tapes WHERE {where} ORDER BY {_order(sort, descending)}",
+                parameters,
+            ).fetchall()
+        return [self._tape(row) for row in found]
+
+    def nearest(self, body: Any, endpoint: str, folder: str = "") -> Nearest | None:
+        """The tape of ``folder`` recorded from ``endpoint`` whose request is nearest to
+        ``body``, or None when there is none. Nearest: the most similar message text (the
+        share of their words, leaving out words like "the" and "in"), then the most similar
+        request (the share of its (path, value) leaves), then the newest."""
+        words = _words(self._text(body, endpoint))
+        wanted = (words - _STOPWORDS) or words
+        sketch = _sketch(body)
+        with self._lock:
+            db = self._fresh(thorough=False)
+            if db is None:
+                return None
+            candidates = self._candidates(db, wanted, endpoint, folder)
+        ranked = sorted(
+            (
+                (
+                    _share(wanted, (set(row[1].split()) - _STOPWORDS) or set(row[1].split())),
+                    _sketch_share(sketch, row[2]),
+                    row[3] or "",
+                    row[0],
+                )
+                for row in candidates
+            ),
+            reverse=True,
+        )
+        for _, _, timestamp, key in ranked:
+            try:
+                head = decode(_read(self.tapes_dir / f"{key}.json")[0], _Head)
+            except (OSError, ValueError):
+                continue  # gone or changed since it was indexed: the next one
+            name = key.removeprefix(f"{folder}/") if folder else key
+            return Nearest(name, timestamp, differences(head.request.body, body))
+        return None
+
+    def verdicts(self) -> dict[str, tuple[Signature, list[str]]]:
+        """The problems ``tapes verify`` found in each tape file, by key, with the file's
+        signature when it was checked (by this playingpack version)."""
+        with self._lock:
+            db = self._connection()
+            if db is None:
+                return {}
+            found = db.execute("SELECT key, size, mtime_ns, inode, problems FROM verdicts")
+            return {
+                key: ((size, mtime, inode), msgspec.json.decode(problems))
+                for key, size, mtime, inode, problems in found
+            }
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def judged(self, verdicts: Sequence[tuple[str, Signature, list[str]]]) -> None:
+        """Keep what ``tapes verify`` found in these tape files (key, signature, problems)."""
+        with self._lock:
+            db = self._connection()
+            if db is None:
+                return
+            for start in range(0, len(verdicts), _BATCH * 10):
+                with _transaction(db):
+                    db.executemany(
+                        "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?)",
+                        [
+                            (key, *signature, msgspec.json.encode(problems).decode())
+                            for key, signature, problems in verdicts[start : start + _BATCH * 10]
+                        ],
+                    )
+
+    def noted(self, path: Path, tape: Tape | None = None) -> None:
+        """A tape file was written by us (``tape``, when given, is what it holds): its row is
+        updated before the index is next read. Never waits."""
+        self._note(path, (path, tape))
+
+    def forgot(self, path: Path) -> None:
+        """A tape file was deleted by us: its row goes before the index is next read."""
+        self._note(path, None)
+
+    def refresh(self, *, thorough: bool = False, stop: threading.Event | None = None) -> None:
+        """Bring the index up to date with the folder (see the module docstring); ``stop``,
+        once set, ends it early (what it wrote is kept)."""
+        if stop is not None and stop.is_set():
+            return
+        with self._lock:
+            self._stop = stop
+            try:
+                self._fresh(thorough=thorough)
+            finally:
+                self._stop = None
+
+    def close(self) -> None:
+        """Stop a refresh in progress (what it wrote is kept) and close the file; a later use
+        opens it again."""
+        self._stopping = True
+        with self._lock:
+            self._stopping = False
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    # --- the database --------------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection | None:
+        """The open database; None while the tapes folder does not exist (it has no tapes)."""
+        if self._db is not None:
+            return self._db
+        if not self.tapes_dir.is_dir():
+            return None
+        for location in self._locations():
+            try:
+                self._db = _open(location)
+            except (OSError, sqlite3.Error) as exc:
+                logger.debug("tape index %s cannot be used: %s", location, exc)
+                continue
+            self.location = location
+            return self._db
+        raise RuntimeError("an in-memory SQLite database could not be opened")
+
+    def _locations(self) -> Iterator[str]:
+        folder = self.tapes_dir / ".playingpack"
+        try:
+            folder.mkdir(exist_ok=True)
+            ignore = folder / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("# playingpack's index of these tapes, rebuilt when gone\n*\n")
+            yield str(folder / "index.sqlite3")
+        except OSError:
+            pass
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        digest = hashlib.sha256(str(self.tapes_dir.resolve()).encode()).hexdigest()[:16]
+        try:
+            (cache / "playingpack" / "index").mkdir(parents=True, exist_ok=True)
+            yield str(cache / "playingpack" / "index" / f"{digest}.sqlite3")
+        except OSError:
+            pass
+        yield ":memory:"
+
+    def _fresh(self, *, thorough: bool) -> sqlite3.Connection | None:
+        """The database after a refresh; one that fails is dropped and built again."""
+        for attempt in (1, 2):
+            db = self._connection()
+            if db is None:
+                return None
+            try:
+                self._apply_pending(db)
+                self._scan(db, thorough=thorough)
+                return db
+            except _Stopped:
+                return db
+            except sqlite3.Error as exc:
+                if attempt == 2:
+                    raise
+                logger.warning("the tape index %s is rebuilt: %s", self.location, exc)
+                self._drop()
+        return None
+
+    def _drop(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self.location and self.location != ":memory:":
+            for suffix in ("", "-wal", "-shm"):
+                Path(self.location + suffix).unlink(missing_ok=True)
+
+    def _note(self, path: Path, change: tuple[Path, Tape | None] | None) -> None:
+        try:
+            key = path.relative_to(self.tapes_dir).as_posix().removesuffix(".json")
+        except ValueError:
+            return
+        with self._pending_lock:
+            if len(self._pending) < _PENDING or key in self._pending:
+                self._pending[key] = change
+            # Beyond that, the next scan sees the change: the write changed the folder.
+
+    def _apply_pending(self, db: sqlite3.Connection) -> None:
+        with self._pending_lock:
+            pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        rows = []
+        for change in pending.values():
+            if change is not None:
+                row = self._row_of(*change)
+                if row is not None:
+                    rows.append(row)
+        with _transaction(db):
+            db.executemany(
+                "DELETE FROM tapes WHERE key = ?",
+                [(key,) for key, change in pending.items() if change is None],
+            )
+            _write(db, rows)
+
+    def _scan(self, db: sqlite3.Connection, *, thorough: bool) -> None:
+        known = {
+            folder: (mtime, inode, scanned)
+            for folder, mtime, inode, scanned in db.execute("SELECT * FROM folders")
+        }
+        seen: set[str] = set()
+        stack = [""]
+        while stack:
+            folder = stack.pop()
+            path = self.tapes_dir / folder if folder else self.tapes_dir
+            try:
+                # The tapes folder may be a link; a folder below it is not entered through one.
+                status = os.lstat(path) if folder else os.stat(path)
+            except OSError:
+                continue
+            if not stat.S_ISDIR(status.st_mode):
+                continue
+            seen.add(folder)
+            before = known.get(folder)
+            if (
+                not thorough
+                and before is not None
+                and before[:2] == (status.st_mtime_ns, status.st_ino)
+                and before[2] - status.st_mtime_ns > _RACY_NS
+            ):
+                stack += [name for name in known if name and _parent(name) == folder]
+                continue
+            stack += self._scan_folder(db, folder, path, status)
+        gone = [folder for folder in known if folder not in seen]
+        if gone:
+            with _transaction(db):
+                for folder in gone:
+                    db.execute("DELETE FROM folders WHERE folder = ?", (folder,))
+                    db.execute("DELETE FROM tapes WHERE folder = ?", (folder,))
+
+    def _scan_folder(
+        self, db: sqlite3.Connection, folder: str, path: Path, status: os.stat_result
+    ) -> list[str]:
+        """List one folder, read its changed tape files; returns its subfolders."""
+        started = time.time_ns()
+        subfolders: list[str] = []
+        found: dict[str, tuple[Path, Signature]] = {}
+        prefix = f"{folder}/" if folder else ""
+        try:
+            entries = list(os.scandir(path))
+        except OSError:
+            entries = []
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    # Hidden folders (.git, editors' state, this index) hold no tapes.
+                    if not entry.name.startswith("."):
+                        subfolders.append(prefix + entry.name)
+                    continue
+                if parse_name(entry.name) is None:
+                    continue
+                entry_status = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            found[prefix + entry.name[:-5]] = (
+                Path(entry.path),
+                (entry_status.st_size, entry_status.st_mtime_ns, entry_status.st_ino),
+            )
+        indexed = {
+            key: (size, mtime, inode)
+            for key, size, mtime, inode in db.execute(
+                "SELECT key, size, mtime_ns, inode FROM tapes WHERE folder = ?", (folder,)
+            )
+        }
+        changed = [key for key, (_, signature) in found.items() if indexed.get(key) != signature]
+        gone = [(key,) for key in indexed if key not in found]
+        if gone:
+            with _transaction(db):
+                db.executemany("DELETE FROM tapes WHERE key = ?", gone)
+        for start in range(0, len(changed), _BATCH):
+            if self._stopping or (self._stop is not None and self._stop.is_set()):
+                raise _Stopped
+            rows = [self._row_of(found[key][0]) for key in changed[start : start + _BATCH]]
+            with _transaction(db):
+                _write(db, [row for row in rows if row is not None])
+        with _transaction(db):
+            db.execute(
+                "INSERT OR REPLACE INTO folders VALUES (?, ?, ?, ?)",
+                (folder, status.st_mtime_ns, status.st_ino, started),
+            )
+        return subfolders
+
+    # --- rows ----------------------------------------------------------------------------------
+
+    def _row_of(self, path: Path, tape: Tape | None = None) -> tuple[Any, ...] | None:
+        """The row of the tape file at ``path`` (None when it is gone or not a tape's name)."""
+        named = parse_name(path.name)
+        if named is None:
+            return None
+        key = path.relative_to(self.tapes_dir).as_posix().removesuffix(".json")
+        folder = key.rpartition("/")[0]
+        try:
+            status = os.lstat(path)
+        except OSError:
+            return None
+        signature = (status.st_size, status.st_mtime_ns, status.st_ino)
+        head = (key, folder, named[0], named[1], *signature)
+        error = None
+        if tape is None:
+            try:
+                data, opened = _read(path)
+                signature = (opened.st_size, opened.st_mtime_ns, opened.st_ino)
+                head = (key, folder, named[0], named[1], *signature)
+                tape = Tape.from_json(data)
+            except FileNotFoundError:
+                return None
+            except TapeError as exc:
+                error = exc.reason
+            except OSError as exc:
+                error = exc.strerror or str(exc)
+            except ValueError as exc:
+                error = str(exc)
+        if tape is None:
+            names = f"{named[0]} {key}"
+            row = (*(None,) * 6, "[]", None, None, None, None, _text_of(error), "", names, b"")
+            return (*head, *row)
+        return (*head, *self._described(tape, key))
+
+    def _described(self, tape: Tape, key: str) -> tuple[Any, ...]:
+        from playingpack.tape_views import first_user_message  # tape_views lists this index
+
+        provider = self._provider(tape.endpoint)
+        try:
+            conversation = None if provider is None else provider.turns(tape.request)
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError):
+            conversation = None
+        calls = [] if provider is None else _tool_calls(tape, provider)
+        model = tape.model
+        if not model and conversation is not None:
+            named = dict(conversation.params).get("model")
+            model = named if isinstance(named, str) else ""
+        text = _conversation_text(conversation) if conversation else _strings(tape.request)
+        words = " ".join(sorted(_words(text)))
+        names = " ".join([tape.key, key, model, tape.endpoint, *calls])
+        return (
+            _text_of(model) or None,
+            _text_of(tape.endpoint),
+            _text_of(tape.timestamp) or None,
+            tape.status,
+            int(tape.streamed),
+            len(tape.chunks),
+            _text_of(json.dumps(calls, ensure_ascii=False)),
+            tape.origin,
+            _text_of(tape.parent),
+            _text_of(tape.kept),
+            _text_of(first_user_message(conversation) if conversation is not None else None),
+            None,
+            _text_of(words),
+            _text_of(names),
+            _sketch(tape.request),
+        )
+
+    def _tape(self, row: tuple[Any, ...]) -> IndexedTape:
+        key, folder, hash_, recording, size, mtime_ns = row[:6]
+        streamed = row[11]
+        return IndexedTape(
+            key=key,
+            folder=folder,
+            hash=hash_,
+            recording=recording,
+            path=self.tapes_dir / f"{key}.json",
+            size=size,
+            mtime=mtime_ns / 1e9,
+            model=row[7],
+            endpoint=row[8],
+            timestamp=row[9],
+            status=row[10],
+            streamed=None if streamed is None else bool(streamed),
+            chunks=row[12],
+            tool_calls=msgspec.json.decode(row[13]),
+            origin=row[14],
+            parent=row[15],
+            kept=row[16],
+            first_user_message=row[17],
+            error=row[18],
+        )
+
+    def _provider(self, endpoint: str) -> Provider | None:
+        return next((provider for provider in self.providers if provider.serves(endpoint)), None)
+
+    def _text(self, body: Any, endpoint: str) -> str:
+        provider = self._provider(endpoint)
+        if provider is None:
+            return _strings(body)
+        try:
+            return _conversation_text(provider.turns(body))
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError):
+            return _strings(body)
+
+    def _candidates(
+        self, db: sqlite3.Connection, wanted: set[str], endpoint: str, folder: str
+    ) -> list[tuple[str, str, bytes, str | None]]:
+        """The tapes worth comparing with a request of ``wanted`` words: those sharing its
+        rarer words, best first (bm25), else the newest."""
+        scope = "folder = ? AND endpoint = ? AND error IS NULL"
+        rare: list[str] = []
+        if wanted:
+            tapes = db.execute(f"SELECT count(*) FROM tapes WHERE {scope}", (folder, endpoint))
+            # Words most tapes share (a system prompt's) say little about which one is meant.
+            most = max(64, int(tapes.fetchone()[0]) // 50)
+            listed = sorted(wanted)[:500]
+            counts = sorted(
+                (count, term)
+                for term, count in db.execute(
+                    "SELECT term, doc FROM vocabulary WHERE col = 'words' AND term IN "
+                    f"({', '.join('?' * len(listed))})",
+                    listed,
+                )
+            )
+            rare = [term for count, term in counts if count <= most] or [
+                term for _, term in counts[:3]
+            ]
+        select = "SELECT key, words, leaves, timestamp FROM tapes"
+        if rare:
+            match = "words : (" + " OR ".join(_quoted(term) for term in rare) + ")"
+            found = db.execute(
+                f"{select} JOIN (SELECT rowid, rank FROM search WHERE search MATCH ?) AS hit "
+                f"ON hit.rowid = tapes.id WHERE {scope} ORDER BY hit.rank LIMIT ?",
+                (match, folder, endpoint, _CANDIDATES),
+            ).fetchall()
+            if found:
+                return found
+        return db.execute(
+            f"{select} WHERE {scope} ORDER BY timestamp DESC LIMIT ?",
+            (folder, endpoint, _CANDIDATES),
+        ).fetchall()
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _open(location: str) -> sqlite3.Connection:
+    """The index database at ``location``, created (or rebuilt, when of another schema or
+    version, or not a database) as needed."""
+    for attempt in (1, 2):
+        db = sqlite3.connect(location, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA busy_timeout = 5000")
+            if location != ":memory:":
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = NORMAL")
+            with _transaction(db):
+                # Checked again inside the transaction: another process may have just made it.
+                if db.execute("PRAGMA user_version").fetchone()[0] == 0:
+                    for statement in _statements(_SCHEMA_SQL):
+                        db.execute(statement)
+                    db.execute("INSERT INTO meta VALUES ('playingpack', ?)", (__version__,))
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            written = db.execute("SELECT value FROM meta WHERE name = 'playingpack'").fetchone()
+            if version == SCHEMA and written == (__version__,):
+                return db
+        except sqlite3.Error:
+            db.close()
+            if attempt == 2 or location == ":memory:":
+                raise
+        else:
+            db.close()
+        # Another schema, another version, or not a database: build it again.
+        for suffix in ("", "-wal", "-shm"):
+            Path(location + suffix).unlink(missing_ok=True)
+    raise sqlite3.DatabaseError(f"{location} could not be rebuilt")
+
+
+def _statements(script: str) -> Iterator[str]:
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            yield statement
+            statement = ""
+
+
+class _transaction:
+    """BEGIN IMMEDIATE .. COMMIT (ROLLBACK on an error), for a connection in autocommit mode."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        if not self.db.in_transaction:
+            return
+        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def _write(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    # An upsert keeps the row's id, so the search table's trigger replaces its entry.
+    updates = ", ".join(
+        f"{name} = excluded.{name}" for name in _COLUMNS.split(", ") if name != "key"
+    )
+    db.executemany(
+        f"INSERT INTO tapes ({_COLUMNS}) VALUES ({', '.join('?' * 22)}) "
+        f"ON CONFLICT (key) DO UPDATE SET {updates}",
+        rows,
+    )
+
+
+@overload
+def _text_of(text: str) -> str: ...
+@overload
+def _text_of(text: str | None) -> str | None: ...
+def _text_of(text: str | None) -> str | None:
+    """``text`` as SQLite keeps it: UTF-8, so a lone surrogate becomes U+FFFD."""
+    return None if text is None else text.encode("utf-8", "replace").decode()
+
+
+def _read(path: Path) -> tuple[bytes, os.stat_result]:
+    from playingpack.store import read_file  # store keeps its tapes' index
+
+    return read_file(path)
+
+
+def _filters(scope: str | None, q: str, readable_only: bool) -> tuple[str, list[Any]]:
+    where = ["1"]
+    parameters: list[Any] = []
+    if scope is not None:
+        where.append("folder = ?")
+        parameters.append(scope)
+    if readable_only:
+        where.append("error IS NULL")
+    words = q.split()
+    if words:
+        where.append("id IN (SELECT rowid FROM search WHERE search MATCH ?)")
+        parameters.append(" AND ".join(_quoted(word) + "*" for word in words))
+    return " AND ".join(where), parameters
+
+
+def _order(sort: str, descending: bool) -> str:
+    column = _SORT_COLUMNS.get(sort)
+    if column is None:
+        raise ValueError(f"unknown sort {sort!r}: expected one of {', '.join(SORTS)}")
+    if column == "key":
+        return f"key {'DESC' if descending else 'ASC'}"
+    return f"{column} {'DESC' if descending else 'ASC'}, key ASC"
+
+
+def _quoted(word: str) -> str:
+    return '"' + word.replace('"', '""') + '"'
+
+
+def _parent(folder: str) -> str:
+    return folder.rpartition("/")[0]
+
+
+def _tool_calls(tape: Tape, provider: Provider) -> list[str]:
+    try:
+        summary = (
+            provider.summarize_events([chunk.c for chunk in tape.chunks])
+            if tape.streamed
+            else provider.summarize(msgspec.json.decode(tape.body))
+        )
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError):
+        return []  # listed all the same; replaying it will say why
+    return [call.name for call in summary.tool_calls]
+
+
+def _conversation_text(conversation: Any) -> str:
+    texts: list[str] = []
+    for turn in conversation.turns:
+        _part_texts(turn.parts, texts)
+    return "\n".join(texts)
+
+
+def _part_texts(parts: Sequence[Any], texts: list[str]) -> None:
+    for part in parts:
+        if isinstance(part, TextPart):
+            texts.append(part.text)
+        elif isinstance(part, ToolCallPart):
+            texts.append(part.name)
+            texts.append(_strings(part.arguments))
+        elif isinstance(part, ToolResultPart):
+            texts.append(_strings(part.content))
+        elif isinstance(part, JsonPart):
+            texts.append(_strings(part.value))
+        elif not isinstance(part, ImagePart):
+            texts.append(_strings(part))
+
+
+def _strings(value: Any) -> str:
+    """Every string in ``value``, one a line (the text of a request no provider reads)."""
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+    return "\n".join(found)
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
+
+
+def _share(a: set[str], b: set[str]) -> float:
+    """Jaccard similarity of two word sets."""
+    if not a and not b:
+        return 0.0
+    shared = len(a & b)
+    return shared / (len(a) + len(b) - shared)
+
+
+def _sketch(body: Any) -> bytes:
+    """The _SKETCH smallest hashes of the request's (path, value) leaves (all when fewer)."""
+    hashes = sorted(
+        {
+            zlib.crc32(f"{path}\0{value}".encode("utf-8", "surrogatepass"))
+            for path, value in leaf_set(body)
+        }
+    )
+    return array.array("I", hashes[:_SKETCH]).tobytes()
+
+
+def _sketch_share(a: bytes, b: bytes) -> float:
+    """The Jaccard similarity of two requests' leaves, estimated from their sketches."""
+    first, second = set(array.array("I", a)), set(array.array("I", b))
+    union = sorted(first | second)[:_SKETCH]
+    if not union:
+        return 0.0
+    return sum(1 for value in union if value in first and value in second) / len(union)
