@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
+from urllib.parse import urlencode
 
 import msgspec
 from aiohttp import web
@@ -16,11 +16,13 @@ from playingpack.errors import TapeError
 from playingpack.providers import Provider
 from playingpack.replay import Replay
 from playingpack.store import TapeStore, TapeStores, is_scope
-from playingpack.tape_files import TapeFile, find_tapes, parse_name
-from playingpack.tapes import Tape, decode
-from playingpack.wire import TapeAnswerJSON, TapeJSON, ToolCallJSON, encode
+from playingpack.tape_files import TapeFile, parse_name
+from playingpack.tape_index import SORTS, IndexedTape
+from playingpack.tapes import Origin, Tape, decode
+from playingpack.wire import TapeAnswerJSON, TapeJSON, ToolCallJSON
 
-logger = logging.getLogger(__name__)
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
 
 
 class TapeRoutes:
@@ -29,7 +31,6 @@ class TapeRoutes:
     def __init__(self, stores: TapeStores, providers: Sequence[Provider]) -> None:
         self.stores = stores
         self.providers = providers
-        self._unreadable: set[str] = set()  # tape problems the listing has logged
 
     def add_routes(self, app: web.Application, guard: Callable[[Handler], Handler]) -> None:
         """Register the routes, each behind ``guard`` (the API's access checks)."""
@@ -40,45 +41,55 @@ class TapeRoutes:
             router.add_delete(path, guard(self.delete_tape))
 
     async def list_tapes(self, request: web.Request) -> web.Response:
-        """Tapes on disk, newest first, of the top folder and every per-test folder (``scope``
-        keeps one: a folder name, or empty for the top folder); ``q`` keeps those whose hash,
-        model or request contains it (case-insensitive)."""
-        query = request.query.get("q", "").lower()
-        limit = int_query(request, "limit")
-        scope = request.query.get("scope")
+        """One page of the tapes of the top folder and every per-test folder (``scope`` keeps
+        one: a folder name, or empty for the top folder), from the tape index, newest first
+        (``sort``: one of SORTS; ``order``: desc or asc; ties by key). ``q``: words, each the
+        start of a word of the tape's hash, key, model, endpoint, message text or tool names,
+        all of which must be found. ``limit`` (default 100, at most 1000) per page; when more
+        match, the ``Link`` header gives the next page (``rel="next"``, with a ``cursor``), and
+        ``X-Total-Count`` says how many match in all."""
+        query = request.query
+        scope = query.get("scope")
         if scope and not is_scope(scope):
             raise Invalid(
                 f"`scope` must name a per-test tapes folder, got {scope[:100]!r}.",
                 param="scope",
             )
-        # Reading every tape file would hold up the event loop.
-        tapes = await asyncio.to_thread(self._listed, scope, query)
-        return json_response(tapes[:limit] if limit is not None else tapes)
-
-    def _listed(self, scope: str | None, query: str) -> list[TapeJSON]:
-        """The tapes list_tapes gives, every recording of a sequence included, newest first;
-        unreadable ones are logged (once each) and left out."""
-        listed: list[tuple[str, TapeJSON]] = []
-        for file in find_tapes(self.stores.directory):
-            folder = file.folder
-            # Only the folders a /api/tapes/{scope}/{hash} path can name.
-            if (folder and not is_scope(folder)) or (scope is not None and folder != scope):
-                continue
-            store = self.stores.get(folder or None)
-            try:
-                tape = store.load(file.hash, file.index)
-            except TapeError as exc:
-                if str(exc) not in self._unreadable:
-                    self._unreadable.add(str(exc))
-                    logger.warning("%s; it is left out of the tapes list", exc)
-                continue
-            if tape is None:
-                continue
-            if query and not _matches(tape, query):
-                continue
-            listed.append((tape.timestamp, self._tape_json(file, tape)))
-        listed.sort(key=lambda entry: entry[0], reverse=True)
-        return [entry for _, entry in listed]
+        sort = query.get("sort") or "recorded"
+        if sort not in SORTS:
+            raise Invalid(
+                f"`sort` must be one of {', '.join(SORTS)}, got {sort[:40]!r}.", param="sort"
+            )
+        order = query.get("order") or "desc"
+        if order not in ("desc", "asc"):
+            raise Invalid(f"`order` must be desc or asc, got {order[:40]!r}.", param="order")
+        limit = int_query(request, "limit") or DEFAULT_LIMIT
+        if limit > MAX_LIMIT:
+            raise Invalid(f"`limit` must be at most {MAX_LIMIT}, got {limit}.", param="limit")
+        cursor = query.get("cursor")
+        if cursor is not None and not cursor.isdecimal():
+            raise Invalid(
+                f"`cursor` must be one from a Link header, got {cursor[:40]!r}.", param="cursor"
+            )
+        offset = int(cursor) if cursor is not None else 0
+        # The index reads the files that changed on disk, and SQLite blocks.
+        tapes, total = await asyncio.to_thread(
+            self.stores.index.page,
+            scope=scope,
+            q=query.get("q", ""),
+            sort=sort,
+            descending=order == "desc",
+            offset=offset,
+            limit=limit,
+        )
+        response = json_response([listed_json(tape) for tape in tapes])
+        response.headers["X-Total-Count"] = str(total)
+        following = offset + len(tapes)
+        if tapes and following < total:
+            params = [(k, v) for k, v in query.items() if k != "cursor"]
+            params.append(("cursor", str(following)))
+            response.headers["Link"] = f'<{request.path}?{urlencode(params)}>; rel="next"'
+        return response
 
     async def get_tape(self, request: web.Request) -> web.Response:
         """The tape file's JSON, as stored (fields this version does not know included);
@@ -130,9 +141,6 @@ class TapeRoutes:
         names."""
         return named_tape(self.stores, request.match_info["hash"], request.match_info.get("scope"))
 
-    def _tape_json(self, file: TapeFile, tape: Tape) -> TapeJSON:
-        return tape_json(file, tape, self.providers)
-
 
 def named_tape(stores: TapeStores, given: str, scope: str | None) -> tuple[TapeStore, str, int]:
     """The store, hash and recording number of the tape ``[<scope>/]<given>`` (``given``:
@@ -155,6 +163,29 @@ def named_tape(stores: TapeStores, given: str, scope: str | None) -> tuple[TapeS
             param="scope",
         )
     return stores.get(scope), *named
+
+
+def listed_json(tape: IndexedTape) -> TapeJSON:
+    """A readable tape of the index as listed."""
+    return TapeJSON(
+        key=tape.key,
+        id=tape.key,
+        scope=tape.folder or None,
+        hash=tape.hash,
+        recording=tape.recording,
+        # A readable tape's row has every field; the defaults only satisfy the types.
+        model=tape.model or "",
+        endpoint=tape.endpoint or "",
+        timestamp=tape.timestamp or "",
+        status=tape.status or 0,
+        streamed=bool(tape.streamed),
+        size=tape.size,
+        chunks=tape.chunks or 0,
+        tool_calls=tape.tool_calls,
+        origin=cast(Origin, tape.origin or "recorded"),
+        parent=tape.parent,
+        kept=tape.kept,
+    )
 
 
 def tape_json(file: TapeFile, tape: Tape, providers: Sequence[Provider]) -> TapeJSON:
@@ -190,12 +221,6 @@ def tape_json(file: TapeFile, tape: Tape, providers: Sequence[Provider]) -> Tape
         parent=tape.parent,
         kept=tape.kept,
     )
-
-
-def _matches(tape: Tape, query: str) -> bool:
-    if query in tape.key or query in tape.model.lower():
-        return True
-    return query in encode(tape.request).decode().lower()
 
 
 def _no_tape(key: str, store: TapeStore) -> Invalid:

@@ -10,6 +10,7 @@ from playingpack import __version__
 from playingpack.flows import State
 from playingpack.interceptor import Decision
 from playingpack.openapi_resend import resend_paths
+from playingpack.tape_index import SORTS
 from playingpack.wire import (
     ErrorJSON,
     FlowDetailJSON,
@@ -351,12 +352,14 @@ def openapi_document() -> dict[str, Any]:
             },
             "/api/tapes": {
                 "get": {
-                    "summary": "List tapes, newest first: the top folder's and every per-test "
-                    "folder's",
+                    "summary": "List tapes, the top folder's and every per-test folder's, "
+                    "newest first (or as `sort` and `order` say), a page at a time",
                     "parameters": [
                         query(
                             "q",
-                            "Only tapes whose hash, model or request contains this",
+                            "Words, each the start of a word of the tape's hash, key, model, "
+                            "endpoint, message text or tool names: all must be found "
+                            "(case-insensitive)",
                             {"type": "string"},
                         ),
                         query(
@@ -364,10 +367,47 @@ def openapi_document() -> dict[str, Any]:
                             "Only this per-test folder's tapes (empty: only the top folder's)",
                             {"type": "string"},
                         ),
-                        query("limit", "At most this many", {"type": "integer", "minimum": 1}),
+                        query(
+                            "sort",
+                            "What the tapes are ordered by (default recorded: the time "
+                            "recorded); ties are ordered by key",
+                            {"type": "string", "enum": list(SORTS)},
+                        ),
+                        query(
+                            "order",
+                            "desc (default) or asc",
+                            {"type": "string", "enum": ["desc", "asc"]},
+                        ),
+                        query(
+                            "limit",
+                            "At most this many (default 100)",
+                            {"type": "integer", "minimum": 1, "maximum": 1000},
+                        ),
+                        query(
+                            "cursor",
+                            'The next page: as given by the `Link` header (`rel="next"`)',
+                            string,
+                        ),
                     ],
                     "responses": {
-                        "200": ok("Tapes", {"type": "array", "items": tape}),
+                        "200": {
+                            **ok(
+                                "Tapes: one page (`X-Total-Count` says how many match, `Link` "
+                                "gives the next page)",
+                                {"type": "array", "items": tape},
+                            ),
+                            "headers": {
+                                "Link": {
+                                    "description": "The next page, when more match: "
+                                    '`</api/tapes?...&cursor=C>; rel="next"`',
+                                    "schema": {"type": "string"},
+                                },
+                                "X-Total-Count": {
+                                    "description": "How many tapes match, on every page",
+                                    "schema": {"type": "integer"},
+                                },
+                            },
+                        },
                         **fails(422),
                     },
                 }
