@@ -33,6 +33,7 @@ from playingpack.config import PauseMode
 from playingpack.hashing import request_key
 from tests.conftest import API_KEY, FAILED, Running, ask
 from tests.fakes.openai_upstream import FakeUpstream, Reply
+from tests.test_api_tapes import write_tape
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps trying to reach Google's hosts,
@@ -489,6 +490,67 @@ def test_tape_browser_lists_searches_shows_and_deletes(
     page.get_by_test_id("tape-search").fill("")
     expect(tapes).to_have_count(1)
     assert [tape["model"] for tape in api(proxy, "/api/tapes")] == ["gpt-4o"]
+
+
+def test_tape_browser_pages_sorts_and_searches_on_the_server(
+    proxy: Running, upstream: FakeUpstream, open_page: Callable[..., Page]
+) -> None:
+    # More tapes than a page holds, copied in as files.
+    keys = [
+        write_tape(
+            proxy.tapes_dir,
+            f"question number {n}",
+            model=("gpt-4o-mini", "gpt-4o")[n % 2],
+            chunks=1 + n % 5,
+            timestamp=f"2026-01-02T03:{n // 60:02d}:{n % 60:02d}.000Z",
+        )
+        for n in range(130)
+    ]
+    page = open_page(proxy)
+    page.get_by_test_id("view-tapes").click()
+    tapes = page.get_by_role("listbox", name="Tapes, newest first")
+    rows = page.get_by_test_id("tape-row")
+    foot = page.get_by_test_id("tape-count")
+    expect(rows).to_have_count(100)
+    expect(foot).to_have_text("100 of 130 tapes")
+    expect(rows.first).to_have_attribute("data-tape-key", keys[-1])
+
+    # The next page: by keyboard (stepping onto the last tape listed), then all are listed.
+    rows.nth(98).click()
+    page.keyboard.press("j")
+    expect(rows).to_have_count(130)
+    expect(foot).to_have_text("130 tapes")
+    expect(page.get_by_test_id("tape-more")).to_have_count(0)
+    expect(rows.nth(99)).to_have_attribute("aria-selected", "true")
+
+    # Sorted by the server: by size, biggest first, then turned round.
+    by_size = api(proxy, "/api/tapes?sort=size&limit=1000")
+    page.get_by_test_id("tape-sort-size").click()
+    expect(page.get_by_role("listbox", name="Tapes, biggest first")).to_be_visible()
+    expect(rows.first).to_have_attribute("data-tape-key", by_size[0]["key"])
+    expect(foot).to_have_text("100 of 130 tapes")
+    page.get_by_test_id("tape-sort-size").click()
+    expect(page.get_by_role("listbox", name="Tapes, smallest first")).to_be_visible()
+    expect(rows.first).to_have_attribute("data-tape-key", by_size[-1]["key"])
+    expect(page.get_by_test_id("tape-sort-size")).to_have_attribute("aria-pressed", "true")
+
+    # The search: each word the start of one of the tape's words, all of them found.
+    page.get_by_test_id("tape-search").fill("question 12")
+    expect(foot).to_have_text("11 tapes")  # 12 and 120 to 129
+    page.get_by_test_id("tape-search").fill("NUMBER 128 gpt-4o-mini")
+    expect(foot).to_have_text("1 tape")
+    expect(rows).to_have_attribute("data-tape-key", keys[128])
+    page.get_by_test_id("tape-search").fill("umber")  # not the start of a word
+    expect(page.get_by_text("No tape matches.")).to_be_visible()
+    page.get_by_test_id("tape-search").fill("")
+    page.get_by_test_id("tape-sort-recorded").click()
+    expect(tapes).to_be_visible()
+
+    # A tape recorded now comes in at the top of the newest first.
+    upstream.queue(Reply(content="fresh"))
+    proxy.client(max_retries=0).chat.completions.create(**ask("a fresh question"))
+    expect(rows.first).to_have_attribute("data-tape-key", request_key(ask("a fresh question")))
+    expect(foot).to_have_text("100 of 131 tapes")
 
 
 # --- live: reconnecting after a restart --------------------------------------------------------

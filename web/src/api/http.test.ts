@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { flowsUrl, nextLink } from './http';
+import { flowsUrl, nextLink, tapesUrl } from './http';
 
 describe('flowsUrl', () => {
   it('asks for the words, the run and the source, without bodies', () => {
@@ -22,5 +22,18 @@ describe('nextLink', () => {
   it('is null without a next page', () => {
     expect(nextLink(null)).toBeNull();
     expect(nextLink('</a?p=1>; rel="prev"')).toBeNull();
+  });
+});
+
+describe('tapesUrl', () => {
+  it('asks for the words, the sort and the order', () => {
+    expect(tapesUrl({ q: ' paris weather ', sort: 'size', order: 'asc', limit: 100 })).toBe(
+      '/api/tapes?q=paris+weather&sort=size&order=asc&limit=100',
+    );
+  });
+
+  it("leaves out the server's defaults: newest first", () => {
+    expect(tapesUrl({ q: ' ', sort: 'recorded', order: 'desc' })).toBe('/api/tapes');
+    expect(tapesUrl({ sort: 'model', order: 'desc' })).toBe('/api/tapes?sort=model');
   });
 });

@@ -63,6 +63,34 @@ export interface Page<T> {
   next: string | null;
 }
 
+/** What `GET /api/tapes` can order the tapes by; `recorded` is the time recorded. */
+export type TapeSort = 'recorded' | 'model' | 'endpoint' | 'size' | 'key' | 'chunks';
+
+/** What a search of the tapes asks for; empty fields are left out of the query. */
+export interface TapeQuery {
+  q?: string;
+  sort?: TapeSort;
+  order?: 'asc' | 'desc';
+  limit?: number;
+}
+
+/** A page of tapes, and how many match in all (`X-Total-Count`). */
+export interface TapePage extends Page<TapeJSON> {
+  total: number;
+}
+
+/** `GET /api/tapes` for `query` (the server's defaults left out: newest first). */
+export function tapesUrl(query: TapeQuery): string {
+  const params = new URLSearchParams();
+  const q = query.q?.trim();
+  if (q) params.set('q', q);
+  if (query.sort && query.sort !== 'recorded') params.set('sort', query.sort);
+  if (query.order && query.order !== 'desc') params.set('order', query.order);
+  if (query.limit !== undefined) params.set('limit', String(query.limit));
+  const text = params.toString();
+  return text ? `/api/tapes?${text}` : '/api/tapes';
+}
+
 /** `GET /api/flows` for `query`, newest first, without bodies. */
 export function flowsUrl(query: FlowQuery): string {
   const params = new URLSearchParams();
@@ -142,7 +170,12 @@ export const api = {
   thread: (id: string) => call<ThreadDetailJSON>('GET', `/api/threads/${encodeURIComponent(id)}`),
   settings: () => call<SettingsJSON>('GET', '/api/settings'),
   patchSettings: (patch: SettingsPatch) => call<SettingsJSON>('PATCH', '/api/settings', patch),
-  tapes: (q: string) => call<TapeJSON[]>('GET', `/api/tapes${q ? `?q=${encodeURIComponent(q)}` : ''}`),
+  /** A page of `GET /api/tapes`: `url` is a tapesUrl() or the `next` of the page before. */
+  tapePage: async (url: string): Promise<TapePage> => {
+    const { value, headers } = await send<TapeJSON[]>('GET', url);
+    const total = Number(headers.get('X-Total-Count') ?? value.length);
+    return { items: value, next: nextLink(headers.get('Link')), total };
+  },
   // A tape's key is `<hash>`, `<scope>/<hash>` or either with `.<k>`: its slash stays a path
   // separator.
   tape: (key: string) => call<unknown>('GET', `/api/tapes/${tapePath(key)}`),

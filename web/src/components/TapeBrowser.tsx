@@ -1,18 +1,21 @@
-// The tapes on disk: search, look at one (where its answer came from), resend it, delete it
-// (after a confirmation).
-import { useEffect, useRef, useState } from 'react';
-import { api } from '../api/http';
+// The tapes on disk: search, sort and page through them (the server does all three), look at
+// one (where its answer came from), resend it, delete it (after a confirmation).
+import { useEffect, useRef, useState, type UIEvent } from 'react';
+import type { TapeQuery, TapeSort } from '../api/http';
 import type { TapeJSON } from '../api/types.gen';
 import { bytes, count, dateTime } from '../lib/format';
 import { isShortcut } from '../lib/keyboard';
 import { isFinished, live, type LiveState } from '../stores/live';
 import { useStore } from '../stores/store';
+import { sortedBy, TapeList, TAPE_PAGE_SIZE } from '../stores/tapes';
 import { tapeRef } from '../lib/compare';
 import { StatusText } from './Badges';
 import { OriginBadge } from './TapeOrigin';
 import { TapeView } from './TapeView';
 
 const SEARCH_DELAY_MS = 250;
+// The next page is read when the rows scrolled to come this close to the end.
+const NEAR_END_PX = 200;
 
 interface Props {
   /** The tape selected at first. */
@@ -24,44 +27,35 @@ interface Props {
 export function TapeBrowser({ initialKey = null, onCompare }: Props) {
   const [query, setQuery] = useState('');
   const [search, setSearch] = useState('');
-  const [tapes, setTapes] = useState<TapeJSON[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const [order, setOrder] = useState<Pick<TapeQuery, 'sort' | 'order'>>({ sort: 'recorded', order: 'desc' });
+  const [list] = useState(() => new TapeList());
+  const { url, tapes, total, next, loading, error } = useStore(list.state);
   const [selected, setSelected] = useState<string | null>(initialKey);
-  // Bumped to read the list again (Refresh, a deletion, new tapes).
-  const [reads, setReads] = useState(0);
-  const reload = () => setReads((value) => value + 1);
+  const rowsRef = useRef<HTMLDivElement>(null);
 
   useEffect(() => {
     const timer = window.setTimeout(() => setSearch(query), SEARCH_DELAY_MS);
     return () => window.clearTimeout(timer);
   }, [query]);
 
-  useEffect(() => {
-    let current = true;
-    api.tapes(search).then(
-      (list) => {
-        if (!current) return;
-        setTapes(list);
-        setError(null);
-      },
-      (failure: Error) => current && setError(failure.message),
-    );
-    return () => {
-      current = false;
-    };
-  }, [search, reads]);
+  useEffect(() => list.want({ q: search, ...order }), [list, search, order]);
 
-  // New tapes appear as calls finish: the list is read again a second after the last one.
+  // Another search or order starts at the top of its list.
+  useEffect(() => {
+    if (rowsRef.current) rowsRef.current.scrollTop = 0;
+  }, [url]);
+
+  // New tapes appear as calls finish: the first page is read again a second after the last one.
   const taped = useStore(live.state, tapedFlows);
   const lastTaped = useRef(taped);
   useEffect(() => {
     if (taped === lastTaped.current) return;
     lastTaped.current = taped;
-    const timer = window.setTimeout(() => setReads((value) => value + 1), 1000);
+    const timer = window.setTimeout(() => list.refresh(), 1000);
     return () => window.clearTimeout(timer);
-  }, [taped]);
+  }, [list, taped]);
 
-  const keys = tapes?.map((tape) => tape.key) ?? [];
+  const keys = tapes.map((tape) => tape.key);
   useEffect(() => {
     function onKey(event: globalThis.KeyboardEvent): void {
       if (!isShortcut(event)) return;
@@ -78,6 +72,8 @@ export function TapeBrowser({ initialKey = null, onCompare }: Props) {
       if (!step || keys.length === 0) return;
       event.preventDefault();
       const index = selected ? keys.indexOf(selected) : -1;
+      // Stepping onto the last tape listed reads the next page.
+      if (index + step >= keys.length - 1) list.more();
       setSelected(keys[Math.max(0, Math.min(keys.length - 1, index + step))] ?? null);
     }
     window.addEventListener('keydown', onKey);
@@ -88,6 +84,21 @@ export function TapeBrowser({ initialKey = null, onCompare }: Props) {
     if (selected) document.getElementById(`tape-${selected}`)?.scrollIntoView({ block: 'nearest' });
   }, [selected]);
 
+  const onScroll = (event: UIEvent<HTMLElement>) => {
+    const element = event.currentTarget;
+    if (element.scrollHeight - element.scrollTop - element.clientHeight < NEAR_END_PX) list.more();
+  };
+
+  const sortHead = (sort: TapeSort, label: string, numeric = false) => (
+    <SortHead
+      sort={sort}
+      label={label}
+      numeric={numeric}
+      current={order}
+      onSort={() => setOrder(sortedBy(order, sort))}
+    />
+  );
+
   return (
     <div className="split tapes">
       <section className="tape-list" aria-label="Tapes">
@@ -95,59 +106,85 @@ export function TapeBrowser({ initialKey = null, onCompare }: Props) {
           <input
             type="search"
             className="filter"
-            placeholder="Search hash, model or request  ( / )"
+            placeholder="Search words of the messages, model, tools, hash  ( / )"
             aria-label="Search tapes"
             data-testid="tape-search"
             value={query}
             onChange={(event) => setQuery(event.target.value)}
           />
-          <button type="button" onClick={reload}>
+          <button type="button" onClick={() => list.reload()}>
             Refresh
           </button>
         </div>
-        <div className="row tape-row row-head" aria-hidden="true">
-          <span>recorded</span>
-          <span>model</span>
-          <span>endpoint</span>
-          <span>folder</span>
-          <span className="num">status</span>
-          <span>kind</span>
-          <span>origin</span>
-          <span className="num">chunks</span>
-          <span className="num">size</span>
-          <span>tools</span>
+        <div className="row tape-row row-head">
+          {sortHead('recorded', 'recorded')}
+          {sortHead('model', 'model')}
+          {sortHead('endpoint', 'endpoint')}
+          <span aria-hidden="true">folder</span>
+          <span className="num" aria-hidden="true">
+            status
+          </span>
+          <span aria-hidden="true">kind</span>
+          <span aria-hidden="true">origin</span>
+          {sortHead('chunks', 'chunks', true)}
+          {sortHead('size', 'size', true)}
+          <span aria-hidden="true">tools</span>
         </div>
         <div
+          ref={rowsRef}
           className="rows"
           role="listbox"
-          aria-label="Tapes, newest first"
+          aria-label={`Tapes, ${orderLabel(order)}`}
+          aria-busy={loading}
           tabIndex={0}
-          aria-activedescendant={selected ? `tape-${selected}` : undefined}
+          onScroll={onScroll}
+          aria-activedescendant={selected && keys.includes(selected) ? `tape-${selected}` : undefined}
         >
           {error && (
             <p className="inline-error" role="alert">
               {error}
             </p>
           )}
-          {tapes === null && !error && <p className="empty">Loading…</p>}
-          {tapes?.length === 0 && <p className="empty">{search ? 'No tape matches.' : 'No tapes yet.'}</p>}
-          {tapes?.map((tape) => (
+          {total === null && !error && <p className="empty">Loading…</p>}
+          {total === 0 && tapes.length === 0 && (
+            <p className="empty">{search.trim() ? 'No tape matches.' : 'No tapes yet.'}</p>
+          )}
+          {tapes.map((tape) => (
             <TapeRow key={tape.key} tape={tape} selected={tape.key === selected} onSelect={setSelected} />
           ))}
+          {next && (
+            <button
+              type="button"
+              className="link more-tapes"
+              data-testid="tape-more"
+              disabled={loading}
+              onClick={() => list.more()}
+            >
+              {loading
+                ? 'Loading…'
+                : `Show ${count(Math.min(TAPE_PAGE_SIZE, (total ?? 0) - tapes.length))} more`}
+            </button>
+          )}
         </div>
-        <div className="list-foot muted">{tapes ? `${count(tapes.length)} tapes` : ''}</div>
+        <div className="list-foot muted" data-testid="tape-count">
+          {total === null
+            ? ''
+            : tapes.length >= total
+              ? `${count(total)} ${total === 1 ? 'tape' : 'tapes'}`
+              : `${count(tapes.length)} of ${count(total)} tapes`}
+        </div>
       </section>
       {selected ? (
         <TapeView
           key={selected}
           tapeKey={selected}
-          listed={tapes?.find((tape) => tape.key === selected)}
+          listed={tapes.find((tape) => tape.key === selected)}
           known={(key) => keys.includes(key)}
           onSelect={setSelected}
           onResent={(id) => onCompare(tapeRef(selected), id)}
           onDeleted={() => {
+            list.drop(selected);
             setSelected(null);
-            reload();
           }}
         />
       ) : (
@@ -156,6 +193,54 @@ export function TapeBrowser({ initialKey = null, onCompare }: Props) {
         </section>
       )}
     </div>
+  );
+}
+
+/** How the list is ordered, in words: "newest first", "by model, A to Z". */
+export function orderLabel({ sort = 'recorded', order = 'desc' }: Pick<TapeQuery, 'sort' | 'order'>): string {
+  const down = order === 'desc';
+  switch (sort) {
+    case 'recorded':
+      return down ? 'newest first' : 'oldest first';
+    case 'size':
+      return down ? 'biggest first' : 'smallest first';
+    case 'chunks':
+      return down ? 'most chunks first' : 'fewest chunks first';
+    default:
+      return `by ${sort}, ${down ? 'Z to A' : 'A to Z'}`;
+  }
+}
+
+/** A column head that orders the list by its column; a second click turns the order round. */
+function SortHead({
+  sort,
+  label,
+  numeric,
+  current,
+  onSort,
+}: {
+  sort: TapeSort;
+  label: string;
+  numeric: boolean;
+  current: Pick<TapeQuery, 'sort' | 'order'>;
+  onSort: () => void;
+}) {
+  const active = (current.sort ?? 'recorded') === sort;
+  const arrow = active ? (current.order === 'asc' ? '▲' : '▼') : '';
+  return (
+    <span className={numeric ? 'num' : undefined}>
+      <button
+        type="button"
+        className={`sort-head${active ? ' active' : ''}`}
+        data-testid={`tape-sort-${sort}`}
+        aria-pressed={active}
+        title={active ? `Tapes ${orderLabel(current)}; click to turn round` : `Sort the tapes by ${label}`}
+        onClick={onSort}
+      >
+        {label}
+        {arrow && <span aria-hidden="true">{arrow}</span>}
+      </button>
+    </span>
   );
 }
 
