@@ -314,6 +314,28 @@ def test_verify_a_request_edited_after_recording(tmp_path: Path) -> None:
     )
 
 
+def test_verify_reuses_what_it_found_in_an_unchanged_file_unless_full(tmp_path: Path) -> None:
+    good = save(tmp_path, chat_tape())
+    told: list[tuple[int, int]] = []
+    assert catalog.verify(tmp_path, builtin(), progress=lambda *n: told.append(n)).problems == []
+    assert told == [(1, 1)]
+    # Broken in place at the same size and mtime: to the index, the file it checked.
+    status = good.path.stat()
+    text = good.path.read_text()
+    good.path.write_text(text.replace("Paris", "Lyon!"))
+    os.utime(good.path, ns=(status.st_atime_ns, status.st_mtime_ns))
+    told.clear()
+    assert catalog.verify(tmp_path, builtin(), progress=lambda *n: told.append(n)).problems == []
+    assert told == []
+    (problem,) = catalog.verify(tmp_path, builtin(), full=True).problems
+    assert "the request hashes to" in problem.what
+    # Once checked again, the file's problem is what is remembered.
+    assert catalog.verify(tmp_path, builtin()).problems == [problem]
+    # Any change to the file (here its mtime) has it checked again.
+    good.path.write_text(text)
+    assert catalog.verify(tmp_path, builtin()).problems == []
+
+
 def test_verify_renamed_file_and_edited_meta(tmp_path: Path) -> None:
     file = save(tmp_path, chat_tape())
     renamed = file.path.with_name(f"{B}.json")

@@ -5,16 +5,21 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+import openai
 import pytest
 
+from playingpack.config import RecordMode
 from playingpack.hashing import request_key
 from playingpack.providers import builtin
 from playingpack.store import TapeStore, TapeStores
 from playingpack.tape_index import TapeIndex
 from playingpack.tapes import Chunk, Tape
+from tests.conftest import Running
 
 CHAT = "/v1/chat/completions"
 ANSWER = json.dumps(
@@ -233,3 +238,26 @@ def test_nearest_without_words_in_common_is_the_newest(tmp_path: Path) -> None:
     index = TapeIndex(tmp_path, builtin())
     assert index.nearest(chat("gamma"), CHAT).name == newest.stem  # type: ignore[union-attr]
     assert index.nearest({"model": "gpt-4o-mini"}, CHAT).name == newest.stem  # type: ignore[union-attr]
+
+
+def test_a_replay_only_miss_names_the_tape_whose_question_it_extends(
+    start_proxy: Callable[..., Running], tmp_path: Path
+) -> None:
+    tapes = tmp_path / "tapes"
+    paris = save(tapes, chat("What should I pack for Paris?"), "2024-01-01T00:00:00Z")
+    save(tapes, chat("What should I pack for Lyon?"), "2024-01-02T00:00:00Z")
+    save(tapes, chat("What should I pack for Lyon in winter?"), "2024-01-03T00:00:00Z")
+    proxy = start_proxy(tapes_dir=tapes, record=RecordMode.REPLAY_ONLY)
+    with pytest.raises(openai.NotFoundError) as raised:
+        proxy.client().chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "What should I pack for Paris in winter?"}],
+        )
+    assert f"The nearest recorded request is tape {paris.stem} (2024-01-01T00:00:00Z)" in (
+        raised.value.message
+    )
+    (miss,) = proxy.finished_flows(1)
+    diff = httpx.get(
+        f"{proxy.url}/api/diff", params={"a": miss["id"], "b": "nearest"}, timeout=10
+    ).json()
+    assert diff["b"]["ref"] == f"tape:{paris.stem}"

@@ -8,13 +8,17 @@ imports the server stack (aiohttp), so the commands start fast. Tapes are named 
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 import shlex
+import stat
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from playingpack.errors import TapeError
 from playingpack.ledger import LastRun
@@ -31,6 +35,9 @@ from playingpack.store import (
 )
 from playingpack.tape_files import TapeFile, find_tapes, parse_name, walk
 from playingpack.tapes import Tape
+
+if TYPE_CHECKING:
+    from playingpack.tape_index import Signature
 
 MIN_PREFIX = 6  # hex digits a hash prefix needs to name a tape
 
@@ -156,31 +163,103 @@ class Verification:
 
 
 def verify(
-    tapes_dir: Path, providers: Sequence[Provider], now: float | None = None
+    tapes_dir: Path,
+    providers: Sequence[Provider],
+    now: float | None = None,
+    *,
+    full: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Verification:
     """Check every ``*.json`` file under ``tapes_dir``: it parses as a tape whose answer can be
     replayed, its name is a tape name whose hash is ``meta.hash`` and the hash of the request
     as stored, and its text holds nothing that looks like an API key or a secret header. A link
     to a folder (not entered) is a problem too. The temporary files of tape writes are
     warnings: of a write in progress, or of one a killed process left behind (``playingpack
-    start`` removes those once they are STALE_TEMPORARY seconds old)."""
+    start`` removes those once they are STALE_TEMPORARY seconds old).
+
+    What was found in a tape file is kept in the tape index and reused while the file's size,
+    mtime and inode stay the same (the same file gives the same result), unless ``full``.
+    ``progress`` is told (files checked, files to check) as checking goes; thousands of files
+    are checked by two processes."""
+    from playingpack.tape_index import TapeIndex
+
     moment = time.time() if now is None else now
-    checked = 0
-    problems: list[Problem] = []
-    warnings: list[Problem] = []
-    for path in walk(tapes_dir):
-        try:
-            mode = path.lstat()
-        except FileNotFoundError:
-            continue
-        if is_temporary(path.name):
-            warnings.append(Problem(path, _temporary(path, moment - mode.st_mtime)))
-        elif path.name.endswith(".json"):
-            checked += 1
-            problems += [Problem(path, what) for what in _check(path, providers)]
-        elif os.path.isdir(path):  # a link to a folder: walk yields no other
-            problems.append(Problem(path, refusal(mode.st_mode, folder=True) or ""))
-    return Verification(checked, problems, warnings)
+    index = TapeIndex(tapes_dir, providers)
+    try:
+        known = {} if full else index.verdicts()
+        checked = 0
+        # The problems of each file walked, in that order; the files' to check are filled in.
+        slots: list[list[Problem]] = []
+        warnings: list[Problem] = []
+        unchecked: list[tuple[int, Path, str | None, Signature]] = []
+        for path in walk(tapes_dir):
+            try:
+                mode = path.lstat()
+            except FileNotFoundError:
+                continue
+            if is_temporary(path.name):
+                warnings.append(Problem(path, _temporary(path, moment - mode.st_mtime)))
+            elif path.name.endswith(".json"):
+                checked += 1
+                signature = (mode.st_size, mode.st_mtime_ns, mode.st_ino)
+                key = _key_of(tapes_dir, path) if stat.S_ISREG(mode.st_mode) else None
+                verdict = known.get(key) if key is not None else None
+                if verdict is not None and verdict[0] == signature:
+                    slots.append([Problem(path, what) for what in verdict[1]])
+                else:
+                    unchecked.append((len(slots), path, key, signature))
+                    slots.append([])
+            elif os.path.isdir(path):  # a link to a folder: walk yields no other
+                slots.append([Problem(path, refusal(mode.st_mode, folder=True) or "")])
+        found = _checked([path for _, path, _, _ in unchecked], providers, progress)
+        verdicts = []
+        for (slot, path, key, signature), whats in zip(unchecked, found, strict=True):
+            slots[slot] = [Problem(path, what) for what in whats]
+            if key is not None:
+                verdicts.append((key, signature, whats))
+        index.judged(verdicts)
+    finally:
+        index.close()
+    return Verification(checked, [problem for slot in slots for problem in slot], warnings)
+
+
+_POOLED = 2000  # files to check from which two processes check them
+_CHUNK = 500
+
+
+def _checked(
+    paths: list[Path],
+    providers: Sequence[Provider],
+    progress: Callable[[int, int], None] | None,
+) -> list[list[str]]:
+    """The problems of each file (see _check), in order."""
+    chunks = [paths[start : start + _CHUNK] for start in range(0, len(paths), _CHUNK)]
+    found: list[list[str]] = []
+    workers = min(2, os.cpu_count() or 1)
+    if len(paths) < _POOLED or workers < 2:
+        for chunk in chunks:
+            found += _check_all(chunk, providers)
+            if progress is not None:
+                progress(len(found), len(paths))
+        return found
+    # spawn, not fork: the caller's threads (and their locks) must not be copied.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for whats in pool.map(_check_all, chunks, [providers] * len(chunks)):
+            found += whats
+            if progress is not None:
+                progress(len(found), len(paths))
+    return found
+
+
+def _check_all(paths: list[Path], providers: Sequence[Provider]) -> list[list[str]]:
+    return [_check(path, providers) for path in paths]
+
+
+def _key_of(tapes_dir: Path, path: Path) -> str | None:
+    """The tape key of the file at ``path``; None when it is not named like a tape."""
+    if parse_name(path.name) is None:
+        return None
+    return path.relative_to(tapes_dir).as_posix().removesuffix(".json")
 
 
 def _temporary(path: Path, age: float) -> str:

@@ -1,17 +1,45 @@
-"""Explaining a miss: the recorded request nearest to a new one, and where the two differ.
+"""Explaining a miss: how near a recorded request is to a new one, and where the two differ.
 
-The tape index (``tape_index``) finds the nearest tape; this module says how they differ.
+The tape index (``tape_index``) finds the nearest tape by these measures: first the words of the
+messages, then the request's (path, value) leaves.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
+from playingpack.conversation import (
+    Conversation,
+    ImagePart,
+    JsonPart,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+)
+from playingpack.providers import Provider
+
 _SHOWN = 40  # characters of each value shown around the first difference
+_WORD = re.compile(r"[^\W_]+")
+# Words that say little about which request is meant: a question that adds "in winter" to a
+# tape's question is nearer to it than to another city's question "in winter".
+STOPWORDS = frozenset(
+    str.split(
+        "a about above after again all am an and any are as at be because been before being "
+        "below between both but by can could did do does doing down during each few for from "
+        "further had has have having he her here hers him his how i if in into is it its itself "
+        "just me more most my myself no nor not now of off on once only or other our ours out "
+        "over own same she should so some such than that the their theirs them then there these "
+        "they this those through to too under until up very was we were what when where which "
+        "while who whom why will with would you your yours"
+    )
+)
+_READ_ERRORS = (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError)
 
 
 @dataclass(frozen=True)
@@ -116,3 +144,76 @@ def _json(value: Any) -> str:
         return msgspec.json.encode(value).decode()
     except UnicodeEncodeError:  # a lone surrogate, which JSON writes as an escape
         return json.dumps(value)
+
+
+def text_of(body: Any, provider: Provider | None, conversation: Conversation | None = None) -> str:
+    """The text of a request's messages as its provider reads them (``conversation``, when
+    given, is that reading); every string in it when no provider reads it."""
+    if conversation is None and provider is not None:
+        try:
+            conversation = provider.turns(body)
+        except _READ_ERRORS:
+            conversation = None
+    if conversation is None:
+        return _strings(body)
+    texts: list[str] = []
+    for turn in conversation.turns:
+        _part_texts(turn.parts, texts)
+    return "\n".join(texts)
+
+
+def words_of(text: str) -> set[str]:
+    """The words of ``text``, lowercased (runs of letters and digits, as SQLite's FTS5 sees
+    them)."""
+    return set(_WORD.findall(text.lower()))
+
+
+def content_words(words: set[str]) -> set[str]:
+    """``words`` without the STOPWORDS, unless nothing else is left."""
+    return (words - STOPWORDS) or words
+
+
+def word_share(wanted: set[str], recorded: set[str]) -> float:
+    """How near two texts are by their (content) words: the Jaccard similarity of the sets."""
+    return _jaccard(wanted, recorded)
+
+
+def leaf_share(wanted: frozenset[tuple[str, str]], recorded: frozenset[tuple[str, str]]) -> float:
+    """How near two requests are by their leaves (see leaf_set): the Jaccard similarity."""
+    return _jaccard(wanted, recorded)
+
+
+def _jaccard(a: set[Any] | frozenset[Any], b: set[Any] | frozenset[Any]) -> float:
+    if not a and not b:
+        return 0.0
+    shared = len(a & b)
+    return shared / (len(a) + len(b) - shared)
+
+
+def _part_texts(parts: Sequence[Any], texts: list[str]) -> None:
+    for part in parts:
+        if isinstance(part, TextPart):
+            texts.append(part.text)
+        elif isinstance(part, ToolCallPart):
+            texts += [part.name, _strings(part.arguments)]
+        elif isinstance(part, ToolResultPart):
+            texts.append(_strings(part.content))
+        elif isinstance(part, JsonPart):
+            texts.append(_strings(part.value))
+        elif not isinstance(part, ImagePart):
+            texts.append(_strings(part))
+
+
+def _strings(value: Any) -> str:
+    """Every string in ``value``, one a line."""
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+    return "\n".join(found)

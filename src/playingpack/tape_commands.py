@@ -6,10 +6,11 @@ tapes are read only through the providers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -156,19 +157,26 @@ def tapes_rm(tape: tuple[str, ...], **given: Path | None) -> None:
 
 @tapes.command("verify")
 @location_options
-def tapes_verify(**given: Path | None) -> None:
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Check every file again, not only those changed since the last verify.",
+)
+def tapes_verify(full: bool, **given: Path | None) -> None:
     """Check every tape's format, hash and secrets.
 
     Every *.json file must parse as a tape whose answer can be replayed, be named by the hash of
     its request as stored, and hold nothing that looks like an API key or a secret header. Exit
     status 1, with one line per problem, when any is found. Temporary files of tape writes are
-    warnings (exit status 0).
+    warnings (exit status 0). What was found in a file is remembered (in the tape index) and
+    reused while the file is unchanged; --full checks every file again.
     """
     from playingpack import catalog
     from playingpack.providers import builtin
 
     config = tapes_config(**given)
-    result = catalog.verify(config.tapes_dir, builtin())
+    with _progress("checking tapes") as progress:
+        result = catalog.verify(config.tapes_dir, builtin(), full=full, progress=progress)
     for warning in result.warnings:
         click.echo(f"warning: {shown_path(warning.path)}: {warning.what}", err=True)
     for problem in result.problems:
@@ -221,6 +229,28 @@ def tapes_prune(dry_run: bool, **given: Path | None) -> None:
     if result.newer:
         summary += f", and {len(result.newer)} written after it ended"
     click.echo(summary)
+
+
+@contextlib.contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr, when it is a terminal (a CI log gets none); yields the
+    callback that moves it, told (done, total)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    bar: Any = None
+
+    def moved(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total, label=label, file=sys.stderr).__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        yield moved
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
 
 
 def resolved(tapes_dir: Path, tape: str) -> list[TapeFile]:

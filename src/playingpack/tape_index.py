@@ -22,18 +22,17 @@ them; ``playingpack start`` does it in the background after the server answers.
 
 from __future__ import annotations
 
-import array
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
-import re
 import sqlite3
 import stat
 import threading
 import time
-import zlib
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
@@ -41,9 +40,17 @@ from typing import Any, overload
 import msgspec
 
 from playingpack import __version__
-from playingpack.conversation import ImagePart, JsonPart, TextPart, ToolCallPart, ToolResultPart
 from playingpack.errors import TapeError
-from playingpack.matching import Nearest, differences, leaf_set
+from playingpack.matching import (
+    Nearest,
+    content_words,
+    differences,
+    leaf_set,
+    leaf_share,
+    text_of,
+    word_share,
+    words_of,
+)
 from playingpack.providers import Provider
 from playingpack.tape_files import parse_name
 from playingpack.tapes import Tape, decode
@@ -54,29 +61,15 @@ SCHEMA = 1  # PRAGMA user_version of the index file; another one is rebuilt
 SORTS = ("recorded", "model", "endpoint", "size", "key", "chunks")  # "recorded" = timestamp
 _SORT_COLUMNS = {"recorded": "timestamp", **{name: name for name in SORTS[1:]}}
 _RACY_NS = 50_000_000  # a folder changed this close to its scan may change again unseen
-_BATCH = 500  # files read, then written in one transaction
+_BATCH = 2000  # files read, then written in one transaction
 _CANDIDATES = 200  # tapes compared exactly with a missed request
-_SKETCH = 64  # leaf hashes kept per tape: a bottom-k sketch of its (path, value) leaves
+_TIED = 20  # tapes equally near by their text whose requests are compared leaf by leaf
+_POOLED = 4000  # files to read from which two processes read them
 _PENDING = 256  # tapes noted by this process and not yet written to the index
-_WORD = re.compile(r"[^\W_]+")
-# Words that say little about which request is meant: a request that adds "in winter" to a
-# tape's question is nearer to it than to another city's question "in winter".
-_STOPWORDS = frozenset(
-    str.split(
-        "a about above after again all am an and any are as at be because been before being "
-        "below between both but by can could did do does doing down during each few for from "
-        "further had has have having he her here hers him his how i if in into is it its itself "
-        "just me more most my myself no nor not now of off on once only or other our ours out "
-        "over own same she should so some such than that the their theirs them then there these "
-        "they this those through to too under until up very was we were what when where which "
-        "while who whom why will with would you your yours"
-    )
-)
-
 _COLUMNS = (
     "key, folder, hash, recording, size, mtime_ns, inode, model, endpoint, timestamp, status, "
     "streamed, chunks, tool_calls, origin, parent, kept, first_user_message, error, words, "
-    "names, leaves"
+    "names"
 )
 _SCHEMA_SQL = f"""
 CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -87,10 +80,12 @@ CREATE TABLE tapes (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, folder TEX
     mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, model TEXT, endpoint TEXT,
     timestamp TEXT, status INTEGER, streamed INTEGER, chunks INTEGER, tool_calls TEXT NOT NULL,
     origin TEXT, parent TEXT, kept TEXT, first_user_message TEXT, error TEXT,
-    words TEXT NOT NULL, names TEXT NOT NULL, leaves BLOB NOT NULL);
-CREATE INDEX tapes_by_folder ON tapes (folder, endpoint, timestamp);
+    words TEXT NOT NULL, names TEXT NOT NULL);
+CREATE INDEX tapes_by_folder ON tapes (folder, endpoint, error, timestamp);
 CREATE INDEX tapes_by_time ON tapes (timestamp);
-CREATE VIRTUAL TABLE search USING fts5 (names, words, content='tapes', content_rowid='id');
+CREATE INDEX tapes_readable ON tapes (error, folder);
+CREATE VIRTUAL TABLE search USING fts5 (names, words, content='tapes', content_rowid='id',
+    detail='column');
 CREATE VIRTUAL TABLE vocabulary USING fts5vocab (search, 'col');
 CREATE TRIGGER tapes_added AFTER INSERT ON tapes BEGIN
     INSERT INTO search (rowid, names, words) VALUES (new.id, new.names, new.words);
@@ -160,9 +155,15 @@ class TapeIndex:
     """The index of the tape files under ``tapes_dir``. Blocking, and safe to use from several
     threads at once (run it off the event loop)."""
 
-    def __init__(self, tapes_dir: Path, providers: Sequence[Provider]) -> None:
+    def __init__(
+        self, tapes_dir: Path, providers: Sequence[Provider], *, processes: int = 1
+    ) -> None:
+        """``processes``: how many processes read tape files when thousands need reading (the
+        commands use two; a server, whose main module may not be safe to import again in a
+        worker process, reads them in its own)."""
         self.tapes_dir = tapes_dir
         self.providers = providers
+        self.processes = processes
         self.location: str | None = None  # the index file, ":memory:" once opened in memory
         self._db: sqlite3.Connection | None = None
         self._lock = threading.RLock()
@@ -228,12 +229,10 @@ class TapeIndex:
 
     def nearest(self, body: Any, endpoint: str, folder: str = "") -> Nearest | None:
         """The tape of ``folder`` recorded from ``endpoint`` whose request is nearest to
-        ``body``, or None when there is none. Nearest: the most similar message text (the
-        share of their words, leaving out words like "the" and "in"), then the most similar
-        request (the share of its (path, value) leaves), then the newest."""
-        words = _words(self._text(body, endpoint))
-        wanted = (words - _STOPWORDS) or words
-        sketch = _sketch(body)
+        ``body``, or None when there is none. Nearest: the most similar message text (see
+        matching.word_share), then the most similar request (matching.leaf_share), then the
+        newest."""
+        wanted = content_words(words_of(text_of(body, self._provider(endpoint))))
         with self._lock:
             db = self._fresh(thorough=False)
             if db is None:
@@ -241,24 +240,37 @@ class TapeIndex:
             candidates = self._candidates(db, wanted, endpoint, folder)
         ranked = sorted(
             (
-                (
-                    _share(wanted, (set(row[1].split()) - _STOPWORDS) or set(row[1].split())),
-                    _sketch_share(sketch, row[2]),
-                    row[3] or "",
-                    row[0],
-                )
-                for row in candidates
+                (word_share(wanted, content_words(set(words.split()))), timestamp or "", key)
+                for key, words, timestamp in candidates
             ),
             reverse=True,
         )
-        for _, _, timestamp, key in ranked:
-            try:
-                head = decode(_read(self.tapes_dir / f"{key}.json")[0], _Head)
-            except (OSError, ValueError):
-                continue  # gone or changed since it was indexed: the next one
-            name = key.removeprefix(f"{folder}/") if folder else key
-            return Nearest(name, timestamp, differences(head.request.body, body))
-        return None
+        # The tapes as near by their text as the nearest are told apart by their requests'
+        # leaves, read from their files (few: their words matched).
+        tied = [entry for entry in ranked if entry[0] == ranked[0][0]][:_TIED]
+        leaves = leaf_set(body)
+        best: tuple[float, str, str, _Head] | None = None
+        for _, timestamp, key in tied:
+            head = self._head(key)
+            if head is not None:
+                near = (leaf_share(leaves, leaf_set(head.request.body)), timestamp, key, head)
+                best = near if best is None or near[:3] > best[:3] else best
+        for _, timestamp, key in ranked[len(tied) :] if best is None else ():
+            head = self._head(key)  # the tied ones are gone since they were indexed
+            if head is not None:
+                best = (0.0, timestamp, key, head)
+                break
+        if best is None:
+            return None
+        _, timestamp, key, head = best
+        name = key.removeprefix(f"{folder}/") if folder else key
+        return Nearest(name, timestamp, differences(head.request.body, body))
+
+    def _head(self, key: str) -> _Head | None:
+        try:
+            return decode(_read(self.tapes_dir / f"{key}.json")[0], _Head)
+        except (OSError, ValueError):
+            return None
 
     def verdicts(self) -> dict[str, tuple[Signature, list[str]]]:
         """The problems ``tapes verify`` found in each tape file, by key, with the file's
@@ -488,12 +500,9 @@ class TapeIndex:
         if gone:
             with _transaction(db):
                 db.executemany("DELETE FROM tapes WHERE key = ?", gone)
-        for start in range(0, len(changed), _BATCH):
-            if self._stopping or (self._stop is not None and self._stop.is_set()):
-                raise _Stopped
-            rows = [self._row_of(found[key][0]) for key in changed[start : start + _BATCH]]
+        for rows in self._rows_of([found[key][0] for key in changed]):
             with _transaction(db):
-                _write(db, [row for row in rows if row is not None])
+                _write(db, rows)
         with _transaction(db):
             db.execute(
                 "INSERT OR REPLACE INTO folders VALUES (?, ?, ?, ?)",
@@ -502,6 +511,34 @@ class TapeIndex:
         return subfolders
 
     # --- rows ----------------------------------------------------------------------------------
+
+    def _rows_of(self, paths: list[Path]) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows of these tape files, _BATCH at a time; many are read by several processes
+        (reading is CPU-bound: parsing, and each provider's reading of the request)."""
+        batches = [paths[start : start + _BATCH] for start in range(0, len(paths), _BATCH)]
+        workers = min(self.processes, os.cpu_count() or 1)
+        if len(paths) < _POOLED or workers < 2:
+            for batch in batches:
+                self._check_stop()
+                yield [row for row in map(self._row_of, batch) if row is not None]
+            return
+        # spawn, not fork: the caller's threads (and their locks) must not be copied.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            try:
+                for rows in pool.map(
+                    _rows,
+                    *zip(*((self.tapes_dir, self.providers, b) for b in batches), strict=True),
+                ):
+                    self._check_stop()
+                    yield rows
+            except BaseException:
+                pool.shutdown(cancel_futures=True)
+                raise
+
+    def _check_stop(self) -> None:
+        if self._stopping or (self._stop is not None and self._stop.is_set()):
+            raise _Stopped
 
     def _row_of(self, path: Path, tape: Tape | None = None) -> tuple[Any, ...] | None:
         """The row of the tape file at ``path`` (None when it is gone or not a tape's name)."""
@@ -532,8 +569,7 @@ class TapeIndex:
             except ValueError as exc:
                 error = str(exc)
         if tape is None:
-            names = f"{named[0]} {key}"
-            row = (*(None,) * 6, "[]", None, None, None, None, _text_of(error), "", names, b"")
+            row = (*(None,) * 6, "[]", None, None, None, None, _text_of(error), "", key)
             return (*head, *row)
         return (*head, *self._described(tape, key))
 
@@ -550,9 +586,8 @@ class TapeIndex:
         if not model and conversation is not None:
             named = dict(conversation.params).get("model")
             model = named if isinstance(named, str) else ""
-        text = _conversation_text(conversation) if conversation else _strings(tape.request)
-        words = " ".join(sorted(_words(text)))
-        names = " ".join([tape.key, key, model, tape.endpoint, *calls])
+        words = " ".join(sorted(words_of(text_of(tape.request, provider, conversation))))
+        names = " ".join([key, model, tape.endpoint, *calls])
         return (
             _text_of(model) or None,
             _text_of(tape.endpoint),
@@ -568,7 +603,6 @@ class TapeIndex:
             None,
             _text_of(words),
             _text_of(names),
-            _sketch(tape.request),
         )
 
     def _tape(self, row: tuple[Any, ...]) -> IndexedTape:
@@ -599,18 +633,9 @@ class TapeIndex:
     def _provider(self, endpoint: str) -> Provider | None:
         return next((provider for provider in self.providers if provider.serves(endpoint)), None)
 
-    def _text(self, body: Any, endpoint: str) -> str:
-        provider = self._provider(endpoint)
-        if provider is None:
-            return _strings(body)
-        try:
-            return _conversation_text(provider.turns(body))
-        except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError):
-            return _strings(body)
-
     def _candidates(
         self, db: sqlite3.Connection, wanted: set[str], endpoint: str, folder: str
-    ) -> list[tuple[str, str, bytes, str | None]]:
+    ) -> list[tuple[str, str, str | None]]:
         """The tapes worth comparing with a request of ``wanted`` words: those sharing its
         rarer words, best first (bm25), else the newest."""
         scope = "folder = ? AND endpoint = ? AND error IS NULL"
@@ -631,7 +656,7 @@ class TapeIndex:
             rare = [term for count, term in counts if count <= most] or [
                 term for _, term in counts[:3]
             ]
-        select = "SELECT key, words, leaves, timestamp FROM tapes"
+        select = "SELECT key, words, timestamp FROM tapes"
         if rare:
             match = "words : (" + " OR ".join(_quoted(term) for term in rare) + ")"
             found = db.execute(
@@ -648,6 +673,14 @@ class TapeIndex:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _rows(
+    tapes_dir: Path, providers: Sequence[Provider], paths: list[Path]
+) -> list[tuple[Any, ...]]:
+    """The rows of these tape files, read in a pool's worker (see TapeIndex._rows_of)."""
+    index = TapeIndex(tapes_dir, providers)
+    return [row for row in map(index._row_of, paths) if row is not None]
 
 
 def _open(location: str) -> sqlite3.Connection:
@@ -713,7 +746,7 @@ def _write(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
         f"{name} = excluded.{name}" for name in _COLUMNS.split(", ") if name != "key"
     )
     db.executemany(
-        f"INSERT INTO tapes ({_COLUMNS}) VALUES ({', '.join('?' * 22)}) "
+        f"INSERT INTO tapes ({_COLUMNS}) VALUES ({', '.join('?' * 21)}) "
         f"ON CONFLICT (key) DO UPDATE SET {updates}",
         rows,
     )
@@ -742,10 +775,13 @@ def _filters(scope: str | None, q: str, readable_only: bool) -> tuple[str, list[
         parameters.append(scope)
     if readable_only:
         where.append("error IS NULL")
-    words = q.split()
-    if words:
+    # Each run of letters and digits, as the index keeps words ("gpt-4o" is "gpt" and "4o").
+    terms = sorted(words_of(q))
+    if terms:
         where.append("id IN (SELECT rowid FROM search WHERE search MATCH ?)")
-        parameters.append(" AND ".join(_quoted(word) + "*" for word in words))
+        parameters.append(" AND ".join(_quoted(term) + "*" for term in terms))
+    elif q.strip():
+        where.append("0")  # no word the index could hold
     return " AND ".join(where), parameters
 
 
@@ -776,72 +812,3 @@ def _tool_calls(tape: Tape, provider: Provider) -> list[str]:
     except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError):
         return []  # listed all the same; replaying it will say why
     return [call.name for call in summary.tool_calls]
-
-
-def _conversation_text(conversation: Any) -> str:
-    texts: list[str] = []
-    for turn in conversation.turns:
-        _part_texts(turn.parts, texts)
-    return "\n".join(texts)
-
-
-def _part_texts(parts: Sequence[Any], texts: list[str]) -> None:
-    for part in parts:
-        if isinstance(part, TextPart):
-            texts.append(part.text)
-        elif isinstance(part, ToolCallPart):
-            texts.append(part.name)
-            texts.append(_strings(part.arguments))
-        elif isinstance(part, ToolResultPart):
-            texts.append(_strings(part.content))
-        elif isinstance(part, JsonPart):
-            texts.append(_strings(part.value))
-        elif not isinstance(part, ImagePart):
-            texts.append(_strings(part))
-
-
-def _strings(value: Any) -> str:
-    """Every string in ``value``, one a line (the text of a request no provider reads)."""
-    found: list[str] = []
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            found.append(item)
-        elif isinstance(item, dict):
-            stack.extend(reversed(list(item.values())))
-        elif isinstance(item, list):
-            stack.extend(reversed(item))
-    return "\n".join(found)
-
-
-def _words(text: str) -> set[str]:
-    return set(_WORD.findall(text.lower()))
-
-
-def _share(a: set[str], b: set[str]) -> float:
-    """Jaccard similarity of two word sets."""
-    if not a and not b:
-        return 0.0
-    shared = len(a & b)
-    return shared / (len(a) + len(b) - shared)
-
-
-def _sketch(body: Any) -> bytes:
-    """The _SKETCH smallest hashes of the request's (path, value) leaves (all when fewer)."""
-    hashes = sorted(
-        {
-            zlib.crc32(f"{path}\0{value}".encode("utf-8", "surrogatepass"))
-            for path, value in leaf_set(body)
-        }
-    )
-    return array.array("I", hashes[:_SKETCH]).tobytes()
-
-
-def _sketch_share(a: bytes, b: bytes) -> float:
-    """The Jaccard similarity of two requests' leaves, estimated from their sketches."""
-    first, second = set(array.array("I", a)), set(array.array("I", b))
-    union = sorted(first | second)[:_SKETCH]
-    if not union:
-        return 0.0
-    return sum(1 for value in union if value in first and value in second) / len(union)

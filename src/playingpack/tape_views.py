@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from playingpack.catalog import provider_for, read_tape
 from playingpack.conversation import (
@@ -27,8 +27,11 @@ from playingpack.conversation import (
 )
 from playingpack.providers import Provider
 from playingpack.replay import Replay
-from playingpack.tape_files import TapeFile, find_tapes
+from playingpack.tape_files import TapeFile
 from playingpack.tapes import Tape, parse_time
+
+if TYPE_CHECKING:
+    from playingpack.tape_index import IndexedTape
 
 # --- list ----------------------------------------------------------------------------------------
 
@@ -67,28 +70,31 @@ class TapeRow:
 
 
 def list_tapes(tapes_dir: Path, providers: Sequence[Provider]) -> list[TapeRow]:
-    """A row per tape, the most recently recorded first (unparsable ones last)."""
-    rows = [_row(tape, providers) for tape in find_tapes(tapes_dir)]
+    """A row per tape, the most recently recorded first (unparsable ones last), from the tape
+    index (only the files changed since it last looked are read)."""
+    from playingpack.tape_index import TapeIndex  # the index reads tapes as this module does
+
+    index = TapeIndex(tapes_dir, providers, processes=2)
+    try:
+        rows = [_row(tape) for tape in index.rows(thorough=True)]
+    finally:
+        index.close()
     return sorted(rows, key=lambda row: parse_time(row.recorded_at) or _EPOCH, reverse=True)
 
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
-def _row(file: TapeFile, providers: Sequence[Provider]) -> TapeRow:
-    try:
-        tape = Tape.from_json(read_tape(file.path))
-    except ValueError as exc:
-        return TapeRow(file, None, None, None, None, None, str(exc))
-    conversation = _conversation(tape, providers)
+def _row(tape: IndexedTape) -> TapeRow:
+    file = TapeFile(tape.key, tape.path, tape.hash, tape.recording, tape.size, tape.mtime)
     return TapeRow(
         file,
-        tape.model or _model_of(conversation),
+        tape.model,
         tape.endpoint,
-        tape.timestamp or None,
-        first_user_message(conversation) if conversation is not None else None,
+        tape.timestamp,
+        tape.first_user_message,
         tape.streamed,
-        None,
+        tape.error,
         tape.origin,
     )
 
@@ -324,11 +330,6 @@ def format_size(size: int) -> str:
     if size < 1024 * 1024:
         return f"{size / 1024:.1f} KB"
     return f"{size / 1024 / 1024:.1f} MB"
-
-
-def _conversation(tape: Tape, providers: Sequence[Provider]) -> Conversation | None:
-    provider = provider_for(tape.endpoint, providers)
-    return None if provider is None else provider.turns(tape.request)
 
 
 def _model_of(conversation: Conversation | None) -> str | None:
