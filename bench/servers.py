@@ -4,9 +4,13 @@
 and cached, so the fake spends as little CPU as possible (the three processes of a run share two
 cores). Per request, headers choose the shape of the answer:
 
-    x-bench-chunks     number of SSE events, [DONE] included (default 50)
+    x-bench-chunks     number of SSE events, [DONE] included (default 50; 100,000 and more
+                       are fine: each content delta carries 4 characters of text)
     x-bench-delay-ms   pause between two events (default 0: written back to back)
     x-bench-first-ms   pause before the first event (default 0)
+    x-bench-lean       1: events with only id, object, created, model and choices (~130
+                       bytes, ~250 otherwise), so 100,000 of them fit under playingpack's 16
+                       MiB limit on a recorded answer
 
 ``relay``: the least a pass-through proxy on our stack can do (the reference for section (a)):
 aiohttp.web on uvloop, one shared aiohttp ClientSession (limit 1000, read timeout), the request
@@ -60,8 +64,14 @@ def _app(chat: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.Ap
     return app
 
 
-def _chunk(base: dict[str, object], delta: dict[str, object], finish: str | None = None) -> bytes:
-    choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+def _chunk(
+    base: dict[str, object], delta: dict[str, object], finish: str | None = None, lean: bool = False
+) -> bytes:
+    choice: dict[str, object] = (
+        {"index": 0, "delta": delta, "finish_reason": finish}
+        if lean
+        else {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+    )
     return (
         b"data: "
         + json.dumps({**base, "choices": [choice]}, separators=(",", ":")).encode()
@@ -70,13 +80,15 @@ def _chunk(base: dict[str, object], delta: dict[str, object], finish: str | None
 
 
 class _Answers:
-    """Chat answers, built once per (model, number of events)."""
+    """Chat answers, built once per (model, number of events, lean)."""
 
     def __init__(self) -> None:
-        self._events: dict[tuple[str, int], list[bytes]] = {}
+        self._events: dict[tuple[str, int, bool], list[bytes]] = {}
         self._json: dict[tuple[str, int], bytes] = {}
 
-    def _base(self, model: str) -> dict[str, object]:
+    def _base(self, model: str, lean: bool = False) -> dict[str, object]:
+        if lean:
+            return {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": model}
         return {
             "id": "chatcmpl-bench0001",
             "object": "chat.completion.chunk",
@@ -88,17 +100,23 @@ class _Answers:
 
     def _text(self, count: int) -> list[str]:
         pieces = max(count - 3, 0)  # role chunk, finish chunk and [DONE] are the other three
-        return [_WORDS[i * 4 : i * 4 + 4] for i in range(pieces)]
+        # 4 characters each, the words taken round and round: a 100,000-event stream's deltas
+        # all carry text, like a long answer.
+        size = len(_WORDS) - len(_WORDS) % 4
+        return [_WORDS[i * 4 % size : i * 4 % size + 4] for i in range(pieces)]
 
-    def events(self, model: str, count: int) -> list[bytes]:
-        known = self._events.get((model, count))
+    def events(self, model: str, count: int, lean: bool = False) -> list[bytes]:
+        known = self._events.get((model, count, lean))
         if known is None:
-            base = self._base(model)
-            known = [_chunk(base, {"role": "assistant", "content": "", "refusal": None})]
-            known += [_chunk(base, {"content": piece}) for piece in self._text(count)]
-            known.append(_chunk(base, {}, "stop"))
+            base = self._base(model, lean)
+            role: dict[str, object] = {"role": "assistant", "content": ""}
+            if not lean:
+                role["refusal"] = None
+            known = [_chunk(base, role, lean=lean)]
+            known += [_chunk(base, {"content": piece}, lean=lean) for piece in self._text(count)]
+            known.append(_chunk(base, {}, "stop", lean))
             known.append(b"data: [DONE]\n\n")
-            self._events[(model, count)] = known
+            self._events[(model, count, lean)] = known
         return known
 
     def completion(self, model: str, count: int) -> bytes:
@@ -153,7 +171,8 @@ def upstream_app() -> web.Application:
             )
         response = web.StreamResponse(headers=_SSE_HEADERS)
         await response.prepare(request)
-        for number, event in enumerate(answers.events(model, count)):
+        lean = headers.get("x-bench-lean") == "1"
+        for number, event in enumerate(answers.events(model, count, lean)):
             if number == 0:
                 if first:
                     await asyncio.sleep(first)
