@@ -249,8 +249,10 @@ class Watcher:
         }
 
 
-async def section_many(report: Report, children: Children, work: Path, upstream: Server) -> None:
-    print(f"{MANY:,} concurrent streams with the dashboard socket connected", flush=True)
+async def section_many(
+    report: Report, children: Children, work: Path, upstream: Server, many: int
+) -> None:
+    print(f"{many:,} concurrent streams with the dashboard socket connected", flush=True)
     with proxy_running(
         children, "many-proxy", upstream.url, work / "many-tapes", work / "many-logs", "off"
     ) as proxy:
@@ -261,7 +263,7 @@ async def section_many(report: Report, children: Children, work: Path, upstream:
             reader = asyncio.create_task(watcher.read())
             pinger = asyncio.create_task(watcher.ping(stop))
             start = time.perf_counter()
-            load = await slow_streams(proxy, MANY, MANY_CHUNKS, MANY_DELAY_MS)
+            load = await slow_streams(proxy, many, MANY_CHUNKS, MANY_DELAY_MS)
             end = time.perf_counter()
             stop.set()
             await pinger
@@ -269,11 +271,11 @@ async def section_many(report: Report, children: Children, work: Path, upstream:
             fds_after = open_fds(proxy.proc.pid)
             await ws.close()
             await asyncio.wait_for(reader, 10)
-    figures = {**load, "ws": live, "fds_after": fds_after, "streams": MANY}
+    figures = {**load, "ws": live, "fds_after": fds_after, "streams": many}
     report.put(figures, "many")
-    report.note(f"{MANY:,} streams: {json.dumps(figures)}")
+    report.note(f"{many:,} streams: {json.dumps(figures)}")
     report.add(
-        f"many: {MANY:,} concurrent streams ({MANY_CHUNKS} events {MANY_DELAY_MS} ms apart): "
+        f"many: {many:,} concurrent streams ({MANY_CHUNKS} events {MANY_DELAY_MS} ms apart): "
         f"failed ({load['most_open']} open at once, {load['elapsed']:.1f} s)",
         f"{load['errors']}" + (f" ({load['first_errors'][0]})" if load["errors"] else ""),
         "0",
@@ -336,13 +338,18 @@ def upstream_running(children: Children) -> Iterator[Server]:
 
 
 async def run_async(
-    sections: set[str], lengths: list[int], report: Report, children: Children, work: Path
+    sections: set[str],
+    lengths: list[int],
+    many: int,
+    report: Report,
+    children: Children,
+    work: Path,
 ) -> None:
     with upstream_running(children) as upstream:
         if "long" in sections:
             await section_long(report, children, work, upstream, lengths)
         if "many" in sections:
-            await section_many(report, children, work, upstream)
+            await section_many(report, children, work, upstream, many)
         if "rss" in sections:
             await section_rss(report, children, work, upstream)
 
@@ -353,6 +360,9 @@ def main() -> None:
     )
     parser.add_argument("--only", default="long,many,rss", help="sections: long, many, rss")
     parser.add_argument("--lengths", default=",".join(str(n) for n in LENGTHS))
+    parser.add_argument(
+        "--many", type=int, default=MANY, help="concurrent streams of the many section"
+    )
     parser.add_argument("--json", type=Path, default=RESULTS / "streams.json")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
@@ -370,7 +380,7 @@ def main() -> None:
     started, busy_before = time.perf_counter(), system_busy()
     try:
         warm_bytecode(work)
-        uvloop.run(run_async(sections, lengths, report, children, work))
+        uvloop.run(run_async(sections, lengths, args.many, report, children, work))
     finally:
         children.stop_all()
         if args.keep:
@@ -389,6 +399,8 @@ def main() -> None:
     command = "bench/streams.py" + (
         "" if sections == {"long", "many", "rss"} else f" --only {args.only}"
     )
+    if args.many != MANY:
+        command += f" --many {args.many}"
     info.update(seconds=elapsed, others_cpu_percent=100 * others / elapsed, command=command)
     write_json(args.json, report.payload(info))
     sys.exit(1 if any(row.ok is False for row in report.rows) else 0)
