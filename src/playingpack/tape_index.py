@@ -57,12 +57,14 @@ from playingpack.tapes import Tape, decode
 
 logger = logging.getLogger(__name__)
 
-SCHEMA = 1  # PRAGMA user_version of the index file; another one is rebuilt
+SCHEMA = 2  # PRAGMA user_version of the index file; another one is rebuilt
 SORTS = ("recorded", "model", "endpoint", "size", "key", "chunks")  # "recorded" = timestamp
 _SORT_COLUMNS = {"recorded": "timestamp", **{name: name for name in SORTS[1:]}}
 _RACY_NS = 50_000_000  # a folder changed this close to its scan may change again unseen
 _BATCH = 2000  # files read, then written in one transaction
 _CANDIDATES = 200  # tapes compared exactly with a missed request
+_RARE = 256  # tapes a word may be in and still say which tapes are near a request
+_TERMS = 200  # words of a request looked up
 _TIED = 20  # tapes equally near by their text whose requests are compared leaf by leaf
 _POOLED = 4000  # files to read from which two processes read them
 _PENDING = 256  # tapes noted by this process and not yet written to the index
@@ -71,6 +73,7 @@ _COLUMNS = (
     "streamed, chunks, tool_calls, origin, parent, kept, first_user_message, error, words, "
     "names"
 )
+_LISTED = _COLUMNS.removesuffix(", words, names")  # what an IndexedTape holds
 _SCHEMA_SQL = f"""
 CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE folders (folder TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL,
@@ -86,7 +89,6 @@ CREATE INDEX tapes_by_time ON tapes (timestamp);
 CREATE INDEX tapes_readable ON tapes (error, folder);
 CREATE VIRTUAL TABLE search USING fts5 (names, words, content='tapes', content_rowid='id',
     detail='column');
-CREATE VIRTUAL TABLE vocabulary USING fts5vocab (search, 'col');
 CREATE TRIGGER tapes_added AFTER INSERT ON tapes BEGIN
     INSERT INTO search (rowid, names, words) VALUES (new.id, new.names, new.words);
 END;
@@ -199,7 +201,7 @@ class TapeIndex:
             total = db.execute(f"SELECT count(*) FROM tapes WHERE {where}", parameters)
             count = int(total.fetchone()[0])
             found = db.execute(
-                f"SELECT {_COLUMNS} FROM tapes WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                f"SELECT {_LISTED} FROM tapes WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
                 [*parameters, max(0, limit), max(0, offset)],
             ).fetchall()
         return [self._tape(row) for row in found], count
@@ -222,7 +224,7 @@ class TapeIndex:
             if db is None:
                 return []
             found = db.execute(
-                f"SELECT {_COLUMNS} FROM tapes WHERE {where} ORDER BY {_order(sort, descending)}",
+                f"SELECT {_LISTED} FROM tapes WHERE {where} ORDER BY {_order(sort, descending)}",
                 parameters,
             ).fetchall()
         return [self._tape(row) for row in found]
@@ -622,7 +624,7 @@ class TapeIndex:
             status=row[10],
             streamed=None if streamed is None else bool(streamed),
             chunks=row[12],
-            tool_calls=msgspec.json.decode(row[13]),
+            tool_calls=[] if row[13] == "[]" else msgspec.json.decode(row[13]),
             origin=row[14],
             parent=row[15],
             kept=row[16],
@@ -633,29 +635,24 @@ class TapeIndex:
     def _provider(self, endpoint: str) -> Provider | None:
         return next((provider for provider in self.providers if provider.serves(endpoint)), None)
 
+    def _tapes_with(self, db: sqlite3.Connection, term: str) -> int:
+        """How many tapes have ``term`` among their words, counted up to _RARE + 1."""
+        found = db.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM search WHERE search MATCH ? LIMIT ?)",
+            (f"words : {_quoted(term)}", _RARE + 1),
+        )
+        return int(found.fetchone()[0])
+
     def _candidates(
         self, db: sqlite3.Connection, wanted: set[str], endpoint: str, folder: str
     ) -> list[tuple[str, str, str | None]]:
         """The tapes worth comparing with a request of ``wanted`` words: those sharing its
-        rarer words, best first (bm25), else the newest."""
+        rare words, best first (bm25), else the newest."""
         scope = "folder = ? AND endpoint = ? AND error IS NULL"
-        rare: list[str] = []
-        if wanted:
-            tapes = db.execute(f"SELECT count(*) FROM tapes WHERE {scope}", (folder, endpoint))
-            # Words most tapes share (a system prompt's) say little about which one is meant.
-            most = max(64, int(tapes.fetchone()[0]) // 50)
-            listed = sorted(wanted)[:500]
-            counts = sorted(
-                (count, term)
-                for term, count in db.execute(
-                    "SELECT term, doc FROM vocabulary WHERE col = 'words' AND term IN "
-                    f"({', '.join('?' * len(listed))})",
-                    listed,
-                )
-            )
-            rare = [term for count, term in counts if count <= most] or [
-                term for _, term in counts[:3]
-            ]
+        # Words many tapes share (a system prompt's) say little about which one is meant, and
+        # would bring in every tape: the rare ones (counted up to _RARE) find the candidates.
+        counted = sorted((self._tapes_with(db, term), term) for term in sorted(wanted)[:_TERMS])
+        rare = [term for count, term in counted if 0 < count <= _RARE]
         select = "SELECT key, words, timestamp FROM tapes"
         if rare:
             match = "words : (" + " OR ".join(_quoted(term) for term in rare) + ")"

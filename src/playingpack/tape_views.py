@@ -71,12 +71,12 @@ class TapeRow:
 
 def list_tapes(tapes_dir: Path, providers: Sequence[Provider]) -> list[TapeRow]:
     """A row per tape, the most recently recorded first (unparsable ones last), from the tape
-    index (only the files changed since it last looked are read)."""
+    index (it reads only the files of folders changed since it last looked)."""
     from playingpack.tape_index import TapeIndex  # the index reads tapes as this module does
 
     index = TapeIndex(tapes_dir, providers, processes=2)
     try:
-        rows = [_row(tape) for tape in index.rows(thorough=True)]
+        rows = [_row(tape) for tape in index.rows()]
     finally:
         index.close()
     return sorted(rows, key=lambda row: parse_time(row.recorded_at) or _EPOCH, reverse=True)
