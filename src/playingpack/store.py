@@ -161,6 +161,7 @@ class TapeStore:
             return self._index()
         with self._index_lock:
             if self._own_index is None:
+                # Imported here: tape_index reads tape files through this module.
                 from playingpack.providers import builtin
                 from playingpack.tape_index import TapeIndex
 
@@ -399,6 +400,7 @@ class TapeStores:
         if self._index is None:
             with self._index_lock:
                 if self._index is None:
+                    # Imported here: tape_index reads tape files through this module.
                     from playingpack.providers import builtin
                     from playingpack.tape_index import TapeIndex
 
