@@ -262,6 +262,20 @@ def test_python_config_file_with_define_config(tmp_path: Path, upstream: FakeUps
         assert httpx.get(f"{process.url}/health").json()["record"] == "replay-only"
 
 
+@pytest.mark.parametrize("word", ["off", "OFF", "false"])
+def test_history_off_on_the_command_line_writes_no_database(
+    tmp_path: Path, upstream: FakeUpstream, word: str
+) -> None:
+    with started("--history", word, "--upstream", upstream.url, cwd=tmp_path) as process:
+        with openai.OpenAI(base_url=f"{process.url}/v1", api_key=API_KEY) as client:
+            client.chat.completions.create(**ask())
+        process.wait_for(r"200\s+upstream")
+        flows = httpx.get(f"{process.url}/api/flows").json()
+    assert len(flows) == 1  # the live window still shows the call
+    assert not (tmp_path / word).exists()
+    assert not (tmp_path / ".playingpack" / "history.db").exists()
+
+
 def test_no_ui_serves_no_dashboard(tmp_path: Path, upstream: FakeUpstream) -> None:
     with started("--no-ui", "--upstream", upstream.url, cwd=tmp_path) as process:
         process.wait_for(r"dashboard\s+off")

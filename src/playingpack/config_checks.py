@@ -12,7 +12,7 @@ import math
 import os
 import re
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -185,7 +185,9 @@ _OFF_WORDS = frozenset({"off", "false", "no", "none"})
 
 
 def parse_history(value: object, text: bool) -> Path | _Off:
-    if value is False or (isinstance(value, str) and value.strip().lower() in _OFF_WORDS):
+    # The command line gives a Path: `--history off` must not open a database named "off".
+    word = str(value) if isinstance(value, (str, PurePath)) else None
+    if value is False or (word is not None and word.strip().lower() in _OFF_WORDS):
         return OFF
     if isinstance(value, int) or (isinstance(value, str) and value.strip().isdecimal()):
         raise BadValue(
