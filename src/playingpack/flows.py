@@ -8,6 +8,7 @@ lifecycle's table and told to the FlowLog (``flow_log``) that opened the flow.
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import re
 import time
@@ -319,5 +320,11 @@ class Flow:
 
 def iso_time(seconds: float) -> str:
     """``seconds`` since the epoch as ISO-8601 UTC with milliseconds."""
-    whole = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-    return f"{whole}.{int(seconds * 1000) % 1000:03d}Z"
+    return f"{_whole_second(int(seconds))}.{int(seconds * 1000) % 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=64)
+def _whole_second(second: int) -> str:
+    # Calls that finish in the same second share the formatting (a strftime per call was a
+    # few percent of a replay).
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))

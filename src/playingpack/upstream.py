@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import os
 import re
@@ -59,6 +60,8 @@ class BadTarget(ValueError):
     """A request target that cannot be forwarded safely; the message says why."""
 
 
+# The same few targets come again and again: checking each segment was a few percent of a replay.
+@functools.lru_cache(maxsize=256)
 def client_path(target: str, scope: str | None = None) -> tuple[str, str]:
     """The path and query to forward for a request target exactly as the client sent it.
 
