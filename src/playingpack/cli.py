@@ -246,6 +246,7 @@ def _held(config: Config) -> str:
 
 def _serve(config: Config, open_browser: bool) -> None:
     import asyncio
+    import gc
     import signal
     import webbrowser
 
@@ -256,6 +257,12 @@ def _serve(config: Config, open_browser: bool) -> None:
         lines = _Lines(asyncio.get_running_loop())
         try:
             server = await start_server(config, echo=lines.add)
+            # What start-up made lives as long as the process: out of the collector's sight,
+            # a full collection walks only what calls make (it took tens of ms, the p99).
+            gc.freeze()
+            # The history writer's thread holds the interpreter while it builds rows: past
+            # 0.5 ms (not the default 5) it hands it back to the calls' event loop.
+            sys.setswitchinterval(0.0005)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise click.ClickException(
