@@ -348,8 +348,12 @@ class Relay:
         if not call.delivered:
             call.client_left()
             return response
-        flow.complete(summary or await capture.summary())
-        await close(response)
+        summary = summary or await capture.summary()
+        try:
+            # The client has the end of its answer before the flow's bookkeeping is done.
+            await close(response)
+        finally:
+            flow.complete(summary)
         return response
 
     async def _pass(
