@@ -348,12 +348,10 @@ class Relay:
         if not call.delivered:
             call.client_left()
             return response
-        summary = summary or await capture.summary()
-        try:
-            # The client has the end of its answer before the flow's bookkeeping is done.
-            await close(response)
-        finally:
-            flow.complete(summary)
+        # The client has the end of its answer before the flow's bookkeeping is done (one that
+        # leaves meanwhile has its flow completed by client_left).
+        await close(response)
+        flow.complete(summary or await capture.summary())
         return response
 
     async def _pass(
