@@ -211,9 +211,8 @@ def test_the_async_client_reads_the_stream(gemini: FakeGemini, client: genai.Cli
 def test_embeddings_token_counts_and_the_model_list(
     gemini: FakeGemini, client: genai.Client
 ) -> None:
-    embedded = client.models.embed_content(
-        model="gemini-embedding-001", contents=["first text", "second text"]
-    )
+    texts: list[types.PartUnion] = ["first text", "second text"]
+    embedded = client.models.embed_content(model="gemini-embedding-001", contents=texts)
     assert embedded.embeddings and len(embedded.embeddings) == 2
     assert all(e.values and len(e.values) == 8 for e in embedded.embeddings)
     assert gemini.received[-1].path == "/v1/models/gemini-embedding-001:batchEmbedContents"

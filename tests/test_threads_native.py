@@ -213,7 +213,7 @@ def test_a_gemini_loop_over_streams_is_one_thread(
     config = types.GenerateContentConfig(
         system_instruction=INSTRUCTIONS, tools=[types.Tool(function_declarations=[declared])]
     )
-    contents: list[types.ContentUnion] = [
+    contents: list[types.Content] = [
         types.Content(role="user", parts=[types.Part(text="What is the weather in Porto?")])
     ]
     chunks = list(
