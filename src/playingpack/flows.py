@@ -160,6 +160,15 @@ class Flow:
             return tape.memo(name, make)
         return make()
 
+    def request_memo(self, name: str, make: Callable[[], _T]) -> _T:
+        """``make()`` of a value worked out from the request (and the answer), kept with the
+        tape when the flow replays one whose request is this very request (a test suite run
+        again sends the same requests), else worked out now."""
+        tape = self._tape
+        if tape is not None and self.chunks is tape.chunks and self.request == tape.request:
+            return tape.memo(name, make)
+        return make()
+
     def _assemble(self) -> Any:
         assert self.provider is not None
         texts = [chunk.c for chunk in self.chunks]

@@ -84,7 +84,8 @@ def row_of(flow: Flow, index: ThreadIndex) -> Row:
         )
     )
     thread = placement.thread if placement else None
-    return Row(values, _clean(search_text(detail)), _clean(tools), thread)
+    text = flow.request_memo(f"search text {flow.path}", lambda: _clean(search_text(detail)))
+    return Row(values, text, _clean(tools), thread)
 
 
 _BODIES = frozenset({"request", "response"})

@@ -117,24 +117,27 @@ def fingerprint(
     started: float | None = None,
     ended: float | None = None,
     memo: Callable[[str, Callable[[], Any]], Any] | None = None,
+    request_memo: Callable[[str, Callable[[], Any]], Any] | None = None,
 ) -> Fingerprint | None:
     """The fingerprint of a call to ``provider`` with this ``request`` and JSON ``answer``;
     None for a call that is no conversation (embeddings, completions, pass-through, a body
     that is no object). ``failed`` unknown: an answer of the wrong shape (an error body).
-    ``memo`` keeps what is worked out from the answer alone (``Flow.memo``: once per tape)."""
+    ``memo`` keeps what is worked out from the answer alone (``Flow.memo``: once per tape),
+    ``request_memo`` what is worked out from the request (``Flow.request_memo``)."""
     kind = kind_of(provider)
     if kind is None or not isinstance(request, dict):
         return None
-    system, turns = request_turns(kind, request)
+    system, (strict, loose), named = (request_memo or _now)(
+        "thread request", lambda: _request_digests(kind, request)
+    )
     given, (answer_strict, answer_loose) = (memo or _now)(
         "thread answer", lambda: _answer_digests(kind, answer)
     )
-    strict, loose = digests(turns)
     previous = request.get("previous_response_id") if kind == "responses" else None
     answer_id = answer.get("id") if kind == "responses" and isinstance(answer, dict) else None
     return Fingerprint(
         kind=kind,
-        system=digests(system)[0],
+        system=system,
         input=strict,
         input_loose=b"" if loose == strict else loose,
         answer=answer_strict,
@@ -145,7 +148,7 @@ def fingerprint(
         scope=scope,
         started=started,
         ended=ended,
-        title=title(turns),
+        title=named,
     )
 
 
@@ -164,7 +167,13 @@ def flow_fingerprint(flow: Flow) -> Fingerprint | None:
         started=flow.started,
         ended=ended,
         memo=flow.memo,
+        request_memo=flow.request_memo,
     )
+
+
+def _request_digests(kind: Kind, request: dict[str, Any]) -> tuple[bytes, tuple[bytes, bytes], str]:
+    system, turns = request_turns(kind, request)
+    return digests(system)[0], digests(turns), title(turns)
 
 
 def _answer_digests(kind: Kind, answer: Any) -> tuple[Any, tuple[bytes, bytes]]:

@@ -315,7 +315,10 @@ def answer_text(flow: Flow) -> str:
 
 def conversation_of(flow: Flow) -> Conversation | None:
     """The request of ``flow`` as its provider reads it; None when it has none."""
-    return None if flow.provider is None else flow.provider.turns(flow.request)
+    provider = flow.provider
+    if provider is None:
+        return None
+    return flow.request_memo(f"conversation {flow.path}", lambda: provider.turns(flow.request))
 
 
 def _flow_fields(flow: Flow, bodies: bool) -> dict[str, Any]:
