@@ -113,6 +113,8 @@ def search_text(detail: FlowDetailJSON) -> str:
 
 def _clean(text: str) -> str:
     """``text`` as SQLite takes it: UTF-8, so a lone surrogate (from a request) becomes U+FFFD."""
+    if text.isascii():
+        return text
     try:
         text.encode()
     except UnicodeEncodeError:
