@@ -321,3 +321,22 @@ def test_health_answers_under_a_flood_past_the_fd_limit(tmp_path: Path) -> None:
         finally:
             for sock in flood:
                 sock.close()
+
+
+def test_the_cli_lifts_a_low_soft_descriptor_limit_within_the_hard_one(tmp_path: Path) -> None:
+    from playingpack.connections import FD_RESERVE, FDS_PER_CONNECTION, MAX_CONNECTIONS
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = MAX_CONNECTIONS * FDS_PER_CONNECTION + FD_RESERVE
+    if hard != resource.RLIM_INFINITY and hard < 1024:
+        pytest.fail(f"this machine's hard descriptor limit ({hard}) leaves nothing to lift")
+    expected = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+
+    def low_soft_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (512, hard))
+
+    with started("--no-ui", cwd=tmp_path, preexec=low_soft_limit) as process:
+        assert httpx.get(f"{process.url}/health").status_code == 200
+        limits = Path(f"/proc/{process.popen.pid}/limits").read_text()
+    (line,) = [line for line in limits.splitlines() if line.startswith("Max open files")]
+    assert int(line.split()[3]) == expected

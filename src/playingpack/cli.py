@@ -251,7 +251,10 @@ def _serve(config: Config, open_browser: bool) -> None:
     import webbrowser
 
     from playingpack.app import FLOWS, start_server
+    from playingpack.connections import raise_fd_limit
     from playingpack.serving import run_loop
+
+    raise_fd_limit()
 
     async def run() -> None:
         lines = _Lines(asyncio.get_running_loop())

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 HEADER_TIMEOUT = 20.0
 KEEPALIVE_TIMEOUT = 60.0
-MAX_CONNECTIONS = 1000
+MAX_CONNECTIONS = 4096
 # File descriptors kept for tapes, logs and the event loop itself; each client connection may
 # need a second one, for its call to the upstream.
 FD_RESERVE = 64
@@ -43,6 +43,21 @@ def connection_limit() -> int:
     if soft == resource.RLIM_INFINITY:
         return MAX_CONNECTIONS
     return max(1, min(MAX_CONNECTIONS, (soft - FD_RESERVE) // FDS_PER_CONNECTION))
+
+
+def raise_fd_limit() -> None:
+    """Lift the process's soft file-descriptor limit to what MAX_CONNECTIONS need, within the
+    hard limit (many systems start processes at 1024, or 256, of a far higher hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = MAX_CONNECTIONS * FDS_PER_CONNECTION + FD_RESERVE
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            logger.debug("file-descriptor limit left at %d: %s", soft, exc)
 
 
 class Connections:
