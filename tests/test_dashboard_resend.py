@@ -34,13 +34,13 @@ LYON = "Lyon: sunny tomorrow, no umbrella needed."
 
 
 def files(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` with its content."""
+    """Every file under ``folder`` with its content, but for the tape index's hidden folder."""
     if not folder.exists():
         return {}
     return {
         str(path.relative_to(folder)): path.read_bytes()
         for path in folder.rglob("*")
-        if path.is_file()
+        if path.is_file() and not path.relative_to(folder).parts[0].startswith(".")
     }
 
 
