@@ -140,6 +140,15 @@ async def section_long(
                             raise RuntimeError(f"{mode} {events}: X-Playingpack-Source {source!r}")
                         times.append(took)
                     elapsed = statistics.median(times)
+                    if mode == "replayed":
+                        # The fresh process's first replay reads and parses the tape; later
+                        # ones of a tape up to the store's cache limit (8 MiB) do not.
+                        row["replayed from disk"] = {
+                            "seconds": times[0],
+                            "us_per_event": times[0] / events * 1e6,
+                            "idle_mib": idle,
+                            "peak_mib": hwm_mb(proxy.proc.pid),
+                        }
                     row[mode] = {
                         "seconds": elapsed,
                         "us_per_event": elapsed / events * 1e6,
@@ -164,7 +173,7 @@ async def section_long(
                     f"{mode} {row[mode]['seconds']:.3f} s ({row[mode]['us_per_event']:.1f} µs "
                     f"per event, RSS {row[mode]['idle_mib']:.1f} → {row[mode]['peak_mib']:.1f} "
                     "MiB)"
-                    for mode in MODES
+                    for mode in (*MODES, "replayed from disk")
                     if mode in row
                 )
             )
@@ -174,7 +183,7 @@ async def section_long(
     for events in lengths:
         if figures[str(events)]["tape_mib"] is None:
             report.add(f"long: {events:,}-event stream recorded as a tape", "no", "yes", False)
-    for mode in MODES:
+    for mode in (*MODES, "replayed from disk"):
         for events in lengths:
             r = figures[str(events)].get(mode)
             if r is None:
@@ -185,11 +194,15 @@ async def section_long(
             )
         if len(lengths) > 1 and mode in figures[longest] and mode in figures[shorter]:
             ratio = figures[longest][mode]["us_per_event"] / figures[shorter][mode]["us_per_event"]
+            # A cached tape against one read from disk compares the cache, not the length:
+            # the replays' target is on the first replay, from disk, at every length.
+            cached = mode == "replayed"
             report.add(
-                f"long: {mode}, time per event at {int(longest):,} / at {int(shorter):,} events",
+                f"long: {mode}, time per event at {int(longest):,} / at {int(shorter):,} events"
+                + (" (the shorter tape cached, the longer over the cache limit)" if cached else ""),
                 f"{ratio:.2f}",
-                f"≤ {LINEAR}",
-                ratio <= LINEAR,
+                "—" if cached else f"≤ {LINEAR}",
+                None if cached else ratio <= LINEAR,
             )
 
 
