@@ -53,6 +53,9 @@ MAX_BEHIND = 500
 BEHIND_WARNING_SECONDS = 10.0
 # Rows per transaction at most; more wait for the next one.
 BATCH = 500
+# Rows built at once from the calls that have arrived, at most (a streamed call's row is tens
+# of KB); each slice is written before the next is built.
+SLICE = 32
 # How long the first of the rows waits for others to share its transaction, unless a read
 # wants them now. One commit per call, and the writer waking per call, cost more than the rest
 # of a replay.
@@ -112,6 +115,9 @@ def open_history(path: Path | None, *, keep: str, run: RunStart, run_id: str) ->
     try:
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
+        # The writer's page cache (SQLite's default is 2 MB): a write appends to the log, so a
+        # small cache costs it little, and its pages would otherwise stay in memory for good.
+        db.execute("PRAGMA cache_size = -256")
         migrate(db)
         with transaction(db):
             db.execute(
@@ -278,15 +284,22 @@ class History:
                 self._wake.wait(WINDOW)
                 stopping, flush = self._take(arrived, 0.0)
             self._wake.clear()
-            self._add_rows(pending, arrived)
-            if pending:
-                written = self._write(pending[:BATCH])
-                if written:
-                    since_prune += written
-                    self._tell_threads(pending[:written])
-                    del pending[:written]
-                if pending and not stopping and not self._failing:
-                    continue
+            while True:
+                # A slice at a time, each written before the next is built: the rows of calls
+                # that finish together are not all held at once.
+                self._add_rows(pending, arrived[:SLICE])
+                del arrived[:SLICE]
+                if pending:
+                    written = self._write(pending[:BATCH])
+                    if written:
+                        since_prune += written
+                        self._tell_threads(pending[:written])
+                        del pending[:written]
+                if not arrived or self._failing:
+                    break
+            self._add_rows(pending, arrived)  # while the file refuses rows, they wait as rows
+            if pending and not stopping and not self._failing:
+                continue
             if since_prune >= PRUNE_ROWS or time.monotonic() - pruned_at >= PRUNE_SECONDS:
                 self._prune()
                 since_prune, pruned_at = 0, time.monotonic()
