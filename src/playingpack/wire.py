@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
@@ -20,7 +20,7 @@ from playingpack.interceptor import Stage
 from playingpack.providers import Summary
 from playingpack.redaction import mask
 from playingpack.settings import Settings
-from playingpack.tapes import Origin
+from playingpack.tapes import Chunk, Origin
 
 
 class UsageJSON(msgspec.Struct, kw_only=True):
@@ -278,11 +278,7 @@ def flow_json(flow: Flow, *, bodies: bool = True) -> FlowJSON:
 
 def flow_detail_json(flow: Flow) -> FlowDetailJSON:
     """``flow`` in full: chunks with their timing, headers with secrets masked."""
-    elapsed = 0
-    chunks = []
-    for chunk in flow.chunks:
-        elapsed += chunk.d
-        chunks.append(ChunkJSON(chunk.c, chunk.d, elapsed))
+    chunks = flow.memo("chunks", lambda: _chunks_json(flow.chunks))
     return FlowDetailJSON(
         **_flow_fields(flow, True),
         history=[StateJSON(state, round(ms, 1)) for state, ms in flow.history],
@@ -293,6 +289,15 @@ def flow_detail_json(flow: Flow) -> FlowDetailJSON:
         text=answer_text(flow),
         conversation=conversation_of(flow),
     )
+
+
+def _chunks_json(chunks: Sequence[Chunk]) -> list[ChunkJSON]:
+    elapsed = 0
+    shown = []
+    for chunk in chunks:
+        elapsed += chunk.d
+        shown.append(ChunkJSON(chunk.c, chunk.d, elapsed))
+    return shown
 
 
 def answer_text(flow: Flow) -> str:
