@@ -23,7 +23,6 @@ them; ``playingpack start`` does it in the background after the server answers.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import multiprocessing
 import os
@@ -35,12 +34,11 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import msgspec
 
 from playingpack import __version__
-from playingpack.errors import TapeError
 from playingpack.matching import (
     Nearest,
     content_words,
@@ -53,11 +51,12 @@ from playingpack.matching import (
 )
 from playingpack.providers import Provider
 from playingpack.tape_files import parse_name
+from playingpack.tape_rows import COLUMNS, provider_of, read_file, row_of, rows_of
 from playingpack.tapes import Tape, decode
 
 logger = logging.getLogger(__name__)
 
-SCHEMA = 2  # PRAGMA user_version of the index file; another one is rebuilt
+SCHEMA = 3  # PRAGMA user_version of the index file; another one is rebuilt
 SORTS = ("recorded", "model", "endpoint", "size", "key", "chunks")  # "recorded" = timestamp
 _SORT_COLUMNS = {"recorded": "timestamp", **{name: name for name in SORTS[1:]}}
 _RACY_NS = 50_000_000  # a folder changed this close to its scan may change again unseen
@@ -67,13 +66,18 @@ _RARE = 256  # tapes a word may be in and still say which tapes are near a reque
 _TERMS = 200  # words of a request looked up
 _TIED = 20  # tapes equally near by their text whose requests are compared leaf by leaf
 _POOLED = 4000  # files to read from which two processes read them
+_ANALYSED = 2000  # rows written after which the query planner's statistics are gathered again
 _PENDING = 256  # tapes noted by this process and not yet written to the index
-_COLUMNS = (
-    "key, folder, hash, recording, size, mtime_ns, inode, model, endpoint, timestamp, status, "
-    "streamed, chunks, tool_calls, origin, parent, kept, first_user_message, error, words, "
-    "names"
+_LISTED = COLUMNS.removesuffix(", words, names")  # what an IndexedTape holds
+# A page of readable tapes is read in its sort's order from one of these, not sorted whole: each
+# way of each sort has its index, ties being by key ascending both ways.
+_SORT_INDEXES = "".join(
+    f"CREATE INDEX tapes_{name}_{way} ON tapes ({column}{suffix}, key) WHERE error IS NULL;\n"
+    for name, column in _SORT_COLUMNS.items()
+    if name != "key"
+    for way, suffix in (("up", ""), ("down", " DESC"))
 )
-_LISTED = _COLUMNS.removesuffix(", words, names")  # what an IndexedTape holds
+_SORT_INDEXES += "CREATE INDEX tapes_key ON tapes (key) WHERE error IS NULL;\n"
 _SCHEMA_SQL = f"""
 CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE folders (folder TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL,
@@ -85,8 +89,8 @@ CREATE TABLE tapes (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, folder TEX
     origin TEXT, parent TEXT, kept TEXT, first_user_message TEXT, error TEXT,
     words TEXT NOT NULL, names TEXT NOT NULL);
 CREATE INDEX tapes_by_folder ON tapes (folder, endpoint, error, timestamp);
-CREATE INDEX tapes_by_time ON tapes (timestamp);
 CREATE INDEX tapes_readable ON tapes (error, folder);
+{_SORT_INDEXES}
 CREATE VIRTUAL TABLE search USING fts5 (names, words, content='tapes', content_rowid='id',
     detail='column');
 CREATE TRIGGER tapes_added AFTER INSERT ON tapes BEGIN
@@ -173,6 +177,7 @@ class TapeIndex:
         self._pending_lock = threading.Lock()
         self._stopping = False
         self._stop: threading.Event | None = None
+        self._written = 0  # rows written by scans since the statistics were last gathered
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -229,12 +234,24 @@ class TapeIndex:
             ).fetchall()
         return [self._tape(row) for row in found]
 
+    def values(self, names: Sequence[str], *, thorough: bool = False) -> list[tuple[Any, ...]]:
+        """Every tape's values of the columns ``names`` (of tape_rows.COLUMNS), in no order:
+        what a listing of thousands reads, as SQLite gives it (see ``rows`` for ``thorough``)."""
+        unknown = set(names) - set(COLUMNS.split(", "))
+        if unknown:
+            raise ValueError(f"no such columns: {', '.join(sorted(unknown))}")
+        with self._lock:
+            db = self._fresh(thorough=thorough)
+            if db is None:
+                return []
+            return db.execute(f"SELECT {', '.join(names)} FROM tapes").fetchall()
+
     def nearest(self, body: Any, endpoint: str, folder: str = "") -> Nearest | None:
         """The tape of ``folder`` recorded from ``endpoint`` whose request is nearest to
         ``body``, or None when there is none. Nearest: the most similar message text (see
         matching.word_share), then the most similar request (matching.leaf_share), then the
         newest."""
-        wanted = content_words(words_of(text_of(body, self._provider(endpoint))))
+        wanted = content_words(words_of(text_of(body, provider_of(self.providers, endpoint))))
         with self._lock:
             db = self._fresh(thorough=False)
             if db is None:
@@ -270,7 +287,7 @@ class TapeIndex:
 
     def _head(self, key: str) -> _Head | None:
         try:
-            return decode(_read(self.tapes_dir / f"{key}.json")[0], _Head)
+            return decode(read_file(self.tapes_dir / f"{key}.json")[0], _Head)
         except (OSError, ValueError):
             return None
 
@@ -418,7 +435,7 @@ class TapeIndex:
         rows = []
         for change in pending.values():
             if change is not None:
-                row = self._row_of(*change)
+                row = row_of(self.tapes_dir, self.providers, *change)
                 if row is not None:
                     rows.append(row)
         with _transaction(db):
@@ -462,6 +479,12 @@ class TapeIndex:
                 for folder in gone:
                     db.execute("DELETE FROM folders WHERE folder = ?", (folder,))
                     db.execute("DELETE FROM tapes WHERE folder = ?", (folder,))
+        if self._written >= _ANALYSED:
+            # The planner's statistics, without which it filters by tapes_readable and sorts
+            # every row rather than reading a sort's index (a sample: milliseconds).
+            db.execute("PRAGMA analysis_limit = 1000")
+            db.execute("ANALYZE")
+            self._written = 0
 
     def _scan_folder(
         self, db: sqlite3.Connection, folder: str, path: Path, status: os.stat_result
@@ -505,6 +528,7 @@ class TapeIndex:
         for rows in self._rows_of([found[key][0] for key in changed]):
             with _transaction(db):
                 _write(db, rows)
+            self._written += len(rows)
         with _transaction(db):
             db.execute(
                 "INSERT OR REPLACE INTO folders VALUES (?, ?, ?, ?)",
@@ -522,14 +546,14 @@ class TapeIndex:
         if len(paths) < _POOLED or workers < 2:
             for batch in batches:
                 self._check_stop()
-                yield [row for row in map(self._row_of, batch) if row is not None]
+                yield rows_of(self.tapes_dir, self.providers, batch)
             return
         # spawn, not fork: the caller's threads (and their locks) must not be copied.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
             try:
                 for rows in pool.map(
-                    _rows,
+                    rows_of,
                     *zip(*((self.tapes_dir, self.providers, b) for b in batches), strict=True),
                 ):
                     self._check_stop()
@@ -541,71 +565,6 @@ class TapeIndex:
     def _check_stop(self) -> None:
         if self._stopping or (self._stop is not None and self._stop.is_set()):
             raise _Stopped
-
-    def _row_of(self, path: Path, tape: Tape | None = None) -> tuple[Any, ...] | None:
-        """The row of the tape file at ``path`` (None when it is gone or not a tape's name)."""
-        named = parse_name(path.name)
-        if named is None:
-            return None
-        key = path.relative_to(self.tapes_dir).as_posix().removesuffix(".json")
-        folder = key.rpartition("/")[0]
-        try:
-            status = os.lstat(path)
-        except OSError:
-            return None
-        signature = (status.st_size, status.st_mtime_ns, status.st_ino)
-        head = (key, folder, named[0], named[1], *signature)
-        error = None
-        if tape is None:
-            try:
-                data, opened = _read(path)
-                signature = (opened.st_size, opened.st_mtime_ns, opened.st_ino)
-                head = (key, folder, named[0], named[1], *signature)
-                tape = Tape.from_json(data)
-            except FileNotFoundError:
-                return None
-            except TapeError as exc:
-                error = exc.reason
-            except OSError as exc:
-                error = exc.strerror or str(exc)
-            except ValueError as exc:
-                error = str(exc)
-        if tape is None:
-            row = (*(None,) * 6, "[]", None, None, None, None, _text_of(error), "", key)
-            return (*head, *row)
-        return (*head, *self._described(tape, key))
-
-    def _described(self, tape: Tape, key: str) -> tuple[Any, ...]:
-        from playingpack.tape_views import first_user_message  # tape_views lists this index
-
-        provider = self._provider(tape.endpoint)
-        try:
-            conversation = None if provider is None else provider.turns(tape.request)
-        except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError):
-            conversation = None
-        calls = [] if provider is None else _tool_calls(tape, provider)
-        model = tape.model
-        if not model and conversation is not None:
-            named = dict(conversation.params).get("model")
-            model = named if isinstance(named, str) else ""
-        words = " ".join(sorted(words_of(text_of(tape.request, provider, conversation))))
-        names = " ".join([key, model, tape.endpoint, *calls])
-        return (
-            _text_of(model) or None,
-            _text_of(tape.endpoint),
-            _text_of(tape.timestamp) or None,
-            tape.status,
-            int(tape.streamed),
-            len(tape.chunks),
-            _text_of(json.dumps(calls, ensure_ascii=False)),
-            tape.origin,
-            _text_of(tape.parent),
-            _text_of(tape.kept),
-            _text_of(first_user_message(conversation) if conversation is not None else None),
-            None,
-            _text_of(words),
-            _text_of(names),
-        )
 
     def _tape(self, row: tuple[Any, ...]) -> IndexedTape:
         key, folder, hash_, recording, size, mtime_ns = row[:6]
@@ -631,9 +590,6 @@ class TapeIndex:
             first_user_message=row[17],
             error=row[18],
         )
-
-    def _provider(self, endpoint: str) -> Provider | None:
-        return next((provider for provider in self.providers if provider.serves(endpoint)), None)
 
     def _tapes_with(self, db: sqlite3.Connection, term: str) -> int:
         """How many tapes have ``term`` among their words, counted up to _RARE + 1."""
@@ -670,14 +626,6 @@ class TapeIndex:
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def _rows(
-    tapes_dir: Path, providers: Sequence[Provider], paths: list[Path]
-) -> list[tuple[Any, ...]]:
-    """The rows of these tape files, read in a pool's worker (see TapeIndex._rows_of)."""
-    index = TapeIndex(tapes_dir, providers)
-    return [row for row in map(index._row_of, paths) if row is not None]
 
 
 def _open(location: str) -> sqlite3.Connection:
@@ -740,28 +688,13 @@ class _transaction:
 def _write(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
     # An upsert keeps the row's id, so the search table's trigger replaces its entry.
     updates = ", ".join(
-        f"{name} = excluded.{name}" for name in _COLUMNS.split(", ") if name != "key"
+        f"{name} = excluded.{name}" for name in COLUMNS.split(", ") if name != "key"
     )
     db.executemany(
-        f"INSERT INTO tapes ({_COLUMNS}) VALUES ({', '.join('?' * 21)}) "
+        f"INSERT INTO tapes ({COLUMNS}) VALUES ({', '.join('?' * 21)}) "
         f"ON CONFLICT (key) DO UPDATE SET {updates}",
         rows,
     )
-
-
-@overload
-def _text_of(text: str) -> str: ...
-@overload
-def _text_of(text: str | None) -> str | None: ...
-def _text_of(text: str | None) -> str | None:
-    """``text`` as SQLite keeps it: UTF-8, so a lone surrogate becomes U+FFFD."""
-    return None if text is None else text.encode("utf-8", "replace").decode()
-
-
-def _read(path: Path) -> tuple[bytes, os.stat_result]:
-    from playingpack.store import read_file  # store keeps its tapes' index
-
-    return read_file(path)
 
 
 def _filters(scope: str | None, q: str, readable_only: bool) -> tuple[str, list[Any]]:
@@ -797,15 +730,3 @@ def _quoted(word: str) -> str:
 
 def _parent(folder: str) -> str:
     return folder.rpartition("/")[0]
-
-
-def _tool_calls(tape: Tape, provider: Provider) -> list[str]:
-    try:
-        summary = (
-            provider.summarize_events([chunk.c for chunk in tape.chunks])
-            if tape.streamed
-            else provider.summarize(msgspec.json.decode(tape.body))
-        )
-    except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError):
-        return []  # listed all the same; replaying it will say why
-    return [call.name for call in summary.tool_calls]
