@@ -12,10 +12,9 @@ import multiprocessing
 import os
 import re
 import shlex
-import stat
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +32,7 @@ from playingpack.store import (
     refusal,
     too_big,
 )
-from playingpack.tape_files import TapeFile, find_tapes, parse_name, walk
+from playingpack.tape_files import TapeFile, find_tapes, parse_name
 from playingpack.tapes import Tape
 
 if TYPE_CHECKING:
@@ -179,8 +178,8 @@ def verify(
 
     What was found in a tape file is kept in the tape index and reused while the file's size,
     mtime and inode stay the same (the same file gives the same result), unless ``full``.
-    ``progress`` is told (files checked, files to check) as checking goes; thousands of files
-    are checked by two processes."""
+    ``progress`` is told (files checked, files to check) as checking goes, once every file is
+    found; thousands of files are checked by two processes, from while they are found."""
     from playingpack.tape_index import TapeIndex
 
     moment = time.time() if now is None else now
@@ -191,31 +190,38 @@ def verify(
         # The problems of each file walked, in that order; the files' to check are filled in.
         slots: list[list[Problem]] = []
         warnings: list[Problem] = []
-        unchecked: list[tuple[int, Path, str | None, Signature]] = []
-        for path in walk(tapes_dir):
-            try:
-                mode = path.lstat()
-            except FileNotFoundError:
-                continue
-            if is_temporary(path.name):
-                warnings.append(Problem(path, _temporary(path, moment - mode.st_mtime)))
-            elif path.name.endswith(".json"):
-                checked += 1
-                signature = (mode.st_size, mode.st_mtime_ns, mode.st_ino)
-                key = _key_of(tapes_dir, path) if stat.S_ISREG(mode.st_mode) else None
-                verdict = known.get(key) if key is not None else None
-                if verdict is not None and verdict[0] == signature:
-                    slots.append([Problem(path, what) for what in verdict[1]])
-                else:
-                    unchecked.append((len(slots), path, key, signature))
+        unchecked: list[tuple[int, str, str | None]] = []
+        root = os.path.join(tapes_dir, "")  # the start of every path walked
+        with _Checker(providers) as checker:
+            for path, name in _walk(root):
+                if is_temporary(name):
+                    try:
+                        age = moment - os.lstat(path).st_mtime
+                    except FileNotFoundError:
+                        continue
+                    warnings.append(Problem(Path(path), _temporary(Path(path), age)))
+                elif name.endswith(".json"):
+                    checked += 1
+                    named = parse_name(name) is not None
+                    key = path[len(root) : -5].replace(os.sep, "/") if named else None
+                    verdict = known.get(key) if key is not None else None
+                    if verdict is not None and verdict[0] == _signature(path):
+                        slots.append([Problem(Path(path), what) for what in verdict[1]])
+                        continue
+                    unchecked.append((len(slots), path, key))
                     slots.append([])
-            elif os.path.isdir(path):  # a link to a folder: walk yields no other
-                slots.append([Problem(path, refusal(mode.st_mode, folder=True) or "")])
-        found = _checked([path for _, path, _, _ in unchecked], providers, progress)
+                    checker.add(path)
+                elif os.path.isdir(path):  # a link to a folder: _walk yields no other
+                    try:
+                        mode = os.lstat(path).st_mode
+                    except FileNotFoundError:
+                        continue
+                    slots.append([Problem(Path(path), refusal(mode, folder=True) or "")])
+            found = checker.results(progress)
         verdicts = []
-        for (slot, path, key, signature), whats in zip(unchecked, found, strict=True):
-            slots[slot] = [Problem(path, what) for what in whats]
-            if key is not None:
+        for (slot, path, key), (signature, whats) in zip(unchecked, found, strict=True):
+            slots[slot] = [Problem(Path(path), what) for what in whats]
+            if key is not None and signature is not None:
                 verdicts.append((key, signature, whats))
         index.judged(verdicts)
     finally:
@@ -224,42 +230,95 @@ def verify(
 
 
 _POOLED = 2000  # files to check from which two processes check them
-_CHUNK = 500
+_CHUNK = 500  # files a worker checks at a time
+Checked = tuple["Signature | None", list[str]]  # the file's signature when read, its problems
 
 
-def _checked(
-    paths: list[Path],
-    providers: Sequence[Provider],
-    progress: Callable[[int, int], None] | None,
-) -> list[list[str]]:
-    """The problems of each file (see _check), in order."""
-    chunks = [paths[start : start + _CHUNK] for start in range(0, len(paths), _CHUNK)]
-    found: list[list[str]] = []
-    workers = min(2, os.cpu_count() or 1)
-    if len(paths) < _POOLED or workers < 2:
-        for chunk in chunks:
-            found += _check_all(chunk, providers)
+class _Checker:
+    """Checks the files it is given: in this process while they are few, then in a pool of two
+    that starts once _POOLED are waiting and checks them while more are found."""
+
+    def __init__(self, providers: Sequence[Provider]) -> None:
+        self.providers = providers
+        self.waiting: list[str] = []
+        self.pool: ProcessPoolExecutor | None = None
+        self.futures: list[Future[list[Checked]]] = []
+        self.total = 0
+
+    def __enter__(self) -> _Checker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def add(self, path: str) -> None:
+        self.waiting.append(path)
+        self.total += 1
+        if self.pool is None and len(self.waiting) >= _POOLED and (os.cpu_count() or 1) > 1:
+            # spawn, not fork: the caller's threads (and their locks) must not be copied.
+            self.pool = ProcessPoolExecutor(
+                2,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_providers,
+                initargs=(self.providers,),
+            )
+        if self.pool is not None and len(self.waiting) >= _CHUNK:
+            self._submit()
+
+    def _submit(self) -> None:
+        assert self.pool is not None
+        self.futures.append(self.pool.submit(_check_all, self.waiting))
+        self.waiting = []
+
+    def results(self, progress: Callable[[int, int], None] | None) -> list[Checked]:
+        """What was found in every file given, in order."""
+        found: list[Checked] = []
+        if self.pool is None:
+            for start in range(0, len(self.waiting), _CHUNK):
+                found += _check_all(self.waiting[start : start + _CHUNK], self.providers)
+                if progress is not None:
+                    progress(len(found), self.total)
+            return found
+        if self.waiting:
+            self._submit()
+        for future in self.futures:
+            found += future.result()
             if progress is not None:
-                progress(len(found), len(paths))
+                progress(len(found), self.total)
         return found
-    # spawn, not fork: the caller's threads (and their locks) must not be copied.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for whats in pool.map(_check_all, chunks, [providers] * len(chunks)):
-            found += whats
-            if progress is not None:
-                progress(len(found), len(paths))
-    return found
 
 
-def _check_all(paths: list[Path], providers: Sequence[Provider]) -> list[list[str]]:
-    return [_check(path, providers) for path in paths]
+_providers: Sequence[Provider] = ()  # a pool worker's, set as it starts
 
 
-def _key_of(tapes_dir: Path, path: Path) -> str | None:
-    """The tape key of the file at ``path``; None when it is not named like a tape."""
-    if parse_name(path.name) is None:
+def _worker_providers(providers: Sequence[Provider]) -> None:
+    global _providers
+    _providers = providers
+
+
+def _check_all(paths: list[str], providers: Sequence[Provider] = ()) -> list[Checked]:
+    chosen = providers or _providers
+    return [_check(path, chosen) for path in paths]
+
+
+def _walk(root: str) -> Iterator[tuple[str, str]]:
+    """tape_files.walk as (path, name) strings: 100,000 Paths take a core a second."""
+    for folder, subfolders, names in os.walk(root):
+        visible = sorted(name for name in subfolders if not name.startswith("."))
+        links = [name for name in visible if os.path.islink(os.path.join(folder, name))]
+        subfolders[:] = [name for name in visible if name not in links]
+        start = os.path.join(folder, "")
+        for name in sorted(names + links):
+            yield start + name, name
+
+
+def _signature(path: str) -> Signature | None:
+    try:
+        status = os.lstat(path)
+    except OSError:
         return None
-    return path.relative_to(tapes_dir).as_posix().removesuffix(".json")
+    return (status.st_size, status.st_mtime_ns, status.st_ino)
 
 
 def _temporary(path: Path, age: float) -> str:
@@ -275,11 +334,17 @@ def _temporary(path: Path, age: float) -> str:
     )
 
 
-def _check(path: Path, providers: Sequence[Provider]) -> list[str]:
+def _check(path: str, providers: Sequence[Provider]) -> Checked:
+    """What is wrong with the file at ``path`` (see verify), with its signature when read."""
     try:
-        data = read_tape(path)
-    except ValueError as exc:
-        return [f"cannot be read: {exc}"]
+        data, status = read_file(path)
+    except (TapeError, OSError) as exc:
+        reason = exc.reason if isinstance(exc, TapeError) else exc.strerror or str(exc)
+        return None, [f"cannot be read: {reason}"]
+    return (status.st_size, status.st_mtime_ns, status.st_ino), _problems(path, data, providers)
+
+
+def _problems(path: str, data: bytes, providers: Sequence[Provider]) -> list[str]:
     found = [
         f"{secret.what} at line {secret.line} ({secret.shown}); {_SECRET_ADVICE}"
         for secret in find_secrets(data)
@@ -288,7 +353,7 @@ def _check(path: Path, providers: Sequence[Provider]) -> list[str]:
         tape = Tape.from_json(data)
     except ValueError as exc:
         return [f"is not a tape: {exc}", *found]
-    named = parse_name(path.name)
+    named = parse_name(os.path.basename(path))
     if named is None:
         return [
             "is not named like a tape (expected <64 hex digits>.json, or <64 hex digits>.<k>"

@@ -98,8 +98,11 @@ def read_file(path: str | os.PathLike[str]) -> tuple[bytes, os.stat_result]:
         reason = refusal(status.st_mode)
         if reason is not None:
             raise TapeError(Path(path), reason)
-        with os.fdopen(fd, "rb", closefd=False) as file:
-            data = file.read()
+        # One read of the size fstat gave and a byte more, to see the end, not a buffered file's
+        # reads; a file that changed meanwhile (or of more than a read gives) is read to its end.
+        data = os.read(fd, status.st_size + 1)
+        if len(data) != status.st_size:
+            data += b"".join(iter(lambda: os.read(fd, 1 << 20), b""))
     except OSError as exc:
         raise TapeError(Path(path), exc.strerror or str(exc)) from None
     finally:

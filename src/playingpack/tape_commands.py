@@ -7,7 +7,6 @@ tapes are read only through the providers.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -93,7 +92,7 @@ def tapes_list(as_json: bool, **given: Path | None) -> None:
     config = tapes_config(**given)
     rows = tape_views.list_tapes(config.tapes_dir, builtin())
     if as_json:
-        click.echo(json.dumps([row.to_json() for row in rows], indent=2, ensure_ascii=False))
+        click.echo(tape_views.format_json(rows))
     elif not rows:
         missing = "" if config.tapes_dir.is_dir() else " (the folder does not exist)"
         click.echo(f"no tapes in {shown_path(config.tapes_dir)}{missing}")

@@ -8,11 +8,14 @@ answer text for the answer. Nothing here imports the server stack (aiohttp).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
+
+import msgspec
 
 from playingpack.catalog import provider_for, read_tape
 from playingpack.conversation import (
@@ -30,35 +33,54 @@ from playingpack.replay import Replay
 from playingpack.tape_files import TapeFile
 from playingpack.tapes import Tape, parse_time
 
-if TYPE_CHECKING:
-    from playingpack.tape_index import IndexedTape
-
 # --- list ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TapeRow:
-    """What `tapes list` shows of one tape; the fields are None when the file does not parse."""
+class TapeRow(NamedTuple):
+    """What `tapes list` shows of one tape; the fields are None when the file does not parse.
+    A tuple, and its TapeFile made only when asked for: a list may have 100,000 rows."""
 
-    file: TapeFile
+    tapes_dir: Path
+    key: str
+    size: int
+    mtime_ns: int
     model: str | None
     endpoint: str | None
     recorded_at: str | None
     first_user_message: str | None
     streamed: bool | None
     error: str | None
-    origin: str | None = None  # recorded, resent, edited or mock (see tapes.Origin)
+    origin: str | None  # recorded, resent, edited or mock (see tapes.Origin)
+    recorded: datetime | None  # recorded_at read
+
+    @property
+    def hash(self) -> str:
+        return self.key.rpartition("/")[2][:64]
+
+    @property
+    def recording(self) -> int:
+        return int(self.key.rpartition("/")[2][65:] or 1)
+
+    @property
+    def file(self) -> TapeFile:
+        return TapeFile(
+            self.key, Path(self.path), self.hash, self.recording, self.size, self.mtime_ns / 1e9
+        )
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.tapes_dir, f"{self.key}.json")
 
     def to_json(self) -> dict[str, Any]:
         """The row as `tapes list --json` prints it (``id`` is the old name of ``key``)."""
         return {
-            "key": self.file.key,
-            "id": self.file.key,
-            "hash": self.file.hash,
-            "recording": self.file.index,
-            "folder": self.file.folder,
-            "path": str(self.file.path),
-            "size": self.file.size,
+            "key": self.key,
+            "id": self.key,
+            "hash": self.hash,
+            "recording": self.recording,
+            "folder": self.key.rpartition("/")[0],
+            "path": self.path,
+            "size": self.size,
             "model": self.model,
             "endpoint": self.endpoint,
             "recorded_at": self.recorded_at,
@@ -69,6 +91,12 @@ class TapeRow:
         }
 
 
+_LISTED = (
+    "key", "size", "mtime_ns", "model", "endpoint", "timestamp",
+    "first_user_message", "streamed", "error", "origin",
+)  # fmt: skip
+
+
 def list_tapes(tapes_dir: Path, providers: Sequence[Provider]) -> list[TapeRow]:
     """A row per tape, the most recently recorded first (unparsable ones last), from the tape
     index (it reads only the files of folders changed since it last looked)."""
@@ -76,64 +104,86 @@ def list_tapes(tapes_dir: Path, providers: Sequence[Provider]) -> list[TapeRow]:
 
     index = TapeIndex(tapes_dir, providers, processes=2)
     try:
-        rows = [_row(tape) for tape in index.rows()]
+        found = index.values(_LISTED)
     finally:
         index.close()
-    return sorted(rows, key=lambda row: parse_time(row.recorded_at) or _EPOCH, reverse=True)
+    rows = [
+        TapeRow(
+            tapes_dir, key, size, mtime_ns, model, endpoint, timestamp,
+            message, None if streamed is None else streamed == 1, error, origin,
+            parse_time(timestamp),
+        )
+        for (
+            key, size, mtime_ns, model, endpoint, timestamp, message,
+            streamed, error, origin,
+        ) in found
+    ]  # fmt: skip
+    rows.sort(key=attrgetter("key"))  # equal times stay in key order (sorts are stable)
+    rows.sort(key=lambda row: row.recorded or _EPOCH, reverse=True)
+    return rows
 
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
-def _row(tape: IndexedTape) -> TapeRow:
-    file = TapeFile(tape.key, tape.path, tape.hash, tape.recording, tape.size, tape.mtime)
-    return TapeRow(
-        file,
-        tape.model,
-        tape.endpoint,
-        tape.timestamp,
-        tape.first_user_message,
-        tape.streamed,
-        tape.error,
-        tape.origin,
-    )
-
-
 def format_list(rows: list[TapeRow], *, message_width: int = 60) -> str:
     """The `tapes list` table, with a total line."""
-    table = [("tape", "model", "endpoint", "recorded (UTC)", "size", "first user message")]
-    for row in rows:
-        recorded = parse_time(row.recorded_at)
-        message = row.first_user_message or ""
-        if row.origin not in (None, "recorded"):
-            # A hand-picked answer says so where a reviewer scans.
-            message = f"[{row.origin}] {message}"
-        if row.error is not None:
-            message = f"(unreadable: {row.error})"
-        table.append(
-            (
-                row.file.short_key,
-                row.model or "-",
-                row.endpoint or "-",
-                recorded.strftime("%Y-%m-%d %H:%M:%S") if recorded else row.recorded_at or "-",
-                format_size(row.file.size),
-                _one_line(message, message_width),
-            )
-        )
-    widths = [max(len(line[column]) for line in table) for column in range(len(table[0]))]
-    lines = [
-        "  ".join(
-            cell.rjust(width) if column == 4 else cell.ljust(width)
-            for column, (cell, width) in enumerate(zip(line, widths, strict=True))
-        ).rstrip()
-        for line in table
+    # Column by column, with string operations: 100,000 rows take well under a second.
+    keys = [row.key for row in rows]
+    columns = [
+        ["tape", *(k[: (cut := k.rfind("/") + 1) + 12] + k[cut + 64 :] for k in keys)],
+        ["model", *(row.model or "-" for row in rows)],
+        ["endpoint", *(row.endpoint or "-" for row in rows)],
+        ["recorded (UTC)", *map(_when, rows)],
+        ["size", *(format_size(row.size) for row in rows)],
+        ["first user message", *(_one_line(_message(row), message_width) for row in rows)],
     ]
-    total = sum(row.file.size for row in rows)
-    unreadable = sum(row.error is not None for row in rows)
+    a, b, c, d, e = (max(map(len, column)) for column in columns[:5])
+    line = f"%-{a}s  %-{b}s  %-{c}s  %-{d}s  %{e}s  %s"  # the size right-aligned
+    lines = [(line % cells).rstrip() for cells in zip(*columns, strict=True)]
+    total = sum([row.size for row in rows])
+    unreadable = sum([row.error is not None for row in rows])
     summary = f"{_count(len(rows), 'tape')}, {format_size(total)}"
     if unreadable:
         summary += f" ({unreadable} unreadable: run `playingpack tapes verify`)"
-    return "\n".join([*lines, summary])
+    lines.append(summary)
+    return "\n".join(lines)
+
+
+def format_json(rows: list[TapeRow]) -> str:
+    """`tapes list --json`: a JSON array of the rows' fields, indented by two spaces."""
+    documents = [row.to_json() for row in rows]
+    try:
+        # msgspec's encoder and formatter write what json.dumps would, seven times as fast.
+        return msgspec.json.format(msgspec.json.encode(documents), indent=2).decode()
+    except UnicodeEncodeError:  # a path not in UTF-8 (a lone surrogate)
+        return json.dumps(documents, indent=2, ensure_ascii=False)
+
+
+def _when(row: TapeRow) -> str:
+    """When the tape was recorded, as `tapes list` shows it."""
+    recorded, text = row.recorded, row.recorded_at or ""
+    if recorded is None:
+        return text or "-"
+    if (
+        # An ISO-8601 time in UTC to the second or finer is shown as it starts: strftime
+        # would take five times as long (100,000 tapes).
+        text[4:5] == text[7:8] == "-"
+        and text[13:14] == text[16:17] == ":"
+        and (len(text) == 19 or text.endswith(("Z", "+00:00")))
+        and recorded.year >= 1000
+    ):
+        return f"{text[:10]} {text[11:19]}"
+    return recorded.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _message(row: TapeRow) -> str:
+    if row.error is not None:
+        return f"(unreadable: {row.error})"
+    if row.origin not in (None, "recorded"):
+        # A hand-picked answer says so where a reviewer scans.
+        return f"[{row.origin}] {row.first_user_message or ''}"
+    return row.first_user_message or ""
 
 
 def first_user_message(conversation: Conversation) -> str | None:
@@ -339,7 +389,12 @@ def _model_of(conversation: Conversation | None) -> str | None:
 
 
 def _one_line(text: str, width: int) -> str:
-    flat = " ".join(text.split())
+    # Only a space is both whitespace and printable: a printable text without two spaces in a
+    # row, leading or trailing, is already one line.
+    if text.isprintable() and "  " not in text and text.strip(" ") == text:
+        flat = text
+    else:
+        flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
