@@ -220,6 +220,29 @@ def system_busy() -> float:
     return float(t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0))
 
 
+def clean_up(children: Children, work: Path, *, keep: bool) -> None:
+    """Stop every child, and remove the work folder unless asked to keep it."""
+    children.stop_all()
+    if keep:
+        print(f"kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def finished(started: float, busy_before: float) -> tuple[float, float]:
+    """Print how long the run took and how much CPU other processes used meanwhile (the
+    noise); the run's seconds, and that CPU in percent of a core."""
+    elapsed = time.perf_counter() - started
+    own = os.times()
+    ours = own.user + own.system + own.children_user + own.children_system
+    others = max(0.0, system_busy() - busy_before - ours)
+    print(
+        f"\nfinished in {elapsed:.0f} s; other processes on the machine used "
+        f"{100 * others / elapsed:.0f}% of a core meanwhile (noise)\n"
+    )
+    return elapsed, 100 * others / elapsed
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -1245,24 +1268,13 @@ def main() -> None:
             section_d(report, children, work, upstream.url)
         uvloop.run(run_async(sections, report, children, work, upstream))
     finally:
-        children.stop_all()
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    elapsed = time.perf_counter() - started
-    own = os.times()
-    ours = own.user + own.system + own.children_user + own.children_system
-    others = max(0.0, system_busy() - busy_before - ours)
-    print(
-        f"\nfinished in {elapsed:.0f} s; other processes on the machine used "
-        f"{100 * others / elapsed:.0f}% of a core meanwhile (noise)\n"
-    )
+        clean_up(children, work, keep=args.keep)
+    elapsed, others_cpu = finished(started, busy_before)
     print(report.render())
     info.update(
         sections=sorted(sections),
         seconds=elapsed,
-        others_cpu_percent=100 * others / elapsed,
+        others_cpu_percent=others_cpu,
         command="bench/run.py" + ("" if args.only == "a,b,c,d,e,h" else f" --only {args.only}"),
     )
     write_json(args.json, report.payload(info))

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -44,6 +43,8 @@ from run import (
     Children,
     Report,
     child_env,
+    clean_up,
+    finished,
     free_port,
     git_state,
     run_info,
@@ -321,29 +322,14 @@ def main() -> None:
         for count in counts:
             results.append(probe(count, work, children))
     finally:
-        children.stop_all()
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    elapsed = time.perf_counter() - started
-    own = os.times()
-    others = max(
-        0.0,
-        system_busy()
-        - busy_before
-        - (own.user + own.system + own.children_user + own.children_system),
-    )
+        clean_up(children, work, keep=args.keep)
+    elapsed, others_cpu = finished(started, busy_before)
     for r in results:
         judge(report, r)
-    print(
-        f"\nfinished in {elapsed:.0f} s; other processes on the machine used "
-        f"{100 * others / elapsed:.0f}% of a core meanwhile (noise)\n"
-    )
     print(report.render())
     info.update(
         seconds=elapsed,
-        others_cpu_percent=100 * others / elapsed,
+        others_cpu_percent=others_cpu,
         command=f"bench/scale.py --counts {args.counts}",
     )
     report.put(results, "counts")

@@ -31,8 +31,6 @@ import asyncio
 import hashlib
 import itertools
 import json
-import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -50,6 +48,8 @@ from run import (
     Children,
     Report,
     Server,
+    clean_up,
+    finished,
     git_state,
     hwm_mb,
     new_session,
@@ -395,26 +395,15 @@ def main() -> None:
         warm_bytecode(work)
         uvloop.run(run_async(sections, lengths, args.many, report, children, work))
     finally:
-        children.stop_all()
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    elapsed = time.perf_counter() - started
-    own = os.times()
-    ours = own.user + own.system + own.children_user + own.children_system
-    others = max(0.0, system_busy() - busy_before - ours)
-    print(
-        f"\nfinished in {elapsed:.0f} s; other processes on the machine used "
-        f"{100 * others / elapsed:.0f}% of a core meanwhile (noise)\n"
-    )
+        clean_up(children, work, keep=args.keep)
+    elapsed, others_cpu = finished(started, busy_before)
     print(report.render())
     command = "bench/streams.py" + (
         "" if sections == {"long", "many", "rss"} else f" --only {args.only}"
     )
     if args.many != MANY:
         command += f" --many {args.many}"
-    info.update(seconds=elapsed, others_cpu_percent=100 * others / elapsed, command=command)
+    info.update(seconds=elapsed, others_cpu_percent=others_cpu, command=command)
     write_json(args.json, report.payload(info))
     sys.exit(1 if any(row.ok is False for row in report.rows) else 0)
 
