@@ -198,8 +198,8 @@ def run_info() -> dict[str, Any]:
     return {
         "commit": commit,
         "changed_in_src": len(changed),
-        "checkout": str(source_checkout()),
-        "pythonpath": os.environ.get("PYTHONPATH"),
+        # Whether PYTHONPATH named another checkout; its path would be this machine's own.
+        "other_checkout": source_checkout() != BENCH.parent,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
