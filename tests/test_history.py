@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -279,3 +280,35 @@ def test_a_request_with_a_lone_surrogate_is_kept(proxy: Running) -> None:
     assert [f["id"] for f in httpx.get(f"{proxy.url}/api/flows?q=odd", timeout=10).json()] == [
         flow["id"]
     ]
+
+
+@pytest.mark.parametrize("content", ["Otters hold hands", "odd \ud800 text"])
+def test_replays_of_one_tape_are_stored_whole_each_time(proxy: Running, content: str) -> None:
+    # The parts every replay of a tape shares are encoded once per tape: each stored call
+    # must still read back with its own request, answer and events, as it was served.
+    question = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": content}]}
+    body = json.dumps(question).encode()  # escapes a lone surrogate, as JSON allows
+    for stream in (True, True, True, False):
+        answered = httpx.post(
+            f"{proxy.base_url}/chat/completions",
+            content=body[:-1] + (b', "stream": true}' if stream else b"}"),
+            headers={"content-type": "application/json", "authorization": f"Bearer {API_KEY}"},
+            timeout=10,
+        )
+        assert answered.status_code == 200, answered.text
+    flows = proxy.finished_flows(4)
+    assert [flow["source"] for flow in reversed(flows)] == ["upstream", "tape", "tape", "tape"]
+    path = proxy.config.history
+    assert path is not None
+    wait_until(lambda: len(rows(path)) == 4)
+    stored = {flow_id: decode_detail(blob) for flow_id, blob in rows(path, _DETAILS)}
+    for flow in flows:
+        live = httpx.get(f"{proxy.url}/api/flows/{flow['id']}", timeout=10).json()
+        kept = stored[flow["id"]]
+        for name in ("request", "response", "chunks", "text", "conversation", "streamed"):
+            assert kept[name] == live[name], name
+    assert stored[flows[0]["id"]]["response"]["choices"][0]["message"]["content"]
+    assert len(stored[flows[1]["id"]]["chunks"]) > 3
+
+
+_DETAILS = "SELECT id, detail FROM flows ORDER BY seq"

@@ -48,6 +48,14 @@ def row_of(flow: Flow, index: ThreadIndex) -> Row:
     )
     usage = detail.usage
     tools = " ".join(call.name for call in detail.tool_calls)
+    stored = msgspec.structs.replace(
+        detail,
+        # The parts a replay shares with every other replay of its tape, encoded once per tape:
+        # the stored JSON is the same, without encoding the answer's chunks for each call.
+        chunks=flow.memo("stored chunks", lambda: msgspec.Raw(encode(detail.chunks))),
+        request=flow.request_memo("stored request", lambda: msgspec.Raw(encode(detail.request))),
+        response=flow.memo("stored response", lambda: msgspec.Raw(encode(detail.response))),
+    )
     values = tuple(
         _clean(value) if isinstance(value, str) else value
         for value in (
@@ -80,7 +88,7 @@ def row_of(flow: Flow, index: ThreadIndex) -> Row:
             stored_print,
             flow.parent,
             encode(listed),
-            encode(detail),
+            encode(stored),
         )
     )
     thread = placement.thread if placement else None

@@ -417,4 +417,11 @@ def encode(value: Any) -> bytes:
     try:
         return msgspec.json.encode(value)
     except UnicodeEncodeError:
-        return json.dumps(msgspec.to_builtins(value), separators=(",", ":")).encode()
+        builtins = msgspec.to_builtins(value, builtin_types=(msgspec.Raw,))
+        return json.dumps(builtins, separators=(",", ":"), default=_raw).encode()
+
+
+def _raw(value: object) -> Any:
+    if isinstance(value, msgspec.Raw):  # JSON already: encoded again as what it holds
+        return json.loads(bytes(value))
+    raise TypeError(f"{type(value).__name__} is not JSON")
