@@ -14,6 +14,7 @@ and ``_``), or holds "secret" or "cookie": ``x-goog-api-key``, ``Ocp-Apim-Subscr
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import NamedTuple
 
@@ -59,6 +60,7 @@ _WORD_BREAK = re.compile(r"[-_.\s]+")
 _NOT_SECRET = frozenset({"idempotency-key"})
 
 
+@functools.lru_cache(maxsize=1024)
 def is_secret_header(name: str) -> bool:
     """Whether a header (or query parameter) named ``name`` carries a secret."""
     lowered = name.lower()

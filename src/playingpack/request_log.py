@@ -4,6 +4,7 @@ appended to one file per day in the logs folder."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import time
@@ -107,7 +108,7 @@ def log_record(flow: Flow) -> dict[str, Any]:
 def format_line(flow: Flow) -> str:
     """The terminal line of a finished flow."""
     line = (
-        f"{time.strftime('%H:%M:%S')}  {flow.status if flow.status is not None else '---'}  "
+        f"{_clock(int(time.time()))}  {flow.status if flow.status is not None else '---'}  "
         f"{flow.source.value if flow.source else '-':<8}  {flow.method} {flow.path}  "
         f"{flow.model or '-'}"
     )
@@ -126,3 +127,9 @@ def format_line(flow: Flow) -> str:
     if flow.error:
         line += f"  error: {flow.error}"
     return line
+
+
+@functools.lru_cache(maxsize=4)
+def _clock(second: int) -> str:
+    # Lines of the same second share the formatting, as flows.iso_time does.
+    return time.strftime("%H:%M:%S", time.localtime(second))
