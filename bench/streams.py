@@ -74,6 +74,7 @@ WS_BOUND_MS = 1000  # the socket's longest silence and slowest ping, during the 
 RSS_STREAMS = (50, 100, 200, 500, 1000)
 PATH = "/v1/chat/completions"
 MODES = ("relayed", "recorded", "replayed")
+FRESH_STARTS = 3  # processes whose first replay, from disk, is timed
 REPEATS = 3  # reads of a stream relayed or replayed (and direct): the median is kept
 LONG_BODY = json.dumps(STREAM_BODY).encode()
 # Sent first to each fresh proxy (its own tape when recording), so the timed stream is not the
@@ -118,7 +119,10 @@ async def section_long(
             direct = statistics.median(r[0] for r in reads)
             row: dict[str, Any] = {"bytes": size, "direct_s": direct}
             tapes = work / f"long-{events}-tapes"
-            for mode, record in zip(MODES, ("off", "auto", "replay-only"), strict=True):
+            from_disk: list[float] = []
+            runs = [*zip(MODES, ("off", "auto", "replay-only"), strict=True)]
+            runs += [("replayed", "replay-only")] * (FRESH_STARTS - 1)
+            for mode, record in runs:
                 with proxy_running(
                     children,
                     f"long-{events}-{mode}",
@@ -141,14 +145,20 @@ async def section_long(
                         times.append(took)
                     elapsed = statistics.median(times)
                     if mode == "replayed":
-                        # The fresh process's first replay reads and parses the tape; later
-                        # ones of a tape up to the store's cache limit (8 MiB) do not.
+                        # A fresh process's first replay reads and parses the tape; later
+                        # ones of a tape up to the store's cache limit (8 MiB) do not. One
+                        # sample per process, so the median of FRESH_STARTS processes.
+                        from_disk.append(times[0])
+                        first = statistics.median(from_disk)
                         row["replayed from disk"] = {
-                            "seconds": times[0],
-                            "us_per_event": times[0] / events * 1e6,
+                            "seconds": first,
+                            "us_per_event": first / events * 1e6,
                             "idle_mib": idle,
                             "peak_mib": hwm_mb(proxy.proc.pid),
+                            "samples": from_disk,
                         }
+                        if len(from_disk) > 1:
+                            continue  # the cached replays are those of the first process
                     row[mode] = {
                         "seconds": elapsed,
                         "us_per_event": elapsed / events * 1e6,
