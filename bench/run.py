@@ -418,6 +418,13 @@ async def fetch(
 class Latencies:
     ttfb: list[float] = field(default_factory=list)
     total: list[float] = field(default_factory=list)
+    # With x-bench-stamp: how long the upstream took to write its events, and how long its
+    # last event then took to reach the client (seconds).
+    span: list[float] = field(default_factory=list)
+    last: list[float] = field(default_factory=list)
+
+
+_STAMP = re.compile(rb": sent (\d+) (\d+)\n\n")
 
 
 async def paired(
@@ -440,10 +447,16 @@ async def paired(
             rnd.shuffle(order)
             for base in order:
                 ttfb, total, data, _ = await fetch(session, base + path, body, headers)
+                arrived = time.monotonic_ns()
                 if not data.endswith(b"data: [DONE]\n\n"):
                     raise RuntimeError(f"incomplete stream from {base}")
                 results[base].ttfb.append(ttfb)
                 results[base].total.append(total)
+                stamp = _STAMP.search(data, len(data) - 200)
+                if stamp is not None:
+                    began, sent = int(stamp[1]), int(stamp[2])
+                    results[base].span.append((sent - began) / 1e9)
+                    results[base].last.append((arrived - sent) / 1e9)
 
     await asyncio.gather(*(worker(i) for i in range(workers)))
     return results[direct], results[proxy]
@@ -698,7 +711,7 @@ async def section_a(report: Report, children: Children, proxy: Server, upstream:
                 ),
                 (
                     "paced 1 ms",
-                    {"x-bench-chunks": "50", "x-bench-delay-ms": "1"},
+                    {"x-bench-chunks": "50", "x-bench-delay-ms": "1", "x-bench-stamp": "1"},
                     PACED_PAIRS_C1,
                     PACED_PAIRS_PER_WORKER_C32,
                 ),
@@ -708,6 +721,8 @@ async def section_a(report: Report, children: Children, proxy: Server, upstream:
                     name = f"{label}, c={workers}"
                     added: dict[str, dict[str, dict[str, float]]] = {}
                     cpu_per: dict[str, float] = {}
+                    spans: dict[str, float] = {}
+                    lasts: dict[str, dict[str, float]] = {}
                     for who, server in (("playingpack", proxy), ("relay", relay)):
                         meter = CpuMeter(
                             **{
@@ -740,12 +755,25 @@ async def section_a(report: Report, children: Children, proxy: Server, upstream:
                             for part in ("ttfb", "total")
                         }
                         per_request = meter.seconds[who] / n * 1000
+                        stamped = {}
+                        if via.span:
+                            stamped = {
+                                "upstream_span": {
+                                    "direct": percentiles_ms(direct.span),
+                                    "via": percentiles_ms(via.span),
+                                },
+                                "last_event": {
+                                    "direct": percentiles_ms(direct.last),
+                                    "via": percentiles_ms(via.last),
+                                },
+                            }
                         report.put(
                             {
                                 "pairs": n,
                                 "direct": d,
                                 "via": v,
                                 "added": a,
+                                **stamped,
                                 "cpu_per_request_ms": per_request,
                                 "cpu_percent": dict(cpu),
                             },
@@ -766,6 +794,19 @@ async def section_a(report: Report, children: Children, proxy: Server, upstream:
                             + ", ".join(f"{k} {share:.0f}" for k, share in cpu.items())
                             + f"; {who} CPU per request {per_request:.2f} ms"
                         )
+                        if stamped:
+                            span, last = stamped["upstream_span"], stamped["last_event"]
+                            report.note(
+                                f"{name}, {who}: the upstream wrote its events in p50 "
+                                f"{span['direct']['p50']:.2f} ms direct | "
+                                f"{span['via']['p50']:.2f} ms via {who}; its last event "
+                                f"reached the client in p50/p99 {three(last['direct'])} ms "
+                                f"direct | {three(last['via'])} ms via {who}"
+                            )
+                            spans[who] = span["via"]["p50"] - span["direct"]["p50"]
+                            lasts[who] = {
+                                q: last["via"][q] - last["direct"][q] for q in PERCENTILES
+                            }
                         added[who] = a
                         cpu_per[who] = per_request
                     targeted = workers == 1
@@ -791,6 +832,21 @@ async def section_a(report: Report, children: Children, proxy: Server, upstream:
                                 )
                             else:
                                 report.add(metric, f"{value:.2f} ms")
+                    if spans:
+                        # The added total time of a paced stream is mostly the upstream's own
+                        # pacing slowing down while three processes share two cores; the last
+                        # event's trip is the proxy's own share.
+                        report.add(
+                            f"(a) {name}: the upstream's own time to write its events, p50 "
+                            "added when a proxy reads them: playingpack / minimal relay",
+                            f"{spans['playingpack']:.2f} ms / {spans['relay']:.2f} ms",
+                        )
+                        for q in PERCENTILES:
+                            report.add(
+                                f"(a) {name}: added time of the last event's trip {q}, "
+                                "playingpack / minimal relay",
+                                f"{lasts['playingpack'][q]:.2f} ms / {lasts['relay'][q]:.2f} ms",
+                            )
                     report.add(
                         f"(a) {name}: CPU per streamed request, playingpack / minimal relay",
                         f"{cpu_per['playingpack']:.2f} ms / {cpu_per['relay']:.2f} ms",

@@ -8,6 +8,8 @@ cores). Per request, headers choose the shape of the answer:
                        are fine: each content delta carries 4 characters of text)
     x-bench-delay-ms   pause between two events (default 0: written back to back)
     x-bench-first-ms   pause before the first event (default 0)
+    x-bench-stamp      1: an SSE comment ``: sent <first> <last>`` (time.monotonic_ns() when
+                       the first and the last event were written) comes just before [DONE]
     x-bench-lean       1: events with only id, object, created, model and choices (~130
                        bytes, ~250 otherwise), so 100,000 of them fit under playingpack's 16
                        MiB limit on a recorded answer
@@ -33,6 +35,7 @@ import argparse
 import asyncio
 import json
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -172,12 +175,20 @@ def upstream_app() -> web.Application:
         response = web.StreamResponse(headers=_SSE_HEADERS)
         await response.prepare(request)
         lean = headers.get("x-bench-lean") == "1"
-        for number, event in enumerate(answers.events(model, count, lean)):
+        stamp = headers.get("x-bench-stamp") == "1"
+        events = answers.events(model, count, lean)
+        began = 0
+        for number, event in enumerate(events):
             if number == 0:
                 if first:
                     await asyncio.sleep(first)
+                began = time.monotonic_ns()
             elif delay:
                 await asyncio.sleep(delay)
+            if stamp and number == len(events) - 1:
+                # When this process sent its first event and its last: CLOCK_MONOTONIC is the
+                # machine's, so the client can tell the upstream's own pacing from the path's.
+                event = f": sent {began} {time.monotonic_ns()}\n\n".encode() + event
             await response.write(event)
         await response.write_eof()
         return response
