@@ -11,8 +11,8 @@ it, with playingpack's default paths under that folder (``.playingpack/tapes``, 
 processes and raw HTTP/1.1 on one keep-alive connection, and the ``playingpack tapes`` commands.
 
 - the first start on the fresh (never served) folder: start → /health, then the process's
-  first request, a replay-only miss (it may wait for an index of the folder to be built),
-  later misses, hits;
+  first request, a replay-only miss (answered from the tapes indexed so far while the index
+  of the folder is built), later misses, hits;
 - three later starts: start → /health (median); in the first of them its first miss, later
   misses, hits and ``GET /api/tapes`` (the first call, then p50 of up to 20, and its body size);
 - ``playingpack tapes list`` and ``playingpack tapes verify``, twice each (first, then second).
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import re
 import shutil
 import statistics
 import subprocess
@@ -130,7 +131,10 @@ def start(
 def misses_and_hits(client: Client, hit: bytes, missed: bytes) -> dict[str, Any]:
     """The process's first request, a miss; then more misses and hits."""
     first, status, data = client.chat(missed)
-    if status != 404 or MISS_TEXT not in data.decode(errors="replace"):
+    text = data.decode(errors="replace")
+    # On a folder never indexed, the miss is answered from the tapes indexed so far.
+    partial = re.search(r"the ([\d,]+) tapes of this folder indexed so far", text)
+    if status != 404 or (MISS_TEXT not in text and partial is None):
         raise RuntimeError(f"the miss answered {status}: {data[:300]!r}")
     later = [client.chat(missed)[0] for _ in range(MISSES)]
     for _ in range(5):
@@ -143,6 +147,8 @@ def misses_and_hits(client: Client, hit: bytes, missed: bytes) -> dict[str, Any]
         hits.append(elapsed)
     return {
         "first_miss_ms": first,
+        # How many tapes the first miss searched while the index was being built (None: all).
+        "first_miss_searched": int(partial[1].replace(",", "")) if partial else None,
         "later_miss_p50_ms": statistics.median(later),
         "hit_p50_ms": statistics.median(hits),
     }
@@ -253,9 +259,14 @@ def judge(report: Report, r: dict[str, Any]) -> None:
         later["start_ms"] <= START_MS,
     )
     add(f"{n}: hit p50", f"{later['hit_p50_ms']:.2f} ms")
+    searched = fresh.get("first_miss_searched")
     add(
-        f"{n}: first miss after the first start on the fresh folder (once per folder)",
+        f"{n}: first miss after the first start on the fresh folder ("
+        + ("all tapes searched" if searched is None else f"{searched:,} tapes indexed so far")
+        + ")",
         f"{fresh['first_miss_ms']:.1f} ms",
+        f"≤ {MISS_MS} ms",
+        fresh["first_miss_ms"] <= MISS_MS,
     )
     add(
         f"{n}: first miss of a later start",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -261,3 +262,33 @@ def test_a_replay_only_miss_names_the_tape_whose_question_it_extends(
         f"{proxy.url}/api/diff", params={"a": miss["id"], "b": "nearest"}, timeout=10
     ).json()
     assert diff["b"]["ref"] == f"tape:{paris.stem}"
+
+
+def test_a_miss_while_the_folder_is_first_indexed_is_answered_from_the_tapes_indexed_so_far(
+    start_proxy: Callable[..., Running], tmp_path: Path
+) -> None:
+    # A fresh clone's tapes have no index: reading 12,000 of them takes seconds, and the first
+    # miss must not wait for that. Written as files, as a checkout brings them.
+    tapes = tmp_path / "tapes"
+    tapes.mkdir()
+    paris = save(tapes, chat("What should I pack for Paris?"), "2024-01-01T00:00:00Z")
+    for number in range(12_000):
+        body = chat(f"Question number {number} about otters")
+        tape = Tape(request_key(body), CHAT, body, 200, (Chunk(ANSWER, 5),), False, "gpt-4o-mini")
+        (tapes / f"{tape.key}.json").write_bytes(tape.to_json())
+    proxy = start_proxy(tapes_dir=tapes, record=RecordMode.REPLAY_ONLY)
+    client = proxy.client(max_retries=0)
+    question = [{"role": "user", "content": "What should I pack for Paris in winter?"}]
+    started = time.monotonic()
+    with pytest.raises(openai.NotFoundError) as raised:
+        client.chat.completions.create(model="gpt-4o-mini", messages=question)  # type: ignore[arg-type]
+    waited = time.monotonic() - started
+    assert "tapes of this folder indexed so far" in raised.value.message
+    assert waited < 1.5, f"the first miss waited {waited:.1f} s for the index"
+    # Listing waits for the index; then a miss searches every tape.
+    listed = httpx.get(f"{proxy.url}/api/tapes", params={"limit": 1}, timeout=120)
+    assert listed.headers["X-Total-Count"] == "12001"
+    with pytest.raises(openai.NotFoundError) as raised:
+        client.chat.completions.create(model="gpt-4o-mini", messages=question)  # type: ignore[arg-type]
+    assert f"The nearest recorded request is tape {paris.stem} (" in raised.value.message
+    assert "indexed so far" not in raised.value.message

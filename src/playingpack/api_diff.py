@@ -137,10 +137,14 @@ class DiffRoutes:
     async def _nearest(self, a: Side) -> Side:
         store = self.stores.get(a.scope)
         found = await asyncio.to_thread(store.nearest, a.request, a.path)
-        if found is None:
+        if found is None or not found.name:
             raise Invalid(
                 f"No request to {a.path} has been recorded in {store.directory}: there is no "
-                "tape to compare it with.",
+                "tape to compare it with."
+                if found is None
+                else f"No request to {a.path} is among the {found.searched:,} tapes of "
+                f"{store.directory} indexed so far: it is being indexed for the first time; "
+                "ask again in a few seconds.",
                 status=404,
                 code="no_nearest_tape",
                 param="b",

@@ -46,14 +46,23 @@ _READ_ERRORS = (ValueError, TypeError, AttributeError, KeyError, IndexError, Rec
 class Nearest:
     """The recorded tape nearest to a request, and the first differences between them."""
 
-    name: str  # the file's path relative to the tapes folder, without .json
+    name: str  # the file's path relative to the tapes folder, without .json; "" for none
     timestamp: str
     differences: list[str]
+    # While the folder is indexed for the first time: how many of its tapes were searched.
+    searched: int | None = None
 
     def describe(self) -> str:
-        """One sentence for an error message."""
+        """One sentence for an error message (two while the folder is being indexed)."""
+        partial = (
+            f"the {self.searched or 0:,} tapes of this folder indexed so far (it is being "
+            "indexed for the first time: a miss in a few seconds searches them all)"
+        )
+        if not self.name:
+            return f"No request to this endpoint is among {partial}."
         where = "; ".join(self.differences) if self.differences else "no difference in the body"
-        return f"The nearest recorded request is tape {self.name} ({self.timestamp}): {where}."
+        found = f"The nearest recorded request is tape {self.name} ({self.timestamp}): {where}."
+        return found if self.searched is None else f"{found} Searched: {partial}."
 
 
 def differences(recorded: Any, wanted: Any, limit: int = 3) -> list[str]:

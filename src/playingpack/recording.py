@@ -145,7 +145,7 @@ class Recorder:
         name = self.stores.name_of(call.store, flow.key, call.index)
         nearest = await asyncio.to_thread(call.store.nearest, call.body, flow.path)
         if nearest is not None:
-            if flow.scope is not None:
+            if flow.scope is not None and nearest.name:
                 nearest = dataclasses.replace(nearest, name=f"{flow.scope}/{nearest.name}")
             explanation = nearest.describe()
         else:

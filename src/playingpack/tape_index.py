@@ -22,6 +22,7 @@ them; ``playingpack start`` does it in the background after the server answers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import multiprocessing
@@ -69,6 +70,8 @@ _POOLED = 4000  # files to read from which two processes read them
 _BUILD_CACHE_KIB = 65536  # SQLite's page cache while thousands of rows are written
 _SORTED = 2000  # tapes matching a page's filters that are sorted, not read in order
 _ANALYSED = 2000  # rows written after which the query planner's statistics are gathered again
+_MISS_WAIT = 0.02  # s a miss waits for a refresh in progress before reading what it wrote
+_FEW = 120  # files in a folder never indexed that a miss reads rather than wait for its build
 _PENDING = 256  # tapes noted by this process and not yet written to the index
 _LISTED = COLUMNS.removesuffix(", words, names")  # what an IndexedTape holds
 # A page of readable tapes is read in its sort's order from one of these, not sorted whole: each
@@ -178,6 +181,7 @@ class TapeIndex:
         self._pending: dict[str, tuple[Path, Tape | None] | None] = {}
         self._pending_lock = threading.Lock()
         self._stopping = False
+        self._builder: threading.Thread | None = None  # a refresh a miss started
         self._stop: threading.Event | None = None
         self._written = 0  # rows written by scans since the statistics were last gathered
 
@@ -264,11 +268,34 @@ class TapeIndex:
         matching.word_share), then the most similar request (matching.leaf_share), then the
         newest."""
         wanted = content_words(words_of(text_of(body, provider_of(self.providers, endpoint))))
-        with self._lock:
-            db = self._fresh(thorough=False)
-            if db is None:
-                return None
-            candidates = self._candidates(db, wanted, endpoint, folder)
+        searched: int | None = None  # tapes indexed so far, while the folder's first build runs
+        candidates: list[tuple[str, str, str | None]] | None = None
+        if self._lock.acquire(timeout=_MISS_WAIT):
+            try:
+                db = self._connection()
+                if db is None:
+                    return None
+                if all(self._indexed(db, name) or self._few(name) for name in {"", folder}):
+                    db = self._fresh(thorough=False)
+                    if db is None:
+                        return None
+                    candidates = self._candidates(db, wanted, endpoint, folder)
+            finally:
+                self._lock.release()
+            if candidates is None:
+                self._refresh_soon()
+        if candidates is None:
+            # The folder is being indexed for the first time (thousands of tapes take seconds):
+            # the miss is answered now, from the tapes indexed so far, and says so.
+            so_far = self._so_far(wanted, endpoint, folder)
+            if so_far is None:  # an index in memory, which nothing else can read meanwhile
+                with self._lock:
+                    db = self._fresh(thorough=False)
+                    if db is None:
+                        return None
+                    candidates = self._candidates(db, wanted, endpoint, folder)
+            else:
+                candidates, searched = so_far
         ranked = sorted(
             (
                 (word_share(wanted, content_words(set(words.split()))), timestamp or "", key)
@@ -292,10 +319,62 @@ class TapeIndex:
                 best = (0.0, timestamp, key, head)
                 break
         if best is None:
-            return None
+            return None if searched is None else Nearest("", "", [], searched)
         _, timestamp, key, head = best
         name = key.removeprefix(f"{folder}/") if folder else key
-        return Nearest(name, timestamp, differences(head.request.body, body))
+        return Nearest(name, timestamp, differences(head.request.body, body), searched)
+
+    def _indexed(self, db: sqlite3.Connection, folder: str) -> bool:
+        """Whether ``folder`` has been scanned whole at least once."""
+        found = db.execute("SELECT 1 FROM folders WHERE folder = ?", (folder,)).fetchone()
+        return found is not None
+
+    def _few(self, folder: str) -> bool:
+        """Whether ``folder`` holds so few files that reading them all takes no longer than a
+        miss may wait."""
+        try:
+            with os.scandir(self.tapes_dir / folder if folder else self.tapes_dir) as entries:
+                for count, _ in enumerate(entries):
+                    if count >= _FEW:
+                        return False
+        except OSError:
+            pass
+        return True
+
+    def _refresh_soon(self) -> None:
+        """A refresh in a background thread, unless one is running."""
+        with self._pending_lock:
+            if self._builder is not None and self._builder.is_alive():
+                return
+            self._builder = threading.Thread(
+                target=self.refresh, name="playingpack-tape-index", daemon=True
+            )
+            self._builder.start()
+
+    def _so_far(
+        self, wanted: set[str], endpoint: str, folder: str
+    ) -> tuple[list[tuple[str, str, str | None]], int | None] | None:
+        """The candidates among the tapes indexed so far, read beside the refresh that holds
+        the index, and how many tapes of ``folder`` that is (None: all, the folder and the top
+        folder having been scanned whole). None for an index in memory."""
+        location = self.location
+        if location == ":memory:":
+            return None
+        if location is None:  # the refresh is opening it
+            return [], 0
+        try:
+            uri = Path(location).as_uri() + "?mode=ro"
+            with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+                candidates = self._candidates(db, wanted, endpoint, folder)
+                if self._indexed(db, "") and self._indexed(db, folder):
+                    return candidates, None
+                (count,) = db.execute(
+                    "SELECT count(*) FROM tapes WHERE folder = ?", (folder,)
+                ).fetchone()
+                return candidates, int(count)
+        except sqlite3.Error as exc:
+            logger.debug("the tape index %s cannot be read meanwhile: %s", location, exc)
+            return [], 0
 
     def _head(self, key: str) -> _Head | None:
         try:
