@@ -75,7 +75,7 @@ def test_page_sorts_filters_and_counts(tmp_path: Path) -> None:
     (tmp_path / ("f" * 64 + ".json")).write_text("{not json")
     index = TapeIndex(tmp_path, builtin())
 
-    tapes, total = index.page()
+    tapes, total, _ = index.page()
     assert total == 3 and [t.path for t in tapes] == [scoped, lyon, paris]
     first = tapes[0]
     assert (first.key, first.folder, first.recording) == (
@@ -93,11 +93,11 @@ def test_page_sorts_filters_and_counts(tmp_path: Path) -> None:
     assert first.tool_calls == ["get_weather"] and first.first_user_message == "Weather in Oslo?"
     assert first.size == scoped.stat().st_size and first.error is None
 
-    assert index.page(limit=1, offset=1) == ([tapes[1]], 3)
+    assert index.page(limit=1, offset=1) == ([tapes[1]], 3, True)
     assert [t.path for t in index.page(descending=False)[0]] == [paris, lyon, scoped]
     assert [t.path for t in index.page(scope="")[0]] == [lyon, paris]
     assert [t.path for t in index.page(scope="test_trip")[0]] == [scoped]
-    everything, total = index.page(readable_only=False, sort="size", descending=False)
+    everything, total, _ = index.page(readable_only=False, sort="size", descending=False)
     assert total == 4 and everything[0].error is not None and everything[0].model is None
     with pytest.raises(ValueError, match="unknown sort"):
         index.page(sort="colour")
@@ -193,7 +193,7 @@ def test_an_index_that_cannot_be_kept_in_the_tapes_folder_is_kept_in_the_cache_f
 
 def test_a_missing_folder_has_no_tapes_and_gets_no_index(tmp_path: Path) -> None:
     index = TapeIndex(tmp_path / "none", builtin())
-    assert index.page() == ([], 0)
+    assert index.page() == ([], 0, True)
     assert index.nearest(chat("hi"), CHAT) is None
     assert not (tmp_path / "none").exists()
 
@@ -285,8 +285,20 @@ def test_a_miss_while_the_folder_is_first_indexed_is_answered_from_the_tapes_ind
     waited = time.monotonic() - started
     assert "tapes of this folder indexed so far" in raised.value.message
     assert waited < 1.5, f"the first miss waited {waited:.1f} s for the index"
-    # Listing waits for the index; then a miss searches every tape.
-    listed = httpx.get(f"{proxy.url}/api/tapes", params={"limit": 1}, timeout=120)
+    started = time.monotonic()
+    listed = httpx.get(f"{proxy.url}/api/tapes", params={"limit": 1}, timeout=10)
+    assert time.monotonic() - started < 1.5 and listed.headers["X-Playingpack-Indexing"] == "true"
+    assert int(listed.headers["X-Total-Count"]) < 12001
+
+    def indexed() -> bool:
+        listed = httpx.get(f"{proxy.url}/api/tapes", params={"limit": 1}, timeout=10)
+        return "X-Playingpack-Indexing" not in listed.headers
+
+    deadline = time.monotonic() + 120
+    while not indexed():
+        assert time.monotonic() < deadline, "the tapes folder was not indexed within 120 s"
+        time.sleep(0.1)
+    listed = httpx.get(f"{proxy.url}/api/tapes", params={"limit": 1}, timeout=10)
     assert listed.headers["X-Total-Count"] == "12001"
     with pytest.raises(openai.NotFoundError) as raised:
         client.chat.completions.create(model="gpt-4o-mini", messages=question)  # type: ignore[arg-type]

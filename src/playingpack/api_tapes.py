@@ -47,7 +47,8 @@ class TapeRoutes:
         start of a word of the tape's hash, key, model, endpoint, message text or tool names,
         all of which must be found. ``limit`` (default 100, at most 1000) per page; when more
         match, the ``Link`` header gives the next page (``rel="next"``, with a ``cursor``), and
-        ``X-Total-Count`` says how many match in all."""
+        ``X-Total-Count`` says how many match in all. While the tapes folder is indexed for the
+        first time, the page is of the tapes read so far, with ``X-Playingpack-Indexing: true``."""
         query = request.query
         scope = query.get("scope")
         if scope and not is_scope(scope):
@@ -73,7 +74,7 @@ class TapeRoutes:
             )
         offset = int(cursor) if cursor is not None else 0
         # The index reads the files that changed on disk, and SQLite blocks.
-        tapes, total = await asyncio.to_thread(
+        tapes, total, complete = await asyncio.to_thread(
             self.stores.index.page,
             scope=scope,
             q=query.get("q", ""),
@@ -84,6 +85,9 @@ class TapeRoutes:
         )
         response = json_response([listed_json(tape) for tape in tapes])
         response.headers["X-Total-Count"] = str(total)
+        if not complete:
+            # The folder is being indexed for the first time: these are the tapes read so far.
+            response.headers["X-Playingpack-Indexing"] = "true"
         following = offset + len(tapes)
         if tapes and following < total:
             params = [(k, v) for k, v in query.items() if k != "cursor"]

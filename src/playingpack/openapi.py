@@ -406,6 +406,12 @@ def openapi_document() -> dict[str, Any]:
                                     "description": "How many tapes match, on every page",
                                     "schema": {"type": "integer"},
                                 },
+                                "X-Playingpack-Indexing": {
+                                    "description": "`true` while the tapes folder is indexed "
+                                    "for the first time: the page and the count are of the "
+                                    "tapes read so far",
+                                    "schema": {"type": "string", "enum": ["true"]},
+                                },
                             },
                         },
                         **fails(422),

@@ -31,11 +31,11 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import msgspec
 
@@ -142,7 +142,18 @@ class IndexedTape:
     error: str | None  # why the file is not a readable tape, else None
 
 
+class Page(NamedTuple):
+    """One page of tapes, how many match in all, and whether that is all the tapes, or the
+    ones indexed so far while a folder is indexed for the first time."""
+
+    tapes: list[IndexedTape]
+    total: int
+    complete: bool = True
+
+
 Signature = tuple[int, int, int]  # size, mtime_ns, inode
+_T = TypeVar("_T")
+_Found = tuple[list[tuple[str, str, str | None]], int | None]  # candidates, tapes searched
 
 
 class _Stopped(Exception):
@@ -197,24 +208,27 @@ class TapeIndex:
         offset: int = 0,
         limit: int = 100,
         readable_only: bool = True,
-    ) -> tuple[list[IndexedTape], int]:
+    ) -> Page:
         """Refreshes what changed on disk, then one page of tapes and the total count matching.
         ``scope`` None = every folder; "" = top folder only; a name = that per-test folder.
         ``q`` = words, each a case-insensitive prefix of a word of the tape's hash, key, model,
         endpoint, message text or tool names (all words must match). Ties in the sort are broken
-        by key. Raises ValueError for an unknown sort."""
+        by key. Raises ValueError for an unknown sort.
+
+        While the folder is indexed for the first time, the page is of the tapes indexed so far
+        (``complete`` False), at once."""
         where, parameters = _filters(scope, q, readable_only)
         order = _order(sort, descending)
-        with self._lock:
-            db = self._fresh(thorough=False)
-            if db is None:
-                return [], 0
-            total = db.execute(f"SELECT count(*) FROM tapes WHERE {where}", parameters)
-            count = int(total.fetchone()[0])
+
+        def read(db: sqlite3.Connection, complete: bool) -> Page:
+            count = _count(db, where, parameters)
             # Chosen here, the count known: the planner's estimates may be far out either way.
             # Many tapes are read in order from their sort's index until the page is full; a
-            # few are found (in their folder, by their words) and sorted.
-            if readable_only and count > _SORTED:
+            # few are found (in their folder, by their words) and sorted. A first build makes
+            # those indexes last.
+            if not complete:
+                chosen = ""
+            elif readable_only and count > _SORTED:
                 chosen = f"INDEXED BY {_index_of(sort, descending)}"
             elif readable_only and scope is not None and not q.strip():
                 chosen = "INDEXED BY tapes_readable"
@@ -225,7 +239,10 @@ class TapeIndex:
                 "LIMIT ? OFFSET ?",
                 [*parameters, max(0, limit), max(0, offset)],
             ).fetchall()
-        return [self._tape(row) for row in found], count
+            return Page([self._tape(row) for row in found], count, complete)
+
+        page = self._now(scope, read)
+        return Page([], 0) if page is None else page
 
     def rows(
         self,
@@ -268,34 +285,15 @@ class TapeIndex:
         matching.word_share), then the most similar request (matching.leaf_share), then the
         newest."""
         wanted = content_words(words_of(text_of(body, provider_of(self.providers, endpoint))))
-        searched: int | None = None  # tapes indexed so far, while the folder's first build runs
-        candidates: list[tuple[str, str, str | None]] | None = None
-        if self._lock.acquire(timeout=_MISS_WAIT):
-            try:
-                db = self._connection()
-                if db is None:
-                    return None
-                if all(self._indexed(db, name) or self._few(name) for name in {"", folder}):
-                    db = self._fresh(thorough=False)
-                    if db is None:
-                        return None
-                    candidates = self._candidates(db, wanted, endpoint, folder)
-            finally:
-                self._lock.release()
-            if candidates is None:
-                self._refresh_soon()
-        if candidates is None:
-            # The folder is being indexed for the first time (thousands of tapes take seconds):
-            # the miss is answered now, from the tapes indexed so far, and says so.
-            so_far = self._so_far(wanted, endpoint, folder)
-            if so_far is None:  # an index in memory, which nothing else can read meanwhile
-                with self._lock:
-                    db = self._fresh(thorough=False)
-                    if db is None:
-                        return None
-                    candidates = self._candidates(db, wanted, endpoint, folder)
-            else:
-                candidates, searched = so_far
+
+        def read(db: sqlite3.Connection, complete: bool) -> _Found:
+            searched = None if complete else _count(db, "folder = ?", [folder])
+            return self._candidates(db, wanted, endpoint, folder), searched
+
+        found = self._now(folder, read)
+        if found is None:
+            return None
+        candidates, searched = found
         ranked = sorted(
             (
                 (word_share(wanted, content_words(set(words.split()))), timestamp or "", key)
@@ -324,22 +322,63 @@ class TapeIndex:
         name = key.removeprefix(f"{folder}/") if folder else key
         return Nearest(name, timestamp, differences(head.request.body, body), searched)
 
-    def _indexed(self, db: sqlite3.Connection, folder: str) -> bool:
-        """Whether ``folder`` has been scanned whole at least once."""
-        found = db.execute("SELECT 1 FROM folders WHERE folder = ?", (folder,)).fetchone()
-        return found is not None
+    def _indexed(self, db: sqlite3.Connection, folder: str | None) -> bool:
+        """Whether ``folder`` (None: the top folder and every folder in it) has been scanned
+        whole at least once."""
+        folders = self._folders() if folder is None else [folder]
+        scanned = {name for (name,) in db.execute("SELECT folder FROM folders")}
+        return all(name in scanned for name in folders)
 
-    def _few(self, folder: str) -> bool:
-        """Whether ``folder`` holds so few files that reading them all takes no longer than a
-        miss may wait."""
-        try:
-            with os.scandir(self.tapes_dir / folder if folder else self.tapes_dir) as entries:
-                for count, _ in enumerate(entries):
-                    if count >= _FEW:
-                        return False
-        except OSError:
-            pass
+    def _few(self, folder: str | None) -> bool:
+        """Whether ``folder`` (None: the top folder and every folder in it) holds so few tape
+        files that reading them all takes no longer than a miss may wait."""
+        count = 0
+        for name in self._folders() if folder is None else [folder]:
+            try:
+                with os.scandir(self.tapes_dir / name if name else self.tapes_dir) as entries:
+                    for entry in entries:
+                        count += parse_name(entry.name) is not None
+                        if count > _FEW:
+                            return False
+            except OSError:
+                continue
         return True
+
+    def _folders(self) -> list[str]:
+        """The top folder and the folders in it (per-test folders), as the index names them."""
+        try:
+            with os.scandir(self.tapes_dir) as entries:
+                inside = [
+                    entry.name
+                    for entry in entries
+                    if not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False)
+                ]
+        except OSError:
+            inside = []
+        return ["", *inside]
+
+    def _fresh_folder(self, db: sqlite3.Connection, folder: str) -> None:
+        """The index brought up to date with one folder (as a refresh would, the others left)."""
+        self._apply_pending(db)
+        path = self.tapes_dir / folder if folder else self.tapes_dir
+        try:
+            status = os.lstat(path) if folder else os.stat(path)
+        except OSError:
+            status = None
+        if status is None or not stat.S_ISDIR(status.st_mode):
+            with _transaction(db):
+                db.execute("DELETE FROM folders WHERE folder = ?", (folder,))
+                db.execute("DELETE FROM tapes WHERE folder = ?", (folder,))
+            return
+        before = db.execute(
+            "SELECT mtime_ns, inode, scanned_ns FROM folders WHERE folder = ?", (folder,)
+        ).fetchone()
+        if (
+            before is None
+            or tuple(before[:2]) != (status.st_mtime_ns, status.st_ino)
+            or before[2] - status.st_mtime_ns <= _RACY_NS
+        ):
+            self._scan_folder(db, folder, path, status)
 
     def _refresh_soon(self) -> None:
         """A refresh in a background thread, unless one is running."""
@@ -351,30 +390,47 @@ class TapeIndex:
             )
             self._builder.start()
 
-    def _so_far(
-        self, wanted: set[str], endpoint: str, folder: str
-    ) -> tuple[list[tuple[str, str, str | None]], int | None] | None:
-        """The candidates among the tapes indexed so far, read beside the refresh that holds
-        the index, and how many tapes of ``folder`` that is (None: all, the folder and the top
-        folder having been scanned whole). None for an index in memory."""
+    def _now(self, folder: str | None, read: Callable[[sqlite3.Connection, bool], _T]) -> _T | None:
+        """``read(db, complete)`` of the index brought up to date with ``folder`` (None: every
+        folder); None when the tapes folder does not exist. While it is indexed for the first
+        time (by a refresh in progress, or started here: thousands of tapes take seconds),
+        ``read`` is given what that refresh has written so far, at once, ``complete`` False."""
+        if self._lock.acquire(timeout=_MISS_WAIT):
+            try:
+                db = self._connection()
+                if db is None:
+                    return None
+                if self._indexed(db, folder) or self._few(folder):
+                    return self._read_fresh(db, folder, read)
+            finally:
+                self._lock.release()
+            self._refresh_soon()
         location = self.location
-        if location == ":memory:":
-            return None
-        if location is None:  # the refresh is opening it
-            return [], 0
+        if location is not None and location != ":memory:":
+            try:
+                uri = Path(location).as_uri() + "?mode=ro"
+                with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+                    return read(db, self._indexed(db, folder))
+            except sqlite3.Error as exc:
+                logger.debug("the tape index %s cannot be read meanwhile: %s", location, exc)
+        with self._lock:  # an index in memory: nothing else can read it meanwhile
+            db = self._connection()
+            return None if db is None else self._read_fresh(db, folder, read)
+
+    def _read_fresh(
+        self,
+        db: sqlite3.Connection,
+        folder: str | None,
+        read: Callable[[sqlite3.Connection, bool], _T],
+    ) -> _T | None:
+        if folder is None:
+            fresh = self._fresh(thorough=False)
+            return None if fresh is None else read(fresh, True)
         try:
-            uri = Path(location).as_uri() + "?mode=ro"
-            with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
-                candidates = self._candidates(db, wanted, endpoint, folder)
-                if self._indexed(db, "") and self._indexed(db, folder):
-                    return candidates, None
-                (count,) = db.execute(
-                    "SELECT count(*) FROM tapes WHERE folder = ?", (folder,)
-                ).fetchone()
-                return candidates, int(count)
-        except sqlite3.Error as exc:
-            logger.debug("the tape index %s cannot be read meanwhile: %s", location, exc)
-            return [], 0
+            self._fresh_folder(db, folder)
+        except _Stopped:  # closing: what is indexed is read
+            pass
+        return read(db, True)
 
     def _head(self, key: str) -> _Head | None:
         try:
@@ -726,6 +782,10 @@ class TapeIndex:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _count(db: sqlite3.Connection, where: str, parameters: Sequence[Any]) -> int:
+    return int(db.execute(f"SELECT count(*) FROM tapes WHERE {where}", parameters).fetchone()[0])
 
 
 def _open(location: str) -> sqlite3.Connection:

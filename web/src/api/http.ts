@@ -77,6 +77,8 @@ export interface TapeQuery {
 /** A page of tapes, and how many match in all (`X-Total-Count`). */
 export interface TapePage extends Page<TapeJSON> {
   total: number;
+  /** The tapes folder is being indexed for the first time: these are the tapes read so far. */
+  indexing: boolean;
 }
 
 /** `GET /api/tapes` for `query` (the server's defaults left out: newest first). */
@@ -174,7 +176,8 @@ export const api = {
   tapePage: async (url: string): Promise<TapePage> => {
     const { value, headers } = await send<TapeJSON[]>('GET', url);
     const total = Number(headers.get('X-Total-Count') ?? value.length);
-    return { items: value, next: nextLink(headers.get('Link')), total };
+    const indexing = headers.get('X-Playingpack-Indexing') === 'true';
+    return { items: value, next: nextLink(headers.get('Link')), total, indexing };
   },
   // A tape's key is `<hash>`, `<scope>/<hash>` or either with `.<k>`: its slash stays a path
   // separator.

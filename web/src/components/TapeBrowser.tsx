@@ -29,7 +29,7 @@ export function TapeBrowser({ initialKey = null, onCompare }: Props) {
   const [search, setSearch] = useState('');
   const [order, setOrder] = useState<Pick<TapeQuery, 'sort' | 'order'>>({ sort: 'recorded', order: 'desc' });
   const [list] = useState(() => new TapeList());
-  const { url, tapes, total, next, loading, error } = useStore(list.state);
+  const { url, tapes, total, next, loading, error, indexing } = useStore(list.state);
   const [selected, setSelected] = useState<string | null>(initialKey);
   const rowsRef = useRef<HTMLDivElement>(null);
 
@@ -172,6 +172,7 @@ export function TapeBrowser({ initialKey = null, onCompare }: Props) {
             : tapes.length >= total
               ? `${count(total)} ${total === 1 ? 'tape' : 'tapes'}`
               : `${count(tapes.length)} of ${count(total)} tapes`}
+          {indexing && ' read so far: the tapes folder is being indexed'}
         </div>
       </section>
       {selected ? (

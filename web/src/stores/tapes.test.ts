@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { TapeJSON } from '../api/types.gen';
-import { appendTapes, refreshTapes, sortedBy, TAPE_PAGE_SIZE, TapeList } from './tapes';
+import { appendTapes, INDEXING_POLL_MS, refreshTapes, sortedBy, TAPE_PAGE_SIZE, TapeList } from './tapes';
 
 const tapes = (...keys: string[]) => keys.map((key) => ({ key }) as TapeJSON);
 const keys = (list: readonly TapeJSON[]) => list.map((tape) => tape.key);
@@ -36,7 +36,7 @@ describe('appendTapes and refreshTapes', () => {
 
 describe('TapeList', () => {
   const asked: string[] = [];
-  const pages = new Map<string, { keys: string[]; next?: string; total: number }>();
+  const pages = new Map<string, { keys: string[]; next?: string; total: number; indexing?: boolean }>();
   const first = `/api/tapes?q=paris&limit=${TAPE_PAGE_SIZE}`;
   const second = `/api/tapes?q=paris&limit=${TAPE_PAGE_SIZE}&cursor=2`;
 
@@ -48,6 +48,7 @@ describe('TapeList', () => {
       const page = pages.get(url) ?? { keys: [], total: 0 };
       const headers: Record<string, string> = { 'X-Total-Count': String(page.total) };
       if (page.next) headers.Link = `<${page.next}>; rel="next"`;
+      if (page.indexing) headers['X-Playingpack-Indexing'] = 'true';
       return Promise.resolve(new Response(JSON.stringify(tapes(...page.keys)), { headers }));
     });
   });
@@ -57,6 +58,25 @@ describe('TapeList', () => {
   });
 
   const settled = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+  it('reads the first page again while the server is indexing the tapes folder, then stops', async () => {
+    vi.useFakeTimers();
+    try {
+      pages.set(first, { keys: ['b'], total: 1, indexing: true });
+      const list = new TapeList();
+      list.want({ q: 'paris' });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(list.state.get()).toMatchObject({ total: 1, indexing: true });
+      pages.set(first, { keys: ['c', 'b'], total: 2 });
+      await vi.advanceTimersByTimeAsync(INDEXING_POLL_MS);
+      expect(list.state.get()).toMatchObject({ total: 2, indexing: false });
+      expect(keys(list.state.get().tapes)).toEqual(['c', 'b']);
+      await vi.advanceTimersByTimeAsync(INDEXING_POLL_MS * 3);
+      expect(asked).toEqual([first, first]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 
   it('lists the first page with the total, and the next from the Link header on asking', async () => {
     pages.set(first, { keys: ['c', 'b'], next: second, total: 3 });

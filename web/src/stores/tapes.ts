@@ -1,11 +1,13 @@
 // The tape browser's list, read from the server a page at a time: the search, sort and order
 // asked for, the next page on asking, and the first page again when tapes are written or one
-// is deleted.
+// is deleted; while the tapes folder is indexed for the first time, the first page again every
+// INDEXING_POLL_MS.
 import { api, tapesUrl, type TapeQuery, type TapeSort } from '../api/http';
 import type { TapeJSON } from '../api/types.gen';
 import { createStore } from './store';
 
 export const TAPE_PAGE_SIZE = 100;
+export const INDEXING_POLL_MS = 2000;
 
 export interface TapeListState {
   /** The first page's URL; '' before anything is asked for. */
@@ -17,6 +19,8 @@ export interface TapeListState {
   pages: number;
   loading: boolean;
   error: string | null;
+  /** The server is indexing the tapes folder for the first time: the tapes read so far. */
+  indexing: boolean;
 }
 
 const NONE: TapeListState = {
@@ -27,6 +31,7 @@ const NONE: TapeListState = {
   pages: 0,
   loading: false,
   error: null,
+  indexing: false,
 };
 
 /** The sort a click on `sort`'s column head asks for: the other order when it is the current one. */
@@ -52,6 +57,7 @@ export function refreshTapes(tapes: readonly TapeJSON[], first: readonly TapeJSO
 
 export class TapeList {
   readonly state = createStore<TapeListState>(NONE);
+  private poll: ReturnType<typeof setTimeout> | undefined;
 
   /** List the tapes `query` finds, from its first page. */
   want(query: TapeQuery): void {
@@ -123,7 +129,10 @@ export class TapeList {
         pages: kept ? now.pages : 1,
         loading: kept ? now.loading : false,
         error: null,
+        indexing: page.indexing,
       });
+      clearTimeout(this.poll);
+      if (page.indexing) this.poll = setTimeout(() => this.refresh(), INDEXING_POLL_MS);
     } catch (error) {
       this.fail(url, error as Error);
     }
