@@ -181,17 +181,22 @@ def create_app(
         dashboard.add_routes(app, access)
     app.router.add_route("*", "/{tail:.*}", _not_found)
 
+    indexing: list[asyncio.Handle] = []
+
     async def open_upstream(_: web.Application) -> None:
         for each in upstreams.all():
             await each.start()
-        # In the background, so the server answers at once: the temporary files of killed
-        # writes, then the tape index.
-        stores.start()
+        # In the background, once the server listens, so it answers at once: the temporary
+        # files of killed writes, then the tape index (its thread would otherwise hold the
+        # interpreter while the server is still starting).
+        indexing.append(asyncio.get_running_loop().call_soon(stores.start))
 
     async def close_sockets(_: web.Application) -> None:
         await live.close()
 
     async def close_all(_: web.Application) -> None:
+        for handle in indexing:
+            handle.cancel()
         await resends.close()
         await proxy.close()
         ledger.write_usage()

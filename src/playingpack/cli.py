@@ -248,7 +248,6 @@ def _serve(config: Config, open_browser: bool) -> None:
     import asyncio
     import gc
     import signal
-    import webbrowser
 
     from playingpack.app import FLOWS, start_server
     from playingpack.connections import raise_fd_limit
@@ -283,6 +282,8 @@ def _serve(config: Config, open_browser: bool) -> None:
                 err=True,
             )
         if open_browser and not config.headless:
+            import webbrowser
+
             webbrowser.open(server.dashboard_url)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
