@@ -54,6 +54,8 @@ HISTORY: web.AppKey[History] = web.AppKey("history", History)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+_OLLAMA_NAMES = "|".join(sorted(OLLAMA_NAMES))
+
 
 def create_app(
     config: Config,
@@ -162,11 +164,17 @@ def create_app(
             app.router.add_route("*", f"{scope}/{version}/{{tail:.*}}", _guarded(proxy.forward))
         # The Gemini API's file uploads (the SDK's files.upload).
         app.router.add_route("*", scope + "/upload/v1beta/{tail:.*}", _guarded(proxy.forward))
-        for name in sorted(OLLAMA_NAMES):
-            for prefix in ("", OLLAMA_PREFIX):
-                ollama = f"{scope}{prefix}/api/{name}"
+        for prefix in ("", OLLAMA_PREFIX):
+            if scope or prefix:
+                # One route for all the names, not two per name: each is a regular expression
+                # compiled at start, and these were most of them.
+                ollama = f"{scope}{prefix}/api/{{name:{_OLLAMA_NAMES}}}{{tail:(?:/.*)?}}"
                 app.router.add_route("*", ollama, _guarded(proxy.forward))
-                app.router.add_route("*", ollama + "/{tail:.*}", _guarded(proxy.forward))
+                continue
+            # Under /api, which the dashboard's API shares, each of Ollama's paths is its own.
+            for name in sorted(OLLAMA_NAMES):
+                app.router.add_route("*", f"/api/{name}", _guarded(proxy.forward))
+                app.router.add_route("*", f"/api/{name}/{{tail:.*}}", _guarded(proxy.forward))
         app.router.add_route("*", scope + "/v1/{tail:.*}", _guarded(proxy.forward))
         app.router.add_route("*", scope + "/openai/{tail:.*}", _guarded(proxy.forward))
     app.router.add_get("/health", health)
