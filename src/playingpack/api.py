@@ -20,11 +20,9 @@ from playingpack.access import Access
 from playingpack.config import LIVE_SETTINGS, SETTINGS_BY_NAME
 from playingpack.errors import DecisionError, error_response
 from playingpack.flow_log import FlowLog
-from playingpack.har import har_document
 from playingpack.interceptor import Decision, Interceptor, MockDecision
 from playingpack.ledger import TapeLedger
 from playingpack.mock import render
-from playingpack.openapi import openapi_document
 from playingpack.providers import Holdable, Provider
 from playingpack.settings import Settings
 from playingpack.store import TapeStores
@@ -124,6 +122,10 @@ class Api:
         return guarded
 
     async def openapi(self, request: web.Request) -> web.Response:
+        # The description and the HAR export are built by modules imported at first use: the
+        # server need not load them to answer its first call.
+        from playingpack.openapi import openapi_document
+
         return json_response(openapi_document())
 
     async def clear_flows(self, request: web.Request) -> web.Response:
@@ -170,6 +172,8 @@ class Api:
 
     async def get_har(self, request: web.Request) -> web.Response:
         """The flows in memory as a HAR file, oldest first (a download)."""
+        from playingpack.har import har_document
+
         document = har_document(list(self.flows), f"{request.scheme}://{request.host}")
         response = await asyncio.to_thread(json_response, document)
         response.headers["Content-Disposition"] = 'attachment; filename="playingpack.har"'

@@ -18,7 +18,6 @@ from aiohttp import web
 
 from playingpack.api import Handler, Invalid, json_response
 from playingpack.call import OFF_LOOP
-from playingpack.diff import Side, diff, side_of_detail, side_of_flow, side_of_tape
 from playingpack.errors import TapeError
 from playingpack.flow_log import FlowLog
 from playingpack.history import decode_detail
@@ -30,6 +29,7 @@ from playingpack.tape_files import parse_name
 from playingpack.wire import FlowDetailJSON
 
 if TYPE_CHECKING:
+    from playingpack.diff import Side
     from playingpack.history import History
 
 logger = logging.getLogger(__name__)
@@ -61,6 +61,10 @@ class DiffRoutes:
     async def get_diff(self, request: web.Request) -> web.Response:
         """``a`` and ``b`` compared: requests as JSON paths, answers' text word by word, tool
         calls argument by argument, finish reason, status, usage, cost and latency."""
+        # Imported at the first diff: the comparison pulls in the thread views and word diffs,
+        # which the server need not load to answer its first call.
+        from playingpack.diff import diff
+
         a = await self._side(_ref(request, "a"), "a")
         text = _ref(request, "b")
         b = await self._nearest(a) if text == NEAREST else await self._side(text, "b")
@@ -85,6 +89,8 @@ class DiffRoutes:
         return _known(await self._flow(ref, param), param)
 
     async def _flow(self, flow_id: str, param: str) -> Side:
+        from playingpack.diff import side_of_detail, side_of_flow
+
         flow = self.flows.get(flow_id)
         if flow is not None and not flow.trimmed:
             return side_of_flow(flow)
@@ -113,6 +119,8 @@ class DiffRoutes:
             return None
 
     async def _tape(self, key: str, param: str) -> Side:
+        from playingpack.diff import side_of_tape
+
         folder, slash, name = key.rpartition("/")
         named = parse_name(f"{name}.json")
         if named is None or (slash and not is_scope(folder)):

@@ -11,7 +11,6 @@ from aiohttp import web
 
 from playingpack.api import Handler, Invalid, json_response
 from playingpack.flow_log import FlowLog
-from playingpack.thread_views import list_threads, thread_detail
 
 if TYPE_CHECKING:
     from playingpack.history import History
@@ -42,12 +41,17 @@ class ThreadRoutes:
 
     async def list_threads(self, request: web.Request) -> web.Response:
         """The threads with a call in ``run`` (default: this server's run), newest first."""
+        # The views are imported at the first use: the server need not load them to start.
+        from playingpack.thread_views import list_threads
+
         history = self._history()
         run = request.query.get("run") or self.flows.run
         return json_response(await self._read(history, lambda db: list_threads(db, run)))
 
     async def get_thread(self, request: web.Request) -> web.Response:
         """One thread with its steps, in order."""
+        from playingpack.thread_views import thread_detail
+
         history = self._history()
         thread_id = request.match_info["id"]
         thread = await self._read(history, lambda db: thread_detail(db, thread_id))

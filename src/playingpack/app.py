@@ -54,6 +54,8 @@ HISTORY: web.AppKey[History] = web.AppKey("history", History)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+_OLLAMA_NAMES = "|".join(sorted(OLLAMA_NAMES))
+
 
 def create_app(
     config: Config,
@@ -162,11 +164,17 @@ def create_app(
             app.router.add_route("*", f"{scope}/{version}/{{tail:.*}}", _guarded(proxy.forward))
         # The Gemini API's file uploads (the SDK's files.upload).
         app.router.add_route("*", scope + "/upload/v1beta/{tail:.*}", _guarded(proxy.forward))
-        for name in sorted(OLLAMA_NAMES):
-            for prefix in ("", OLLAMA_PREFIX):
-                ollama = f"{scope}{prefix}/api/{name}"
+        for prefix in ("", OLLAMA_PREFIX):
+            if scope or prefix:
+                # One route for all the names, not two per name: each is a regular expression
+                # compiled at start, and these were most of them.
+                ollama = f"{scope}{prefix}/api/{{name:{_OLLAMA_NAMES}}}{{tail:(?:/.*)?}}"
                 app.router.add_route("*", ollama, _guarded(proxy.forward))
-                app.router.add_route("*", ollama + "/{tail:.*}", _guarded(proxy.forward))
+                continue
+            # Under /api, which the dashboard's API shares, each of Ollama's paths is its own.
+            for name in sorted(OLLAMA_NAMES):
+                app.router.add_route("*", f"/api/{name}", _guarded(proxy.forward))
+                app.router.add_route("*", f"/api/{name}/{{tail:.*}}", _guarded(proxy.forward))
         app.router.add_route("*", scope + "/v1/{tail:.*}", _guarded(proxy.forward))
         app.router.add_route("*", scope + "/openai/{tail:.*}", _guarded(proxy.forward))
     app.router.add_get("/health", health)
@@ -181,17 +189,22 @@ def create_app(
         dashboard.add_routes(app, access)
     app.router.add_route("*", "/{tail:.*}", _not_found)
 
+    indexing: list[asyncio.Handle] = []
+
     async def open_upstream(_: web.Application) -> None:
         for each in upstreams.all():
             await each.start()
-        # In the background, so the server answers at once: the temporary files of killed
-        # writes, then the tape index.
-        stores.start()
+        # In the background, once the server listens, so it answers at once: the temporary
+        # files of killed writes, then the tape index (its thread would otherwise hold the
+        # interpreter while the server is still starting).
+        indexing.append(asyncio.get_running_loop().call_soon(stores.start))
 
     async def close_sockets(_: web.Application) -> None:
         await live.close()
 
     async def close_all(_: web.Application) -> None:
+        for handle in indexing:
+            handle.cancel()
         await resends.close()
         await proxy.close()
         ledger.write_usage()

@@ -8,12 +8,9 @@ allowed, in the same words whatever the source.
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 import re
-import runpy
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -50,6 +47,8 @@ def _read_text(path: Path, source: str) -> str:
 
 def _read_toml(path: Path, source: str) -> dict[str, object]:
     """The TOML file as a dict; ConfigError naming `source` when it is not valid TOML."""
+    import tomllib  # only when there is a file to read: `start` without one skips the parser
+
     try:
         return tomllib.loads(_read_text(path, source))
     except tomllib.TOMLDecodeError as exc:
@@ -135,6 +134,8 @@ def _run_python(path: Path, source: str) -> dict[str, object]:
 
     Any exception it raises becomes a ConfigError naming the file and the line it came from.
     """
+    import runpy
+
     # run_path gives the file fresh globals and puts nothing in sys.modules, so two loads (or
     # two proxies in one process) never share state.
     try:
@@ -158,6 +159,8 @@ def _check_keys(data: Mapping[str, object], source: str, *, camel: bool) -> dict
     for key, value in data.items():
         name = _CAMEL.get(key, key) if camel else key
         if name not in SETTINGS_BY_NAME:
+            import difflib
+
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(
@@ -222,6 +225,8 @@ def _env_layer(env: Mapping[str, str]) -> ConfigFile:
     for name in env:
         # Other PLAYINGPACK_* variables may belong to other tools; only a near miss is worth a word.
         if name.startswith(ENV_PREFIX) and name not in known:
+            import difflib
+
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.85)
             if close:
                 logger.warning("ignoring %s; did you mean %s?", name, close[0])

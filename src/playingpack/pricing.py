@@ -14,10 +14,8 @@ import functools
 import json
 import math
 import re
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from playingpack.config_checks import BadValue
@@ -89,6 +87,10 @@ def parse_prices(value: object, text: bool) -> Prices:
 @functools.cache
 def shipped_prices() -> Prices:
     """The table shipped in the package (``prices.toml``), every entry dated and sourced."""
+    # Imported here: a server reads the table at its first priced call, not at start.
+    import tomllib
+    from importlib import resources
+
     text = resources.files("playingpack").joinpath("prices.toml").read_text(encoding="utf-8")
     fields = (*PRICE_FIELDS, "date", "source")
     entries = []
@@ -104,11 +106,20 @@ class PriceBook:
     """The shipped prices with the user's ``overrides`` on top: what each model costs."""
 
     def __init__(self, overrides: Prices = NO_PRICES) -> None:
-        self._prices: dict[str, Price] = {}
-        for table in (shipped_prices(), overrides):
-            for model, price in table.entries:
-                self._prices[_normal(model)] = price
+        self._overrides = overrides
+        self._table: dict[str, Price] | None = None  # read at the first price asked for
         self._memo: dict[str, Price | None] = {}
+
+    @property
+    def _prices(self) -> dict[str, Price]:
+        """The shipped table with the overrides on top, by normalised model id."""
+        if self._table is None:
+            table: dict[str, Price] = {}
+            for prices in (shipped_prices(), self._overrides):
+                for model, price in prices.entries:
+                    table[_normal(model)] = price
+            self._table = table
+        return self._table
 
     def price(self, model: str | None) -> Price | None:
         """The price of ``model``: its own entry, else the longest entry it continues (see the
@@ -119,12 +130,13 @@ class PriceBook:
         if model in self._memo:
             return self._memo[model]
         name = _normal(model)
-        found = self._prices.get(name)
+        prices = self._prices
+        found = prices.get(name)
         cut = len(name)
         while found is None and cut > 0:
             cut = max(name.rfind(boundary, 0, cut) for boundary in _BOUNDARIES)
             if cut > 0:
-                found = self._prices.get(name[:cut])
+                found = prices.get(name[:cut])
         if len(self._memo) >= _MEMO_SIZE:
             self._memo.clear()  # model ids come from requests: keep the memo bounded
         self._memo[model] = found
