@@ -174,9 +174,31 @@ _SECRET_FIELD = re.compile(
 )
 
 
+# What the text of every secret found holds, in the bytes: the case-sensitive patterns' start
+# as it is, and lowercased, "bearer" or a word of each secret name.
+_HELD = (b"sk-", b"AKIA")
+_HELD_LOWERED = (b"bearer", b"key", b"authorization", b"cookie", b"playingpack")
+# The only characters whose str.lower() has ASCII letters: İ (i and a dot) and the Kelvin sign.
+_LOWERED_TO_ASCII = ("\u0130".encode(), "\u212a".encode())
+
+
+def _may_hold_secrets(data: bytes) -> bool:
+    """False when ``data`` holds none of what find_secrets looks for first: 4,000 bytes are
+    searched a few times in C rather than decoded, lowered and searched 27 times."""
+    if any(held in data for held in _HELD):
+        return True
+    if not data.isascii() and any(held in data for held in _LOWERED_TO_ASCII):
+        return True
+    # Without İ and K, an ASCII word is in the lowered text exactly when in the lowered bytes.
+    lowered = data.lower()
+    return any(held in lowered for held in _HELD_LOWERED)
+
+
 def find_secrets(data: bytes) -> list[Secret]:
     """Everything in ``data`` (a file's bytes) that looks like an API key, a bearer token or
     the value of a secret header, in order; a value already masked (``***abcd``) is not."""
+    if not _may_hold_secrets(data):
+        return []
     text = data.decode("utf-8", "replace")
     # (start, rank, end, what): where two patterns match at one place, the first listed wins.
     spans: list[tuple[int, int, int, str]] = []
