@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from playingpack.redaction import Secret, find_secrets, mask
+from playingpack.redaction import SECRET_HEADERS, Secret, find_secrets, mask
 
 
 def test_mask_hides_secrets_only() -> None:
@@ -43,3 +43,10 @@ def test_find_secrets_reads_names_and_schemes_in_any_case() -> None:
         Secret("an AWS access key id", 3, "…AAAA"),
     ]
     assert find_secrets(b'{"model": "gpt-4o", "messages": [{"role": "user"}]}') == []
+
+
+def test_find_secrets_finds_every_secret_header_as_a_field() -> None:
+    for name in sorted(SECRET_HEADERS):
+        for written in (name, name.replace("-", "_"), name.upper()):
+            data = f'{{"{written}": "abcdefgh12345"}}'.encode()
+            assert find_secrets(data) == [Secret(f"a {written.lower()!r} field", 1, "…2345")]

@@ -25,7 +25,7 @@ _MAX_ARRAY_INDEX = 2**32 - 2
 _SAFE_INTEGER = 2**53
 _encoder = msgspec.json.Encoder()
 _sorted_encoder = msgspec.json.Encoder(order="sorted")  # keys in code point order
-_IGNORED_WRITTEN = tuple(f'"{key}":'.encode() for key in sorted(IGNORED_KEYS))
+_IGNORED_WRITTEN = tuple(f'"{key}":'.encode() for key in ("stream", "request_id", "timestamp"))
 # Every digit as 0, and every first byte of a character beyond U+FFFF as F0.
 _SHAPES = bytes.maketrans(b"0123456789\xf1\xf2\xf3\xf4", b"0" * 10 + b"\xf0" * 4)
 
@@ -148,7 +148,8 @@ def _already_canonical(written: bytes) -> bool:
     - a character beyond U+FFFF (UTF-16 order, by surrogates, differs from msgspec's code
       point order), which UTF-8 writes after a byte F0..F4.
     """
-    if any(key in written for key in _IGNORED_WRITTEN):
+    stream, request_id, timestamp = _IGNORED_WRITTEN
+    if stream in written or request_id in written or timestamp in written:
         return False
     if b".0," in written or b".0]" in written or b".0}" in written or written.endswith(b".0"):
         return False

@@ -174,24 +174,28 @@ _SECRET_FIELD = re.compile(
 )
 
 
-# What the text of every secret found holds, in the bytes: the case-sensitive patterns' start
-# as it is, and lowercased, "bearer" or a word of each secret name.
-_HELD = (b"sk-", b"AKIA")
-_HELD_LOWERED = (b"bearer", b"key", b"authorization", b"cookie", b"playingpack")
-# The only characters whose str.lower() has ASCII letters: İ (i and a dot) and the Kelvin sign.
-_LOWERED_TO_ASCII = ("\u0130".encode(), "\u212a".encode())
+# What every secret found holds, in the bytes: the case-sensitive patterns' start (sk-, AKIA)
+# as it is; lowercased, "bearer" or a word of each secret name (key, authorization, cookie,
+# playingpack). The only characters whose str.lower() has ASCII letters are İ (U+0130, an i and
+# a dot) and the Kelvin sign (U+212A, a k): a file with either is searched as text.
 
 
 def _may_hold_secrets(data: bytes) -> bool:
     """False when ``data`` holds none of what find_secrets looks for first: 4,000 bytes are
     searched a few times in C rather than decoded, lowered and searched 27 times."""
-    if any(held in data for held in _HELD):
+    if b"sk-" in data or b"AKIA" in data:
         return True
-    if not data.isascii() and any(held in data for held in _LOWERED_TO_ASCII):
+    if not data.isascii() and (b"\xc4\xb0" in data or b"\xe2\x84\xaa" in data):
         return True
     # Without İ and K, an ASCII word is in the lowered text exactly when in the lowered bytes.
     lowered = data.lower()
-    return any(held in lowered for held in _HELD_LOWERED)
+    return (
+        b"bearer" in lowered
+        or b"key" in lowered
+        or b"authorization" in lowered
+        or b"cookie" in lowered
+        or b"playingpack" in lowered
+    )
 
 
 def find_secrets(data: bytes) -> list[Secret]:
