@@ -11,7 +11,7 @@ import pytest
 from playingpack import tape_views
 from playingpack.providers import builtin
 from playingpack.tape_files import find_tapes
-from playingpack.tapes import Chunk, Tape
+from playingpack.tapes import Chunk, Tape, parse_time
 from tests.test_catalog import (
     ANTHROPIC,
     ANTHROPIC_ANSWER,
@@ -332,7 +332,7 @@ def test_format_list_cuts_pads_and_flattens_each_cell(tmp_path: Path) -> None:
             "model": "m", "endpoint": CHAT, "recorded_at": "2026-01-02T03:04:05Z",
             "streamed": False, "error": None, "origin": "recorded", **given,
         }  # fmt: skip
-        recorded = tape_views.parse_time(fields["recorded_at"])
+        recorded = parse_time(fields["recorded_at"])
         return tape_views.TapeRow(
             tmp_path, key, size, 0, first_user_message=message, recorded=recorded, **fields
         )

@@ -236,11 +236,10 @@ def verify(
         index.close()
     problems: list[Problem] = []
     for slot in slots:
-        if type(slot) is int:
-            if found[slot][1]:
-                problems += [Problem(Path(paths[slot]), what) for what in found[slot][1]]
-        else:
+        if isinstance(slot, list):
             problems += slot
+        elif found[slot][1]:
+            problems += [Problem(Path(paths[slot]), what) for what in found[slot][1]]
     return Verification(checked, problems, warnings)
 
 
