@@ -80,3 +80,24 @@ def test_lone_surrogates_are_escaped_like_well_formed_stringify() -> None:
 def test_invalid_json_raises(raw: bytes) -> None:
     with pytest.raises(InvalidJSON):
         parse_body(raw)
+
+
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        # What msgspec's sorted writing already gets right...
+        ({"b": 0.5, "a": "x", "c": [0.25, -3]}, '{"a":"x","b":0.5,"c":[0.25,-3]}'),
+        ({"n": 2**53 - 1, "t": "1.0, 1e21"}, '{"n":9007199254740991,"t":"1.0, 1e21"}'),
+        ({"é": 1, "\uff61": 2, "z": 3}, '{"z":3,"é":1,"\uff61":2}'),
+        # ...and each thing it writes otherwise, at the end of a body too.
+        ({"t": 1.0, "u": [2.0], "v": {"w": 3.0}}, '{"t":1,"u":[2],"v":{"w":3}}'),
+        (4.0, "4"),
+        ({"a": 1e21, "b": 1e-7, "c": 1e-5}, '{"a":1e+21,"b":1e-7,"c":0.00001}'),
+        ({"seed": -(2**60)}, '{"seed":-1152921504606847000}'),
+        ({"a2": 1, "10": 2, "9": 3}, '{"9":3,"10":2,"a2":1}'),
+        ({"a": {"stream": True, "b": 1}}, '{"a":{"b":1}}'),
+        ({"\U0001f600": 1, "\uff61": 2}, '{"\U0001f600":1,"\uff61":2}'),
+    ],
+)
+def test_bodies_print_as_javascript(body: object, text: str) -> None:
+    assert canonical_json(body) == text

@@ -11,7 +11,7 @@ import pytest
 from playingpack import tape_views
 from playingpack.providers import builtin
 from playingpack.tape_files import find_tapes
-from playingpack.tapes import Chunk, Tape
+from playingpack.tapes import Chunk, Tape, parse_time
 from tests.test_catalog import (
     ANTHROPIC,
     ANTHROPIC_ANSWER,
@@ -324,3 +324,35 @@ def test_show_names_the_tool_a_result_answers_without_a_call_id(tmp_path: Path) 
     file = save(tmp_path, make_tape("/api/chat", request, answer))
     shown = tape_views.format_tape(file, builtin()).split("\nRequest\n")[1]
     assert shown.startswith("  user: Weather in Oslo?\n  tool (get_weather): Cold\n")
+
+
+def test_format_list_cuts_pads_and_flattens_each_cell(tmp_path: Path) -> None:
+    def row(key: str, size: int, message: str | None, **given: Any) -> tape_views.TapeRow:
+        fields: dict[str, Any] = {
+            "model": "m", "endpoint": CHAT, "recorded_at": "2026-01-02T03:04:05Z",
+            "streamed": False, "error": None, "origin": "recorded", **given,
+        }  # fmt: skip
+        recorded = parse_time(fields["recorded_at"])
+        return tape_views.TapeRow(
+            tmp_path, key, size, 0, first_user_message=message, recorded=recorded, **fields
+        )
+
+    rows = [
+        row("a" * 64, 1023, "  two  spaces\tand a tab  "),
+        row("test_x/" + "b" * 64 + ".2", 1024, "w" * 61, model=None, recorded_at="soon"),
+        row("c" * 64, 5 * 1024 * 1024, ""),
+        row("d" * 64, 0, None, error="not valid JSON", recorded_at="2026-01-02 03:04:05+02:00"),
+    ]
+    assert tape_views.format_list(rows).splitlines() == [
+        "tape                   model  endpoint              recorded (UTC)         size  "
+        "first user message",
+        "aaaaaaaaaaaa           m      /v1/chat/completions  2026-01-02 03:04:05  1023 B  "
+        "two spaces and a tab",
+        "test_x/bbbbbbbbbbbb.2  -      /v1/chat/completions  soon                 1.0 KB  "
+        + "w" * 59
+        + "…",
+        "cccccccccccc           m      /v1/chat/completions  2026-01-02 03:04:05  5.0 MB",
+        "dddddddddddd           m      /v1/chat/completions  2026-01-02 01:04:05     0 B  "
+        "(unreadable: not valid JSON)",
+        "4 tapes, 5.0 MB (1 unreadable: run `playingpack tapes verify`)",
+    ]

@@ -187,51 +187,66 @@ def verify(
     try:
         known = {} if full else index.verdicts()
         checked = 0
-        # The problems of each file walked, in that order; the files' to check are filled in.
-        slots: list[list[Problem]] = []
+        # In walk order: the problems of a file (or link) known, else where in ``paths`` a
+        # file to check is (its problems come back in that order).
+        slots: list[list[Problem] | int] = []
+        paths: list[str] = []
         warnings: list[Problem] = []
-        unchecked: list[tuple[int, str, str | None]] = []
         root = os.path.join(tapes_dir, "")  # the start of every path walked
         with _Checker(providers) as checker:
             for path, name in _walk(root):
-                if is_temporary(name):
+                if name.endswith(".json"):
+                    checked += 1
+                    if known:
+                        # Only tape names have verdicts: a key found is of a tape name.
+                        verdict = known.get(path[len(root) : -5].replace(os.sep, "/"))
+                        if verdict is not None and verdict[0] == _signature(path):
+                            if verdict[1]:
+                                slots.append([Problem(Path(path), what) for what in verdict[1]])
+                            continue
+                    slots.append(len(paths))
+                    paths.append(path)
+                    checker.add(path)
+                elif is_temporary(name):
                     try:
                         age = moment - os.lstat(path).st_mtime
                     except FileNotFoundError:
                         continue
                     warnings.append(Problem(Path(path), _temporary(Path(path), age)))
-                elif name.endswith(".json"):
-                    checked += 1
-                    named = parse_name(name) is not None
-                    key = path[len(root) : -5].replace(os.sep, "/") if named else None
-                    verdict = known.get(key) if key is not None else None
-                    if verdict is not None and verdict[0] == _signature(path):
-                        slots.append([Problem(Path(path), what) for what in verdict[1]])
-                        continue
-                    unchecked.append((len(slots), path, key))
-                    slots.append([])
-                    checker.add(path)
                 elif os.path.isdir(path):  # a link to a folder: _walk yields no other
                     try:
                         mode = os.lstat(path).st_mode
                     except FileNotFoundError:
                         continue
                     slots.append([Problem(Path(path), refusal(mode, folder=True) or "")])
-            found = checker.results(progress)
-        verdicts = []
-        for (slot, path, key), (signature, whats) in zip(unchecked, found, strict=True):
-            slots[slot] = [Problem(Path(path), what) for what in whats]
-            if key is not None and signature is not None:
-                verdicts.append((key, signature, whats))
-        index.judged(verdicts)
+            found: list[Checked] = []
+            for chunk in checker.results(progress):
+                # Kept as they come, while the pool checks the next ones.
+                index.judged(
+                    [
+                        (path[len(root) : -5].replace(os.sep, "/"), signature, whats)
+                        for path, (signature, whats, named) in zip(
+                            paths[len(found) : len(found) + len(chunk)], chunk, strict=True
+                        )
+                        if named and signature is not None
+                    ]
+                )
+                found += chunk
     finally:
         index.close()
-    return Verification(checked, [problem for slot in slots for problem in slot], warnings)
+    problems: list[Problem] = []
+    for slot in slots:
+        if isinstance(slot, list):
+            problems += slot
+        elif found[slot][1]:
+            problems += [Problem(Path(paths[slot]), what) for what in found[slot][1]]
+    return Verification(checked, problems, warnings)
 
 
 _POOLED = 2000  # files to check from which two processes check them
-_CHUNK = 500  # files a worker checks at a time
-Checked = tuple["Signature | None", list[str]]  # the file's signature when read, its problems
+_CHUNK = 1000  # files a worker checks at a time
+# The file's signature when read, its problems, and whether it is named like a tape.
+Checked = tuple["Signature | None", list[str], bool]
 
 
 class _Checker:
@@ -271,22 +286,23 @@ class _Checker:
         self.futures.append(self.pool.submit(_check_all, self.waiting))
         self.waiting = []
 
-    def results(self, progress: Callable[[int, int], None] | None) -> list[Checked]:
-        """What was found in every file given, in order."""
-        found: list[Checked] = []
+    def results(self, progress: Callable[[int, int], None] | None) -> Iterator[list[Checked]]:
+        """What was found in every file given, in order, a chunk at a time."""
+        done = 0
         if self.pool is None:
-            for start in range(0, len(self.waiting), _CHUNK):
-                found += _check_all(self.waiting[start : start + _CHUNK], self.providers)
-                if progress is not None:
-                    progress(len(found), self.total)
-            return found
-        if self.waiting:
-            self._submit()
-        for future in self.futures:
-            found += future.result()
+            chunks: Iterator[list[Checked]] = (
+                _check_all(self.waiting[start : start + _CHUNK], self.providers)
+                for start in range(0, len(self.waiting), _CHUNK)
+            )
+        else:
+            if self.waiting:
+                self._submit()
+            chunks = (future.result() for future in self.futures)
+        for chunk in chunks:
+            done += len(chunk)
             if progress is not None:
-                progress(len(found), self.total)
-        return found
+                progress(done, self.total)
+            yield chunk
 
 
 _providers: Sequence[Provider] = ()  # a pool worker's, set as it starts
@@ -299,7 +315,8 @@ def _worker_providers(providers: Sequence[Provider]) -> None:
 
 def _check_all(paths: list[str], providers: Sequence[Provider] = ()) -> list[Checked]:
     chosen = providers or _providers
-    return [_check(path, chosen) for path in paths]
+    endpoints: dict[str, Provider | None] = {}  # provider_for of each endpoint met
+    return [_check(path, chosen, endpoints) for path in paths]
 
 
 def _walk(root: str) -> Iterator[tuple[str, str]]:
@@ -334,17 +351,26 @@ def _temporary(path: Path, age: float) -> str:
     )
 
 
-def _check(path: str, providers: Sequence[Provider]) -> Checked:
+def _check(
+    path: str, providers: Sequence[Provider], endpoints: dict[str, Provider | None]
+) -> Checked:
     """What is wrong with the file at ``path`` (see verify), with its signature when read."""
+    named = parse_name(os.path.basename(path))
     try:
         data, status = read_file(path)
     except (TapeError, OSError) as exc:
         reason = exc.reason if isinstance(exc, TapeError) else exc.strerror or str(exc)
-        return None, [f"cannot be read: {reason}"]
-    return (status.st_size, status.st_mtime_ns, status.st_ino), _problems(path, data, providers)
+        return None, [f"cannot be read: {reason}"], named is not None
+    signature = (status.st_size, status.st_mtime_ns, status.st_ino)
+    return signature, _problems(data, named, providers, endpoints), named is not None
 
 
-def _problems(path: str, data: bytes, providers: Sequence[Provider]) -> list[str]:
+def _problems(
+    data: bytes,
+    named: tuple[str, int] | None,
+    providers: Sequence[Provider],
+    endpoints: dict[str, Provider | None],
+) -> list[str]:
     found = [
         f"{secret.what} at line {secret.line} ({secret.shown}); {_SECRET_ADVICE}"
         for secret in find_secrets(data)
@@ -353,7 +379,6 @@ def _problems(path: str, data: bytes, providers: Sequence[Provider]) -> list[str
         tape = Tape.from_json(data)
     except ValueError as exc:
         return [f"is not a tape: {exc}", *found]
-    named = parse_name(os.path.basename(path))
     if named is None:
         return [
             "is not named like a tape (expected <64 hex digits>.json, or <64 hex digits>.<k>"
@@ -368,7 +393,10 @@ def _problems(path: str, data: bytes, providers: Sequence[Provider]) -> list[str
             f"meta.hash is {tape.key[:12]}…, but the file name says {named_hash[:12]}…; the "
             "file was renamed or its meta edited: make them agree",
         )
-    provider = provider_for(tape.endpoint, providers)
+    try:
+        provider = endpoints[tape.endpoint]
+    except KeyError:
+        provider = endpoints[tape.endpoint] = provider_for(tape.endpoint, providers)
     if provider is None:
         found.insert(
             0, f"endpoint {tape.endpoint!r} is not one playingpack records; its hash is unchecked"

@@ -464,7 +464,7 @@ class TapeIndex:
                     db.executemany(
                         "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?)",
                         [
-                            (key, *signature, msgspec.json.encode(problems).decode())
+                            (key, *signature, _problems_text(problems))
                             for key, signature, problems in verdicts[start : start + _BATCH * 10]
                         ],
                     )
@@ -855,6 +855,11 @@ def _write(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
         f"ON CONFLICT (key) DO UPDATE SET {updates}",
         rows,
     )
+
+
+def _problems_text(problems: list[str]) -> str:
+    # Most files have none: a constant spares 100,000 encodings.
+    return msgspec.json.encode(problems).decode() if problems else "[]"
 
 
 def _filters(scope: str | None, q: str, readable_only: bool) -> tuple[str, list[Any]]:

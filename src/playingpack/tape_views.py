@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from itertools import repeat
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -128,21 +129,34 @@ _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 def format_list(rows: list[TapeRow], *, message_width: int = 60) -> str:
     """The `tapes list` table, with a total line."""
-    # Column by column, with string operations: 100,000 rows take well under a second.
-    keys = [row.key for row in rows]
+    # Column by column, with string operations and C loops: 100,000 rows take well under a
+    # second.
+    keys = list(map(attrgetter("key"), rows))
+    sizes = list(map(attrgetter("size"), rows))
     columns = [
-        ["tape", *(k[: (cut := k.rfind("/") + 1) + 12] + k[cut + 64 :] for k in keys)],
-        ["model", *(row.model or "-" for row in rows)],
-        ["endpoint", *(row.endpoint or "-" for row in rows)],
+        ["tape", *(k[:12] if len(k) == 64 else _short_key(k) for k in keys)],
+        ["model", *(model or "-" for model in map(attrgetter("model"), rows))],
+        ["endpoint", *(endpoint or "-" for endpoint in map(attrgetter("endpoint"), rows))],
         ["recorded (UTC)", *map(_when, rows)],
-        ["size", *(format_size(row.size) for row in rows)],
-        ["first user message", *(_one_line(_message(row), message_width) for row in rows)],
+        ["size", *(f"{n / 1024:.1f} KB" if 1024 <= n < 1048576 else format_size(n) for n in sizes)],
     ]
-    a, b, c, d, e = (max(map(len, column)) for column in columns[:5])
-    line = f"%-{a}s  %-{b}s  %-{c}s  %-{d}s  %{e}s  %s"  # the size right-aligned
-    lines = [(line % cells).rstrip() for cells in zip(*columns, strict=True)]
-    total = sum([row.size for row in rows])
-    unreadable = sum([row.error is not None for row in rows])
+    a, b, c, d, e = map(max, (map(len, column) for column in columns))
+    messages = [
+        text if len(text) <= message_width and _flat(text) else _one_line(text, message_width)
+        for text in map(_message, rows)
+    ]
+    cells = zip(
+        *(
+            map(str.ljust, column, repeat(width))
+            for column, width in zip(columns[:4], (a, b, c, d), strict=True)
+        ),
+        map(str.rjust, columns[4], repeat(e)),  # the size right-aligned
+        ["first user message", *messages],
+        strict=True,
+    )
+    lines = list(map(str.rstrip, map("  ".join, cells)))
+    total = sum(sizes)
+    unreadable = len(rows) - list(map(attrgetter("error"), rows)).count(None)
     summary = f"{_count(len(rows), 'tape')}, {format_size(total)}"
     if unreadable:
         summary += f" ({unreadable} unreadable: run `playingpack tapes verify`)"
@@ -175,6 +189,12 @@ def _when(row: TapeRow) -> str:
     ):
         return f"{text[:10]} {text[11:19]}"
     return recorded.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _short_key(key: str) -> str:
+    """A key with its hash cut to 12 digits (its folder and recording number kept)."""
+    cut = key.rfind("/") + 1
+    return key[: cut + 12] + key[cut + 64 :]
 
 
 def _message(row: TapeRow) -> str:
@@ -388,13 +408,14 @@ def _model_of(conversation: Conversation | None) -> str | None:
     return model if isinstance(model, str) else None
 
 
-def _one_line(text: str, width: int) -> str:
+def _flat(text: str) -> bool:
     # Only a space is both whitespace and printable: a printable text without two spaces in a
     # row, leading or trailing, is already one line.
-    if text.isprintable() and "  " not in text and text.strip(" ") == text:
-        flat = text
-    else:
-        flat = " ".join(text.split())
+    return text.isprintable() and "  " not in text and text[:1] != " " != text[-1:]
+
+
+def _one_line(text: str, width: int) -> str:
+    flat = text if _flat(text) else " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
