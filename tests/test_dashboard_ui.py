@@ -553,6 +553,23 @@ def test_tape_browser_pages_sorts_and_searches_on_the_server(
     expect(foot).to_have_text("100 of 131 tapes")
 
 
+def test_tape_browser_lists_the_tapes_read_so_far_while_a_fresh_folder_is_indexed(
+    start_proxy: Callable[..., Running], tmp_path: Path, open_page: Callable[..., Page]
+) -> None:
+    # A fresh clone: thousands of tapes and no index yet. The browser lists what is read so far
+    # at once, says so, and comes to the whole count on its own.
+    tapes = tmp_path / "fresh-tapes"
+    for n in range(12_000):
+        write_tape(tapes, f"question number {n}", timestamp=f"2026-01-02T03:04:05.{n % 1000:03d}Z")
+    proxy = start_proxy(tapes_dir=tapes)
+    page = open_page(proxy)
+    page.get_by_test_id("view-tapes").click()
+    foot = page.get_by_test_id("tape-count")
+    expect(foot).to_contain_text("read so far: the tapes folder is being indexed")
+    expect(foot).to_have_text("100 of 12,000 tapes", timeout=120_000)
+    expect(page.get_by_test_id("tape-row")).to_have_count(100)
+
+
 # --- live: reconnecting after a restart --------------------------------------------------------
 
 
