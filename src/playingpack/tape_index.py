@@ -426,10 +426,8 @@ class TapeIndex:
         if folder is None:
             fresh = self._fresh(thorough=False)
             return None if fresh is None else read(fresh, True)
-        try:
+        with contextlib.suppress(_Stopped):  # closing: what is indexed is read
             self._fresh_folder(db, folder)
-        except _Stopped:  # closing: what is indexed is read
-            pass
         return read(db, True)
 
     def _head(self, key: str) -> _Head | None:
