@@ -70,7 +70,7 @@ _POOLED = 4000  # files to read from which two processes read them
 _BUILD_CACHE_KIB = 65536  # SQLite's page cache while thousands of rows are written
 _SORTED = 2000  # tapes matching a page's filters that are sorted, not read in order
 _ANALYSED = 2000  # rows written after which the query planner's statistics are gathered again
-_MISS_WAIT = 0.02  # s a miss waits for a refresh in progress before reading what it wrote
+_MISS_WAIT = 0.005  # s a miss waits for a refresh in progress before reading what it wrote
 _FEW = 120  # files in a folder never indexed that a miss reads rather than wait for its build
 _PENDING = 256  # tapes noted by this process and not yet written to the index
 _LISTED = COLUMNS.removesuffix(", words, names")  # what an IndexedTape holds
@@ -193,6 +193,7 @@ class TapeIndex:
         self._pending_lock = threading.Lock()
         self._stopping = False
         self._builder: threading.Thread | None = None  # a refresh a miss started
+        self._opened = threading.Event()  # set once ``location`` is known
         self._stop: threading.Event | None = None
         self._written = 0  # rows written by scans since the statistics were last gathered
 
@@ -323,39 +324,24 @@ class TapeIndex:
         return Nearest(name, timestamp, differences(head.request.body, body), searched)
 
     def _indexed(self, db: sqlite3.Connection, folder: str | None) -> bool:
-        """Whether ``folder`` (None: the top folder and every folder in it) has been scanned
-        whole at least once."""
-        folders = self._folders() if folder is None else [folder]
-        scanned = {name for (name,) in db.execute("SELECT folder FROM folders")}
-        return all(name in scanned for name in folders)
+        """Whether ``folder`` (None: the top folder, which a refresh scans first) has been
+        scanned whole at least once."""
+        found = db.execute("SELECT 1 FROM folders WHERE folder = ?", (folder or "",)).fetchone()
+        return found is not None
 
     def _few(self, folder: str | None) -> bool:
-        """Whether ``folder`` (None: the top folder and every folder in it) holds so few tape
-        files that reading them all takes no longer than a miss may wait."""
+        """Whether ``folder`` (None: the top folder) holds so few tape files that reading them
+        all takes no longer than a miss may wait."""
         count = 0
-        for name in self._folders() if folder is None else [folder]:
-            try:
-                with os.scandir(self.tapes_dir / name if name else self.tapes_dir) as entries:
-                    for entry in entries:
-                        count += parse_name(entry.name) is not None
-                        if count > _FEW:
-                            return False
-            except OSError:
-                continue
-        return True
-
-    def _folders(self) -> list[str]:
-        """The top folder and the folders in it (per-test folders), as the index names them."""
         try:
-            with os.scandir(self.tapes_dir) as entries:
-                inside = [
-                    entry.name
-                    for entry in entries
-                    if not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False)
-                ]
+            with os.scandir(self.tapes_dir / folder if folder else self.tapes_dir) as entries:
+                for entry in entries:
+                    count += parse_name(entry.name) is not None
+                    if count > _FEW:
+                        return False
         except OSError:
-            inside = []
-        return ["", *inside]
+            pass
+        return True
 
     def _fresh_folder(self, db: sqlite3.Connection, folder: str) -> None:
         """The index brought up to date with one folder (as a refresh would, the others left)."""
@@ -402,9 +388,13 @@ class TapeIndex:
                     return None
                 if self._indexed(db, folder) or self._few(folder):
                     return self._read_fresh(db, folder, read)
+                found = read(db, False)
             finally:
                 self._lock.release()
-            self._refresh_soon()
+            self._refresh_soon()  # after the read: the refresh holds the interpreter for long
+            return found
+        # A refresh opening the index (creating it, say) says where it is in a moment.
+        self._opened.wait(_MISS_WAIT * 10)
         location = self.location
         if location is not None and location != ":memory:":
             try:
@@ -513,6 +503,7 @@ class TapeIndex:
                 logger.debug("tape index %s cannot be used: %s", location, exc)
                 continue
             self.location = location
+            self._opened.set()
             return self._db
         raise RuntimeError("an in-memory SQLite database could not be opened")
 
