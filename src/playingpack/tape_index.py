@@ -386,7 +386,11 @@ class TapeIndex:
                 db = self._connection()
                 if db is None:
                     return None
-                if self._indexed(db, folder) or self._few(folder):
+                try:
+                    ready = self._indexed(db, folder) or self._few(folder)
+                except sqlite3.Error:
+                    ready = True  # a broken index: the refresh drops it and builds it again
+                if ready:
                     return self._read_fresh(db, folder, read)
                 found = read(db, False)
             finally:
@@ -416,9 +420,13 @@ class TapeIndex:
         if folder is None:
             fresh = self._fresh(thorough=False)
             return None if fresh is None else read(fresh, True)
-        with contextlib.suppress(_Stopped):  # closing: what is indexed is read
-            self._fresh_folder(db, folder)
-        return read(db, True)
+        try:
+            with contextlib.suppress(_Stopped):  # closing: what is indexed is read
+                self._fresh_folder(db, folder)
+            return read(db, True)
+        except sqlite3.Error:
+            fresh = self._fresh(thorough=False)  # drops a broken index and builds it again
+            return None if fresh is None else read(fresh, True)
 
     def _head(self, key: str) -> _Head | None:
         try:
